@@ -1,0 +1,1 @@
+"""pmoves-tensorzero: the TensorZero stack of PMOVES.AI as Pulumi components, and its offline CLI."""

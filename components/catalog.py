@@ -1,0 +1,326 @@
+"""The model catalog: the seed's authoring format, translated to TensorZero's schema.
+
+Authors write what the seed documents:
+
+    [providers.anthropic]
+    api_key = "env::ANTHROPIC_API_KEY"
+
+    [models.claude_sonnet]
+    provider = "anthropic"
+    model = "claude-sonnet-4-5"
+    type = "chat"
+
+and this module turns it into `[models.X] routing = [...]` with typed provider
+blocks, `[embedding_models.X]`, and a generated `[functions.X]` that carries the
+seed's model-level `temperature`/`max_tokens` (the real schema has no
+model-level sampling parameters). Native TensorZero tables (functions, metrics,
+tools, and `[models.X]` written with `routing`) pass through unchanged.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+from urllib.parse import urlsplit
+
+import tomli
+from pydantic import Field, ValidationError
+
+from .errors import ConfigError, Problem, problems_from_validation
+from .names import OLLAMA, OLLAMA_API_PATH
+from .spec import StrictModel
+
+NATIVE_TABLES = ("functions", "metrics", "tools", "evaluations", "embedding_models")
+AUTHORING_TABLES = ("providers", "models")
+
+
+@dataclass(frozen=True)
+class BuiltinProvider:
+    type: str  # TensorZero provider type
+    api_key: str  # "env::VAR" or "none"
+    base_url: Optional[str] = None
+
+
+BUILTIN_PROVIDERS = {
+    "openai": BuiltinProvider("openai", "env::OPENAI_API_KEY"),
+    "anthropic": BuiltinProvider("anthropic", "env::ANTHROPIC_API_KEY"),
+    "venice": BuiltinProvider("openai", "env::VENICE_API_KEY", "https://api.venice.ai/api/v1"),
+    "ollama": BuiltinProvider("openai", "none"),
+    "openrouter": BuiltinProvider("openrouter", "env::OPENROUTER_API_KEY"),
+    "together": BuiltinProvider("together", "env::TOGETHER_API_KEY"),
+}
+# Provider types whose blocks accept `api_base`, and that serve embeddings.
+OPENAI_COMPATIBLE = "openai"
+# URLs the seed documents that the real services do not serve.
+SEED_URL_FIXES = {"https://api.venice.ai/v1": "https://api.venice.ai/api/v1"}
+
+
+class ProviderEntry(StrictModel):
+    type: Optional[Literal["openai", "anthropic", "openrouter", "together"]] = Field(
+        None, description="TensorZero provider type; built-in names know theirs, others are OpenAI-compatible."
+    )
+    api_key: Optional[str] = Field(
+        None, pattern=r"^(env::[A-Za-z_][A-Za-z0-9_]*|none)$",
+        description='"env::VAR" naming the variable that holds the key, or "none".',
+    )
+    base_url: Optional[str] = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$", description="API base URL.")
+
+
+class ModelEntry(StrictModel):
+    provider: str = Field(description="Key under [providers] or a built-in provider name.")
+    model: str = Field(min_length=1, description="The provider's own model name.")
+    type: Literal["chat", "embedding"] = Field("chat", description="chat or embedding.")
+    temperature: Optional[float] = Field(None, ge=0, le=2, description="Default sampling temperature.")
+    max_tokens: Optional[int] = Field(None, ge=1, description="Default output token limit.")
+    fallbacks: list[str] = Field(default_factory=list, description="Catalog models tried in order when this one fails.")
+
+
+@dataclass(frozen=True)
+class Catalog:
+    providers: dict[str, ProviderEntry]
+    models: dict[str, ModelEntry]
+    native: dict[str, Any]  # TensorZero tables passed through unchanged
+    sources: dict[str, str]  # "models.X" / "providers.X" -> file that last set it
+
+
+@dataclass(frozen=True)
+class ProviderBlock:
+    name: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class RoutedModel:
+    name: str
+    providers: tuple[ProviderBlock, ...]
+
+    @property
+    def routing(self) -> list[str]:
+        return [block.name for block in self.providers]
+
+
+@dataclass(frozen=True)
+class SamplingFunction:
+    name: str
+    model: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KeyUse:
+    """A variable the rendered config reads with `env::`."""
+
+    variable: str
+    model: str
+    provider: str
+
+
+@dataclass(frozen=True)
+class Translation:
+    models: tuple[RoutedModel, ...]
+    embedding_models: tuple[RoutedModel, ...]
+    functions: tuple[SamplingFunction, ...]
+    native: dict[str, Any]
+    key_uses: tuple[KeyUse, ...]
+    ollama_pulls: tuple[str, ...]  # models to pull into the stack's own Ollama
+    notices: tuple[str, ...] = field(default=())
+
+    @property
+    def variables(self) -> list[str]:
+        return sorted({use.variable for use in self.key_uses})
+
+
+def _merge(base: dict, update: dict) -> dict:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
+    merged: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    problems: list[Problem] = []
+    for name in files:
+        path = project_dir / name
+        try:
+            document = tomli.loads(path.read_text())
+        except FileNotFoundError:
+            problems.append(Problem(name, "", "catalog file not found"))
+            continue
+        except tomli.TOMLDecodeError as error:
+            problems.append(Problem(name, "", f"not valid TOML: {error}"))
+            continue
+        for table, entries in document.items():
+            if table == "gateway":
+                problems.append(Problem(name, table, "the [gateway] table is generated from the stack spec; set it there"))
+            elif table not in AUTHORING_TABLES + NATIVE_TABLES:
+                problems.append(Problem(name, table, f"unknown table; expected one of {', '.join(AUTHORING_TABLES + NATIVE_TABLES)}"))
+            elif not isinstance(entries, dict):
+                problems.append(Problem(name, table, "must be a table"))
+            else:
+                for key in entries:
+                    sources[f"{table}.{key}"] = name
+                merged[table] = _merge(merged.get(table, {}), entries)
+    if problems:
+        raise ConfigError(problems)
+    return _parse(merged, sources)
+
+
+def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
+    problems: list[Problem] = []
+    native = {table: merged[table] for table in NATIVE_TABLES if table in merged}
+
+    def parse_entries(table: str, model_type):
+        parsed = {}
+        for key, raw in merged.get(table, {}).items():
+            if table == "models" and isinstance(raw, dict) and "routing" in raw:
+                native.setdefault("models", {})[key] = raw  # native TensorZero model: pass through
+                continue
+            try:
+                parsed[key] = model_type.model_validate(raw)
+            except ValidationError as error:
+                problems.extend(problems_from_validation(error, sources[f"{table}.{key}"], f"{table}.{key}"))
+        return parsed
+
+    providers = parse_entries("providers", ProviderEntry)
+    models = parse_entries("models", ModelEntry)
+    if problems:
+        raise ConfigError(problems)
+    catalog = Catalog(providers, models, native, sources)
+    _check_references(catalog)
+    return catalog
+
+
+def _provider(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
+    """(type, api_key, base_url) of a provider, built-in defaults filled in."""
+    entry = catalog.providers.get(name, ProviderEntry())
+    builtin = BUILTIN_PROVIDERS.get(name)
+    return (
+        entry.type or (builtin.type if builtin else OPENAI_COMPATIBLE),
+        entry.api_key or (builtin.api_key if builtin else ""),
+        entry.base_url or (builtin.base_url if builtin else None),
+    )
+
+
+def _check_references(catalog: Catalog) -> None:
+    problems = []
+    for name, entry in catalog.providers.items():
+        where = catalog.sources[f"providers.{name}"]
+        if name not in BUILTIN_PROVIDERS:
+            if entry.base_url is None:
+                problems.append(Problem(where, f"providers.{name}.base_url", "required for a provider that is not built in"))
+            if entry.api_key is None:
+                problems.append(Problem(where, f"providers.{name}.api_key", 'required: "env::VAR" or "none"'))
+        provider_type = _provider(catalog, name)[0]
+        if entry.base_url and provider_type != OPENAI_COMPATIBLE:
+            problems.append(Problem(where, f"providers.{name}.base_url", f"type '{provider_type}' takes no base_url"))
+    for name, model in catalog.models.items():
+        where = catalog.sources[f"models.{name}"]
+        if model.provider not in catalog.providers and model.provider not in BUILTIN_PROVIDERS:
+            problems.append(Problem(
+                where, f"models.{name}.provider",
+                f"'{model.provider}' is neither declared under [providers] nor built in "
+                f"({', '.join(sorted(BUILTIN_PROVIDERS))})",
+            ))
+            continue
+        if model.type == "embedding":
+            if model.temperature is not None or model.max_tokens is not None:
+                problems.append(Problem(where, f"models.{name}", "temperature and max_tokens apply to chat models only"))
+            if _provider(catalog, model.provider)[0] != OPENAI_COMPATIBLE:
+                problems.append(Problem(where, f"models.{name}.provider", f"'{model.provider}' serves no embeddings here; use an OpenAI-compatible provider"))
+        for fallback in model.fallbacks:
+            target = catalog.models.get(fallback)
+            if target is None:
+                problems.append(Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is not a model of the catalog"))
+            elif fallback == name:
+                problems.append(Problem(where, f"models.{name}.fallbacks", "a model cannot fall back to itself"))
+            elif target.type != model.type:
+                problems.append(Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is a {target.type} model, not {model.type}"))
+        if model.type == "chat" and (model.temperature is not None or model.max_tokens is not None):
+            if name in catalog.native.get("functions", {}):
+                problems.append(Problem(where, f"models.{name}", f"its sampling defaults become [functions.{name}], which the catalog already defines"))
+    for name in catalog.models:
+        if name in catalog.native.get("models", {}) or name in catalog.native.get("embedding_models", {}):
+            problems.append(Problem(catalog.sources[f"models.{name}"], f"models.{name}", "defined twice: in the seed format and natively"))
+    if problems:
+        raise ConfigError(problems)
+
+
+def _api_base(provider: str, base_url: Optional[str], own_ollama_url: Optional[str], notices: list[str], where: str) -> Optional[str]:
+    if base_url in SEED_URL_FIXES:
+        notices.append(f"providers.{provider}.base_url: {base_url} is the seed's path; using {SEED_URL_FIXES[base_url]}")
+        base_url = SEED_URL_FIXES[base_url]
+    if provider != "ollama":
+        return base_url
+    if base_url is None or urlsplit(base_url).hostname == OLLAMA.alias:
+        if own_ollama_url is None:
+            raise ConfigError([Problem(where, "providers.ollama.base_url", "not set and this environment deploys no Ollama")])
+        base_url = own_ollama_url
+    if urlsplit(base_url).path in ("", "/"):
+        base_url = base_url.rstrip("/") + OLLAMA_API_PATH
+    return base_url
+
+
+def serves_from_own_ollama(catalog: Catalog, model: ModelEntry) -> bool:
+    base_url = _provider(catalog, model.provider)[2]
+    return model.provider == "ollama" and (base_url is None or urlsplit(base_url).hostname == OLLAMA.alias)
+
+
+def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[str]) -> Translation:
+    notices: list[str] = []
+    key_uses: list[KeyUse] = []
+    pulls: list[str] = []
+
+    def block(model_name: str, entry: ModelEntry, taken: set[str]) -> ProviderBlock:
+        provider_type, api_key, base_url = _provider(catalog, entry.provider)
+        fields = {"type": provider_type, "model_name": entry.model}
+        where = catalog.sources.get(f"providers.{entry.provider}", catalog.sources[f"models.{model_name}"])
+        api_base = _api_base(entry.provider, base_url, own_ollama_url, notices, where)
+        if api_base:
+            fields["api_base"] = api_base
+        fields["api_key_location"] = api_key
+        if api_key.startswith("env::"):
+            key_uses.append(KeyUse(api_key.removeprefix("env::"), model_name, entry.provider))
+        if serves_from_own_ollama(catalog, entry) and entry.model not in pulls:
+            pulls.append(entry.model)
+        # Two routing entries on one provider (a fallback to a sibling model) need distinct names.
+        name = entry.provider if entry.provider not in taken else f"{entry.provider}_{entry.model}".replace(":", "_").replace(".", "_")
+        taken.add(name)
+        return ProviderBlock(name, fields)
+
+    chat, embedding, functions = [], [], []
+    for name in selected:
+        entry = catalog.models[name]
+        taken: set[str] = set()
+        chain = [entry] + [catalog.models[fallback] for fallback in entry.fallbacks]
+        routed = RoutedModel(name, tuple(block(name, link, taken) for link in chain))
+        (chat if entry.type == "chat" else embedding).append(routed)
+        params = {k: v for k, v in (("temperature", entry.temperature), ("max_tokens", entry.max_tokens)) if v is not None}
+        if params:
+            functions.append(SamplingFunction(name, name, params))
+    for value, path in _strings(catalog.native, ()):
+        if value.startswith("env::"):
+            key_uses.append(KeyUse(value.removeprefix("env::"), ".".join(path[:2]), ".".join(path[2:])))
+    return Translation(
+        models=tuple(chat),
+        embedding_models=tuple(embedding),
+        functions=tuple(functions),
+        native=catalog.native,
+        key_uses=tuple(key_uses),
+        ollama_pulls=tuple(pulls),
+        notices=tuple(notices),
+    )
+
+
+def _strings(value: Any, path: tuple[str, ...]):
+    if isinstance(value, str):
+        yield value, path
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, path + (key,))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, path)

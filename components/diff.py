@@ -1,0 +1,67 @@
+"""What `pulumi up` would do to go from one plan to another, by pulumi-docker's replacement rules."""
+
+from dataclasses import dataclass
+from typing import Any
+
+# Inputs pulumi-docker changes in place; a change to any other input replaces the resource.
+UPDATED_IN_PLACE = {
+    "docker:index/container:Container": {
+        "restart", "memory", "memorySwap", "cpuShares", "cpuSet", "maxRetryCount",
+        # provider-side behaviour, not container settings
+        "wait", "waitTimeout", "mustRun", "attach", "logs", "start", "destroyGraceSeconds",
+        "containerReadRefreshTimeoutMilliseconds",
+    },
+    "docker:index/remoteImage:RemoteImage": {"keepLocally", "forceRemove"},
+    "docker:index/volume:Volume": set(),
+    "docker:index/network:Network": set(),
+    "pulumi:providers:docker": set(),
+}
+# Resource options that change without touching the resource itself.
+OPTIONS = ("protect", "dependencies", "delete_before_replace")
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # create, delete, replace, update
+    urn: str
+    type: str
+    name: str
+    keys: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        symbol = {"create": "+", "delete": "-", "replace": "+-", "update": "~"}[self.action]
+        detail = f" ({', '.join(self.keys)})" if self.keys else ""
+        return f"{symbol} {self.action:<7} {self.type} {self.name}{detail}"
+
+
+def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
+    before = {r["urn"]: r for r in old["resources"]}
+    after = {r["urn"]: r for r in new["resources"]}
+    changes = []
+    for urn in sorted(before.keys() | after.keys()):
+        if urn not in before:
+            changes.append(Change("create", urn, after[urn]["type"], after[urn]["name"]))
+        elif urn not in after:
+            changes.append(Change("delete", urn, before[urn]["type"], before[urn]["name"]))
+        else:
+            change = _compare(before[urn], after[urn])
+            if change:
+                changes.append(change)
+    return changes
+
+
+def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
+    inputs_old, inputs_new = old["inputs"], new["inputs"]
+    changed_inputs = sorted(k for k in inputs_old.keys() | inputs_new.keys() if inputs_old.get(k) != inputs_new.get(k))
+    changed_options = [k for k in OPTIONS if old.get(k) != new.get(k)]
+    if old.get("provider") != new.get("provider"):
+        changed_inputs.append("provider")
+    if not changed_inputs and not changed_options:
+        return None
+    in_place = UPDATED_IN_PLACE.get(new["type"])
+    # Components have no inputs of their own; an unknown type is assumed to replace.
+    replaces = in_place is not None and any(k not in in_place for k in changed_inputs)
+    if in_place is None and changed_inputs:
+        replaces = True
+    action = "replace" if replaces else "update"
+    return Change(action, new["urn"], new["type"], new["name"], tuple(changed_inputs + changed_options))

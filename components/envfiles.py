@@ -1,0 +1,52 @@
+"""Env-file layering as PMOVES's compose files do it: later layers win, every value keeps its source."""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv.parser import parse_stream
+
+from .errors import ConfigError, Problem
+
+_CREDENTIAL_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
+_URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")
+MASK = "[secret]"
+
+
+def is_credential(name: str, value: str) -> bool:
+    return bool(_CREDENTIAL_NAME.search(name) or _URL_WITH_PASSWORD.search(value))
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    value: str
+    source: str
+    secret: bool
+
+    @property
+    def shown(self) -> str:
+        return MASK if self.secret else self.value
+
+
+def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str, Variable]:
+    """Variables from the layers in order (a later file wins), with file:line provenance."""
+    variables: dict[str, Variable] = {}
+    problems = []
+    for layer in layers:
+        relative = f"{env_dir.rstrip('/')}/{layer}"
+        path = project_dir / relative
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8") as stream:
+            for binding in parse_stream(stream):
+                line = binding.original.line
+                if binding.error:
+                    problems.append(Problem(relative, f"line {line}", "not a KEY=value line"))
+                elif binding.key is not None and binding.value is not None:
+                    variables[binding.key] = Variable(
+                        binding.key, binding.value, f"{relative}:{line}", is_credential(binding.key, binding.value)
+                    )
+    if problems:
+        raise ConfigError(problems)
+    return variables

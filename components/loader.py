@@ -1,0 +1,153 @@
+"""Load one stack: its config, catalog and env layers, checked as a whole before any resource exists.
+
+The same loader serves `pulumi up` (values from `pulumi.Config`, secrets
+decrypted by the CLI) and the offline CLI (values read from
+`stacks/Pulumi.<stack>.yaml`; `secure:` values cannot be decrypted there, so
+they come from `PMOVES_SECRET_<NAME>` or an obvious placeholder).
+"""
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import yaml
+from pydantic import ValidationError
+
+from .catalog import Catalog, Translation, load_catalog, translate
+from .envfiles import Variable, read_layers
+from .errors import ConfigError, Problem, problems_from_validation
+from .names import GATEWAY, OLLAMA, PROJECT
+from .spec import SEED_DEFAULT_CREDENTIAL, Environment, Tier
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+SECRETS_KEY = "secrets"
+OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
+PLACEHOLDER = "offline-placeholder-{name}"
+
+
+def stack_file(stack: str) -> str:
+    return f"stacks/Pulumi.{stack}.yaml"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything one stack deploys, resolved and checked."""
+
+    stack: str
+    project_dir: Path
+    spec: Environment
+    catalog: Catalog
+    translation: Translation
+    variables: dict[str, Variable]
+
+    @property
+    def stack_file(self) -> str:
+        return stack_file(self.stack)
+
+    def variable(self, name: str) -> Variable:
+        return self.variables[name]
+
+
+def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], dict[str, Variable]]:
+    """Offline: the stack file's project keys, and its `secrets` as variables."""
+    name = stack_file(stack)
+    try:
+        document = yaml.safe_load((project_dir / name).read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError([Problem(name, "", "stack file not found")]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError([Problem(name, "config", "missing or not a mapping")])
+    prefix = f"{PROJECT}:"
+    raw = {key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)}
+    secrets = raw.pop(SECRETS_KEY, None) or {}
+    problems = [Problem(name, key, "only secrets.* may be encrypted") for key, value in raw.items() if _is_secure(value)]
+    if not isinstance(secrets, dict):
+        problems.append(Problem(name, SECRETS_KEY, "must be a mapping of variable name to value"))
+    if problems:
+        raise ConfigError(problems)
+    return raw, {key: _offline_secret(name, key, value) for key, value in secrets.items()}
+
+
+def _is_secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
+
+
+def _offline_secret(file: str, name: str, value: Any) -> Variable:
+    source = f"{file}: {SECRETS_KEY}.{name}"
+    if _is_secure(value):
+        override = os.environ.get(OFFLINE_SECRET_PREFIX + name)
+        if override is not None:
+            return Variable(name, override, f"{source} (offline: ${OFFLINE_SECRET_PREFIX}{name})", True)
+        return Variable(name, PLACEHOLDER.format(name=name), f"{source} (offline placeholder)", True)
+    return Variable(name, str(value), source, True)
+
+
+def read_pulumi_config(stack: str) -> tuple[dict[str, Any], dict[str, Variable]]:
+    """Under the Pulumi CLI: the same keys from `pulumi.Config`, secrets already decrypted."""
+    import pulumi
+
+    config = pulumi.Config(PROJECT)
+    raw = {key: config.get_object(key) for key in Environment.model_fields if config.get(key) is not None}
+    secrets = config.get_object(SECRETS_KEY) or {}
+    source = f"{stack_file(stack)}: {SECRETS_KEY}"
+    return raw, {key: Variable(key, str(value), f"{source}.{key}", True) for key, value in secrets.items()}
+
+
+def load(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    env_dir: Optional[str] = None,
+    read_config: Optional[Callable[[], tuple[dict, dict]]] = None,
+) -> Deployment:
+    """Load and check a stack; raises ConfigError naming file, key and problem."""
+    raw, secrets = read_config() if read_config else read_stack_config(project_dir, stack)
+    if env_dir is not None:
+        raw = {**raw, "env_files": {**(raw.get("env_files") or {}), "dir": env_dir}}
+    try:
+        spec = Environment.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(problems_from_validation(error, stack_file(stack), "")) from None
+
+    catalog = load_catalog(project_dir, spec.catalog.files)
+    selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
+    unknown = [name for name in selected if name not in catalog.models]
+    if unknown:
+        raise ConfigError([Problem(stack_file(stack), "catalog.models", f"not in the catalog: {', '.join(unknown)}")])
+    own_ollama = spec.endpoint(OLLAMA, seen_from=spec.gateway.host).url if spec.deployed(OLLAMA) else None
+    translation = translate(catalog, selected, own_ollama)
+
+    variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
+    deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
+    _check_variables(deployment)
+    return deployment
+
+
+def _check_variables(deployment: Deployment) -> None:
+    spec, variables = deployment.spec, deployment.variables
+    layers = f"no env layer in {spec.env_files.dir}/ and no stack secret supplies it"
+    problems = []
+    for use in deployment.translation.key_uses:
+        if use.variable not in variables:
+            where = deployment.catalog.sources.get(f"models.{use.model}", spec.catalog.files[-1])
+            problems.append(Problem(
+                where, f"models.{use.model}",
+                f"provider '{use.provider}' needs {use.variable}, but {layers}",
+            ))
+    password = variables.get(spec.clickhouse.password_var)
+    if password is None:
+        problems.append(Problem(deployment.stack_file, "clickhouse.password_var", f"{spec.clickhouse.password_var}: {layers}"))
+    elif spec.tier != Tier.dev and password.value == SEED_DEFAULT_CREDENTIAL:
+        problems.append(Problem(
+            password.source, spec.clickhouse.password_var,
+            f"the seed's default password is refused in {spec.tier.value}",
+        ))
+    for role in ("clickhouse", "gateway", "ui", "ollama"):
+        for name in getattr(spec, role).extra_env:
+            if name not in variables:
+                problems.append(Problem(deployment.stack_file, f"{role}.extra_env", f"{name}: {layers}"))
+    if problems:
+        raise ConfigError(problems)

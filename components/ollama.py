@@ -1,0 +1,70 @@
+"""Ollama: local models, with the catalog's Ollama models pulled at deploy."""
+
+import re
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from .container import ContainerPlan, data_volume, envs, labels, served_variables, service_container
+from .envfiles import Variable
+from .host import Placement
+from .loader import Deployment
+from .names import OLLAMA, OLLAMA_MODELS_PATH, TYPE_PREFIX
+from .spec import Endpoint, OllamaSpec
+
+# The image ships neither curl nor wget; its own client asks the server.
+HEALTHCHECK = ("ollama", "list")
+OLLAMA_BINARY = "/bin/ollama"
+
+
+def environment(deployment: Deployment) -> list[Variable]:
+    return [
+        Variable("OLLAMA_HOST", f"0.0.0.0:{OLLAMA.port}", "components/ollama.py", False),
+        *served_variables(deployment.spec.ollama, deployment.variables),
+    ]
+
+
+def slug(model: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
+
+
+class Ollama(pulumi.ComponentResource):
+    def __init__(self, name: str, spec: OllamaSpec, placement: Placement, *, env: list[Variable],
+                 pulls: list[str], protect_data: bool, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(f"{TYPE_PREFIX}:Ollama", name, None, opts)
+        self.placement = placement
+        self.models = data_volume(self, f"{name}-models", "ollama-models", placement, protect_data)
+        self.container = service_container(self, name, OLLAMA, spec, placement, ContainerPlan(
+            image=spec.image,
+            env=env,
+            healthcheck=HEALTHCHECK,
+            volumes=[(self.models, OLLAMA_MODELS_PATH)],
+            gpu=spec.gpu,
+        ))
+        self.pulls = [self._pull(name, spec, model) for model in (pulls if spec.pull_models else [])]
+        self.register_outputs({"container": self.container.name})
+
+    def _pull(self, name: str, spec: OllamaSpec, model: str) -> docker.Container:
+        """A one-shot `ollama pull` beside the server; re-run only when the model changes."""
+        return docker.Container(
+            f"{name}-pull-{slug(model)}",
+            name=self.placement.docker_name(f"ollama-pull-{slug(model)}"),
+            image=self.container.image,
+            entrypoints=[OLLAMA_BINARY],
+            command=["pull", model],
+            envs=envs([Variable("OLLAMA_HOST", f"{OLLAMA.alias}:{OLLAMA.port}", "components/ollama.py", False)]),
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.placement.host.network.name)],
+            labels=labels(self.placement, OLLAMA),
+            attach=True,
+            must_run=False,
+            logs=True,
+            restart="no",
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=self.placement.host.provider, depends_on=[self.container],
+                delete_before_replace=True,
+            ),
+        )
+
+    def endpoint_from(self, host_name: str) -> Endpoint:
+        return self.placement.endpoint_from(host_name)

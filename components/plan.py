@@ -1,0 +1,105 @@
+"""The desired state of a stack, computed offline under Pulumi's own mocks.
+
+The program that `pulumi up` runs is run here unchanged; a recording monitor
+keeps what the engine would receive for each resource: type, name, parent,
+provider, dependencies, protect and inputs, with secrets masked.
+"""
+
+import json
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks, rpc, settings
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from .envfiles import MASK
+from .loader import Deployment
+from .names import PROJECT
+from .stack import build
+
+IMAGE = "docker:index/remoteImage:RemoteImage"
+
+
+class _Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        if args.typ == IMAGE:
+            # The engine would answer with the pulled image's id; its reference reads better in a plan.
+            state["imageId"] = args.inputs["name"]
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}, None
+
+
+class _RecordingMonitor(mocks.MockMonitor):
+    def __init__(self):
+        super().__init__(_Mocks())
+        self.recorded: list[dict[str, Any]] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.recorded.append({
+                "urn": response.urn,
+                "type": request.type,
+                "name": request.name,
+                "parent": request.parent or None,
+                "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+                "dependencies": sorted(set(request.dependencies)),
+                "protect": bool(request.protect),
+                "delete_before_replace": bool(request.deleteBeforeReplace),
+                "inputs": masked(rpc.deserialize_properties(request.object)),
+            })
+        return response
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def masked(value: Any) -> Any:
+    """Replace every secret with "[secret]"; a secret `K=V` list keeps its names visible."""
+    if _is_secret(value):
+        inner = value["value"]
+        if isinstance(inner, list) and all(isinstance(item, str) and "=" in item for item in inner):
+            return [item.split("=", 1)[0] + "=" + MASK for item in inner]
+        return MASK
+    if isinstance(value, dict):
+        return {key: masked(item) for key, item in sorted(value.items())}
+    if isinstance(value, list):
+        return [masked(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf carries every number as a double
+    return value
+
+
+def plan(deployment: Deployment) -> dict[str, Any]:
+    """Run the stack's program under mocks; return its resources and outputs."""
+    monitor = _RecordingMonitor()
+    settings.SETTINGS.rpc_manager.clear()
+    settings.SETTINGS.outputs.clear()
+    settings.ROOT.set(None)
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=deployment.stack, preview=False, monitor=monitor)
+    outputs: dict[str, Any] = {}
+
+    async def resolve(name: str, value: Any) -> None:
+        output = pulumi.Output.from_input(value)
+        outputs[name] = MASK if await output.is_secret() else await output.future()
+
+    def program():
+        for name, value in build(deployment).items():
+            _sync_await(resolve(name, value))
+
+    _sync_await(run_pulumi_func(program))
+    return {
+        "project": PROJECT,
+        "stack": deployment.stack,
+        "resources": sorted(monitor.recorded, key=lambda r: r["urn"]),
+        "outputs": dict(sorted(outputs.items())),
+    }
+
+
+def to_json(desired: dict[str, Any]) -> str:
+    return json.dumps(desired, indent=2, sort_keys=True) + "\n"
