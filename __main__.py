@@ -13,5 +13,5 @@ except ConfigError as error:
     # A clean, complete message and no resource declared: nothing is half-applied.
     raise pulumi.RunError(f"stack {stack} is not valid:\n{error}") from None
 
-for name, value in build(deployment).items():
+for name, value in build(deployment).outputs.items():
     pulumi.export(name, value)

@@ -31,7 +31,7 @@ class Change:
     def line(self) -> str:
         symbol = {"create": "+", "delete": "-", "replace": "+-", "update": "~"}[self.action]
         detail = f" ({', '.join(self.keys)})" if self.keys else ""
-        return f"{symbol} {self.action:<7} {self.type} {self.name}{detail}"
+        return f"{symbol:<2} {self.action:<7} {self.type} {self.name}{detail}"
 
 
 def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:

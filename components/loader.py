@@ -91,7 +91,12 @@ def read_pulumi_config(stack: str) -> tuple[dict[str, Any], dict[str, Variable]]
     import pulumi
 
     config = pulumi.Config(PROJECT)
-    raw = {key: config.get_object(key) for key in Environment.model_fields if config.get(key) is not None}
+    # The CLI hands structured values over as JSON and scalars as plain strings.
+    raw = {
+        key: config.get_object(key) if value.lstrip().startswith(("{", "[")) else value
+        for key in Environment.model_fields
+        if (value := config.get(key)) is not None
+    }
     secrets = config.get_object(SECRETS_KEY) or {}
     source = f"{stack_file(stack)}: {SECRETS_KEY}"
     return raw, {key: Variable(key, str(value), f"{source}.{key}", True) for key, value in secrets.items()}

@@ -21,7 +21,9 @@ from .stack import build
 IMAGE = "docker:index/remoteImage:RemoteImage"
 
 
-class _Mocks(pulumi.runtime.Mocks):
+class StackMocks(pulumi.runtime.Mocks):
+    """Answers the engine's questions for every resource type the stack declares."""
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
         if args.typ == IMAGE:
@@ -33,9 +35,9 @@ class _Mocks(pulumi.runtime.Mocks):
         return {}, None
 
 
-class _RecordingMonitor(mocks.MockMonitor):
+class RecordingMonitor(mocks.MockMonitor):
     def __init__(self):
-        super().__init__(_Mocks())
+        super().__init__(StackMocks())
         self.recorded: list[dict[str, Any]] = []
 
     def RegisterResource(self, request):
@@ -75,13 +77,19 @@ def masked(value: Any) -> Any:
     return value
 
 
+def use_mocks(stack: str, monitor: mocks.MockMonitor | None = None) -> mocks.MockMonitor:
+    """Point the Pulumi runtime at mocks for `stack`, with a fresh root resource."""
+    monitor = monitor or mocks.MockMonitor(StackMocks())
+    settings.ROOT.set(None)
+    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    return monitor
+
+
 def plan(deployment: Deployment) -> dict[str, Any]:
     """Run the stack's program under mocks; return its resources and outputs."""
-    monitor = _RecordingMonitor()
+    monitor = use_mocks(deployment.stack, RecordingMonitor())
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
-    settings.ROOT.set(None)
-    mocks.set_mocks(monitor.mocks, project=PROJECT, stack=deployment.stack, preview=False, monitor=monitor)
     outputs: dict[str, Any] = {}
 
     async def resolve(name: str, value: Any) -> None:
@@ -89,7 +97,7 @@ def plan(deployment: Deployment) -> dict[str, Any]:
         outputs[name] = MASK if await output.is_secret() else await output.future()
 
     def program():
-        for name, value in build(deployment).items():
+        for name, value in build(deployment).outputs.items():
             _sync_await(resolve(name, value))
 
     _sync_await(run_pulumi_func(program))

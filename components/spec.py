@@ -54,9 +54,12 @@ class DockerHost(StrictModel):
     )
 
 
+PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
+
+
 class ServiceSpec(StrictModel):
     host: str = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
-    port: Optional[Port] = Field(description="Host port the service is published on; null keeps it internal.")
+    port: Optional[Port] = Field(description=PUBLISHED_PORT)
     memory_mb: Optional[int] = Field(None, ge=64, description="Memory limit of the container in MB.")
     extra_env: list[EnvName] = Field(
         default_factory=list,
@@ -66,7 +69,7 @@ class ServiceSpec(StrictModel):
 
 class ClickHouseSpec(ServiceSpec):
     image: ImageRef = Field("clickhouse/clickhouse-server:24.12-alpine", description="Pinned ClickHouse image.")
-    port: Optional[Port] = CLICKHOUSE.port
+    port: Optional[Port] = Field(CLICKHOUSE.port, description=PUBLISHED_PORT)
     database: Identifier = Field("tensorzero", description="Database TensorZero writes to.")
     user: Identifier = Field("tensorzero", description="ClickHouse user the gateway connects as.")
     password_var: EnvName = Field(
@@ -79,7 +82,7 @@ class ClickHouseSpec(ServiceSpec):
 
 class GatewaySpec(ServiceSpec):
     image: ImageRef = Field("tensorzero/gateway:2026.6.0", description="Pinned gateway image; same tag as the UI.")
-    port: Optional[Port] = 3030
+    port: Optional[Port] = Field(3030, description=PUBLISHED_PORT)
     observability: bool = Field(True, description="Log inferences to ClickHouse (`gateway.observability.enabled`).")
     async_writes: bool = Field(False, description="Write observability rows without waiting (`observability.async_writes`).")
     debug: bool = Field(False, description="Gateway debug logging (`gateway.debug`); logs prompts, keep off in prod.")
@@ -88,13 +91,13 @@ class GatewaySpec(ServiceSpec):
 class UiSpec(ServiceSpec):
     enabled: bool = Field(True, description="Deploy the TensorZero UI.")
     image: ImageRef = Field("tensorzero/ui:2026.6.0", description="Pinned UI image; same tag as the gateway.")
-    port: Optional[Port] = UI.port
+    port: Optional[Port] = Field(UI.port, description=PUBLISHED_PORT)
 
 
 class OllamaSpec(ServiceSpec):
     enabled: bool = Field(True, description="Deploy the stack's own Ollama (`pmoves-ollama`).")
     image: ImageRef = Field("ollama/ollama:0.12.6", description="Pinned Ollama image.")
-    port: Optional[Port] = OLLAMA.port
+    port: Optional[Port] = Field(OLLAMA.port, description=PUBLISHED_PORT)
     gpu: bool = Field(False, description="Request every NVIDIA GPU of the host.")
     pull_models: bool = Field(True, description="Pull the catalog's Ollama models at deploy.")
 

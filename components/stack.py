@@ -1,5 +1,7 @@
 """The whole stack of one environment: hosts, services and their wiring."""
 
+from dataclasses import dataclass
+
 import pulumi
 
 from . import clickhouse, gateway, ollama, ui
@@ -14,8 +16,15 @@ def rendered_files(deployment: Deployment) -> list[RenderedFile]:
     return [*clickhouse.config_files(deployment), gateway.config_file(deployment)]
 
 
-def build(deployment: Deployment) -> dict[str, pulumi.Input]:
-    """Declare every resource; returns the stack outputs."""
+@dataclass(frozen=True)
+class BuiltStack:
+    hosts: dict[str, DockerHost]
+    services: dict[Service, pulumi.ComponentResource]
+    outputs: dict[str, pulumi.Input]
+
+
+def build(deployment: Deployment) -> BuiltStack:
+    """Declare every resource of the environment."""
     spec = deployment.spec
     deployed = [s for s in (CLICKHOUSE, GATEWAY, UI, OLLAMA) if spec.deployed(s)]
     hosts = {
@@ -62,7 +71,7 @@ def build(deployment: Deployment) -> dict[str, pulumi.Input]:
             depends_on=[services[GATEWAY].container],
         )
 
-    return {
+    return BuiltStack(hosts, services, outputs={
         "endpoints": {
             s.role: c.placement.published.url for s, c in services.items() if c.placement.published is not None
         },
@@ -78,4 +87,4 @@ def build(deployment: Deployment) -> dict[str, pulumi.Input]:
                 or store.placement.internal,
             ).value
         ),
-    }
+    })

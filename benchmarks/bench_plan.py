@@ -1,0 +1,112 @@
+"""Time `validate` + `plan` of every stack, in-process and as CLI runs.
+
+    python benchmarks/bench_plan.py [N]     (N repetitions, default 5; or `make bench BENCH_N=N`)
+
+In-process, one repetition is what the two CLI commands do after start-up:
+`validate` (load, rendered_files, plan) then `plan` (load, plan). The CLI
+column runs `python -m components validate <stack> --env-dir DIR` and then
+`... plan <stack> --env-dir DIR` as subprocesses and measures wall time,
+interpreter start and imports included.
+
+Staging and prod refuse to load without credentials, so every stack gets a
+temporary env dir: the stack's committed layers plus a `.env.local` of obviously
+fake values. Operator-local layers (git-ignored) are never copied.
+"""
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from components.loader import load, read_stack_config  # noqa: E402
+from components.plan import plan  # noqa: E402
+from components.spec import EnvFilesSpec  # noqa: E402
+from components.stack import rendered_files  # noqa: E402
+
+STACKS = ("dev", "staging", "prod")
+TARGET_S = 5.0
+# Layers .gitignore keeps out of the repository: they may hold an operator's real credentials.
+LOCAL_LAYERS = {".env.local", ".env.generated", "env.shared.generated"}
+FAKE_CREDENTIALS = {
+    "TENSORZERO_CLICKHOUSE_PASSWORD": "fake-bench-clickhouse-password",
+    "ANTHROPIC_API_KEY": "fake-bench-anthropic-key",
+    "OPENAI_API_KEY": "fake-bench-openai-key",
+    "VENICE_API_KEY": "fake-bench-venice-key",
+}
+
+
+def fake_env_dir(stack: str, root: Path) -> str:
+    """The stack's committed env layers plus a `.env.local` of fake credentials."""
+    raw, _ = read_stack_config(PROJECT_DIR, stack)
+    env_files = EnvFilesSpec.model_validate(raw["env_files"])
+    directory = root / stack
+    directory.mkdir()
+    for layer in env_files.layers:
+        source = PROJECT_DIR / env_files.dir / layer
+        if layer not in LOCAL_LAYERS and source.is_file():
+            shutil.copyfile(source, directory / layer)
+    (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in FAKE_CREDENTIALS.items()))
+    return str(directory)
+
+
+def in_process(stack: str, env_dir: str) -> float:
+    start = time.perf_counter()
+    deployment = load(stack, env_dir=env_dir)  # validate
+    rendered_files(deployment)
+    plan(deployment)
+    plan(load(stack, env_dir=env_dir))  # plan
+    return time.perf_counter() - start
+
+
+def cli(stack: str, env_dir: str) -> float:
+    start = time.perf_counter()
+    for command in ("validate", "plan"):
+        subprocess.run(
+            [sys.executable, "-m", "components", command, stack, "--env-dir", env_dir],
+            cwd=PROJECT_DIR, check=True, stdout=subprocess.DEVNULL,
+        )
+    return time.perf_counter() - start
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=5, help="repetitions (default 5)")
+    n = parser.parse_args().n
+    if n < 1:
+        parser.error("n must be at least 1")
+
+    with tempfile.TemporaryDirectory(prefix="bench-env-") as root:
+        env_dirs = {stack: fake_env_dir(stack, Path(root)) for stack in STACKS}
+        results = {}
+        for stack in STACKS:
+            inproc = [in_process(stack, env_dirs[stack]) for _ in range(n)]
+            runs = [cli(stack, env_dirs[stack]) for _ in range(n)]
+            results[stack] = (statistics.median(inproc), statistics.median(runs))
+
+    total_in = sum(r[0] for r in results.values())
+    total_cli = sum(r[1] for r in results.values())
+    print(f"validate + plan, median of {n} runs ({sys.executable}, Python {sys.version.split()[0]})\n")
+    print("| stack | in-process median ms | CLI median ms (wall) |")
+    print("|---|---:|---:|")
+    for stack, (inproc, runs) in results.items():
+        print(f"| {stack} | {ms(inproc)} | {ms(runs)} |")
+    print(f"| **total** | **{ms(total_in)}** | **{ms(total_cli)}** |")
+    verdict = "met" if total_cli < TARGET_S else "NOT met"
+    print(f"\ntarget: under {TARGET_S:.0f} s in total for all three stacks (CLI, wall): "
+          f"{total_cli:.2f} s, {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

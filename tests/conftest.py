@@ -1,0 +1,180 @@
+"""Shared fixtures: canary credentials, loaded stacks, their plans, and an OpenAI-compatible mock provider."""
+
+import json
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from components.loader import PROJECT_DIR, load
+from components.plan import plan
+
+STACKS = ("dev", "staging", "prod")
+# Values no rendered file, plan, log or output may ever contain.
+CANARIES = {
+    "TENSORZERO_CLICKHOUSE_PASSWORD": "canary-clickhouse-pw-7f3a",
+    "ANTHROPIC_API_KEY": "canary-anthropic-key-91c2",
+    "OPENAI_API_KEY": "canary-openai-key-4d8e",
+    "VENICE_API_KEY": "canary-venice-key-2b6f",
+}
+
+
+def write_canary_env(stack: str, directory: Path) -> Path:
+    """The stack's committed env layers plus a `.env.local` holding canary credentials."""
+    spec_dir = PROJECT_DIR / "envfiles" / stack
+    shutil.copytree(spec_dir, directory, dirs_exist_ok=True)
+    (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in CANARIES.items()))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def canary_env_dirs(tmp_path_factory) -> dict[str, str]:
+    return {stack: str(write_canary_env(stack, tmp_path_factory.mktemp(f"env-{stack}"))) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def deployments(canary_env_dirs):
+    return {stack: load(stack, env_dir=canary_env_dirs[stack]) for stack in STACKS}
+
+
+@pytest.fixture(scope="session")
+def plans(deployments):
+    return {stack: plan(deployment) for stack, deployment in deployments.items()}
+
+
+@pytest.fixture(params=STACKS)
+def stack(request) -> str:
+    return request.param
+
+
+def resources(desired: dict, type_suffix: str) -> list[dict]:
+    return [r for r in desired["resources"] if r["type"].endswith(type_suffix)]
+
+
+def containers(desired: dict) -> dict[str, dict]:
+    """Long-running service containers by Docker name (one-shot pulls excluded)."""
+    return {
+        r["inputs"]["name"]: r for r in resources(desired, "container:Container") if not r["inputs"].get("attach")
+    }
+
+
+def container_of(desired: dict, role: str) -> dict:
+    matches = [
+        r for r in resources(desired, "container:Container")
+        if {"label": "com.pmoves.service", "value": role} in r["inputs"]["labels"] and not r["inputs"].get("attach")
+    ]
+    assert len(matches) == 1, f"expected one {role} container, found {len(matches)}"
+    return matches[0]
+
+
+class OpenAIMock:
+    """A local OpenAI-compatible provider that records what it was sent."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, dict]] = []
+        mock = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                mock.requests.append((self.path, body))
+                if self.path.endswith("/embeddings"):
+                    reply = {
+                        "object": "list",
+                        "data": [{"object": "embedding", "index": 0, "embedding": [0.25, -0.5, 0.75]}],
+                        "model": body["model"],
+                        "usage": {"prompt_tokens": 3, "total_tokens": 3},
+                    }
+                else:
+                    reply = {
+                        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": body["model"],
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": f"answer from {body['model']}"}}],
+                        "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
+                    }
+                payload = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def openai_mock():
+    mock = OpenAIMock()
+    yield mock
+    mock.close()
+
+
+BACKEND_MISSING = "Observability is enabled but no backend is available"
+
+
+def tensorzero_gateway(config: str, directory: Path, monkeypatch, variables: dict[str, str]):
+    """Build TensorZero's embedded gateway from `config`, with the gateway's own loader.
+
+    The exact file must get through config parsing and stop only where it looks for
+    ClickHouse (there is none here); the same file with observability off must then
+    start completely. Returns that started gateway.
+    """
+    import tensorzero
+
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    exact = directory / "tensorzero.toml"
+    exact.write_text(config)
+    if "observability.enabled = true" in config:
+        with pytest.raises(tensorzero.TensorZeroInternalError) as failure:
+            tensorzero.TensorZeroGateway.build_embedded(config_file=str(exact))
+        assert "ConfigParsing" not in str(failure.value) and BACKEND_MISSING in str(failure.value), str(failure.value)
+    offline = directory / "tensorzero-no-clickhouse.toml"
+    offline.write_text(config.replace("observability.enabled = true", "observability.enabled = false"))
+    return tensorzero.TensorZeroGateway.build_embedded(config_file=str(offline))
+
+
+def make_project(root: Path, config: dict, files: dict[str, str], stack: str = "test") -> Path:
+    """A throwaway project: `stacks/Pulumi.<stack>.yaml` from `config` (keys without namespace) plus files."""
+    import yaml
+
+    from components.names import PROJECT
+
+    (root / "stacks").mkdir(parents=True, exist_ok=True)
+    document = {"config": {f"{PROJECT}:{key}": value for key, value in config.items()}}
+    (root / "stacks" / f"Pulumi.{stack}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+def minimal_config(**overrides) -> dict:
+    """A valid dev stack config for a throwaway project; override any top-level key."""
+    config = {
+        "tier": "dev",
+        "name_prefix": "pmoves-test",
+        "env_files": {"dir": "env"},
+        "catalog": {"files": ["catalog.toml"]},
+    }
+    config.update(overrides)
+    return config
+
+
+MINIMAL_CATALOG = """
+[models.gemma_embed_local]
+provider = "ollama"
+model = "gemma:2b"
+type = "embedding"
+"""
+MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n"

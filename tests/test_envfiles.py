@@ -1,0 +1,79 @@
+"""Env-file layering: the seed's order, later wins, every value traceable to its file and line."""
+
+import pytest
+
+from components.envfiles import is_credential, read_layers
+from components.errors import ConfigError
+from components.loader import load
+from components.names import DEFAULT_ENV_LAYERS
+from conftest import MINIMAL_CATALOG, make_project, minimal_config
+
+
+def test_later_layers_win_and_keep_their_provenance(tmp_path):
+    layers = {
+        "env.shared.generated": "A=generated\nB=generated\nC=generated\nD=generated\n",
+        "env.shared": "B=shared\nC=shared\nD=shared\n",
+        ".env.generated": "# comment\nC=local-generated\nD=local-generated\n",
+        ".env.local": "export D='local'\n",
+    }
+    for name, text in layers.items():
+        (tmp_path / name).write_text(text)
+    variables = read_layers(tmp_path, ".", list(DEFAULT_ENV_LAYERS))
+    assert {k: v.value for k, v in variables.items()} == {
+        "A": "generated", "B": "shared", "C": "local-generated", "D": "local",
+    }
+    assert variables["C"].source == "./.env.generated:2"
+    assert variables["D"].source == "./.env.local:1"
+
+
+def test_missing_layers_are_skipped(tmp_path):
+    (tmp_path / "env.shared").write_text("ONLY=1\n")
+    assert list(read_layers(tmp_path, ".", list(DEFAULT_ENV_LAYERS))) == ["ONLY"]
+
+
+def test_a_broken_line_names_file_and_line(tmp_path):
+    (tmp_path / ".env.local").write_text("GOOD=1\nthis is not a binding\n")
+    with pytest.raises(ConfigError) as failure:
+        read_layers(tmp_path, ".", [".env.local"])
+    assert str(failure.value) == "./.env.local: line 2: not a KEY=value line"
+
+
+@pytest.mark.parametrize(("name", "value", "credential"), [
+    ("OPENAI_API_KEY", "sk-1", True),
+    ("TENSORZERO_CLICKHOUSE_PASSWORD", "pw", True),
+    ("HF_TOKEN", "t", True),
+    ("DATABASE_URL", "http://user:pw@db:8123/x", True),
+    ("OLLAMA_KEEP_ALIVE", "24h", False),
+    ("TENSORZERO_GATEWAY_URL", "http://tensorzero-gateway:3000", False),
+])
+def test_credentials_are_recognised(name, value, credential):
+    assert is_credential(name, value) is credential
+
+
+def test_stack_secrets_win_over_every_layer(tmp_path):
+    config = minimal_config(secrets={"TENSORZERO_CLICKHOUSE_PASSWORD": "from-stack"})
+    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG,
+                                              "env/.env.local": "TENSORZERO_CLICKHOUSE_PASSWORD=from-layer\n"})
+    password = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
+    assert (password.value, password.secret) == ("from-stack", True)
+    assert password.source == "stacks/Pulumi.test.yaml: secrets.TENSORZERO_CLICKHOUSE_PASSWORD"
+
+
+def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, monkeypatch):
+    config = minimal_config(secrets={"TENSORZERO_CLICKHOUSE_PASSWORD": {"secure": "v1:abc"}})
+    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG})
+    placeholder = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
+    assert placeholder.value == "offline-placeholder-TENSORZERO_CLICKHOUSE_PASSWORD"
+    monkeypatch.setenv("PMOVES_SECRET_TENSORZERO_CLICKHOUSE_PASSWORD", "given")
+    assert load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD").value == "given"
+
+
+def test_a_referenced_key_nobody_supplies_fails_naming_model_provider_and_variable(tmp_path):
+    catalog = MINIMAL_CATALOG + '\n[models.claude_sonnet]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
+    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"})
+    with pytest.raises(ConfigError) as failure:
+        load("test", project_dir=project)
+    assert str(failure.value) == (
+        "catalog.toml: models.claude_sonnet: provider 'anthropic' needs ANTHROPIC_API_KEY, "
+        "but no env layer in env/ and no stack secret supplies it"
+    )

@@ -1,0 +1,74 @@
+"""The real entry point, `__main__.py`, as `pulumi up` runs it: config from Pulumi, resources to the engine."""
+
+import json
+import logging
+import runpy
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime.config import set_all_config
+
+from components.loader import PROJECT_DIR, load
+from components.names import PROJECT
+from components.plan import RecordingMonitor, plan, use_mocks
+from conftest import CANARIES, STACKS
+
+SECRETS = f"{PROJECT}:secrets"
+
+
+def pulumi_config(stack: str, **changes) -> dict[str, str]:
+    """The stack file's config as the Pulumi CLI hands it to the program: JSON strings, secrets decrypted."""
+    config = yaml.safe_load((PROJECT_DIR / f"stacks/Pulumi.{stack}.yaml").read_text())["config"]
+    config.update({f"{PROJECT}:{key}": value for key, value in changes.items()})
+    if stack != "dev":
+        config[SECRETS] = dict(CANARIES)
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+
+
+def run_program(stack: str, config: dict[str, str], monitor: RecordingMonitor | None = None) -> RecordingMonitor:
+    monitor = use_mocks(stack, monitor or RecordingMonitor())
+    set_all_config(config, [SECRETS])
+
+    @pulumi.runtime.test
+    def run():
+        runpy.run_path(str(PROJECT_DIR / "__main__.py"), run_name="__main__")
+
+    try:
+        run()
+    finally:
+        set_all_config({})
+    return monitor
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_main_declares_what_the_offline_plan_shows(stack, caplog):
+    caplog.set_level(logging.DEBUG)
+    monitor = run_program(stack, pulumi_config(stack))
+    declared = sorted(r["urn"] for r in monitor.recorded)
+    secrets = {} if stack == "dev" else {k: str(v) for k, v in CANARIES.items()}
+    offline = load(stack, read_config=lambda: _offline_equivalent(stack, secrets))
+    assert declared == [r["urn"] for r in plan(offline)["resources"]]
+    assert not [v for v in CANARIES.values() if v in caplog.text]
+
+
+def _offline_equivalent(stack, secrets):
+    from components.envfiles import Variable
+    from components.loader import read_stack_config
+
+    raw, _ = read_stack_config(PROJECT_DIR, stack)
+    return raw, {k: Variable(k, v, "test", True) for k, v in secrets.items()}
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"gateway": {"image": "tensorzero/gateway:2026.6.0", "port": 70000}},
+     "stacks/Pulumi.dev.yaml: gateway.port: Input should be less than or equal to 65535"),
+    ({"tier": "production"}, "stacks/Pulumi.dev.yaml: tier: Input should be 'dev', 'staging' or 'prod'"),
+    ({"catalog": {"files": ["catalog/missing.toml"]}}, "catalog/missing.toml: catalog file not found"),
+])
+def test_invalid_config_stops_before_any_resource_with_a_clean_message(changes, message):
+    monitor = RecordingMonitor()
+    with pytest.raises(pulumi.RunError) as failure:
+        run_program("dev", pulumi_config("dev", **changes), monitor)
+    assert message in str(failure.value)
+    assert monitor.recorded == []

@@ -1,0 +1,83 @@
+"""The environment spec: the contract between stack files, Pulumi.yaml and the components."""
+
+import pytest
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from components.loader import PROJECT_DIR
+from components.names import CLICKHOUSE, GATEWAY, OLLAMA, UI
+from components.spec import Endpoint, Environment
+
+BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
+OPTIONAL_UNDECLARED = {"protect_data"}  # has a tier default; Pulumi.yaml may only declare keys every stack sets
+
+
+def spec(**overrides) -> Environment:
+    return Environment.model_validate({**BASE, **overrides})
+
+
+def test_pulumi_yaml_declares_every_spec_key():
+    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    assert set(declared) == set(Environment.model_fields) - OPTIONAL_UNDECLARED
+    for key, declaration in declared.items():
+        assert declaration["description"]
+        annotation = Environment.model_fields[key].annotation
+        if declaration.get("type") == "string":
+            assert annotation is str or issubclass(annotation, str)
+
+
+def _fields(model: type[BaseModel], path=""):
+    for name, field in model.model_fields.items():
+        yield f"{path}{name}", field
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            yield from _fields(annotation, f"{path}{name}.")
+
+
+def test_every_field_is_documented():
+    undocumented = [name for name, field in _fields(Environment) if not field.description]
+    assert undocumented == []
+
+
+def test_every_stack_file_sets_every_declared_key():
+    declared = set(yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"])
+    for path in sorted((PROJECT_DIR / "stacks").glob("Pulumi.*.yaml")):
+        keys = {k.split(":", 1)[1] for k in yaml.safe_load(path.read_text())["config"]}
+        assert declared <= keys, (path.name, declared - keys)
+
+
+@pytest.mark.parametrize(("tier", "protected"), [("dev", False), ("staging", True), ("prod", True)])
+def test_data_protection_defaults_from_the_tier(tier, protected):
+    overrides = {"clickhouse": {"user": "pmoves"}} if tier != "dev" else {}
+    assert spec(tier=tier, **overrides).protected is protected
+    assert spec(tier=tier, protect_data=not protected, **overrides).protected is (not protected)
+
+
+def test_endpoints_follow_placement():
+    two_hosts = spec(
+        bind_address="0.0.0.0",
+        hosts={"main": {}, "gpu": {"url": "ssh://ops@jetson", "address": "jetson-ollama"}},
+        ollama={"host": "gpu", "port": 21434},
+    )
+    assert two_hosts.endpoint(OLLAMA, seen_from="main") == Endpoint("jetson-ollama", 21434)
+    assert two_hosts.endpoint(OLLAMA, seen_from="gpu") == Endpoint(OLLAMA.alias, OLLAMA.port)
+    assert two_hosts.endpoint(CLICKHOUSE, seen_from="main") == Endpoint(CLICKHOUSE.alias, CLICKHOUSE.port)
+    assert two_hosts.published_endpoint(GATEWAY) == Endpoint("127.0.0.1", 3030)
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"hosts": {"main": {}, "gpu": {}}, "ollama": {"host": "gpu"}},
+     "ollama.port: gateway runs on host 'main' and reaches ollama on host 'gpu'"),
+    ({"bind_address": "0.0.0.0", "hosts": {"main": {}, "data": {}}, "clickhouse": {"host": "data", "port": None}},
+     "clickhouse.port must be set"),
+    ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by gateway on host 'main'"),
+    ({"ollama": {"host": "edge"}}, "ollama.host: 'edge' is not one of hosts (main)"),
+])
+def test_impossible_placements_are_refused(overrides, message):
+    with pytest.raises(ValidationError) as failure:
+        spec(**overrides)
+    assert message in str(failure.value)
+
+
+def test_disabled_services_need_no_placement():
+    assert not spec(ui={"enabled": False, "host": "nowhere"}).deployed(UI)
