@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 import tomli
 from pydantic import Field, ValidationError
 
-from .errors import ConfigError, Problem, problems_from_validation
+from .errors import ConfigError, Problem, problems_from_validation, read_text
 from .names import OLLAMA, OLLAMA_API_PATH
+from .render import toml_value
 from .spec import StrictModel
 
 NATIVE_TABLES = ("functions", "metrics", "tools", "evaluations", "embedding_models")
@@ -110,7 +111,7 @@ class KeyUse:
     """A variable the rendered config reads with `env::`."""
 
     variable: str
-    model: str
+    table_key: str  # "models.claude_sonnet": the catalog entry that needs it
     provider: str
 
 
@@ -144,11 +145,10 @@ def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
     sources: dict[str, str] = {}
     problems: list[Problem] = []
     for name in files:
-        path = project_dir / name
         try:
-            document = tomli.loads(path.read_text())
-        except FileNotFoundError:
-            problems.append(Problem(name, "", "catalog file not found"))
+            document = tomli.loads(read_text(project_dir / name, name, "catalog file"))
+        except ConfigError as error:
+            problems.extend(error.problems)
             continue
         except tomli.TOMLDecodeError as error:
             problems.append(Problem(name, "", f"not valid TOML: {error}"))
@@ -161,12 +161,26 @@ def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
             elif not isinstance(entries, dict):
                 problems.append(Problem(name, table, "must be a table"))
             else:
-                for key in entries:
+                for key, entry in entries.items():
                     sources[f"{table}.{key}"] = name
+                    problems.extend(_unwritable(name, (table, key), entry))
                 merged[table] = _merge(merged.get(table, {}), entries)
     if problems:
         raise ConfigError(problems)
     return _parse(merged, sources)
+
+
+def _unwritable(file: str, path: tuple[str, ...], value: Any) -> list[Problem]:
+    """Entries must be tables, and every value must have a TOML form the renderer can write back."""
+    if len(path) == 2 and not isinstance(value, dict):
+        return [Problem(file, ".".join(path), "must be a table")]
+    if isinstance(value, dict):
+        return [problem for key, item in value.items() for problem in _unwritable(file, path + (key,), item)]
+    try:
+        toml_value(value)
+    except (ValueError, TypeError) as error:
+        return [Problem(file, ".".join(path), f"unsupported value: {error}")]
+    return []
 
 
 def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
@@ -176,8 +190,12 @@ def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
     def parse_entries(table: str, model_type):
         parsed = {}
         for key, raw in merged.get(table, {}).items():
-            if table == "models" and isinstance(raw, dict) and "routing" in raw:
-                native.setdefault("models", {})[key] = raw  # native TensorZero model: pass through
+            if table == "models" and "routing" in raw:
+                if raw.keys() & ModelEntry.model_fields.keys():
+                    problems.append(Problem(sources[f"models.{key}"], f"models.{key}",
+                                            "defined twice: in the seed format and natively (with routing)"))
+                else:
+                    native.setdefault("models", {})[key] = raw  # native TensorZero model: pass through
                 continue
             try:
                 parsed[key] = model_type.model_validate(raw)
@@ -238,12 +256,12 @@ def _check_references(catalog: Catalog) -> None:
             elif fallback == name:
                 problems.append(Problem(where, f"models.{name}.fallbacks", "a model cannot fall back to itself"))
             elif target.type != model.type:
-                problems.append(Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is a {target.type} model, not {model.type}"))
+                problems.append(Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is of type {target.type}, not {model.type}"))
         if model.type == "chat" and (model.temperature is not None or model.max_tokens is not None):
             if name in catalog.native.get("functions", {}):
                 problems.append(Problem(where, f"models.{name}", f"its sampling defaults become [functions.{name}], which the catalog already defines"))
     for name in catalog.models:
-        if name in catalog.native.get("models", {}) or name in catalog.native.get("embedding_models", {}):
+        if name in catalog.native.get("embedding_models", {}):
             problems.append(Problem(catalog.sources[f"models.{name}"], f"models.{name}", "defined twice: in the seed format and natively"))
     if problems:
         raise ConfigError(problems)
@@ -283,11 +301,14 @@ def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[st
             fields["api_base"] = api_base
         fields["api_key_location"] = api_key
         if api_key.startswith("env::"):
-            key_uses.append(KeyUse(api_key.removeprefix("env::"), model_name, entry.provider))
+            key_uses.append(KeyUse(api_key.removeprefix("env::"), f"models.{model_name}", entry.provider))
         if serves_from_own_ollama(catalog, entry) and entry.model not in pulls:
             pulls.append(entry.model)
         # Two routing entries on one provider (a fallback to a sibling model) need distinct names.
-        name = entry.provider if entry.provider not in taken else f"{entry.provider}_{entry.model}".replace(":", "_").replace(".", "_")
+        name, count = entry.provider, 1
+        while name in taken:
+            count += 1
+            name = f"{entry.provider}_{count}"
         taken.add(name)
         return ProviderBlock(name, fields)
 
@@ -303,7 +324,8 @@ def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[st
             functions.append(SamplingFunction(name, name, params))
     for value, path in _strings(catalog.native, ()):
         if value.startswith("env::"):
-            key_uses.append(KeyUse(value.removeprefix("env::"), ".".join(path[:2]), ".".join(path[2:])))
+            inside = path[3] if path[2:3] == ("providers",) else ".".join(path[2:])
+            key_uses.append(KeyUse(value.removeprefix("env::"), ".".join(path[:2]), inside))
     return Translation(
         models=tuple(chat),
         embedding_models=tuple(embedding),

@@ -1,12 +1,13 @@
 """Env-file layering as PMOVES's compose files do it: later layers win, every value keeps its source."""
 
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv.parser import parse_stream
 
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, read_text
 
 _CREDENTIAL_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")
@@ -38,15 +39,19 @@ def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str,
         path = project_dir / relative
         if not path.is_file():
             continue
-        with path.open(encoding="utf-8") as stream:
-            for binding in parse_stream(stream):
-                line = binding.original.line
-                if binding.error:
-                    problems.append(Problem(relative, f"line {line}", "not a KEY=value line"))
-                elif binding.key is not None and binding.value is not None:
-                    variables[binding.key] = Variable(
-                        binding.key, binding.value, f"{relative}:{line}", is_credential(binding.key, binding.value)
-                    )
+        try:
+            text = read_text(path, relative, "env layer")
+        except ConfigError as error:
+            problems.extend(error.problems)
+            continue
+        for binding in parse_stream(io.StringIO(text)):
+            line = binding.original.line
+            if binding.error:
+                problems.append(Problem(relative, f"line {line}", "not a KEY=value line"))
+            elif binding.key is not None and binding.value is not None:
+                variables[binding.key] = Variable(
+                    binding.key, binding.value, f"{relative}:{line}", is_credential(binding.key, binding.value)
+                )
     if problems:
         raise ConfigError(problems)
     return variables

@@ -1,6 +1,7 @@
 """Configuration problems, reported as `file: key: what is wrong`, never as a traceback."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -22,10 +23,24 @@ class ConfigError(Exception):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
+def read_text(path: Path, shown: str, what: str) -> str:
+    """A config file's text, or a ConfigError saying why it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        message = f"{what} not found"
+    except UnicodeDecodeError as error:
+        message = f"not UTF-8 text (byte {error.start})"
+    except OSError as error:
+        message = f"cannot read: {error.strerror}"
+    raise ConfigError([Problem(shown, "", message)])
+
+
 def problems_from_validation(error: ValidationError, file: str, prefix: str) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
-        key = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        parts = [prefix] if prefix else []
+        key = ".".join(parts + [str(part) if part != "" else "''" for part in item["loc"]])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown key"

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from .catalog import Catalog, Translation, load_catalog, translate
 from .envfiles import Variable, read_layers
-from .errors import ConfigError, Problem, problems_from_validation
+from .errors import ConfigError, Problem, problems_from_validation, read_text
 from .names import GATEWAY, OLLAMA, PROJECT
 from .spec import SEED_DEFAULT_CREDENTIAL, Environment, Tier
 
@@ -49,23 +49,33 @@ class Deployment:
         return self.variables[name]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice instead of silently keeping the last."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise yaml.constructor.ConstructorError(None, None, f"key given twice: {', '.join(repeated)}", node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], dict[str, Variable]]:
     """Offline: the stack file's project keys, and its `secrets` as variables."""
     name = stack_file(stack)
     try:
-        document = yaml.safe_load((project_dir / name).read_text()) or {}
-    except FileNotFoundError:
-        raise ConfigError([Problem(name, "", "stack file not found")]) from None
+        document = yaml.load(read_text(project_dir / name, name, "stack file"), Loader=_UniqueKeyLoader) or {}
     except yaml.YAMLError as error:
         raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError([Problem(name, "config", "missing or not a mapping")])
     prefix = f"{PROJECT}:"
-    raw = {key.removeprefix(prefix): value for key, value in config.items() if key.startswith(prefix)}
+    problems = [Problem(name, "config", f"key {key!r} is not a string") for key in config if not isinstance(key, str)]
+    raw = {key.removeprefix(prefix): value for key, value in config.items() if isinstance(key, str) and key.startswith(prefix)}
     secrets = raw.pop(SECRETS_KEY, None) or {}
-    problems = [Problem(name, key, "only secrets.* may be encrypted") for key, value in raw.items() if _is_secure(value)]
-    if not isinstance(secrets, dict):
+    problems += [Problem(name, key, "only secrets.* may be encrypted") for key, value in raw.items() if _is_secure(value)]
+    if not isinstance(secrets, dict) or not all(isinstance(key, str) for key in secrets):
         problems.append(Problem(name, SECRETS_KEY, "must be a mapping of variable name to value"))
     if problems:
         raise ConfigError(problems)
@@ -120,15 +130,41 @@ def load(
     catalog = load_catalog(project_dir, spec.catalog.files)
     selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
     unknown = [name for name in selected if name not in catalog.models]
-    if unknown:
-        raise ConfigError([Problem(stack_file(stack), "catalog.models", f"not in the catalog: {', '.join(unknown)}")])
+    repeated = sorted({name for name in selected if selected.count(name) > 1})
+    problems = [Problem(stack_file(stack), "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
+    if repeated:
+        problems.append(Problem(stack_file(stack), "catalog.models", f"listed twice: {', '.join(repeated)}"))
+    if problems:
+        raise ConfigError(problems)
     own_ollama = spec.endpoint(OLLAMA, seen_from=spec.gateway.host).url if spec.deployed(OLLAMA) else None
     translation = translate(catalog, selected, own_ollama)
+    _check_native_references(catalog, translation)
 
     variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
     deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
     _check_variables(deployment)
     return deployment
+
+
+def _check_native_references(catalog: Catalog, translation: Translation) -> None:
+    """Native function variants may only name models this environment serves."""
+    served = {m.name for m in translation.models + translation.embedding_models} | set(catalog.native.get("models", {}))
+    problems = []
+    for function, table in catalog.native.get("functions", {}).items():
+        variants = table.get("variants") or {}
+        if not isinstance(variants, dict):
+            problems.append(Problem(catalog.sources[f"functions.{function}"], f"functions.{function}.variants", "must be a table"))
+            continue
+        for variant, settings in variants.items():
+            model = settings.get("model") if isinstance(settings, dict) else None
+            # `provider::model` shorthands need no catalog entry.
+            if isinstance(model, str) and "::" not in model and model not in served:
+                problems.append(Problem(
+                    catalog.sources[f"functions.{function}"], f"functions.{function}.variants.{variant}.model",
+                    f"'{model}' is not served by this environment (see catalog.models)",
+                ))
+    if problems:
+        raise ConfigError(problems)
 
 
 def _check_variables(deployment: Deployment) -> None:
@@ -137,9 +173,8 @@ def _check_variables(deployment: Deployment) -> None:
     problems = []
     for use in deployment.translation.key_uses:
         if use.variable not in variables:
-            where = deployment.catalog.sources.get(f"models.{use.model}", spec.catalog.files[-1])
             problems.append(Problem(
-                where, f"models.{use.model}",
+                deployment.catalog.sources[use.table_key], use.table_key,
                 f"provider '{use.provider}' needs {use.variable}, but {layers}",
             ))
     password = variables.get(spec.clickhouse.password_var)

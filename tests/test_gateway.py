@@ -181,3 +181,15 @@ def test_gateway_receives_only_the_keys_its_config_names(deployments, stack):
     env = gateway.environment(deployment, clickhouse)
     assert [v.name for v in env] == ["TENSORZERO_CLICKHOUSE_URL", *deployment.translation.variables]
     assert all(v.secret for v in env)
+
+
+def test_fallbacks_on_one_provider_get_distinct_routing_names(tmp_path, monkeypatch):
+    catalog = "".join(
+        f'[models.{name}]\nprovider = "ollama"\nmodel = "qwen2.5:0.5b"\n{extra}\n'
+        for name, extra in (("a", 'fallbacks = ["b", "c"]'), ("b", "temperature = 0.1"), ("c", ""))
+    )
+    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"})
+    deployment = load("test", project_dir=project)
+    [routed] = [m for m in deployment.translation.models if m.name == "a"]
+    assert routed.routing == ["ollama", "ollama_2", "ollama_3"]
+    tensorzero_gateway(gateway.config_file(deployment).content, tmp_path, monkeypatch, {})

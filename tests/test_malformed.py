@@ -1,0 +1,228 @@
+"""Malformed configurations: the real CLI names file, key and problem, exits 2, and never shows a traceback.
+
+Each case runs `python -m components validate test` as a subprocess in a throwaway
+project. The CLI has no project-directory flag: it reads stacks from
+`components.loader.PROJECT_DIR`, which is `Path(__file__).resolve().parent.parent`
+of the imported package (and `render.TEMPLATES` is derived the same way). So the
+`components` and `templates` directories are *copied* (a symlink would resolve
+back to the repository) into the throwaway project, which is then both the cwd
+and the only entry of PYTHONPATH.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import components.loader
+from components.loader import PROJECT_DIR
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+
+STACK_FILE = "stacks/Pulumi.test.yaml"
+CATALOG = "catalog.toml"
+ENV_LAYER = "env/env.shared"
+LITERAL_KEY = "sk-canary-literal-0123456789"  # must never be echoed back
+PROD_READY = {"clickhouse": {"user": "pmoves"}}  # passes the default-user check outside dev
+STRONG_PASSWORD = {ENV_LAYER: "TENSORZERO_CLICKHOUSE_PASSWORD=s3cret-pw\n"}
+
+# The harness relies on this: copying `components` moves PROJECT_DIR along with it.
+assert PROJECT_DIR == Path(components.loader.__file__).resolve().parent.parent
+
+
+def catalog(extra: str, before: str = "") -> dict[str, str]:
+    """The minimal catalog with `extra` tables appended (and `before` top-level keys prepended)."""
+    return {CATALOG: before + MINIMAL_CATALOG + extra}
+
+
+def case(case_id, config, files, file, key, message):
+    """One row: stack overrides, files written over the minimal project (None deletes), expected problem line."""
+    return pytest.param(config, files, file, key, message, id=case_id)
+
+
+CASES = [
+    # --- catalog: providers and models -------------------------------------------------------------
+    case("provider-type-unknown", {}, catalog(
+        '[providers.mistral]\ntype = "mistral"\nbase_url = "https://api.mistral.ai/v1"\napi_key = "env::MISTRAL_API_KEY"\n'),
+        CATALOG, "providers.mistral.type", "Input should be 'openai', 'anthropic', 'openrouter' or 'together'"),
+    case("model-provider-undeclared", {}, catalog('[models.chat]\nprovider = "mistral"\nmodel = "m"\n'),
+         CATALOG, "models.chat.provider", "'mistral' is neither declared under [providers] nor built in"),
+    case("provider-without-base-url", {}, catalog('[providers.mistral]\napi_key = "env::MISTRAL_API_KEY"\n'),
+         CATALOG, "providers.mistral.base_url", "required for a provider that is not built in"),
+    case("anthropic-with-base-url", {}, catalog('[providers.anthropic]\nbase_url = "https://example.com/v1"\n'),
+         CATALOG, "providers.anthropic.base_url", "type 'anthropic' takes no base_url"),
+    case("api-key-literal", {}, catalog(f'[providers.openai]\napi_key = "{LITERAL_KEY}"\n'),
+         CATALOG, "providers.openai.api_key", "String should match pattern '^(env::"),
+    case("model-key-typo-temprature", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\ntemprature = 0.2\n'),
+         CATALOG, "models.chat.temprature", "unknown key"),
+    case("model-type-unknown", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\ntype = "vision"\n'),
+         CATALOG, "models.chat.type", "Input should be 'chat' or 'embedding'"),
+    case("temperature-out-of-range", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\ntemperature = 3\n'),
+         CATALOG, "models.chat.temperature", "Input should be less than or equal to 2"),
+    case("embedding-with-temperature", {},
+         catalog('[models.e2]\nprovider = "ollama"\nmodel = "q"\ntype = "embedding"\ntemperature = 0.5\n'),
+         CATALOG, "models.e2", "temperature and max_tokens apply to chat models only"),
+    case("embedding-on-anthropic", {}, catalog('[models.e2]\nprovider = "anthropic"\nmodel = "q"\ntype = "embedding"\n'),
+         CATALOG, "models.e2.provider", "'anthropic' serves no embeddings here"),
+    case("fallback-missing", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\nfallbacks = ["ghost"]\n'),
+         CATALOG, "models.chat.fallbacks", "'ghost' is not a model of the catalog"),
+    case("fallback-chat-to-embedding", {},
+         catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\nfallbacks = ["gemma_embed_local"]\n'),
+         CATALOG, "models.chat.fallbacks", "is of type embedding, not chat"),
+    case("fallback-to-itself", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\nfallbacks = ["chat"]\n'),
+         CATALOG, "models.chat.fallbacks", "a model cannot fall back to itself"),
+    case("sampling-defaults-clash-with-function", {},
+         catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\ntemperature = 0.3\n[functions.chat]\ntype = "chat"\n'),
+         CATALOG, "models.chat", "its sampling defaults become [functions.chat], which the catalog already defines"),
+    case("defined-in-seed-format-and-natively", {}, catalog('[embedding_models.gemma_embed_local]\nrouting = ["p"]\n'),
+         CATALOG, "models.gemma_embed_local", "defined twice: in the seed format and natively"),
+    case("function-variant-names-unserved-model", {},
+         catalog('[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "ghost"\n'),
+         CATALOG, "functions.f.variants.v.model", "'ghost' is not served by this environment"),
+    case("ollama-model-without-ollama", {"ollama": {"enabled": False}}, {},
+         CATALOG, "providers.ollama.base_url", "not set and this environment deploys no Ollama"),
+    # --- catalog: files and tables -----------------------------------------------------------------
+    case("toml-duplicate-key", {}, catalog('[models.gemma_embed_local]\nprovider = "ollama"\nmodel = "x"\n'),
+         CATALOG, "", "not valid TOML: Cannot declare ('models', 'gemma_embed_local') twice"),
+    case("toml-syntax", {}, catalog('[models.chat\nprovider = "ollama"\n'),
+         CATALOG, "", "not valid TOML: Expected ']' at the end of a table declaration"),
+    case("catalog-file-missing", {"catalog": {"files": [CATALOG, "catalog/extra.toml"]}}, {},
+         "catalog/extra.toml", "", "catalog file not found"),
+    case("gateway-table-in-catalog", {}, catalog("[gateway]\ndebug = true\n"),
+         CATALOG, "gateway", "the [gateway] table is generated from the stack spec; set it there"),
+    case("unknown-catalog-table", {}, catalog('[model.chat]\nprovider = "ollama"\nmodel = "q"\n'),
+         CATALOG, "model", "unknown table; expected one of providers, models"),
+    case("catalog-table-not-a-table", {}, catalog("", before="functions = 5\n"),
+         CATALOG, "functions", "must be a table"),
+    # --- stack file: syntax and shape --------------------------------------------------------------
+    case("yaml-syntax", {}, {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n   bad: [unclosed\n"},
+         STACK_FILE, "", "not valid YAML: mapping values are not allowed here"),
+    case("stack-file-without-config", {}, {STACK_FILE: "- just\n- a list\n"},
+         STACK_FILE, "config", "missing or not a mapping"),
+    case("stack-file-missing", {}, {STACK_FILE: None}, STACK_FILE, "", "stack file not found"),
+    case("unknown-key-gatway", {"gatway": {"port": 3030}}, {}, STACK_FILE, "gatway", "unknown key"),
+    case("secure-outside-secrets", {"gateway": {"secure": "v1:AAAA"}}, {},
+         STACK_FILE, "gateway", "only secrets.* may be encrypted"),
+    case("secrets-not-a-mapping", {"secrets": ["TENSORZERO_CLICKHOUSE_PASSWORD"]}, {},
+         STACK_FILE, "secrets", "must be a mapping of variable name to value"),
+    # --- stack spec: types and ranges --------------------------------------------------------------
+    case("port-out-of-range", {"gateway": {"port": 70000}}, {},
+         STACK_FILE, "gateway.port", "Input should be less than or equal to 65535"),
+    case("port-not-a-number", {"gateway": {"port": "abc"}}, {},
+         STACK_FILE, "gateway.port", "Input should be a valid integer, unable to parse string as an integer"),
+    case("tier-not-an-enum", {"tier": 5}, {}, STACK_FILE, "tier", "Input should be 'dev', 'staging' or 'prod'"),
+    case("catalog-files-not-a-list", {"catalog": {"files": CATALOG}}, {},
+         STACK_FILE, "catalog.files", "Input should be a valid list"),
+    case("catalog-files-empty", {"catalog": {"files": []}}, {},
+         STACK_FILE, "catalog.files", "List should have at least 1 item"),
+    case("image-without-tag", {"gateway": {"image": "tensorzero/gateway"}}, {},
+         STACK_FILE, "gateway.image", "'tensorzero/gateway' is not an image reference with a tag"),
+    case("bind-address-not-an-ip", {"bind_address": "localhost"}, {},
+         STACK_FILE, "bind_address", "'localhost' is not an IP address"),
+    case("memory-too-small", {"clickhouse": {"memory_mb": 10}}, {},
+         STACK_FILE, "clickhouse.memory_mb", "Input should be greater than or equal to 64"),
+    # --- stack spec: cross-field rules -------------------------------------------------------------
+    case("host-port-published-twice", {"ui": {"port": 3030}}, {},
+         STACK_FILE, "ui.port", "3030 is already published by gateway on host 'main'"),
+    case("service-on-unknown-host", {"ollama": {"host": "jetson"}}, {},
+         STACK_FILE, "ollama.host", "'jetson' is not one of hosts (main)"),
+    case("cross-host-over-loopback",
+         {"hosts": {"main": {}, "gpu": {"url": "ssh://gpu", "address": "10.0.0.7"}}, "ollama": {"host": "gpu"}}, {},
+         STACK_FILE, "ollama.port", "bind_address must not be a loopback address"),
+    case("gateway-and-ui-tags-differ", {"ui": {"image": "tensorzero/ui:2026.5.0"}}, {},
+         STACK_FILE, "ui.image", "tag '2026.5.0' differs from gateway.image tag '2026.6.0'"),
+    case("catalog-selection-unknown-model", {"catalog": {"files": [CATALOG], "models": ["gemma_embed_local", "ghost"]}},
+         {}, STACK_FILE, "catalog.models", "not in the catalog: ghost"),
+    # --- tier rules --------------------------------------------------------------------------------
+    case("latest-tag-in-prod", {"tier": "prod", **PROD_READY, "ollama": {"image": "ollama/ollama:latest"}},
+         STRONG_PASSWORD, STACK_FILE, "ollama.image", "'ollama/ollama:latest' uses 'latest', refused in prod"),
+    case("default-user-in-staging", {"tier": "staging"}, STRONG_PASSWORD,
+         STACK_FILE, "clickhouse.user", "the seed's default user 'tensorzero' is refused in staging"),
+    case("default-password-in-prod-from-env-layer", {"tier": "prod", **PROD_READY}, {},  # MINIMAL_ENV holds it
+         f"{ENV_LAYER}:1", "TENSORZERO_CLICKHOUSE_PASSWORD", "the seed's default password is refused in prod"),
+    case("default-password-in-prod-from-stack-secret",
+         {"tier": "prod", **PROD_READY, "secrets": {"TENSORZERO_CLICKHOUSE_PASSWORD": "tensorzero"}}, STRONG_PASSWORD,
+         STACK_FILE, "secrets.TENSORZERO_CLICKHOUSE_PASSWORD", "the seed's default password is refused in prod"),
+    # --- variables and env layers ------------------------------------------------------------------
+    case("provider-key-not-supplied", {}, catalog('[models.claude]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'),
+         CATALOG, "models.claude", "provider 'anthropic' needs ANTHROPIC_API_KEY, but no env layer in env/"),
+    case("clickhouse-password-not-supplied", {}, {ENV_LAYER: "OTHER=1\n"},
+         STACK_FILE, "clickhouse.password_var", "TENSORZERO_CLICKHOUSE_PASSWORD: no env layer in env/"),
+    case("extra-env-not-supplied", {"ollama": {"extra_env": ["OLLAMA_KEEP_ALIVE"]}}, {},
+         STACK_FILE, "ollama.extra_env", "OLLAMA_KEEP_ALIVE: no env layer in env/"),
+    case("env-layer-broken-line", {}, {ENV_LAYER: MINIMAL_ENV + "this is not a binding\n"},
+         ENV_LAYER, "line 2", "not a KEY=value line"),
+    # --- files that exist but cannot be read or written back ---------------------------------------
+    case("non-string-key-in-stack-config", {}, {STACK_FILE: "config:\n  1: x\n"},
+         STACK_FILE, "config", "key 1 is not a string"),
+    case("stack-key-given-twice", {}, {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n  pmoves-tensorzero:tier: prod\n"},
+         STACK_FILE, "", "key given twice: pmoves-tensorzero:tier"),
+    case("stack-file-not-utf8", {}, {STACK_FILE: b"config: \xff\n"}, STACK_FILE, "", "not UTF-8 text"),
+    case("catalog-file-not-utf8", {}, {CATALOG: b"\xff\xfe[models]\n"}, CATALOG, "", "not UTF-8 text"),
+    case("catalog-file-is-a-directory", {"catalog": {"files": ["catalog"]}}, {"catalog/x.toml": MINIMAL_CATALOG},
+         "catalog", "", "cannot read: Is a directory"),
+    case("env-layer-not-utf8", {}, {ENV_LAYER: b"TENSORZERO_CLICKHOUSE_PASSWORD=\xff\n"}, ENV_LAYER, "", "not UTF-8 text"),
+    case("native-value-without-toml-form", {}, catalog('[metrics.m]\ntype = "float"\nlevel = "inference"\nx = inf\n'),
+         CATALOG, "metrics.m.x", "unsupported value: inf has no TOML form here"),
+    case("native-date-value", {}, catalog('[metrics.m]\ntype = "float"\nlevel = "inference"\nx = 2026-01-01\n'),
+         CATALOG, "metrics.m.x", "unsupported value: date has no TOML form"),
+    case("native-function-not-a-table", {}, catalog("[functions]\nf = 5\n"), CATALOG, "functions.f", "must be a table"),
+    case("native-variants-not-a-table", {}, catalog('[functions.f]\ntype = "chat"\nvariants = 5\n'),
+         CATALOG, "functions.f.variants", "must be a table"),
+    case("catalog-selection-repeats-a-model",
+         {"catalog": {"files": [CATALOG], "models": ["gemma_embed_local", "gemma_embed_local"]}}, {},
+         STACK_FILE, "catalog.models", "listed twice: gemma_embed_local"),
+    case("seed-model-and-native-model-under-one-name", {"catalog": {"files": [CATALOG, "native.toml"]}}, {
+        "native.toml": '[models.gemma_embed_local]\nrouting = ["p"]\n[models.gemma_embed_local.providers.p]\n'
+                       'type = "openai"\nmodel_name = "x"\napi_key_location = "none"\napi_base = "http://x/v1"\n'},
+        "native.toml", "models.gemma_embed_local", "defined twice: in the seed format and natively"),
+    case("native-model-key-not-supplied", {"catalog": {"files": ["native.toml", CATALOG]}}, {
+        "native.toml": '[models.m]\nrouting = ["p"]\n[models.m.providers.p]\n'
+                       'type = "openai"\nmodel_name = "x"\napi_key_location = "env::FOO_KEY"\n'},
+        "native.toml", "models.m", "provider 'p' needs FOO_KEY"),
+]
+
+
+def build_project(root: Path, config: dict, files: dict) -> Path:
+    """A throwaway project holding its own copy of the package, so the CLI's PROJECT_DIR is `root`."""
+    make_project(root, config, {CATALOG: MINIMAL_CATALOG, ENV_LAYER: MINIMAL_ENV})
+    for relative, content in files.items():
+        path = root / relative
+        if path.is_file():
+            path.unlink()
+        if content is None:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+    for directory in ("components", "templates"):
+        shutil.copytree(PROJECT_DIR / directory, root / directory, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+def validate(root: Path) -> subprocess.CompletedProcess:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("PMOVES_SECRET_")}
+    env["PYTHONPATH"] = str(root)
+    return subprocess.run([sys.executable, "-m", "components", "validate", "test"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_harness_runs_the_copied_package_on_a_valid_project(tmp_path):
+    # The repository has no `test` stack: a pass proves the CLI read the throwaway project.
+    result = validate(build_project(tmp_path, minimal_config(), {}))
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+    assert result.stdout.startswith("test: valid (dev);")
+
+
+@pytest.mark.parametrize(("config", "files", "file", "key", "message"), CASES)
+def test_malformed_configuration_is_reported_cleanly(tmp_path, config, files, file, key, message):
+    result = validate(build_project(tmp_path, minimal_config(**config), files))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("test: invalid configuration\n"), result.stderr
+    where = f"  {file}: {key}: " if key else f"  {file}: "
+    assert any(line.startswith(where) and message in line for line in result.stderr.splitlines()), (
+        f"no line starting {where!r} containing {message!r} in:\n{result.stderr}")
+    assert LITERAL_KEY not in result.stderr
