@@ -79,7 +79,8 @@ plan: venv ## print the stack's desired resources (offline, Pulumi mocks)
 
 plan-json: venv ## write the plan as JSON to out/<STACK>.plan.json (input of `diff`)
 	@mkdir -p "$(OUT)"
-	$(CLI) plan $(STACK) --json $(CLI_ENV_DIR) > "$(OUT)/$(STACK).plan.json.tmp"
+	$(CLI) plan $(STACK) --json $(CLI_ENV_DIR) > "$(OUT)/$(STACK).plan.json.tmp" \
+		|| { status=$$?; rm -f "$(OUT)/$(STACK).plan.json.tmp"; exit $$status; }
 	@mv "$(OUT)/$(STACK).plan.json.tmp" "$(OUT)/$(STACK).plan.json"
 	@echo "wrote $(OUT)/$(STACK).plan.json"
 
@@ -96,8 +97,15 @@ check-pulumi:
 		echo "       Without it, 'make render', 'make plan' and 'make validate' work offline."; \
 		exit 1; } >&2
 
+# What `pulumi up` itself will read: the spec's env dir, so ENV_DIR does not apply here.
+define VALIDATE_FOR_PULUMI
+$(if $(ENV_DIR),@echo "warning: ENV_DIR is ignored here; Pulumi reads the env dir the stack file names.")
+$(CLI) validate $(STACK)
+endef
+
 # check-pulumi comes first: without the CLI nothing is installed.
-up: check-pulumi validate ## deploy the stack with Pulumi (YES=0 to confirm interactively)
+up: check-pulumi venv ## deploy the stack with Pulumi (YES=0 to confirm interactively)
+	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
 	if [ "$(YES)" = "0" ]; then \
 		echo "+ pulumi up --stack $(STACK)"; pulumi up --stack "$(STACK)"; \
@@ -107,7 +115,8 @@ up: check-pulumi validate ## deploy the stack with Pulumi (YES=0 to confirm inte
 
 up-tensorzero: up ## alias of up
 
-preview: check-pulumi validate ## what `up` would change (pulumi preview --diff)
+preview: check-pulumi venv ## what `up` would change (pulumi preview --diff)
+	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
 	echo "+ pulumi preview --diff --stack $(STACK)"; \
 	pulumi preview --diff --stack "$(STACK)"

@@ -14,6 +14,7 @@ fake values. Operator-local layers (git-ignored) are never copied.
 """
 
 import argparse
+import asyncio
 import shutil
 import statistics
 import subprocess
@@ -68,11 +69,21 @@ def in_process(stack: str, env_dir: str) -> float:
 def cli(stack: str, env_dir: str) -> float:
     start = time.perf_counter()
     for command in ("validate", "plan"):
-        subprocess.run(
+        run = subprocess.run(
             [sys.executable, "-m", "components", command, stack, "--env-dir", env_dir],
-            cwd=PROJECT_DIR, check=True, stdout=subprocess.DEVNULL,
+            cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
+        if run.returncode != 0:
+            raise SystemExit(f"`python -m components {command} {stack}` exited {run.returncode}:\n{run.stderr}")
     return time.perf_counter() - start
+
+
+def close_event_loop() -> None:
+    """Close the loop Pulumi's runtime opened; left open, its finaliser may complain at exit."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop().close()
+    except RuntimeError:
+        pass
 
 
 def ms(seconds: float) -> str:
@@ -93,6 +104,7 @@ def main() -> int:
             inproc = [in_process(stack, env_dirs[stack]) for _ in range(n)]
             runs = [cli(stack, env_dirs[stack]) for _ in range(n)]
             results[stack] = (statistics.median(inproc), statistics.median(runs))
+    close_event_loop()
 
     total_in = sum(r[0] for r in results.values())
     total_cli = sum(r[1] for r in results.values())

@@ -22,9 +22,13 @@ CANARIES = {
 
 
 def write_canary_env(stack: str, directory: Path) -> Path:
-    """The stack's committed env layers plus a `.env.local` holding canary credentials."""
+    """The stack's committed env layers plus a `.env.local` holding canary credentials.
+
+    Operator-local layers are git-ignored and may hold real keys: they are never copied.
+    """
     spec_dir = PROJECT_DIR / "envfiles" / stack
-    shutil.copytree(spec_dir, directory, dirs_exist_ok=True)
+    local = shutil.ignore_patterns(".env.local", ".env.generated", "env.shared.generated")
+    shutil.copytree(spec_dir, directory, dirs_exist_ok=True, ignore=local)
     (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in CANARIES.items()))
     return directory
 
