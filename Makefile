@@ -16,6 +16,7 @@ YES ?= 1
 BENCH_N ?= 5
 
 OUT = out
+PY_SOURCES = __main__.py components tests benchmarks
 STATE_DIR = $(CURDIR)/.pulumi-state
 CLI = $(PYTHON) -m components
 CLI_ENV_DIR = $(if $(ENV_DIR),--env-dir "$(ENV_DIR)")
@@ -47,7 +48,7 @@ pulumi stack select "$(STACK)" --create
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-venv test render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean
+.PHONY: help venv test-venv lint test render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0]"
@@ -67,7 +68,11 @@ $(TEST_MARKER): requirements-test.txt requirements.txt $(VENV_MARKER)
 	$(PIP) -r requirements-test.txt
 	@touch "$@"
 
-test: test-venv ## run the test suite (tests/)
+lint: test-venv ## ruff: lint and formatting of the Python code
+	$(VENV)/bin/ruff check $(PY_SOURCES)
+	$(VENV)/bin/ruff format --check $(PY_SOURCES)
+
+test: lint ## lint, then run the test suite (tests/)
 	$(PYTHON) -m pytest -q tests
 
 render: venv ## write the stack's rendered files and manifest.json to out/<STACK>/

@@ -71,7 +71,10 @@ def cli(stack: str, env_dir: str) -> float:
     for command in ("validate", "plan"):
         run = subprocess.run(
             [sys.executable, "-m", "components", command, stack, "--env-dir", env_dir],
-            cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=PROJECT_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         if run.returncode != 0:
             raise SystemExit(f"`python -m components {command} {stack}` exited {run.returncode}:\n{run.stderr}")
@@ -115,8 +118,7 @@ def main() -> int:
         print(f"| {stack} | {ms(inproc)} | {ms(runs)} |")
     print(f"| **total** | **{ms(total_in)}** | **{ms(total_cli)}** |")
     verdict = "met" if total_cli < TARGET_S else "NOT met"
-    print(f"\ntarget: under {TARGET_S:.0f} s in total for all three stacks (CLI, wall): "
-          f"{total_cli:.2f} s, {verdict}")
+    print(f"\ntarget: under {TARGET_S:.0f} s in total for all three stacks (CLI, wall): {total_cli:.2f} s, {verdict}")
     return 0
 
 

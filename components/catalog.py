@@ -60,7 +60,8 @@ class ProviderEntry(StrictModel):
         None, description="TensorZero provider type; built-in names know theirs, others are OpenAI-compatible."
     )
     api_key: Optional[str] = Field(
-        None, pattern=r"^(env::[A-Za-z_][A-Za-z0-9_]*|none)$",
+        None,
+        pattern=r"^(env::[A-Za-z_][A-Za-z0-9_]*|none)$",
         description='"env::VAR" naming the variable that holds the key, or "none".',
     )
     base_url: Optional[str] = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$", description="API base URL.")
@@ -155,9 +156,15 @@ def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
             continue
         for table, entries in document.items():
             if table == "gateway":
-                problems.append(Problem(name, table, "the [gateway] table is generated from the stack spec; set it there"))
+                problems.append(
+                    Problem(name, table, "the [gateway] table is generated from the stack spec; set it there")
+                )
             elif table not in AUTHORING_TABLES + NATIVE_TABLES:
-                problems.append(Problem(name, table, f"unknown table; expected one of {', '.join(AUTHORING_TABLES + NATIVE_TABLES)}"))
+                problems.append(
+                    Problem(
+                        name, table, f"unknown table; expected one of {', '.join(AUTHORING_TABLES + NATIVE_TABLES)}"
+                    )
+                )
             elif not isinstance(entries, dict):
                 problems.append(Problem(name, table, "must be a table"))
             else:
@@ -192,8 +199,13 @@ def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
         for key, raw in merged.get(table, {}).items():
             if table == "models" and "routing" in raw:
                 if raw.keys() & ModelEntry.model_fields.keys():
-                    problems.append(Problem(sources[f"models.{key}"], f"models.{key}",
-                                            "defined twice: in the seed format and natively (with routing)"))
+                    problems.append(
+                        Problem(
+                            sources[f"models.{key}"],
+                            f"models.{key}",
+                            "defined twice: in the seed format and natively (with routing)",
+                        )
+                    )
                 else:
                     native.setdefault("models", {})[key] = raw  # native TensorZero model: pass through
                 continue
@@ -229,7 +241,9 @@ def _check_references(catalog: Catalog) -> None:
         where = catalog.sources[f"providers.{name}"]
         if name not in BUILTIN_PROVIDERS:
             if entry.base_url is None:
-                problems.append(Problem(where, f"providers.{name}.base_url", "required for a provider that is not built in"))
+                problems.append(
+                    Problem(where, f"providers.{name}.base_url", "required for a provider that is not built in")
+                )
             if entry.api_key is None:
                 problems.append(Problem(where, f"providers.{name}.api_key", 'required: "env::VAR" or "none"'))
         provider_type = _provider(catalog, name)[0]
@@ -238,44 +252,79 @@ def _check_references(catalog: Catalog) -> None:
     for name, model in catalog.models.items():
         where = catalog.sources[f"models.{name}"]
         if model.provider not in catalog.providers and model.provider not in BUILTIN_PROVIDERS:
-            problems.append(Problem(
-                where, f"models.{name}.provider",
-                f"'{model.provider}' is neither declared under [providers] nor built in "
-                f"({', '.join(sorted(BUILTIN_PROVIDERS))})",
-            ))
+            problems.append(
+                Problem(
+                    where,
+                    f"models.{name}.provider",
+                    f"'{model.provider}' is neither declared under [providers] nor built in "
+                    f"({', '.join(sorted(BUILTIN_PROVIDERS))})",
+                )
+            )
             continue
         if model.type == "embedding":
             if model.temperature is not None or model.max_tokens is not None:
-                problems.append(Problem(where, f"models.{name}", "temperature and max_tokens apply to chat models only"))
+                problems.append(
+                    Problem(where, f"models.{name}", "temperature and max_tokens apply to chat models only")
+                )
             if _provider(catalog, model.provider)[0] != OPENAI_COMPATIBLE:
-                problems.append(Problem(where, f"models.{name}.provider", f"'{model.provider}' serves no embeddings here; use an OpenAI-compatible provider"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"models.{name}.provider",
+                        f"'{model.provider}' serves no embeddings here; use an OpenAI-compatible provider",
+                    )
+                )
         for fallback in model.fallbacks:
             target = catalog.models.get(fallback)
             if target is None:
-                problems.append(Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is not a model of the catalog"))
+                problems.append(
+                    Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is not a model of the catalog")
+                )
             elif fallback == name:
                 problems.append(Problem(where, f"models.{name}.fallbacks", "a model cannot fall back to itself"))
             elif target.type != model.type:
-                problems.append(Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is of type {target.type}, not {model.type}"))
+                problems.append(
+                    Problem(
+                        where, f"models.{name}.fallbacks", f"'{fallback}' is of type {target.type}, not {model.type}"
+                    )
+                )
         if model.type == "chat" and (model.temperature is not None or model.max_tokens is not None):
             if name in catalog.native.get("functions", {}):
-                problems.append(Problem(where, f"models.{name}", f"its sampling defaults become [functions.{name}], which the catalog already defines"))
+                problems.append(
+                    Problem(
+                        where,
+                        f"models.{name}",
+                        f"its sampling defaults become [functions.{name}], which the catalog already defines",
+                    )
+                )
     for name in catalog.models:
         if name in catalog.native.get("embedding_models", {}):
-            problems.append(Problem(catalog.sources[f"models.{name}"], f"models.{name}", "defined twice: in the seed format and natively"))
+            problems.append(
+                Problem(
+                    catalog.sources[f"models.{name}"],
+                    f"models.{name}",
+                    "defined twice: in the seed format and natively",
+                )
+            )
     if problems:
         raise ConfigError(problems)
 
 
-def _api_base(provider: str, base_url: Optional[str], own_ollama_url: Optional[str], notices: list[str], where: str) -> Optional[str]:
+def _api_base(
+    provider: str, base_url: Optional[str], own_ollama_url: Optional[str], notices: list[str], where: str
+) -> Optional[str]:
     if base_url in SEED_URL_FIXES:
-        notices.append(f"providers.{provider}.base_url: {base_url} is the seed's path; using {SEED_URL_FIXES[base_url]}")
+        notices.append(
+            f"providers.{provider}.base_url: {base_url} is the seed's path; using {SEED_URL_FIXES[base_url]}"
+        )
         base_url = SEED_URL_FIXES[base_url]
     if provider != "ollama":
         return base_url
     if base_url is None or urlsplit(base_url).hostname == OLLAMA.alias:
         if own_ollama_url is None:
-            raise ConfigError([Problem(where, "providers.ollama.base_url", "not set and this environment deploys no Ollama")])
+            raise ConfigError(
+                [Problem(where, "providers.ollama.base_url", "not set and this environment deploys no Ollama")]
+            )
         base_url = own_ollama_url
     if urlsplit(base_url).path in ("", "/"):
         base_url = base_url.rstrip("/") + OLLAMA_API_PATH
@@ -319,7 +368,9 @@ def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[st
         chain = [entry] + [catalog.models[fallback] for fallback in entry.fallbacks]
         routed = RoutedModel(name, tuple(block(name, link, taken) for link in chain))
         (chat if entry.type == "chat" else embedding).append(routed)
-        params = {k: v for k, v in (("temperature", entry.temperature), ("max_tokens", entry.max_tokens)) if v is not None}
+        params = {
+            k: v for k, v in (("temperature", entry.temperature), ("max_tokens", entry.max_tokens)) if v is not None
+        }
         if params:
             functions.append(SamplingFunction(name, name, params))
     for value, path in _strings(catalog.native, ()):

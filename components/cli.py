@@ -119,9 +119,11 @@ def parser() -> argparse.ArgumentParser:
         return command
 
     stack_command("render", cmd_render, "write every file the stack mounts, plus manifest.json").add_argument(
-        "--out", required=True, help="output directory")
+        "--out", required=True, help="output directory"
+    )
     stack_command("plan", cmd_plan, "desired resources under Pulumi's mocks").add_argument(
-        "--json", action="store_true", help="JSON for `diff`")
+        "--json", action="store_true", help="JSON for `diff`"
+    )
     stack_command("validate", cmd_validate, "every offline check")
     stack_command("env", cmd_env, "each container's environment and where each value comes from")
     compare = commands.add_parser("diff", help="what would change between two `plan --json` files")

@@ -7,7 +7,7 @@ import pulumi
 
 from .container import ContainerPlan, data_volume, served_variables, service_container
 from .envfiles import Variable
-from .host import Placement
+from .host import Placement, ServiceComponent
 from .loader import Deployment
 from .names import CLICKHOUSE, CLICKHOUSE_CONFIG_DIR, CLICKHOUSE_DATA_PATH, TYPE_PREFIX
 from .render import RenderedFile, render
@@ -45,25 +45,39 @@ def environment(deployment: Deployment) -> list[Variable]:
 
 def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint) -> Variable:
     """TENSORZERO_CLICKHOUSE_URL: the only way the gateway learns where ClickHouse is."""
-    url = f"http://{quote(spec.user, safe='')}:{quote(password.value, safe='')}@{endpoint.host}:{endpoint.port}/{spec.database}"
+    credentials = f"{quote(spec.user, safe='')}:{quote(password.value, safe='')}"
+    url = f"http://{credentials}@{endpoint.host}:{endpoint.port}/{spec.database}"
     return Variable("TENSORZERO_CLICKHOUSE_URL", url, f"built from clickhouse.* and {password.source}", True)
 
 
-class ClickHouse(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: ClickHouseSpec, placement: Placement, *, env: list[Variable],
-                 files: list[RenderedFile], protect_data: bool, opts: Optional[pulumi.ResourceOptions] = None):
+class ClickHouse(ServiceComponent):
+    def __init__(
+        self,
+        name: str,
+        spec: ClickHouseSpec,
+        placement: Placement,
+        *,
+        env: list[Variable],
+        files: list[RenderedFile],
+        protect_data: bool,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__(f"{TYPE_PREFIX}:ClickHouse", name, None, opts)
         self.spec = spec
         self.placement = placement
         self.data = data_volume(self, f"{name}-data", "tensorzero-clickhouse-data", placement, protect_data)
-        self.container = service_container(self, name, CLICKHOUSE, spec, placement, ContainerPlan(
-            image=spec.image,
-            env=env,
-            healthcheck=HEALTHCHECK,
-            files=files,
-            volumes=[(self.data, CLICKHOUSE_DATA_PATH)],
-        ))
+        self.container = service_container(
+            self,
+            name,
+            CLICKHOUSE,
+            spec,
+            placement,
+            ContainerPlan(
+                image=spec.image,
+                env=env,
+                healthcheck=HEALTHCHECK,
+                files=files,
+                volumes=[(self.data, CLICKHOUSE_DATA_PATH)],
+            ),
+        )
         self.register_outputs({"container": self.container.name})
-
-    def endpoint_from(self, host_name: str) -> Endpoint:
-        return self.placement.endpoint_from(host_name)

@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
 import pulumi
 import pulumi_docker as docker
 
@@ -35,10 +36,7 @@ class ContainerPlan:
 
 def envs(variables: Sequence[Variable]) -> list[pulumi.Input[str]]:
     """`K=V` strings; a credential stays a Pulumi secret all the way to the container."""
-    return [
-        pulumi.Output.secret(f"{v.name}={v.value}") if v.secret else f"{v.name}={v.value}"
-        for v in variables
-    ]
+    return [pulumi.Output.secret(f"{v.name}={v.value}") if v.secret else f"{v.name}={v.value}" for v in variables]
 
 
 def image(parent: pulumi.Resource, name: str, reference: str, placement: Placement) -> docker.RemoteImage:
@@ -71,8 +69,12 @@ def service_container(
         command=list(plan.command) or None,
         envs=envs(plan.env),
         ports=ports,
-        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name, aliases=[service.alias])],
-        volumes=[docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path) for volume, path in plan.volumes],
+        networks_advanced=[
+            docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name, aliases=[service.alias])
+        ],
+        volumes=[
+            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path) for volume, path in plan.volumes
+        ],
         uploads=[docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in plan.files],
         healthcheck=docker.ContainerHealthcheckArgs(
             tests=["CMD", *plan.healthcheck],
@@ -109,7 +111,9 @@ def labels(placement: Placement, service: Service) -> list[docker.ContainerLabel
     ]
 
 
-def data_volume(parent: pulumi.Resource, name: str, docker_name: str, placement: Placement, protect: bool) -> docker.Volume:
+def data_volume(
+    parent: pulumi.Resource, name: str, docker_name: str, placement: Placement, protect: bool
+) -> docker.Volume:
     return docker.Volume(
         name,
         name=placement.docker_name(docker_name),

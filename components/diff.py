@@ -6,9 +6,20 @@ from typing import Any
 # Inputs pulumi-docker changes in place; a change to any other input replaces the resource.
 UPDATED_IN_PLACE = {
     "docker:index/container:Container": {
-        "restart", "memory", "memorySwap", "cpuShares", "cpuSet", "maxRetryCount",
+        "restart",
+        "memory",
+        "memorySwap",
+        "cpuShares",
+        "cpuSet",
+        "maxRetryCount",
         # provider-side behaviour, not container settings
-        "wait", "waitTimeout", "mustRun", "attach", "logs", "start", "destroyGraceSeconds",
+        "wait",
+        "waitTimeout",
+        "mustRun",
+        "attach",
+        "logs",
+        "start",
+        "destroyGraceSeconds",
         "containerReadRefreshTimeoutMilliseconds",
     },
     "docker:index/remoteImage:RemoteImage": {"keepLocally", "forceRemove"},

@@ -7,7 +7,7 @@ import pulumi
 from .clickhouse import connection_url
 from .container import ContainerPlan, served_variables, service_container
 from .envfiles import Variable
-from .host import Placement
+from .host import Placement, ServiceComponent
 from .loader import Deployment
 from .names import GATEWAY, GATEWAY_CONFIG_PATH, TYPE_PREFIX
 from .render import RenderedFile, render, toml_tables
@@ -44,23 +44,35 @@ def environment(deployment: Deployment, clickhouse: Endpoint) -> list[Variable]:
     return env + served_variables(spec.gateway, deployment.variables)
 
 
-class Gateway(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: GatewaySpec, placement: Placement, *, env: list[Variable],
-                 config: RenderedFile, depends_on: list[pulumi.Resource],
-                 opts: Optional[pulumi.ResourceOptions] = None):
+class Gateway(ServiceComponent):
+    def __init__(
+        self,
+        name: str,
+        spec: GatewaySpec,
+        placement: Placement,
+        *,
+        env: list[Variable],
+        config: RenderedFile,
+        depends_on: list[pulumi.Resource],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__(f"{TYPE_PREFIX}:Gateway", name, None, opts)
         self.placement = placement
         # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
         # when its rendered config or its environment changes.
-        self.container = service_container(self, name, GATEWAY, spec, placement, ContainerPlan(
-            image=spec.image,
-            env=env,
-            healthcheck=HEALTHCHECK,
-            command=COMMAND,
-            files=[config],
-            depends_on=depends_on,
-        ))
+        self.container = service_container(
+            self,
+            name,
+            GATEWAY,
+            spec,
+            placement,
+            ContainerPlan(
+                image=spec.image,
+                env=env,
+                healthcheck=HEALTHCHECK,
+                command=COMMAND,
+                files=[config],
+                depends_on=depends_on,
+            ),
+        )
         self.register_outputs({"container": self.container.name})
-
-    def endpoint_from(self, host_name: str) -> Endpoint:
-        return self.placement.endpoint_from(host_name)

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from .catalog import Catalog, Translation, load_catalog, translate
 from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .names import GATEWAY, OLLAMA, PROJECT
+from .names import OLLAMA, PROJECT
 from .spec import SEED_DEFAULT_CREDENTIAL, Environment, Tier
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -56,7 +56,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
         repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
         if repeated:
-            raise yaml.constructor.ConstructorError(None, None, f"key given twice: {', '.join(repeated)}", node.start_mark)
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key given twice: {', '.join(repeated)}", node.start_mark
+            )
         return super().construct_mapping(node, deep=deep)
 
 
@@ -72,9 +74,15 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], di
         raise ConfigError([Problem(name, "config", "missing or not a mapping")])
     prefix = f"{PROJECT}:"
     problems = [Problem(name, "config", f"key {key!r} is not a string") for key in config if not isinstance(key, str)]
-    raw = {key.removeprefix(prefix): value for key, value in config.items() if isinstance(key, str) and key.startswith(prefix)}
+    raw = {
+        key.removeprefix(prefix): value
+        for key, value in config.items()
+        if isinstance(key, str) and key.startswith(prefix)
+    }
     secrets = raw.pop(SECRETS_KEY, None) or {}
-    problems += [Problem(name, key, "only secrets.* may be encrypted") for key, value in raw.items() if _is_secure(value)]
+    problems += [
+        Problem(name, key, "only secrets.* may be encrypted") for key, value in raw.items() if _is_secure(value)
+    ]
     if not isinstance(secrets, dict) or not all(isinstance(key, str) for key in secrets):
         problems.append(Problem(name, SECRETS_KEY, "must be a mapping of variable name to value"))
     if problems:
@@ -131,7 +139,9 @@ def load(
     selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
     unknown = [name for name in selected if name not in catalog.models]
     repeated = sorted({name for name in selected if selected.count(name) > 1})
-    problems = [Problem(stack_file(stack), "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
+    problems = (
+        [Problem(stack_file(stack), "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
+    )
     if repeated:
         problems.append(Problem(stack_file(stack), "catalog.models", f"listed twice: {', '.join(repeated)}"))
     if problems:
@@ -153,16 +163,21 @@ def _check_native_references(catalog: Catalog, translation: Translation) -> None
     for function, table in catalog.native.get("functions", {}).items():
         variants = table.get("variants") or {}
         if not isinstance(variants, dict):
-            problems.append(Problem(catalog.sources[f"functions.{function}"], f"functions.{function}.variants", "must be a table"))
+            problems.append(
+                Problem(catalog.sources[f"functions.{function}"], f"functions.{function}.variants", "must be a table")
+            )
             continue
         for variant, settings in variants.items():
             model = settings.get("model") if isinstance(settings, dict) else None
             # `provider::model` shorthands need no catalog entry.
             if isinstance(model, str) and "::" not in model and model not in served:
-                problems.append(Problem(
-                    catalog.sources[f"functions.{function}"], f"functions.{function}.variants.{variant}.model",
-                    f"'{model}' is not served by this environment (see catalog.models)",
-                ))
+                problems.append(
+                    Problem(
+                        catalog.sources[f"functions.{function}"],
+                        f"functions.{function}.variants.{variant}.model",
+                        f"'{model}' is not served by this environment (see catalog.models)",
+                    )
+                )
     if problems:
         raise ConfigError(problems)
 
@@ -173,18 +188,26 @@ def _check_variables(deployment: Deployment) -> None:
     problems = []
     for use in deployment.translation.key_uses:
         if use.variable not in variables:
-            problems.append(Problem(
-                deployment.catalog.sources[use.table_key], use.table_key,
-                f"provider '{use.provider}' needs {use.variable}, but {layers}",
-            ))
+            problems.append(
+                Problem(
+                    deployment.catalog.sources[use.table_key],
+                    use.table_key,
+                    f"provider '{use.provider}' needs {use.variable}, but {layers}",
+                )
+            )
     password = variables.get(spec.clickhouse.password_var)
     if password is None:
-        problems.append(Problem(deployment.stack_file, "clickhouse.password_var", f"{spec.clickhouse.password_var}: {layers}"))
+        problems.append(
+            Problem(deployment.stack_file, "clickhouse.password_var", f"{spec.clickhouse.password_var}: {layers}")
+        )
     elif spec.tier != Tier.dev and password.value == SEED_DEFAULT_CREDENTIAL:
-        problems.append(Problem(
-            password.source, spec.clickhouse.password_var,
-            f"the seed's default password is refused in {spec.tier.value}",
-        ))
+        problems.append(
+            Problem(
+                password.source,
+                spec.clickhouse.password_var,
+                f"the seed's default password is refused in {spec.tier.value}",
+            )
+        )
     for role in ("clickhouse", "gateway", "ui", "ollama"):
         for name in getattr(spec, role).extra_env:
             if name not in variables:

@@ -8,10 +8,10 @@ import pulumi_docker as docker
 
 from .container import ContainerPlan, data_volume, envs, labels, served_variables, service_container
 from .envfiles import Variable
-from .host import Placement
+from .host import Placement, ServiceComponent
 from .loader import Deployment
 from .names import OLLAMA, OLLAMA_MODELS_PATH, TYPE_PREFIX
-from .spec import Endpoint, OllamaSpec
+from .spec import OllamaSpec
 
 # The image ships neither curl nor wget; its own client asks the server.
 HEALTHCHECK = ("ollama", "list")
@@ -29,19 +29,35 @@ def slug(model: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
 
 
-class Ollama(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: OllamaSpec, placement: Placement, *, env: list[Variable],
-                 pulls: list[str], protect_data: bool, opts: Optional[pulumi.ResourceOptions] = None):
+class Ollama(ServiceComponent):
+    def __init__(
+        self,
+        name: str,
+        spec: OllamaSpec,
+        placement: Placement,
+        *,
+        env: list[Variable],
+        pulls: list[str],
+        protect_data: bool,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__(f"{TYPE_PREFIX}:Ollama", name, None, opts)
         self.placement = placement
         self.models = data_volume(self, f"{name}-models", "ollama-models", placement, protect_data)
-        self.container = service_container(self, name, OLLAMA, spec, placement, ContainerPlan(
-            image=spec.image,
-            env=env,
-            healthcheck=HEALTHCHECK,
-            volumes=[(self.models, OLLAMA_MODELS_PATH)],
-            gpu=spec.gpu,
-        ))
+        self.container = service_container(
+            self,
+            name,
+            OLLAMA,
+            spec,
+            placement,
+            ContainerPlan(
+                image=spec.image,
+                env=env,
+                healthcheck=HEALTHCHECK,
+                volumes=[(self.models, OLLAMA_MODELS_PATH)],
+                gpu=spec.gpu,
+            ),
+        )
         self.pulls = [self._pull(name, spec, model) for model in (pulls if spec.pull_models else [])]
         self.register_outputs({"container": self.container.name})
 
@@ -61,10 +77,9 @@ class Ollama(pulumi.ComponentResource):
             logs=True,
             restart="no",
             opts=pulumi.ResourceOptions(
-                parent=self, provider=self.placement.host.provider, depends_on=[self.container],
+                parent=self,
+                provider=self.placement.host.provider,
+                depends_on=[self.container],
                 delete_before_replace=True,
             ),
         )
-
-    def endpoint_from(self, host_name: str) -> Endpoint:
-        return self.placement.endpoint_from(host_name)

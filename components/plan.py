@@ -43,17 +43,19 @@ class RecordingMonitor(mocks.MockMonitor):
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
-            self.recorded.append({
-                "urn": response.urn,
-                "type": request.type,
-                "name": request.name,
-                "parent": request.parent or None,
-                "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
-                "dependencies": sorted(set(request.dependencies)),
-                "protect": bool(request.protect),
-                "delete_before_replace": bool(request.deleteBeforeReplace),
-                "inputs": masked(rpc.deserialize_properties(request.object)),
-            })
+            self.recorded.append(
+                {
+                    "urn": response.urn,
+                    "type": request.type,
+                    "name": request.name,
+                    "parent": request.parent or None,
+                    "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+                    "dependencies": sorted(set(request.dependencies)),
+                    "protect": bool(request.protect),
+                    "delete_before_replace": bool(request.deleteBeforeReplace),
+                    "inputs": masked(rpc.deserialize_properties(request.object)),
+                }
+            )
         return response
 
 

@@ -76,15 +76,20 @@ class ClickHouseSpec(ServiceSpec):
         "TENSORZERO_CLICKHOUSE_PASSWORD",
         description="Variable (env layer or stack secret) holding that user's password.",
     )
-    log_level: str = Field("warning", pattern="^(trace|debug|information|warning|error)$",
-                           description="ClickHouse server log level (logged to the console only).")
+    log_level: str = Field(
+        "warning",
+        pattern="^(trace|debug|information|warning|error)$",
+        description="ClickHouse server log level (logged to the console only).",
+    )
 
 
 class GatewaySpec(ServiceSpec):
     image: ImageRef = Field("tensorzero/gateway:2026.6.0", description="Pinned gateway image; same tag as the UI.")
     port: Optional[Port] = Field(3030, description=PUBLISHED_PORT)
     observability: bool = Field(True, description="Log inferences to ClickHouse (`gateway.observability.enabled`).")
-    async_writes: bool = Field(False, description="Write observability rows without waiting (`observability.async_writes`).")
+    async_writes: bool = Field(
+        False, description="Write observability rows without waiting (`observability.async_writes`)."
+    )
     debug: bool = Field(False, description="Gateway debug logging (`gateway.debug`); logs prompts, keep off in prod.")
 
 
@@ -185,7 +190,8 @@ class Environment(StrictModel):
                     raise ValueError(f"{service.role}.image: '{image}' uses 'latest', refused in {self.tier.value}")
             if self.clickhouse.user == SEED_DEFAULT_CREDENTIAL:
                 raise ValueError(
-                    f"clickhouse.user: the seed's default user '{SEED_DEFAULT_CREDENTIAL}' is refused in {self.tier.value}"
+                    f"clickhouse.user: the seed's default user '{SEED_DEFAULT_CREDENTIAL}' "
+                    f"is refused in {self.tier.value}"
                 )
         return self
 

@@ -44,7 +44,9 @@ def build(deployment: Deployment) -> BuiltStack:
         )
 
     store = clickhouse.ClickHouse(
-        "clickhouse", spec.clickhouse, placement(CLICKHOUSE),
+        "clickhouse",
+        spec.clickhouse,
+        placement(CLICKHOUSE),
         env=clickhouse.environment(deployment),
         files=clickhouse.config_files(deployment),
         protect_data=spec.protected,
@@ -52,13 +54,17 @@ def build(deployment: Deployment) -> BuiltStack:
     services = {CLICKHOUSE: store}
     if spec.deployed(OLLAMA):
         services[OLLAMA] = ollama.Ollama(
-            "ollama", spec.ollama, placement(OLLAMA),
+            "ollama",
+            spec.ollama,
+            placement(OLLAMA),
             env=ollama.environment(deployment),
             pulls=list(deployment.translation.ollama_pulls),
             protect_data=spec.protected,
         )
     services[GATEWAY] = gateway.Gateway(
-        "gateway", spec.gateway, placement(GATEWAY),
+        "gateway",
+        spec.gateway,
+        placement(GATEWAY),
         env=gateway.environment(deployment, store.endpoint_from(spec.gateway.host)),
         config=gateway.config_file(deployment),
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
@@ -66,25 +72,32 @@ def build(deployment: Deployment) -> BuiltStack:
     )
     if spec.deployed(UI):
         services[UI] = ui.Ui(
-            "ui", spec.ui, placement(UI),
+            "ui",
+            spec.ui,
+            placement(UI),
             env=ui.environment(deployment, services[GATEWAY].endpoint_from(spec.ui.host)),
             depends_on=[services[GATEWAY].container],
         )
 
-    return BuiltStack(hosts, services, outputs={
-        "endpoints": {
-            s.role: c.placement.published.url for s, c in services.items() if c.placement.published is not None
+    return BuiltStack(
+        hosts,
+        services,
+        outputs={
+            "endpoints": {
+                s.role: c.placement.published.url for s, c in services.items() if c.placement.published is not None
+            },
+            "internal_urls": {s.role: c.placement.internal.url for s, c in services.items()},
+            "containers": {s.role: c.container.name for s, c in services.items()},
+            "models": {
+                "chat": [m.name for m in deployment.translation.models],
+                "embedding": [m.name for m in deployment.translation.embedding_models],
+            },
+            "clickhouse_url": pulumi.Output.secret(
+                clickhouse.connection_url(
+                    spec.clickhouse,
+                    deployment.variable(spec.clickhouse.password_var),
+                    store.placement.published or store.placement.internal,
+                ).value
+            ),
         },
-        "internal_urls": {s.role: c.placement.internal.url for s, c in services.items()},
-        "containers": {s.role: c.container.name for s, c in services.items()},
-        "models": {
-            "chat": [m.name for m in deployment.translation.models],
-            "embedding": [m.name for m in deployment.translation.embedding_models],
-        },
-        "clickhouse_url": pulumi.Output.secret(
-            clickhouse.connection_url(
-                spec.clickhouse, deployment.variable(spec.clickhouse.password_var), store.placement.published
-                or store.placement.internal,
-            ).value
-        ),
-    })
+    )

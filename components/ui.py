@@ -6,7 +6,7 @@ import pulumi
 
 from .container import ContainerPlan, served_variables, service_container
 from .envfiles import Variable
-from .host import Placement
+from .host import Placement, ServiceComponent
 from .loader import Deployment
 from .names import TYPE_PREFIX, UI
 from .spec import Endpoint, UiSpec
@@ -21,12 +21,30 @@ def environment(deployment: Deployment, gateway: Endpoint) -> list[Variable]:
     ]
 
 
-class Ui(pulumi.ComponentResource):
-    def __init__(self, name: str, spec: UiSpec, placement: Placement, *, env: list[Variable],
-                 depends_on: list[pulumi.Resource], opts: Optional[pulumi.ResourceOptions] = None):
+class Ui(ServiceComponent):
+    def __init__(
+        self,
+        name: str,
+        spec: UiSpec,
+        placement: Placement,
+        *,
+        env: list[Variable],
+        depends_on: list[pulumi.Resource],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
         super().__init__(f"{TYPE_PREFIX}:Ui", name, None, opts)
         self.placement = placement
-        self.container = service_container(self, name, UI, spec, placement, ContainerPlan(
-            image=spec.image, env=env, healthcheck=HEALTHCHECK, depends_on=depends_on,
-        ))
+        self.container = service_container(
+            self,
+            name,
+            UI,
+            spec,
+            placement,
+            ContainerPlan(
+                image=spec.image,
+                env=env,
+                healthcheck=HEALTHCHECK,
+                depends_on=depends_on,
+            ),
+        )
         self.register_outputs({"container": self.container.name})

@@ -59,14 +59,13 @@ def resources(desired: dict, type_suffix: str) -> list[dict]:
 
 def containers(desired: dict) -> dict[str, dict]:
     """Long-running service containers by Docker name (one-shot pulls excluded)."""
-    return {
-        r["inputs"]["name"]: r for r in resources(desired, "container:Container") if not r["inputs"].get("attach")
-    }
+    return {r["inputs"]["name"]: r for r in resources(desired, "container:Container") if not r["inputs"].get("attach")}
 
 
 def container_of(desired: dict, role: str) -> dict:
     matches = [
-        r for r in resources(desired, "container:Container")
+        r
+        for r in resources(desired, "container:Container")
         if {"label": "com.pmoves.service", "value": role} in r["inputs"]["labels"] and not r["inputs"].get("attach")
     ]
     assert len(matches) == 1, f"expected one {role} container, found {len(matches)}"
@@ -93,9 +92,17 @@ class OpenAIMock:
                     }
                 else:
                     reply = {
-                        "id": "chatcmpl-mock", "object": "chat.completion", "created": 1, "model": body["model"],
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": f"answer from {body['model']}"}}],
+                        "id": "chatcmpl-mock",
+                        "object": "chat.completion",
+                        "created": 1,
+                        "model": body["model"],
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": "stop",
+                                "message": {"role": "assistant", "content": f"answer from {body['model']}"},
+                            }
+                        ],
                         "usage": {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8},
                     }
                 payload = json.dumps(reply).encode()

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import tomli
+from conftest import CANARIES, STACKS, write_canary_env
 
 from components.loader import PROJECT_DIR
-from conftest import CANARIES, STACKS, write_canary_env
 
 PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
 
@@ -28,8 +28,9 @@ def copy_project(target: Path) -> Path:
 
 def cli(project: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(project), "PYTHONHASHSEED": hash_seed}
-    return subprocess.run([sys.executable, "-m", "components", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +115,15 @@ def test_a_port_change_and_a_new_model_name_their_resources(tmp_path, env_dirs):
     changed = copy_project(tmp_path / "changed")
     before = plan_json(changed, "dev", env_dirs["dev"], tmp_path / "before.json")
     edit(changed / "stacks" / "Pulumi.dev.yaml", "port: 4000", "port: 4400")
-    edit(changed / "stacks" / "Pulumi.dev.yaml", "      - gemma_embed_local", "      - gemma_embed_local\n      - nomic_embed")
-    (changed / "catalog" / "models.toml").write_text((changed / "catalog" / "models.toml").read_text() + (
-        '\n[models.nomic_embed]\nprovider = "ollama"\nmodel = "nomic-embed-text"\ntype = "embedding"\n'))
+    edit(
+        changed / "stacks" / "Pulumi.dev.yaml",
+        "      - gemma_embed_local",
+        "      - gemma_embed_local\n      - nomic_embed",
+    )
+    (changed / "catalog" / "models.toml").write_text(
+        (changed / "catalog" / "models.toml").read_text()
+        + ('\n[models.nomic_embed]\nprovider = "ollama"\nmodel = "nomic-embed-text"\ntype = "embedding"\n')
+    )
     after = plan_json(changed, "dev", env_dirs["dev"], tmp_path / "after.json")
     result = cli(changed, "diff", str(before), str(after))
     assert result.returncode == 0, result.stderr

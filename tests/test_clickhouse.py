@@ -3,11 +3,12 @@
 import xml.etree.ElementTree as ElementTree
 from urllib.parse import unquote, urlsplit
 
+from conftest import container_of
+
 from components import clickhouse
 from components.envfiles import Variable
 from components.names import CLICKHOUSE, CLICKHOUSE_CONFIG_DIR, CLICKHOUSE_DATA_PATH
 from components.spec import ClickHouseSpec, Endpoint
-from conftest import container_of
 
 
 def test_config_d_is_uploaded_without_shadowing_the_entrypoint_files(plans, deployments, stack):
@@ -22,8 +23,10 @@ def test_config_d_is_uploaded_without_shadowing_the_entrypoint_files(plans, depl
 
 def test_data_lives_on_the_stack_volume(plans, deployments, stack):
     [mount] = container_of(plans[stack], CLICKHOUSE.role)["inputs"]["volumes"]
-    assert mount == {"containerPath": CLICKHOUSE_DATA_PATH,
-                     "volumeName": f"{deployments[stack].spec.name_prefix}-tensorzero-clickhouse-data"}
+    assert mount == {
+        "containerPath": CLICKHOUSE_DATA_PATH,
+        "volumeName": f"{deployments[stack].spec.name_prefix}-tensorzero-clickhouse-data",
+    }
 
 
 def test_healthcheck_pings_the_http_interface(plans, stack):

@@ -1,12 +1,12 @@
 """Env-file layering: the seed's order, later wins, every value traceable to its file and line."""
 
 import pytest
+from conftest import MINIMAL_CATALOG, make_project, minimal_config
 
 from components.envfiles import is_credential, read_layers
 from components.errors import ConfigError
 from components.loader import load
 from components.names import DEFAULT_ENV_LAYERS
-from conftest import MINIMAL_CATALOG, make_project, minimal_config
 
 
 def test_later_layers_win_and_keep_their_provenance(tmp_path):
@@ -20,7 +20,10 @@ def test_later_layers_win_and_keep_their_provenance(tmp_path):
         (tmp_path / name).write_text(text)
     variables = read_layers(tmp_path, ".", list(DEFAULT_ENV_LAYERS))
     assert {k: v.value for k, v in variables.items()} == {
-        "A": "generated", "B": "shared", "C": "local-generated", "D": "local",
+        "A": "generated",
+        "B": "shared",
+        "C": "local-generated",
+        "D": "local",
     }
     assert variables["C"].source == "./.env.generated:2"
     assert variables["D"].source == "./.env.local:1"
@@ -38,22 +41,28 @@ def test_a_broken_line_names_file_and_line(tmp_path):
     assert str(failure.value) == "./.env.local: line 2: not a KEY=value line"
 
 
-@pytest.mark.parametrize(("name", "value", "credential"), [
-    ("OPENAI_API_KEY", "sk-1", True),
-    ("TENSORZERO_CLICKHOUSE_PASSWORD", "pw", True),
-    ("HF_TOKEN", "t", True),
-    ("DATABASE_URL", "http://user:pw@db:8123/x", True),
-    ("OLLAMA_KEEP_ALIVE", "24h", False),
-    ("TENSORZERO_GATEWAY_URL", "http://tensorzero-gateway:3000", False),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "credential"),
+    [
+        ("OPENAI_API_KEY", "sk-1", True),
+        ("TENSORZERO_CLICKHOUSE_PASSWORD", "pw", True),
+        ("HF_TOKEN", "t", True),
+        ("DATABASE_URL", "http://user:pw@db:8123/x", True),
+        ("OLLAMA_KEEP_ALIVE", "24h", False),
+        ("TENSORZERO_GATEWAY_URL", "http://tensorzero-gateway:3000", False),
+    ],
+)
 def test_credentials_are_recognised(name, value, credential):
     assert is_credential(name, value) is credential
 
 
 def test_stack_secrets_win_over_every_layer(tmp_path):
     config = minimal_config(secrets={"TENSORZERO_CLICKHOUSE_PASSWORD": "from-stack"})
-    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG,
-                                              "env/.env.local": "TENSORZERO_CLICKHOUSE_PASSWORD=from-layer\n"})
+    project = make_project(
+        tmp_path,
+        config,
+        {"catalog.toml": MINIMAL_CATALOG, "env/.env.local": "TENSORZERO_CLICKHOUSE_PASSWORD=from-layer\n"},
+    )
     password = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
     assert (password.value, password.secret) == ("from-stack", True)
     assert password.source == "stacks/Pulumi.test.yaml: secrets.TENSORZERO_CLICKHOUSE_PASSWORD"
@@ -70,7 +79,9 @@ def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, m
 
 def test_a_referenced_key_nobody_supplies_fails_naming_model_provider_and_variable(tmp_path):
     catalog = MINIMAL_CATALOG + '\n[models.claude_sonnet]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
-    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"})
+    project = make_project(
+        tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"}
+    )
     with pytest.raises(ConfigError) as failure:
         load("test", project_dir=project)
     assert str(failure.value) == (

@@ -6,13 +6,13 @@ from importlib.metadata import version
 import httpx
 import pytest
 import tensorzero
+from conftest import CANARIES, STACKS, container_of, make_project, minimal_config, tensorzero_gateway
 
 from components import gateway
 from components.catalog import BUILTIN_PROVIDERS
 from components.loader import PROJECT_DIR, load
 from components.names import CLICKHOUSE, GATEWAY_CONFIG_PATH
 from components.types import image_tag
-from conftest import CANARIES, STACKS, container_of, make_project, minimal_config, tensorzero_gateway
 
 SEED_CATALOG = """
 # The seed document's examples, verbatim.
@@ -77,7 +77,8 @@ def test_each_stack_config_loads_in_tensorzero(stack, deployments, tmp_path, mon
 
 def seed_deployment(tmp_path):
     project = make_project(
-        tmp_path, minimal_config(),
+        tmp_path,
+        minimal_config(),
         {"catalog.toml": SEED_CATALOG, "env/.env.local": "".join(f"{k}={v}\n" for k, v in CANARIES.items())},
     )
     return load("test", project_dir=project)
@@ -118,7 +119,7 @@ base_url = "{openai_mock.url}"
 api_key = "none"
 
 [providers.ollama]
-base_url = "{openai_mock.url.removesuffix('/v1')}"
+base_url = "{openai_mock.url.removesuffix("/v1")}"
 
 [models.claude_sonnet]
 provider = "primary"
@@ -136,28 +137,39 @@ provider = "ollama"
 model = "gemma:2b"
 type = "embedding"
 """
-    project = make_project(tmp_path, minimal_config(ollama={"enabled": False}),
-                           {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"})
+    project = make_project(
+        tmp_path,
+        minimal_config(ollama={"enabled": False}),
+        {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"},
+    )
     config = gateway.config_file(load("test", project_dir=project)).content
     tensorzero_gateway(config, tmp_path, monkeypatch, {})
 
     class Client:
         base_url = None
 
-    served = tensorzero.patch_openai_client(Client(), config_file=str(tmp_path / "tensorzero-no-clickhouse.toml"),
-                                            async_setup=False)
+    served = tensorzero.patch_openai_client(
+        Client(), config_file=str(tmp_path / "tensorzero-no-clickhouse.toml"), async_setup=False
+    )
     base = str(served.base_url).rstrip("/")
     message = [{"role": "user", "content": "Hello from TensorZero!"}]
 
-    chat = httpx.post(f"{base}/chat/completions", json={"model": "tensorzero::model_name::claude_sonnet", "messages": message})
+    chat = httpx.post(
+        f"{base}/chat/completions", json={"model": "tensorzero::model_name::claude_sonnet", "messages": message}
+    )
     assert chat.status_code == 200, chat.text
     assert chat.json()["choices"][0]["message"]["content"] == "answer from backup-model"
 
-    embedding = httpx.post(f"{base}/embeddings", json={"model": "tensorzero::embedding_model_name::gemma_embed_local", "input": "Text to embed"})
+    embedding = httpx.post(
+        f"{base}/embeddings",
+        json={"model": "tensorzero::embedding_model_name::gemma_embed_local", "input": "Text to embed"},
+    )
     assert embedding.status_code == 200, embedding.text
     assert embedding.json()["data"][0]["embedding"] == [0.25, -0.5, 0.75]
 
-    sampled = httpx.post(f"{base}/chat/completions", json={"model": "tensorzero::function_name::backup_chat", "messages": message})
+    sampled = httpx.post(
+        f"{base}/chat/completions", json={"model": "tensorzero::function_name::backup_chat", "messages": message}
+    )
     assert sampled.status_code == 200, sampled.text
 
     sent = {(path, body["model"]): body for path, body in openai_mock.requests}
@@ -188,7 +200,9 @@ def test_fallbacks_on_one_provider_get_distinct_routing_names(tmp_path, monkeypa
         f'[models.{name}]\nprovider = "ollama"\nmodel = "qwen2.5:0.5b"\n{extra}\n'
         for name, extra in (("a", 'fallbacks = ["b", "c"]'), ("b", "temperature = 0.1"), ("c", ""))
     )
-    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"})
+    project = make_project(
+        tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"}
+    )
     deployment = load("test", project_dir=project)
     [routed] = [m for m in deployment.translation.models if m.name == "a"]
     assert routed.routing == ["ollama", "ollama_2", "ollama_3"]

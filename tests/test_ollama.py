@@ -1,9 +1,10 @@
 """Ollama: models volume, GPU, a healthcheck its image can run, and the catalog's models pulled."""
 
+from conftest import MINIMAL_ENV, container_of, make_project, minimal_config, resources
+
 from components.loader import load
 from components.names import GATEWAY, OLLAMA, OLLAMA_MODELS_PATH
 from components.plan import plan
-from conftest import MINIMAL_ENV, container_of, make_project, minimal_config, resources
 
 
 def pulls(desired: dict) -> list[dict]:
@@ -23,7 +24,10 @@ def test_catalog_models_served_by_the_own_ollama_are_pulled(plans, deployments, 
 
 def test_models_persist_on_the_volume(plans, deployments, stack):
     [mount] = container_of(plans[stack], OLLAMA.role)["inputs"]["volumes"]
-    assert mount == {"containerPath": OLLAMA_MODELS_PATH, "volumeName": f"{deployments[stack].spec.name_prefix}-ollama-models"}
+    assert mount == {
+        "containerPath": OLLAMA_MODELS_PATH,
+        "volumeName": f"{deployments[stack].spec.name_prefix}-ollama-models",
+    }
 
 
 def test_gpu_is_requested_only_where_the_spec_asks(plans, deployments, stack):
@@ -52,8 +56,9 @@ provider = "ollama"
 model = "gemma:2b"
 type = "embedding"
 """
-    project = make_project(tmp_path, minimal_config(ollama={"enabled": False}),
-                           {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV})
+    project = make_project(
+        tmp_path, minimal_config(ollama={"enabled": False}), {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV}
+    )
     deployment = load("test", project_dir=project)
     assert deployment.translation.embedding_models[0].providers[0].fields["api_base"] == "http://jetson-ollama:11434/v1"
     assert pulls(plan(deployment)) == []

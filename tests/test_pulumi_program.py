@@ -7,12 +7,12 @@ import runpy
 import pulumi
 import pytest
 import yaml
+from conftest import CANARIES, STACKS
 from pulumi.runtime.config import set_all_config
 
 from components.loader import PROJECT_DIR, load
 from components.names import PROJECT
 from components.plan import RecordingMonitor, plan, use_mocks
-from conftest import CANARIES, STACKS
 
 SECRETS = f"{PROJECT}:secrets"
 
@@ -60,12 +60,17 @@ def _offline_equivalent(stack, secrets):
     return raw, {k: Variable(k, v, "test", True) for k, v in secrets.items()}
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"gateway": {"image": "tensorzero/gateway:2026.6.0", "port": 70000}},
-     "stacks/Pulumi.dev.yaml: gateway.port: Input should be less than or equal to 65535"),
-    ({"tier": "production"}, "stacks/Pulumi.dev.yaml: tier: Input should be 'dev', 'staging' or 'prod'"),
-    ({"catalog": {"files": ["catalog/missing.toml"]}}, "catalog/missing.toml: catalog file not found"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"gateway": {"image": "tensorzero/gateway:2026.6.0", "port": 70000}},
+            "stacks/Pulumi.dev.yaml: gateway.port: Input should be less than or equal to 65535",
+        ),
+        ({"tier": "production"}, "stacks/Pulumi.dev.yaml: tier: Input should be 'dev', 'staging' or 'prod'"),
+        ({"catalog": {"files": ["catalog/missing.toml"]}}, "catalog/missing.toml: catalog file not found"),
+    ],
+)
 def test_invalid_config_stops_before_any_resource_with_a_clean_message(changes, message):
     monitor = RecordingMonitor()
     with pytest.raises(pulumi.RunError) as failure:

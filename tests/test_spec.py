@@ -65,14 +65,25 @@ def test_endpoints_follow_placement():
     assert two_hosts.published_endpoint(GATEWAY) == Endpoint("127.0.0.1", 3030)
 
 
-@pytest.mark.parametrize(("overrides", "message"), [
-    ({"hosts": {"main": {}, "gpu": {}}, "ollama": {"host": "gpu"}},
-     "ollama.port: gateway runs on host 'main' and reaches ollama on host 'gpu'"),
-    ({"bind_address": "0.0.0.0", "hosts": {"main": {}, "data": {}}, "clickhouse": {"host": "data", "port": None}},
-     "clickhouse.port must be set"),
-    ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by gateway on host 'main'"),
-    ({"ollama": {"host": "edge"}}, "ollama.host: 'edge' is not one of hosts (main)"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"hosts": {"main": {}, "gpu": {}}, "ollama": {"host": "gpu"}},
+            "ollama.port: gateway runs on host 'main' and reaches ollama on host 'gpu'",
+        ),
+        (
+            {
+                "bind_address": "0.0.0.0",
+                "hosts": {"main": {}, "data": {}},
+                "clickhouse": {"host": "data", "port": None},
+            },
+            "clickhouse.port must be set",
+        ),
+        ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by gateway on host 'main'"),
+        ({"ollama": {"host": "edge"}}, "ollama.host: 'edge' is not one of hosts (main)"),
+    ],
+)
 def test_impossible_placements_are_refused(overrides, message):
     with pytest.raises(ValidationError) as failure:
         spec(**overrides)

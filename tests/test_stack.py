@@ -5,6 +5,7 @@ from urllib.parse import urlsplit
 
 import pulumi
 import pytest
+from conftest import CANARIES, STACKS, container_of, containers, resources
 
 from components import gateway
 from components.names import CLICKHOUSE, GATEWAY, OLLAMA, OLLAMA_API_PATH, SERVICES, TYPE_PREFIX, UI
@@ -12,7 +13,6 @@ from components.plan import use_mocks
 from components.spec import Tier
 from components.stack import build
 from components.types import image_tag
-from conftest import CANARIES, STACKS, container_of, containers, resources
 
 # From FACTS.md: what each image ships that a healthcheck can run.
 IMAGE_TOOLS = {
@@ -29,9 +29,12 @@ def test_expected_resources(plans, deployments, stack):
     assert len(resources(desired, "network:Network")) == len(hosts_used)
     assert len(resources(desired, "providers:docker")) == len(hosts_used)
     assert sorted(v["inputs"]["name"] for v in resources(desired, "volume:Volume")) == sorted(
-        [f"{spec.name_prefix}-tensorzero-clickhouse-data"] + ([f"{spec.name_prefix}-ollama-models"] if spec.deployed(OLLAMA) else [])
+        [f"{spec.name_prefix}-tensorzero-clickhouse-data"]
+        + ([f"{spec.name_prefix}-ollama-models"] if spec.deployed(OLLAMA) else [])
     )
-    assert sorted(containers(desired)) == sorted(f"{spec.name_prefix}-{s.container}" for s in SERVICES if spec.deployed(s))
+    assert sorted(containers(desired)) == sorted(
+        f"{spec.name_prefix}-{s.container}" for s in SERVICES if spec.deployed(s)
+    )
 
 
 def test_images_are_pinned_and_never_latest_outside_dev(plans, deployments, stack):
@@ -48,9 +51,11 @@ def test_only_the_spec_ports_are_published_on_the_bind_address(plans, deployment
         if not spec.deployed(service):
             continue
         ports = container_of(plans[stack], service.role)["inputs"].get("ports", [])
-        expected = [] if spec.service_spec(service).port is None else [
-            {"internal": service.port, "external": spec.service_spec(service).port, "ip": spec.bind_address}
-        ]
+        expected = (
+            []
+            if spec.service_spec(service).port is None
+            else [{"internal": service.port, "external": spec.service_spec(service).port, "ip": spec.bind_address}]
+        )
         assert ports == expected
 
 
@@ -127,8 +132,10 @@ def test_wiring_is_built_from_component_attributes(stack_name, deployments):
             config = gateway.config_file(deployment).content
             assert f'api_base = "{ollama_url}"' in config
         return pulumi.Output.all(
-            gate.container.envs, built.services[UI].container.envs,
-            store.container.networks_advanced, gate.container.networks_advanced,
+            gate.container.envs,
+            built.services[UI].container.envs,
+            store.container.networks_advanced,
+            gate.container.networks_advanced,
         ).apply(assert_wiring)
 
     check()

@@ -1,12 +1,12 @@
 """The UI: it needs only the gateway's address."""
 
 import pytest
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, make_project, minimal_config
 
 from components import ui
 from components.loader import load
 from components.names import GATEWAY, UI
 from components.plan import plan
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, make_project, minimal_config
 
 
 def test_ui_is_told_only_where_the_gateway_is(deployments, stack):
@@ -17,14 +17,23 @@ def test_ui_is_told_only_where_the_gateway_is(deployments, stack):
 
 def test_ui_health_is_its_own_health_endpoint(plans, stack):
     inputs = container_of(plans[stack], UI.role)["inputs"]
-    assert inputs["healthcheck"]["tests"][1:] == ["wget", "--spider", "--tries", "1", f"http://localhost:{UI.port}/health"]
+    assert inputs["healthcheck"]["tests"][1:] == [
+        "wget",
+        "--spider",
+        "--tries",
+        "1",
+        f"http://localhost:{UI.port}/health",
+    ]
     assert inputs["envs"] == [f"TENSORZERO_GATEWAY_URL=http://{GATEWAY.alias}:{GATEWAY.port}"]
 
 
 @pytest.fixture
 def without_ui(tmp_path):
-    project = make_project(tmp_path, minimal_config(ui={"enabled": False}),
-                           {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV})
+    project = make_project(
+        tmp_path,
+        minimal_config(ui={"enabled": False}),
+        {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV},
+    )
     return plan(load("test", project_dir=project))
 
 
