@@ -48,7 +48,7 @@ pulumi stack select "$(STACK)" --create
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-venv lint test render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean
+.PHONY: help venv test-venv lint test env-layers render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0]"
@@ -75,24 +75,32 @@ lint: test-venv ## ruff: lint and formatting of the Python code
 test: lint ## lint, then run the test suite (tests/)
 	$(PYTHON) -m pytest -q tests
 
-render: venv ## write the stack's rendered files and manifest.json to out/<STACK>/
+# The env layers of a stack start as copies of its committed *.example templates; a copy is
+# made only where the layer is missing, so an operator's edits are never overwritten.
+env-layers: ## create missing env layers of envfiles/<STACK>/ from their *.example templates
+	@for template in envfiles/$(STACK)/*.example; do \
+		[ -e "$$template" ] || continue; layer="$${template%.example}"; \
+		[ -e "$$layer" ] || { cp "$$template" "$$layer"; echo "created $$layer from $$template"; }; \
+	done
+
+render: venv $(if $(ENV_DIR),,env-layers) ## write the stack's rendered files and manifest.json to out/<STACK>/
 	@rm -rf "$(OUT)/$(STACK)"
 	$(CLI) render $(STACK) --out $(OUT)/$(STACK) $(CLI_ENV_DIR)
 
-plan: venv ## print the stack's desired resources (offline, Pulumi mocks)
+plan: venv $(if $(ENV_DIR),,env-layers) ## print the stack's desired resources (offline, Pulumi mocks)
 	$(CLI) plan $(STACK) $(CLI_ENV_DIR)
 
-plan-json: venv ## write the plan as JSON to out/<STACK>.plan.json (input of `diff`)
+plan-json: venv $(if $(ENV_DIR),,env-layers) ## write the plan as JSON to out/<STACK>.plan.json (input of `diff`)
 	@mkdir -p "$(OUT)"
 	$(CLI) plan $(STACK) --json $(CLI_ENV_DIR) > "$(OUT)/$(STACK).plan.json.tmp" \
 		|| { status=$$?; rm -f "$(OUT)/$(STACK).plan.json.tmp"; exit $$status; }
 	@mv "$(OUT)/$(STACK).plan.json.tmp" "$(OUT)/$(STACK).plan.json"
 	@echo "wrote $(OUT)/$(STACK).plan.json"
 
-validate: venv ## every offline check of the stack
+validate: venv $(if $(ENV_DIR),,env-layers) ## every offline check of the stack
 	$(CLI) validate $(STACK) $(CLI_ENV_DIR)
 
-env: venv ## each container's environment and where each value comes from
+env: venv $(if $(ENV_DIR),,env-layers) ## each container's environment and where each value comes from
 	$(CLI) env $(STACK) $(CLI_ENV_DIR)
 
 check-pulumi:
@@ -109,7 +117,7 @@ $(CLI) validate $(STACK)
 endef
 
 # check-pulumi comes first: without the CLI nothing is installed.
-up: check-pulumi venv ## deploy the stack with Pulumi (YES=0 to confirm interactively)
+up: check-pulumi venv env-layers ## deploy the stack with Pulumi (YES=0 to confirm interactively)
 	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
 	if [ "$(YES)" = "0" ]; then \
@@ -120,7 +128,7 @@ up: check-pulumi venv ## deploy the stack with Pulumi (YES=0 to confirm interact
 
 up-tensorzero: up ## alias of up
 
-preview: check-pulumi venv ## what `up` would change (pulumi preview --diff)
+preview: check-pulumi venv env-layers ## what `up` would change (pulumi preview --diff)
 	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
 	echo "+ pulumi preview --diff --stack $(STACK)"; \

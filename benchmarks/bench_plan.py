@@ -10,7 +10,7 @@ interpreter start and imports included.
 
 Staging and prod refuse to load without credentials, so every stack gets a
 temporary env dir: the stack's committed layers plus a `.env.local` of obviously
-fake values. Operator-local layers (git-ignored) are never copied.
+fake values. Operator-local layers (git-ignored) are never read.
 """
 
 import argparse
@@ -33,8 +33,6 @@ from components.stack import rendered_files  # noqa: E402
 
 STACKS = ("dev", "staging", "prod")
 TARGET_S = 5.0
-# Layers .gitignore keeps out of the repository: they may hold an operator's real credentials.
-LOCAL_LAYERS = {".env.local", ".env.generated", "env.shared.generated"}
 FAKE_CREDENTIALS = {
     "TENSORZERO_CLICKHOUSE_PASSWORD": "fake-bench-clickhouse-password",
     "ANTHROPIC_API_KEY": "fake-bench-anthropic-key",
@@ -44,15 +42,13 @@ FAKE_CREDENTIALS = {
 
 
 def fake_env_dir(stack: str, root: Path) -> str:
-    """The stack's committed env layers plus a `.env.local` of fake credentials."""
+    """The stack's env layers from its committed *.example templates, plus a `.env.local` of fake credentials."""
     raw, _ = read_stack_config(PROJECT_DIR, stack)
-    env_files = EnvFilesSpec.model_validate(raw["env_files"])
+    templates = PROJECT_DIR / EnvFilesSpec.model_validate(raw["env_files"]).dir
     directory = root / stack
     directory.mkdir()
-    for layer in env_files.layers:
-        source = PROJECT_DIR / env_files.dir / layer
-        if layer not in LOCAL_LAYERS and source.is_file():
-            shutil.copyfile(source, directory / layer)
+    for template in templates.glob("*.example"):
+        shutil.copyfile(template, directory / template.stem)
     (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in FAKE_CREDENTIALS.items()))
     return str(directory)
 

@@ -78,7 +78,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     desired = plan(deployment)
     for notice in deployment.translation.notices:
         print(f"notice: {notice}")
-    types = Counter(r["type"].rsplit(":", 1)[-1] for r in desired["resources"])
+    types = Counter(
+        "Provider" if r["type"].startswith("pulumi:providers:") else r["type"].rsplit(":", 1)[-1]
+        for r in desired["resources"]
+    )
     print(
         f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; "
         + ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))

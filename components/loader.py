@@ -182,35 +182,45 @@ def _check_native_references(catalog: Catalog, translation: Translation) -> None
         raise ConfigError(problems)
 
 
+def _unsupplied(deployment: Deployment, name: str) -> Optional[str]:
+    """Why `name` has no usable value, or None when it has one."""
+    found = deployment.variables.get(name)
+    if found is not None:
+        return f"but it is empty in {found.source}" if found.value == "" else None
+    env_dir = deployment.spec.env_files.dir
+    templates = sorted(
+        path.name for path in (deployment.project_dir / env_dir).glob("*.example") if not path.with_suffix("").exists()
+    )
+    hint = f" (start from {', '.join(templates)}: `make` copies each to its name without .example)" if templates else ""
+    return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
+
+
 def _check_variables(deployment: Deployment) -> None:
-    spec, variables = deployment.spec, deployment.variables
-    layers = f"no env layer in {spec.env_files.dir}/ and no stack secret supplies it"
+    spec = deployment.spec
     problems = []
     for use in deployment.translation.key_uses:
-        if use.variable not in variables:
+        if why := _unsupplied(deployment, use.variable):
             problems.append(
                 Problem(
                     deployment.catalog.sources[use.table_key],
                     use.table_key,
-                    f"provider '{use.provider}' needs {use.variable}, but {layers}",
+                    f"provider '{use.provider}' needs {use.variable}, {why}",
                 )
             )
-    password = variables.get(spec.clickhouse.password_var)
-    if password is None:
-        problems.append(
-            Problem(deployment.stack_file, "clickhouse.password_var", f"{spec.clickhouse.password_var}: {layers}")
-        )
-    elif spec.tier != Tier.dev and password.value == SEED_DEFAULT_CREDENTIAL:
+    password_var = spec.clickhouse.password_var
+    if why := _unsupplied(deployment, password_var):
+        problems.append(Problem(deployment.stack_file, "clickhouse.password_var", f"{password_var} is needed, {why}"))
+    elif spec.tier != Tier.dev and deployment.variable(password_var).value == SEED_DEFAULT_CREDENTIAL:
         problems.append(
             Problem(
-                password.source,
-                spec.clickhouse.password_var,
+                deployment.variable(password_var).source,
+                password_var,
                 f"the seed's default password is refused in {spec.tier.value}",
             )
         )
     for role in ("clickhouse", "gateway", "ui", "ollama"):
         for name in getattr(spec, role).extra_env:
-            if name not in variables:
-                problems.append(Problem(deployment.stack_file, f"{role}.extra_env", f"{name}: {layers}"))
+            if why := _unsupplied(deployment, name):
+                problems.append(Problem(deployment.stack_file, f"{role}.extra_env", f"{name} is listed, {why}"))
     if problems:
         raise ConfigError(problems)

@@ -21,14 +21,17 @@ CANARIES = {
 }
 
 
-def write_canary_env(stack: str, directory: Path) -> Path:
-    """The stack's committed env layers plus a `.env.local` holding canary credentials.
+def env_templates(stack: str, directory: Path) -> Path:
+    """The stack's env layers as an operator starts them: copies of the committed *.example templates."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for template in (PROJECT_DIR / "envfiles" / stack).glob("*.example"):
+        shutil.copy(template, directory / template.stem)
+    return directory
 
-    Operator-local layers are git-ignored and may hold real keys: they are never copied.
-    """
-    spec_dir = PROJECT_DIR / "envfiles" / stack
-    local = shutil.ignore_patterns(".env.local", ".env.generated", "env.shared.generated")
-    shutil.copytree(spec_dir, directory, dirs_exist_ok=True, ignore=local)
+
+def write_canary_env(stack: str, directory: Path) -> Path:
+    """The stack's template layers plus a `.env.local` holding canary credentials."""
+    env_templates(stack, directory)
     (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in CANARIES.items()))
     return directory
 

@@ -84,7 +84,7 @@ def test_env_shows_each_value_with_its_source(project, env_dirs):
     result = cli(project, "env", "dev", "--env-dir", env_dirs["dev"])
     lines = result.stdout.splitlines()
     assert "  CLICKHOUSE_PASSWORD=[secret]    # " + env_dirs["dev"] + "/.env.local:1" in lines
-    assert "  OLLAMA_KEEP_ALIVE=24h    # " + env_dirs["dev"] + "/env.shared:4" in lines
+    assert "  OLLAMA_KEEP_ALIVE=24h    # " + env_dirs["dev"] + "/env.shared:5" in lines
 
 
 def plan_json(project: Path, stack: str, env_dir: str, path: Path) -> Path:

@@ -411,7 +411,7 @@ CASES = [
         {ENV_LAYER: "OTHER=1\n"},
         STACK_FILE,
         "clickhouse.password_var",
-        "TENSORZERO_CLICKHOUSE_PASSWORD: no env layer in env/",
+        "TENSORZERO_CLICKHOUSE_PASSWORD is needed, but no env layer in env/",
     ),
     case(
         "extra-env-not-supplied",
@@ -419,7 +419,26 @@ CASES = [
         {},
         STACK_FILE,
         "ollama.extra_env",
-        "OLLAMA_KEEP_ALIVE: no env layer in env/",
+        "OLLAMA_KEEP_ALIVE is listed, but no env layer in env/",
+    ),
+    case(
+        "provider-key-empty",
+        {},
+        {
+            **catalog('[models.claude]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'),
+            ENV_LAYER: MINIMAL_ENV + "ANTHROPIC_API_KEY=\n",
+        },
+        CATALOG,
+        "models.claude",
+        "provider 'anthropic' needs ANTHROPIC_API_KEY, but it is empty in env/env.shared:2",
+    ),
+    case(
+        "layer-only-as-template",
+        {},
+        {ENV_LAYER: None, "env/env.shared.example": MINIMAL_ENV},
+        STACK_FILE,
+        "clickhouse.password_var",
+        "(start from env.shared.example: `make` copies each to its name without .example)",
     ),
     case(
         "env-layer-broken-line",

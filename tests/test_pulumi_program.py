@@ -7,19 +7,24 @@ import runpy
 import pulumi
 import pytest
 import yaml
-from conftest import CANARIES, STACKS
+from conftest import CANARIES, STACKS, env_templates
 from pulumi.runtime.config import set_all_config
 
-from components.loader import PROJECT_DIR, load
+from components.envfiles import Variable
+from components.loader import PROJECT_DIR, load, read_stack_config
 from components.names import PROJECT
 from components.plan import RecordingMonitor, plan, use_mocks
 
 SECRETS = f"{PROJECT}:secrets"
 
 
-def pulumi_config(stack: str, **changes) -> dict[str, str]:
-    """The stack file's config as the Pulumi CLI hands it to the program: JSON strings, secrets decrypted."""
+def pulumi_config(stack: str, env_dir: str, **changes) -> dict[str, str]:
+    """The stack file's config as the Pulumi CLI hands it to the program: JSON strings, secrets decrypted.
+
+    The env layers come from `env_dir`; staging and prod get their credentials as stack secrets.
+    """
     config = yaml.safe_load((PROJECT_DIR / f"stacks/Pulumi.{stack}.yaml").read_text())["config"]
+    config[f"{PROJECT}:env_files"] = {"dir": env_dir}
     config.update({f"{PROJECT}:{key}": value for key, value in changes.items()})
     if stack != "dev":
         config[SECRETS] = dict(CANARIES)
@@ -42,22 +47,15 @@ def run_program(stack: str, config: dict[str, str], monitor: RecordingMonitor | 
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_main_declares_what_the_offline_plan_shows(stack, caplog):
+def test_main_declares_what_the_offline_plan_shows(stack, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
-    monitor = run_program(stack, pulumi_config(stack))
+    env_dir = str(env_templates(stack, tmp_path))
+    monitor = run_program(stack, pulumi_config(stack, env_dir))
     declared = sorted(r["urn"] for r in monitor.recorded)
-    secrets = {} if stack == "dev" else {k: str(v) for k, v in CANARIES.items()}
-    offline = load(stack, read_config=lambda: _offline_equivalent(stack, secrets))
+    secrets = {} if stack == "dev" else {k: Variable(k, v, "test", True) for k, v in CANARIES.items()}
+    offline = load(stack, env_dir=env_dir, read_config=lambda: (read_stack_config(PROJECT_DIR, stack)[0], secrets))
     assert declared == [r["urn"] for r in plan(offline)["resources"]]
     assert not [v for v in CANARIES.values() if v in caplog.text]
-
-
-def _offline_equivalent(stack, secrets):
-    from components.envfiles import Variable
-    from components.loader import read_stack_config
-
-    raw, _ = read_stack_config(PROJECT_DIR, stack)
-    return raw, {k: Variable(k, v, "test", True) for k, v in secrets.items()}
 
 
 @pytest.mark.parametrize(
@@ -71,9 +69,9 @@ def _offline_equivalent(stack, secrets):
         ({"catalog": {"files": ["catalog/missing.toml"]}}, "catalog/missing.toml: catalog file not found"),
     ],
 )
-def test_invalid_config_stops_before_any_resource_with_a_clean_message(changes, message):
+def test_invalid_config_stops_before_any_resource_with_a_clean_message(changes, message, tmp_path):
     monitor = RecordingMonitor()
     with pytest.raises(pulumi.RunError) as failure:
-        run_program("dev", pulumi_config("dev", **changes), monitor)
+        run_program("dev", pulumi_config("dev", str(env_templates("dev", tmp_path)), **changes), monitor)
     assert message in str(failure.value)
     assert monitor.recorded == []
