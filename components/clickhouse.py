@@ -73,7 +73,6 @@ class ClickHouse(ServiceComponent):
             spec,
             placement,
             ContainerPlan(
-                image=spec.image,
                 env=env,
                 healthcheck=HEALTHCHECK,
                 files=files,

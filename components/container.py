@@ -22,9 +22,8 @@ LOG_OPTS = {"max-size": "20m", "max-file": "5"}
 
 @dataclass(frozen=True)
 class ContainerPlan:
-    """What differs between the stack's containers; the rest is decided once, here."""
+    """What differs between the stack's containers, beyond their spec; the rest is decided once, here."""
 
-    image: str
     env: Sequence[Variable]
     healthcheck: Sequence[str]
     command: Sequence[str] = ()
@@ -56,7 +55,7 @@ def service_container(
     placement: Placement,
     plan: ContainerPlan,
 ) -> docker.Container:
-    pulled = image(parent, name, plan.image, placement)
+    pulled = image(parent, name, spec.image, placement)
     ports = (
         [docker.ContainerPortArgs(internal=service.port, external=spec.port, ip=placement.bind_address)]
         if spec.port is not None

@@ -67,7 +67,6 @@ class Gateway(ServiceComponent):
             spec,
             placement,
             ContainerPlan(
-                image=spec.image,
                 env=env,
                 healthcheck=HEALTHCHECK,
                 command=COMMAND,

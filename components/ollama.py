@@ -51,7 +51,6 @@ class Ollama(ServiceComponent):
             spec,
             placement,
             ContainerPlan(
-                image=spec.image,
                 env=env,
                 healthcheck=HEALTHCHECK,
                 volumes=[(self.models, OLLAMA_MODELS_PATH)],

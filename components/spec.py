@@ -58,6 +58,7 @@ PUBLISHED_PORT = "Host port the service is published on; null keeps it internal.
 
 
 class ServiceSpec(StrictModel):
+    image: ImageRef = Field(description="Pinned image reference (repository:tag).")
     host: str = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
     port: Optional[Port] = Field(description=PUBLISHED_PORT)
     memory_mb: Optional[int] = Field(None, ge=64, description="Memory limit of the container in MB.")

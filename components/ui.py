@@ -41,7 +41,6 @@ class Ui(ServiceComponent):
             spec,
             placement,
             ContainerPlan(
-                image=spec.image,
                 env=env,
                 healthcheck=HEALTHCHECK,
                 depends_on=depends_on,
