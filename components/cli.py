@@ -28,12 +28,15 @@ def cmd_render(args: argparse.Namespace) -> int:
     deployment = _load(args)
     out = Path(args.out)
     files = rendered_files(deployment)
-    for rendered in files:
-        target = out / rendered.path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(rendered.content)
     manifest = [rendered.manifest_entry() for rendered in files]
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    try:
+        for rendered in files:
+            target = out / rendered.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(rendered.content)
+        (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    except OSError as error:
+        raise ConfigError([Problem(args.out, "", f"cannot write: {error.strerror}")]) from None
     print(f"{args.stack}: wrote {len(files)} files and manifest.json to {out}")
     return 0
 
@@ -142,7 +145,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return args.handler(args)
     except ConfigError as error:
-        print(f"{getattr(args, 'stack', 'diff')}: invalid configuration", file=sys.stderr)
+        print(f"{args.stack}: invalid configuration" if "stack" in args else "diff: invalid input", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_INVALID

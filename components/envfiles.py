@@ -33,6 +33,8 @@ class Variable:
 def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str, Variable]:
     """Variables from the layers in order (a later file wins), with file:line provenance."""
     variables: dict[str, Variable] = {}
+    if not (project_dir / env_dir).is_dir():
+        raise ConfigError([Problem(env_dir, "", "env directory not found")])
     problems = []
     for layer in layers:
         relative = f"{env_dir.rstrip('/')}/{layer}"

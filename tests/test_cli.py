@@ -145,3 +145,11 @@ def test_diff_refuses_what_is_not_a_plan(tmp_path, project):
     result = cli(project, "diff", str(tmp_path / "bad.json"), str(tmp_path / "missing.json"))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "bad.json: not a plan (invalid JSON" in result.stderr
+
+
+def test_render_into_a_place_it_cannot_write_is_a_clean_error(project, env_dirs, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = cli(project, "render", "dev", "--out", str(blocker / "out"), "--env-dir", env_dirs["dev"])
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"{blocker}/out: cannot write: Not a directory" in result.stderr

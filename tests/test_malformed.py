@@ -161,6 +161,7 @@ CASES = [
     case("layer-only-as-template", {}, {ENV_LAYER: None, "env/env.shared.example": MINIMAL_ENV},
          STACK_FILE, "clickhouse.password_var",
          "(start from env.shared.example: `make` copies each to its name without .example)"),
+    case("env-dir-missing", {"env_files": {"dir": "nowhere"}}, {}, "nowhere", "", "env directory not found"),
     case("env-layer-broken-line", {}, {ENV_LAYER: MINIMAL_ENV + "this is not a binding\n"},
          ENV_LAYER, "line 2", "not a KEY=value line"),
     # --- files that exist but cannot be read or written back ---------------------------------------
