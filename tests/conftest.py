@@ -170,9 +170,6 @@ def make_project(root: Path, config: dict, files: dict[str, str], stack: str = "
     for relative, text in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
         (root / relative).write_text(text)
-    env_dir = config.get("env_files", {}).get("dir") if isinstance(config.get("env_files"), dict) else None
-    if isinstance(env_dir, str):
-        (root / env_dir).mkdir(parents=True, exist_ok=True)
     return root
 
 

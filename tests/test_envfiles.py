@@ -70,7 +70,7 @@ def test_stack_secrets_win_over_every_layer(tmp_path):
 
 def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, monkeypatch):
     config = minimal_config(secrets={"TENSORZERO_CLICKHOUSE_PASSWORD": {"secure": "v1:abc"}})
-    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG})
+    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": "OTHER=1\n"})
     placeholder = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
     assert placeholder.value == "offline-placeholder-TENSORZERO_CLICKHOUSE_PASSWORD"
     monkeypatch.setenv("PMOVES_SECRET_TENSORZERO_CLICKHOUSE_PASSWORD", "given")
