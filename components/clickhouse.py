@@ -5,9 +5,9 @@ from urllib.parse import quote
 
 import pulumi
 
-from .container import ContainerPlan, data_volume, served_variables, service_container
+from .container import ContainerPlan, ServiceComponent, data_volume, served_variables
 from .envfiles import Variable
-from .host import Placement, ServiceComponent
+from .host import Placement
 from .loader import Deployment
 from .names import CLICKHOUSE, CLICKHOUSE_CONFIG_DIR, CLICKHOUSE_DATA_PATH, TYPE_PREFIX
 from .render import RenderedFile, render
@@ -63,11 +63,8 @@ class ClickHouse(ServiceComponent):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__(f"{TYPE_PREFIX}:ClickHouse", name, None, opts)
-        self.spec = spec
-        self.placement = placement
         self.data = data_volume(self, f"{name}-data", "tensorzero-clickhouse-data", placement, protect_data)
-        self.container = service_container(
-            self,
+        self.run(
             name,
             CLICKHOUSE,
             spec,

@@ -10,7 +10,7 @@ from .envfiles import Variable
 from .host import Placement
 from .names import PROJECT, Service
 from .render import RenderedFile
-from .spec import ServiceSpec
+from .spec import Endpoint, ServiceSpec
 
 HEALTH_INTERVAL = "10s"
 HEALTH_TIMEOUT = "5s"
@@ -123,3 +123,17 @@ def data_volume(
 def served_variables(spec: ServiceSpec, variables: dict[str, Variable]) -> list[Variable]:
     """The layered variables a service asked for by name in `extra_env`."""
     return [variables[name] for name in spec.extra_env]
+
+
+class ServiceComponent(pulumi.ComponentResource):
+    """A component that runs one service container at a placement."""
+
+    placement: Placement
+    container: docker.Container
+
+    def run(self, name: str, service: Service, spec: ServiceSpec, placement: Placement, plan: ContainerPlan) -> None:
+        self.placement = placement
+        self.container = service_container(self, name, service, spec, placement, plan)
+
+    def endpoint_from(self, host_name: str) -> Endpoint:
+        return self.placement.endpoint_from(host_name)

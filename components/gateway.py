@@ -5,9 +5,9 @@ from typing import Optional
 import pulumi
 
 from .clickhouse import connection_url
-from .container import ContainerPlan, served_variables, service_container
+from .container import ContainerPlan, ServiceComponent, served_variables
 from .envfiles import Variable
-from .host import Placement, ServiceComponent
+from .host import Placement
 from .loader import Deployment
 from .names import GATEWAY, GATEWAY_CONFIG_PATH, TYPE_PREFIX
 from .render import RenderedFile, render, toml_tables
@@ -57,11 +57,9 @@ class Gateway(ServiceComponent):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__(f"{TYPE_PREFIX}:Gateway", name, None, opts)
-        self.placement = placement
         # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
         # when its rendered config or its environment changes.
-        self.container = service_container(
-            self,
+        self.run(
             name,
             GATEWAY,
             spec,

@@ -16,7 +16,6 @@ class DockerHost(pulumi.ComponentResource):
         self, name: str, spec: DockerHostSpec, *, network_name: str, opts: Optional[pulumi.ResourceOptions] = None
     ):
         super().__init__(f"{TYPE_PREFIX}:DockerHost", name, None, opts)
-        self.spec = spec
         self.provider = docker.Provider(f"{name}-provider", host=spec.url, opts=pulumi.ResourceOptions(parent=self))
         self.network = docker.Network(
             f"{name}-network",
@@ -43,13 +42,3 @@ class Placement:
 
     def endpoint_from(self, host_name: str) -> Endpoint:
         return self.internal if host_name == self.host_name else self.published
-
-
-class ServiceComponent(pulumi.ComponentResource):
-    """A component that runs one service container at a placement."""
-
-    placement: Placement
-    container: docker.Container
-
-    def endpoint_from(self, host_name: str) -> Endpoint:
-        return self.placement.endpoint_from(host_name)

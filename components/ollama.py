@@ -6,9 +6,9 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from .container import ContainerPlan, data_volume, envs, labels, served_variables, service_container
+from .container import ContainerPlan, ServiceComponent, data_volume, envs, labels, served_variables
 from .envfiles import Variable
-from .host import Placement, ServiceComponent
+from .host import Placement
 from .loader import Deployment
 from .names import OLLAMA, OLLAMA_MODELS_PATH, TYPE_PREFIX
 from .spec import OllamaSpec
@@ -42,10 +42,8 @@ class Ollama(ServiceComponent):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__(f"{TYPE_PREFIX}:Ollama", name, None, opts)
-        self.placement = placement
         self.models = data_volume(self, f"{name}-models", "ollama-models", placement, protect_data)
-        self.container = service_container(
-            self,
+        self.run(
             name,
             OLLAMA,
             spec,

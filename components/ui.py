@@ -4,9 +4,9 @@ from typing import Optional
 
 import pulumi
 
-from .container import ContainerPlan, served_variables, service_container
+from .container import ContainerPlan, ServiceComponent, served_variables
 from .envfiles import Variable
-from .host import Placement, ServiceComponent
+from .host import Placement
 from .loader import Deployment
 from .names import TYPE_PREFIX, UI
 from .spec import Endpoint, UiSpec
@@ -33,9 +33,7 @@ class Ui(ServiceComponent):
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
         super().__init__(f"{TYPE_PREFIX}:Ui", name, None, opts)
-        self.placement = placement
-        self.container = service_container(
-            self,
+        self.run(
             name,
             UI,
             spec,
