@@ -38,6 +38,8 @@ FAKE_CREDENTIALS = {
     "ANTHROPIC_API_KEY": "fake-bench-anthropic-key",
     "OPENAI_API_KEY": "fake-bench-openai-key",
     "VENICE_API_KEY": "fake-bench-venice-key",
+    "GRAFANA_ADMIN_PASSWORD": "fake-bench-grafana-password",
+    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "fake-bench-readonly-password",
 }
 
 

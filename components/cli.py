@@ -9,11 +9,12 @@ from typing import Any, Optional
 
 import yaml
 
-from . import clickhouse, gateway, ollama, ui
+from . import blackbox, clickhouse, edge, gateway, grafana, ollama, prometheus, ui
+from .container import served_variables
 from .diff import diff
 from .errors import ConfigError, Problem
 from .loader import Deployment, load
-from .names import CLICKHOUSE, GATEWAY, OLLAMA, UI
+from .names import ALLOY, BLACKBOX, CLICKHOUSE, EDGE, GATEWAY, GRAFANA, LOKI, OLLAMA, PROMETHEUS, UI
 from .plan import plan, to_json
 from .stack import rendered_files
 
@@ -95,14 +96,18 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def container_environments(deployment: Deployment) -> dict[str, list]:
     spec = deployment.spec
     environments = {
-        CLICKHOUSE.role: clickhouse.environment(deployment),
-        GATEWAY.role: gateway.environment(deployment, spec.endpoint(CLICKHOUSE, seen_from=spec.gateway.host)),
+        CLICKHOUSE: lambda: clickhouse.environment(deployment),
+        GATEWAY: lambda: gateway.environment(deployment, spec.endpoint(CLICKHOUSE, seen_from=spec.gateway.host)),
+        EDGE: lambda: edge.environment(deployment),
+        UI: lambda: ui.environment(deployment, spec.endpoint(GATEWAY, seen_from=spec.ui.host)),
+        OLLAMA: lambda: ollama.environment(deployment),
+        PROMETHEUS: lambda: prometheus.environment(deployment),
+        BLACKBOX: lambda: blackbox.environment(deployment),
+        GRAFANA: lambda: grafana.environment(deployment),
+        LOKI: lambda: served_variables(spec.loki, deployment.variables),
+        ALLOY: lambda: served_variables(spec.alloy, deployment.variables),
     }
-    if spec.deployed(UI):
-        environments[UI.role] = ui.environment(deployment, spec.endpoint(GATEWAY, seen_from=spec.ui.host))
-    if spec.deployed(OLLAMA):
-        environments[OLLAMA.role] = ollama.environment(deployment)
-    return environments
+    return {service.role: environments[service]() for service in spec.deployed_services}
 
 
 def cmd_env(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import pulumi_docker as docker
 
 from .envfiles import Variable
 from .host import Placement
-from .names import PROJECT, Service
+from .names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, Service
 from .render import RenderedFile
 from .spec import Endpoint, ServiceSpec
 
@@ -29,6 +29,7 @@ class ContainerPlan:
     command: Sequence[str] = ()
     files: Sequence[RenderedFile] = ()
     volumes: Sequence[tuple[docker.Volume, str]] = ()  # (volume, container path)
+    host_paths: Sequence[tuple[str, str]] = ()  # (host path, container path), mounted read-only
     gpu: bool = False
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
@@ -69,10 +70,15 @@ def service_container(
         envs=envs(plan.env),
         ports=ports,
         networks_advanced=[
-            docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name, aliases=[service.alias])
+            # The spec decides the alias (the gateway's moves when the edge takes it over).
+            docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name, aliases=[placement.internal.host])
         ],
         volumes=[
-            docker.ContainerVolumeArgs(volume_name=volume.name, container_path=path) for volume, path in plan.volumes
+            *(docker.ContainerVolumeArgs(volume_name=v.name, container_path=path) for v, path in plan.volumes),
+            *(
+                docker.ContainerVolumeArgs(host_path=host, container_path=path, read_only=True)
+                for host, path in plan.host_paths
+            ),
         ],
         uploads=[docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in plan.files],
         healthcheck=docker.ContainerHealthcheckArgs(
@@ -104,9 +110,9 @@ def service_container(
 
 def labels(placement: Placement, service: Service) -> list[docker.ContainerLabelArgs]:
     return [
-        docker.ContainerLabelArgs(label="com.pmoves.project", value=PROJECT),
-        docker.ContainerLabelArgs(label="com.pmoves.stack", value=placement.name_prefix),
-        docker.ContainerLabelArgs(label="com.pmoves.service", value=service.role),
+        docker.ContainerLabelArgs(label=PROJECT_LABEL, value=PROJECT),
+        docker.ContainerLabelArgs(label=STACK_LABEL, value=placement.name_prefix),
+        docker.ContainerLabelArgs(label=SERVICE_LABEL, value=service.role),
     ]
 
 

@@ -18,7 +18,7 @@ from .catalog import Catalog, Translation, load_catalog, translate
 from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation, read_text
 from .names import OLLAMA, PROJECT
-from .spec import SEED_DEFAULT_CREDENTIAL, Environment, Tier
+from .spec import SEED_DEFAULT_CREDENTIALS, Environment, Tier
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRETS_KEY = "secrets"
@@ -149,11 +149,26 @@ def load(
     own_ollama = spec.endpoint(OLLAMA, seen_from=spec.gateway.host).url if spec.deployed(OLLAMA) else None
     translation = translate(catalog, selected, own_ollama)
     _check_native_references(catalog, translation)
+    _check_smoke_models(stack_file(stack), spec, translation)
 
     variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
     deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
     _check_variables(deployment)
     return deployment
+
+
+def _check_smoke_models(file: str, spec: Environment, translation: Translation) -> None:
+    served = {
+        "smoke.chat_model": (spec.smoke.chat_model, [m.name for m in translation.models]),
+        "smoke.embedding_model": (spec.smoke.embedding_model, [m.name for m in translation.embedding_models]),
+    }
+    problems = [
+        Problem(file, key, f"'{name}' is not served here (served: {', '.join(names) or 'none'})")
+        for key, (name, names) in served.items()
+        if name is not None and name not in names
+    ]
+    if problems:
+        raise ConfigError(problems)
 
 
 def _check_native_references(catalog: Catalog, translation: Translation) -> None:
@@ -207,19 +222,20 @@ def _check_variables(deployment: Deployment) -> None:
                     f"provider '{use.provider}' needs {use.variable}, {why}",
                 )
             )
-    password_var = spec.clickhouse.password_var
-    if why := _unsupplied(deployment, password_var):
-        problems.append(Problem(deployment.stack_file, "clickhouse.password_var", f"{password_var} is needed, {why}"))
-    elif spec.tier != Tier.dev and deployment.variable(password_var).value == SEED_DEFAULT_CREDENTIAL:
-        problems.append(
-            Problem(
-                deployment.variable(password_var).source,
-                password_var,
-                f"the seed's default password is refused in {spec.tier.value}",
+    for key, name in spec.credential_vars():
+        if why := _unsupplied(deployment, name):
+            problems.append(Problem(deployment.stack_file, key, f"{name} is needed, {why}"))
+        elif spec.tier != Tier.dev and deployment.variable(name).value in SEED_DEFAULT_CREDENTIALS:
+            problems.append(
+                Problem(
+                    deployment.variable(name).source,
+                    name,
+                    f"the default password '{deployment.variable(name).value}' is refused in {spec.tier.value}",
+                )
             )
-        )
-    for role in ("clickhouse", "gateway", "ui", "ollama"):
-        for name in getattr(spec, role).extra_env:
+    for service in spec.deployed_services:
+        role = service.role
+        for name in spec.service_spec(service).extra_env:
             if why := _unsupplied(deployment, name):
                 problems.append(Problem(deployment.stack_file, f"{role}.extra_env", f"{name} is listed, {why}"))
     if problems:

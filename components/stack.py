@@ -4,29 +4,64 @@ from dataclasses import dataclass
 
 import pulumi
 
-from . import clickhouse, gateway, ollama, ui
+from . import alloy, blackbox, clickhouse, edge, gateway, grafana, loki, ollama, prometheus, schema, ui
+from .container import ServiceComponent, served_variables
 from .host import DockerHost, Placement
 from .loader import Deployment
-from .names import CLICKHOUSE, GATEWAY, OLLAMA, UI, Service
+from .names import (
+    ALLOY,
+    BLACKBOX,
+    CHAT_MODEL_PREFIX,
+    CLICKHOUSE,
+    EDGE,
+    EMBEDDING_MODEL_PREFIX,
+    GATEWAY,
+    GRAFANA,
+    LOKI,
+    OLLAMA,
+    PROMETHEUS,
+    UI,
+    Service,
+)
 from .render import RenderedFile
 
 
 def rendered_files(deployment: Deployment) -> list[RenderedFile]:
     """Every file the stack mounts into a container."""
-    return [*clickhouse.config_files(deployment), gateway.config_file(deployment)]
+    spec = deployment.spec
+    files = [*clickhouse.config_files(deployment), *schema.schema_files(deployment), gateway.config_file(deployment)]
+    if spec.deployed(EDGE):
+        files += edge_files(deployment)
+    if spec.deployed(PROMETHEUS):
+        files += [*prometheus.config_files(deployment), *blackbox.config_files(deployment)]
+    if spec.deployed(LOKI):
+        files += [*loki.config_files(deployment), *alloy_files(deployment)]
+    if spec.deployed(GRAFANA):
+        files += grafana.config_files(deployment)
+    return files
+
+
+def edge_files(deployment: Deployment) -> list[RenderedFile]:
+    spec = deployment.spec
+    return edge.config_files(deployment, spec.endpoint(GATEWAY, seen_from=spec.edge.host))
+
+
+def alloy_files(deployment: Deployment) -> list[RenderedFile]:
+    spec = deployment.spec
+    return alloy.config_files(deployment, spec.endpoint(LOKI, seen_from=spec.alloy.host))
 
 
 @dataclass(frozen=True)
 class BuiltStack:
     hosts: dict[str, DockerHost]
-    services: dict[Service, pulumi.ComponentResource]
+    services: dict[Service, ServiceComponent]
     outputs: dict[str, pulumi.Input]
 
 
 def build(deployment: Deployment) -> BuiltStack:
     """Declare every resource of the environment."""
     spec = deployment.spec
-    deployed = [s for s in (CLICKHOUSE, GATEWAY, UI, OLLAMA) if spec.deployed(s)]
+    deployed = spec.deployed_services
     hosts = {
         name: DockerHost(f"host-{name}", spec.hosts[name], network_name=f"{spec.name_prefix}-tensorzero")
         for name in sorted({spec.service_spec(s).host for s in deployed})
@@ -63,13 +98,34 @@ def build(deployment: Deployment) -> BuiltStack:
         )
     services[GATEWAY] = gateway.Gateway(
         "gateway",
-        spec.gateway,
+        spec.service_spec(GATEWAY),
         placement(GATEWAY),
         env=gateway.environment(deployment, store.endpoint_from(spec.gateway.host)),
         config=gateway.config_file(deployment),
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
         depends_on=[services[s].container for s in (CLICKHOUSE, OLLAMA) if s in services],
     )
+    if spec.deployed(EDGE):
+        services[EDGE] = edge.Edge(
+            "edge",
+            spec.service_spec(EDGE),
+            placement(EDGE),
+            env=edge.environment(deployment),
+            files=edge_files(deployment),
+            depends_on=[services[GATEWAY].container],
+        )
+    schema_sql = schema.schema_files(deployment)
+    if schema_sql:  # empty when gateway.observability is off: no ModelInference to wait for
+        schema.ClickHouseSchema(
+            "clickhouse-schema",
+            spec.clickhouse,
+            store.placement,
+            image=store.container.image,
+            env=schema.environment(deployment),
+            files=schema_sql,
+            # The gateway runs its ClickHouse migrations at start; healthy means they ran.
+            depends_on=[services[GATEWAY].container],
+        )
     if spec.deployed(UI):
         services[UI] = ui.Ui(
             "ui",
@@ -79,25 +135,88 @@ def build(deployment: Deployment) -> BuiltStack:
             depends_on=[services[GATEWAY].container],
         )
 
-    return BuiltStack(
-        hosts,
-        services,
-        outputs={
-            "endpoints": {
-                s.role: c.placement.published.url for s, c in services.items() if c.placement.published is not None
-            },
-            "internal_urls": {s.role: c.placement.internal.url for s, c in services.items()},
-            "containers": {s.role: c.container.name for s, c in services.items()},
-            "models": {
-                "chat": [m.name for m in deployment.translation.models],
-                "embedding": [m.name for m in deployment.translation.embedding_models],
-            },
-            "clickhouse_url": pulumi.Output.secret(
-                clickhouse.connection_url(
-                    spec.clickhouse,
-                    deployment.variable(spec.clickhouse.password_var),
-                    store.placement.published or store.placement.internal,
-                ).value
-            ),
+    if spec.deployed(LOKI):
+        services[LOKI] = loki.Loki(
+            "loki",
+            spec.loki,
+            placement(LOKI),
+            env=served_variables(spec.loki, deployment.variables),
+            files=loki.config_files(deployment),
+            protect_data=spec.protected,
+        )
+        services[ALLOY] = alloy.Alloy(
+            "alloy",
+            spec.alloy,
+            placement(ALLOY),
+            env=served_variables(spec.alloy, deployment.variables),
+            files=alloy_files(deployment),
+            depends_on=[services[LOKI].container],
+        )
+    if spec.deployed(PROMETHEUS):
+        services[BLACKBOX] = blackbox.Blackbox(
+            "blackbox",
+            spec.blackbox,
+            placement(BLACKBOX),
+            env=blackbox.environment(deployment),
+            files=blackbox.config_files(deployment),
+        )
+        services[PROMETHEUS] = prometheus.Prometheus(
+            "prometheus",
+            spec.prometheus,
+            placement(PROMETHEUS),
+            env=prometheus.environment(deployment),
+            files=prometheus.config_files(deployment),
+            protect_data=spec.protected,
+            # Targets may come up later; the probe job needs its exporter from the first scrape.
+            depends_on=[services[s].container for s in (GATEWAY, BLACKBOX)],
+        )
+    if spec.deployed(GRAFANA):
+        services[GRAFANA] = grafana.Grafana(
+            "grafana",
+            spec.grafana,
+            placement(GRAFANA),
+            env=grafana.environment(deployment),
+            files=grafana.config_files(deployment),
+            protect_data=spec.protected,
+            depends_on=[services[s].container for s in (PROMETHEUS, CLICKHOUSE, LOKI) if s in services],
+        )
+    return BuiltStack(hosts, services, outputs=outputs(deployment, services))
+
+
+def outputs(deployment: Deployment, services: dict[Service, ServiceComponent]) -> dict[str, pulumi.Input]:
+    """What operators and the smoke suite read with `pulumi stack output --json` (secrets stay secret)."""
+    spec = deployment.spec
+    translation = deployment.translation
+    store = services[CLICKHOUSE].placement
+    smoke = spec.smoke
+    endpoints = {s.role: c.placement.published.url for s, c in services.items() if c.placement.published}
+    if EDGE.role in endpoints:
+        # Callers' gateway URL is the edge's: it passes every gateway path through.
+        endpoints.setdefault(GATEWAY.role, endpoints[EDGE.role])
+    result = {
+        "endpoints": endpoints,
+        "internal_urls": {s.role: c.placement.internal.url for s, c in services.items()},
+        "containers": {s.role: c.container.name for s, c in services.items()},
+        "docker_hosts": {s.role: spec.hosts[c.placement.host_name].url for s, c in services.items()},
+        "models": {
+            "chat": [m.name for m in translation.models],
+            "embedding": [m.name for m in translation.embedding_models],
         },
-    )
+        "ollama_models": list(translation.ollama_pulls) if spec.deployed(OLLAMA) else [],
+        "smoke": {
+            "chat_model": smoke.chat_model and CHAT_MODEL_PREFIX + smoke.chat_model,
+            "embedding_model": smoke.embedding_model and EMBEDDING_MODEL_PREFIX + smoke.embedding_model,
+        },
+        "clickhouse_url": pulumi.Output.secret(
+            clickhouse.connection_url(
+                spec.clickhouse,
+                deployment.variable(spec.clickhouse.password_var),
+                store.published or store.internal,
+            ).value
+        ),
+    }
+    if GRAFANA in services:
+        result["grafana_admin"] = pulumi.Output.secret(
+            {"user": spec.grafana.admin_user, "password": deployment.variable(spec.grafana.admin_password_var).value}
+        )
+    return result

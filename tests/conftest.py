@@ -18,6 +18,8 @@ CANARIES = {
     "ANTHROPIC_API_KEY": "canary-anthropic-key-91c2",
     "OPENAI_API_KEY": "canary-openai-key-4d8e",
     "VENICE_API_KEY": "canary-venice-key-2b6f",
+    "GRAFANA_ADMIN_PASSWORD": "canary-grafana-pw-5e1d",
+    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "canary-readonly-pw-c83b",
 }
 
 
@@ -61,7 +63,7 @@ def resources(desired: dict, type_suffix: str) -> list[dict]:
 
 
 def containers(desired: dict) -> dict[str, dict]:
-    """Long-running service containers by Docker name (one-shot pulls excluded)."""
+    """Long-running service containers by Docker name (one-shots excluded: Ollama pulls, the ClickHouse schema)."""
     return {r["inputs"]["name"]: r for r in resources(desired, "container:Container") if not r["inputs"].get("attach")}
 
 
@@ -191,4 +193,6 @@ provider = "ollama"
 model = "gemma:2b"
 type = "embedding"
 """
-MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n"
+# Grafana is deployed by default, so a stack needs its admin password and ClickHouse's read-only user's.
+GRAFANA_CREDENTIALS_ENV = "GRAFANA_ADMIN_PASSWORD=g\nTENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r\n"
+MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n" + GRAFANA_CREDENTIALS_ENV

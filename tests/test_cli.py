@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import tomli
 from conftest import CANARIES, STACKS, write_canary_env
 
 from components.loader import PROJECT_DIR
+from components.names import EDGE_LUA_DIR
 
 PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
 
@@ -53,7 +55,8 @@ def test_render_writes_every_mounted_file_and_its_manifest(stack, project, env_d
     result = cli(project, "render", stack, "--out", str(tmp_path), "--env-dir", env_dirs[stack])
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert {entry["kind"] for entry in manifest} == {"tensorzero-config", "clickhouse-server-config"}
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", (PROJECT_DIR / "README.md").read_text(), re.MULTILINE))
+    assert {"tensorzero-config", "clickhouse-server-config"} <= {entry["kind"] for entry in manifest} <= documented
     for entry in manifest:
         assert set(entry) == {"path", "kind", "container", "mount"}
         assert entry["mount"].startswith("/")
@@ -80,9 +83,13 @@ def test_human_output_masks_credentials(command, project, env_dirs):
         assert_no_canary(result.stdout, result.stderr)
 
 
-def test_env_shows_each_value_with_its_source(project, env_dirs):
+def test_env_shows_each_value_with_its_source(project, env_dirs, deployments):
     result = cli(project, "env", "dev", "--env-dir", env_dirs["dev"])
     lines = result.stdout.splitlines()
+    # One section per deployed container, the edge included.
+    assert [line for line in lines if line.startswith("[")] == [
+        f"[{service.role}]" for service in deployments["dev"].spec.deployed_services
+    ]
     assert "  CLICKHOUSE_PASSWORD=[secret]    # " + env_dirs["dev"] + "/.env.local:1" in lines
     assert "  OLLAMA_KEEP_ALIVE=24h    # " + env_dirs["dev"] + "/env.shared:5" in lines
 
@@ -100,39 +107,29 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_changing_one_chat_model_replaces_only_the_gateway(tmp_path, env_dirs):
+def test_changing_one_chat_model_replaces_the_gateway_the_edge_and_reapplies_the_schema(tmp_path, env_dirs):
     changed = copy_project(tmp_path / "changed")
     before = plan_json(changed, "staging", env_dirs["staging"], tmp_path / "before.json")
     edit(changed / "catalog" / "models.toml", 'model = "gpt-4o"', 'model = "gpt-4o-mini"')
     after = plan_json(changed, "staging", env_dirs["staging"], tmp_path / "after.json")
     result = cli(changed, "diff", str(before), str(after), "--json")
+    # The `requests` view maps each provider's upstream model name, so its one-shot SQL re-runs too;
+    # the edge takes upstream names as bare model names, so its settings change with them.
     assert [(c["action"], c["name"], c["keys"]) for c in json.loads(result.stdout)] == [
-        ("replace", "gateway-container", ["uploads"])
+        ("replace", "clickhouse-schema-apply", ["uploads"]),
+        ("replace", "edge-container", ["uploads"]),
+        ("replace", "gateway-container", ["uploads"]),
     ]
+    old_names, new_names = edge_settings(before)["models"]["chat"], edge_settings(after)["models"]["chat"]
+    assert (old_names.get("gpt-4o"), new_names.get("gpt-4o-mini")) == ("gpt_4o", "gpt_4o")
+    assert "gpt-4o-mini" not in old_names and "gpt-4o" not in new_names
 
 
-def test_a_port_change_and_a_new_model_name_their_resources(tmp_path, env_dirs):
-    changed = copy_project(tmp_path / "changed")
-    before = plan_json(changed, "dev", env_dirs["dev"], tmp_path / "before.json")
-    edit(changed / "stacks" / "Pulumi.dev.yaml", "port: 4000", "port: 4400")
-    edit(
-        changed / "stacks" / "Pulumi.dev.yaml",
-        "      - gemma_embed_local",
-        "      - gemma_embed_local\n      - nomic_embed",
-    )
-    (changed / "catalog" / "models.toml").write_text(
-        (changed / "catalog" / "models.toml").read_text()
-        + ('\n[models.nomic_embed]\nprovider = "ollama"\nmodel = "nomic-embed-text"\ntype = "embedding"\n')
-    )
-    after = plan_json(changed, "dev", env_dirs["dev"], tmp_path / "after.json")
-    result = cli(changed, "diff", str(before), str(after))
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
-        "+- replace docker:index/container:Container gateway-container (uploads)",
-        "+  create  docker:index/container:Container ollama-pull-nomic-embed-text",
-        "+- replace docker:index/container:Container ui-container (ports)",
-        "1 to create, 2 to replace",
-    ]
+def edge_settings(plan: Path) -> dict:
+    """The settings.json the plan uploads into the edge container."""
+    [edge] = [r for r in json.loads(plan.read_text())["resources"] if r["name"] == "edge-container"]
+    [settings] = [u for u in edge["inputs"]["uploads"] if u["file"].endswith(f"/{EDGE_LUA_DIR}/settings.json")]
+    return json.loads(settings["content"])
 
 
 def test_diff_of_identical_plans_is_empty(tmp_path, project, env_dirs):
@@ -153,3 +150,75 @@ def test_render_into_a_place_it_cannot_write_is_a_clean_error(project, env_dirs,
     result = cli(project, "render", "dev", "--out", str(blocker / "out"), "--env-dir", env_dirs["dev"])
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{blocker}/out: cannot write: Not a directory" in result.stderr
+
+
+# Plan + diff between two versions of a stack, as the pull-request workflow shows them (`make plan-diff`).
+
+
+def update_stack(project: Path, stack: str, key: str, change) -> None:
+    """Change one key of a copied stack file through its parsed YAML, not its text."""
+    import yaml
+
+    from components.names import PROJECT
+
+    path = project / "stacks" / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    change(document["config"][f"{PROJECT}:{key}"])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def changes(project: Path, before: Path, after: Path) -> list[tuple[str, str, list[str]]]:
+    result = cli(project, "diff", str(before), str(after), "--json")
+    assert result.returncode == 0, result.stderr
+    return [(change["action"], change["name"], change["keys"]) for change in json.loads(result.stdout)]
+
+
+def resources_by_name(plan: Path) -> dict[str, dict]:
+    return {resource["name"]: resource for resource in json.loads(plan.read_text())["resources"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_an_ollama_model_added_replaces_the_gateway_and_creates_its_pull(stack, env_dirs, tmp_path):
+    changed = copy_project(tmp_path / "changed")
+    base = plan_json(changed, stack, env_dirs[stack], tmp_path / "before.json")
+    with (changed / "catalog" / "models.toml").open("a") as catalog:
+        catalog.write('\n[models.nomic_embed]\nprovider = "ollama"\nmodel = "nomic-embed-text"\ntype = "embedding"\n')
+    update_stack(changed, stack, "catalog", lambda catalog: catalog["models"].append("nomic_embed"))
+    after = plan_json(changed, stack, env_dirs[stack], tmp_path / "after.json")
+    assert changes(changed, base, after) == [
+        ("replace", "clickhouse-schema-apply", ["uploads"]),
+        ("replace", "edge-container", ["uploads"]),
+        ("replace", "gateway-container", ["uploads"]),
+        ("create", "ollama-pull-nomic-embed-text", []),
+    ]
+    # Why: the gateway's uploaded tensorzero.toml now serves the model, a one-shot container pulls it,
+    # the `requests` view learns its upstream name, and the edge maps its bare names.
+    embedding_names = edge_settings(after)["models"]["embedding"]
+    assert embedding_names["nomic_embed"] == embedding_names["nomic-embed-text"] == "nomic_embed"
+    assert "nomic_embed" not in edge_settings(base)["models"]["embedding"]
+    before, now = resources_by_name(base), resources_by_name(after)
+    [config] = now["gateway-container"]["inputs"]["uploads"]
+    assert tomli.loads(config["content"])["embedding_models"]["nomic_embed"]["routing"]
+    assert "nomic_embed" not in tomli.loads(before["gateway-container"]["inputs"]["uploads"][0]["content"]).get(
+        "embedding_models", {}
+    )
+    assert now["ollama-pull-nomic-embed-text"]["inputs"]["command"] == ["pull", "nomic-embed-text"]
+    text = cli(changed, "diff", str(base), str(after))
+    assert text.stdout.splitlines()[-1] == "1 to create, 3 to replace"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_ui_port_changed_replaces_the_ui_container_and_nothing_else(stack, env_dirs, tmp_path):
+    changed = copy_project(tmp_path / "changed")
+    base = plan_json(changed, stack, env_dirs[stack], tmp_path / "before.json")
+    update_stack(changed, stack, "ui", lambda ui: ui.update(port=ui["port"] + 400))
+    after = plan_json(changed, stack, env_dirs[stack], tmp_path / "after.json")
+    assert changes(changed, base, after) == [("replace", "ui-container", ["ports"])]
+    [old_port] = resources_by_name(base)["ui-container"]["inputs"]["ports"]
+    [new_port] = resources_by_name(after)["ui-container"]["inputs"]["ports"]
+    assert new_port == {**old_port, "external": old_port["external"] + 400}
+    text = cli(changed, "diff", str(base), str(after))
+    assert text.stdout.splitlines() == [
+        "+- replace docker:index/container:Container ui-container (ports)",
+        "1 to replace",
+    ]

@@ -1,7 +1,7 @@
 """Env-file layering: the seed's order, later wins, every value traceable to its file and line."""
 
 import pytest
-from conftest import MINIMAL_CATALOG, make_project, minimal_config
+from conftest import GRAFANA_CREDENTIALS_ENV, MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 
 from components.envfiles import is_credential, read_layers
 from components.errors import ConfigError
@@ -61,7 +61,11 @@ def test_stack_secrets_win_over_every_layer(tmp_path):
     project = make_project(
         tmp_path,
         config,
-        {"catalog.toml": MINIMAL_CATALOG, "env/.env.local": "TENSORZERO_CLICKHOUSE_PASSWORD=from-layer\n"},
+        {
+            "catalog.toml": MINIMAL_CATALOG,
+            "env/env.shared": MINIMAL_ENV,
+            "env/.env.local": "TENSORZERO_CLICKHOUSE_PASSWORD=from-layer\n",
+        },
     )
     password = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
     assert (password.value, password.secret) == ("from-stack", True)
@@ -70,7 +74,9 @@ def test_stack_secrets_win_over_every_layer(tmp_path):
 
 def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, monkeypatch):
     config = minimal_config(secrets={"TENSORZERO_CLICKHOUSE_PASSWORD": {"secure": "v1:abc"}})
-    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": "OTHER=1\n"})
+    # No layer supplies the ClickHouse password; Grafana's credentials come from a layer as usual.
+    layer = "OTHER=1\n" + GRAFANA_CREDENTIALS_ENV
+    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": layer})
     placeholder = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
     assert placeholder.value == "offline-placeholder-TENSORZERO_CLICKHOUSE_PASSWORD"
     monkeypatch.setenv("PMOVES_SECRET_TENSORZERO_CLICKHOUSE_PASSWORD", "given")
@@ -79,9 +85,7 @@ def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, m
 
 def test_a_referenced_key_nobody_supplies_fails_naming_model_provider_and_variable(tmp_path):
     catalog = MINIMAL_CATALOG + '\n[models.claude_sonnet]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'
-    project = make_project(
-        tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"}
-    )
+    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV})
     with pytest.raises(ConfigError) as failure:
         load("test", project_dir=project)
     assert str(failure.value) == (

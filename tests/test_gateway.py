@@ -6,7 +6,15 @@ from importlib.metadata import version
 import httpx
 import pytest
 import tensorzero
-from conftest import CANARIES, STACKS, container_of, make_project, minimal_config, tensorzero_gateway
+from conftest import (
+    CANARIES,
+    MINIMAL_ENV,
+    STACKS,
+    container_of,
+    make_project,
+    minimal_config,
+    tensorzero_gateway,
+)
 
 from components import gateway
 from components.catalog import BUILTIN_PROVIDERS
@@ -140,7 +148,7 @@ type = "embedding"
     project = make_project(
         tmp_path,
         minimal_config(ollama={"enabled": False}),
-        {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"},
+        {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV},
     )
     config = gateway.config_file(load("test", project_dir=project)).content
     tensorzero_gateway(config, tmp_path, monkeypatch, {})
@@ -200,9 +208,7 @@ def test_fallbacks_on_one_provider_get_distinct_routing_names(tmp_path, monkeypa
         f'[models.{name}]\nprovider = "ollama"\nmodel = "qwen2.5:0.5b"\n{extra}\n'
         for name, extra in (("a", 'fallbacks = ["b", "c"]'), ("b", "temperature = 0.1"), ("c", ""))
     )
-    project = make_project(
-        tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": "TENSORZERO_CLICKHOUSE_PASSWORD=x\n"}
-    )
+    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV})
     deployment = load("test", project_dir=project)
     [routed] = [m for m in deployment.translation.models if m.name == "a"]
     assert routed.routing == ["ollama", "ollama_2", "ollama_3"]

@@ -3,12 +3,17 @@
 from conftest import MINIMAL_ENV, container_of, make_project, minimal_config, resources
 
 from components.loader import load
-from components.names import GATEWAY, OLLAMA, OLLAMA_MODELS_PATH
+from components.names import GATEWAY, OLLAMA, OLLAMA_MODELS_PATH, SERVICE_LABEL
 from components.plan import plan
 
 
 def pulls(desired: dict) -> list[dict]:
-    return [r for r in resources(desired, "container:Container") if r["inputs"].get("attach")]
+    """Ollama's one-shot containers (the ClickHouse schema container is another service's one-shot)."""
+    return [
+        r
+        for r in resources(desired, "container:Container")
+        if r["inputs"].get("attach") and {"label": SERVICE_LABEL, "value": OLLAMA.role} in r["inputs"]["labels"]
+    ]
 
 
 def test_catalog_models_served_by_the_own_ollama_are_pulled(plans, deployments, stack):

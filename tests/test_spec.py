@@ -5,7 +5,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from components.loader import PROJECT_DIR
-from components.names import CLICKHOUSE, GATEWAY, OLLAMA, UI
+from components.names import CLICKHOUSE, EDGE, GATEWAY, GATEWAY_BEHIND_EDGE_ALIAS, OLLAMA, UI
 from components.spec import Endpoint, Environment
 
 BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
@@ -62,7 +62,25 @@ def test_endpoints_follow_placement():
     assert two_hosts.endpoint(OLLAMA, seen_from="main") == Endpoint("jetson-ollama", 21434)
     assert two_hosts.endpoint(OLLAMA, seen_from="gpu") == Endpoint(OLLAMA.alias, OLLAMA.port)
     assert two_hosts.endpoint(CLICKHOUSE, seen_from="main") == Endpoint(CLICKHOUSE.alias, CLICKHOUSE.port)
-    assert two_hosts.published_endpoint(GATEWAY) == Endpoint("127.0.0.1", 3030)
+    # The edge (on by default) takes the gateway's public port and hostname; the gateway moves inside.
+    assert two_hosts.published_endpoint(EDGE) == Endpoint("127.0.0.1", 3030)
+    assert two_hosts.published_endpoint(GATEWAY) is None
+    assert two_hosts.endpoint(EDGE, seen_from="main") == Endpoint(GATEWAY.alias, EDGE.port)
+    assert two_hosts.endpoint(GATEWAY, seen_from="main") == Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, GATEWAY.port)
+
+
+def test_without_the_edge_the_gateway_keeps_its_port_and_hostname():
+    bare = spec(edge={"enabled": False})
+    assert not bare.deployed(EDGE) and bare.published_endpoint(EDGE) is None
+    assert bare.published_endpoint(GATEWAY) == Endpoint("127.0.0.1", 3030)
+    assert bare.endpoint(GATEWAY, seen_from="main") == Endpoint(GATEWAY.alias, GATEWAY.port)
+
+
+def test_an_edge_with_its_own_port_leaves_the_gateway_published():
+    both = spec(edge={"port": 3031})
+    assert both.published_endpoint(EDGE) == Endpoint("127.0.0.1", 3031)
+    assert both.published_endpoint(GATEWAY) == Endpoint("127.0.0.1", 3030)
+    assert both.endpoint(GATEWAY, seen_from="main") == Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, GATEWAY.port)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +98,15 @@ def test_endpoints_follow_placement():
             },
             "clickhouse.port must be set",
         ),
-        ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by gateway on host 'main'"),
+        ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by edge on host 'main'"),
+        (
+            {"edge": {"enabled": False}, "ui": {"port": 3030}},
+            "ui.port: 3030 is already published by gateway on host 'main'",
+        ),
+        (
+            {"bind_address": "0.0.0.0", "hosts": {"main": {}, "other": {}}, "edge": {"host": "other", "port": 3031}},
+            "edge.host: 'other' must be the gateway's host 'main'",
+        ),
         ({"ollama": {"host": "edge"}}, "ollama.host: 'edge' is not one of hosts (main)"),
     ],
 )

@@ -1,17 +1,47 @@
 """Rules every stack must keep, checked on the whole program under Pulumi's mocks."""
 
 import json
+import re
 from urllib.parse import urlsplit
 
 import pulumi
 import pytest
-from conftest import CANARIES, STACKS, container_of, containers, resources
+import yaml
+from conftest import (
+    CANARIES,
+    MINIMAL_CATALOG,
+    MINIMAL_ENV,
+    STACKS,
+    container_of,
+    containers,
+    make_project,
+    minimal_config,
+    resources,
+)
 
 from components import gateway
-from components.names import CLICKHOUSE, GATEWAY, OLLAMA, OLLAMA_API_PATH, SERVICES, TYPE_PREFIX, UI
-from components.plan import use_mocks
+from components.loader import load
+from components.names import (
+    CLICKHOUSE,
+    EDGE,
+    EDGE_CONFIG_PATH,
+    EDGE_METRICS_PATH,
+    GATEWAY,
+    GATEWAY_BEHIND_EDGE_ALIAS,
+    GRAFANA,
+    LOKI,
+    OLLAMA,
+    OLLAMA_API_PATH,
+    PROMETHEUS,
+    PROMETHEUS_CONFIG_PATH,
+    SERVICE_LABEL,
+    SERVICES,
+    TYPE_PREFIX,
+    UI,
+)
+from components.plan import plan, use_mocks
 from components.spec import Tier
-from components.stack import build
+from components.stack import build, rendered_files
 from components.types import image_tag
 
 # From FACTS.md: what each image ships that a healthcheck can run.
@@ -20,6 +50,20 @@ IMAGE_TOOLS = {
     "tensorzero/gateway": {"wget"},
     "tensorzero/ui": {"wget"},
     "ollama/ollama": {"ollama"},
+    "prom/prometheus": {"wget"},  # busybox-based images
+    "prom/blackbox-exporter": {"wget"},
+    "grafana/grafana": {"curl"},  # installed by Grafana's Dockerfile
+    "grafana/loki": {"/busybox/wget"},  # distroless:debug
+    "grafana/alloy": {"curl"},  # installed by Alloy's Dockerfile
+}
+IMAGE_TOOLS["openresty/openresty"] = {"bash"}  # bookworm image: no curl or wget; bash is Essential in Debian
+# Docker volumes each service keeps its state on, by name suffix.
+DATA_VOLUMES = {
+    CLICKHOUSE: ("tensorzero-clickhouse-data",),
+    OLLAMA: ("ollama-models",),
+    PROMETHEUS: ("tensorzero-prometheus-data",),
+    GRAFANA: ("tensorzero-grafana-data",),
+    LOKI: ("tensorzero-loki-data",),
 }
 
 
@@ -28,9 +72,11 @@ def test_expected_resources(plans, deployments, stack):
     hosts_used = {spec.service_spec(s).host for s in SERVICES if spec.deployed(s)}
     assert len(resources(desired, "network:Network")) == len(hosts_used)
     assert len(resources(desired, "providers:docker")) == len(hosts_used)
+    expected_volumes = [name for s, names in DATA_VOLUMES.items() if spec.deployed(s) for name in names]
+    if spec.clickhouse.backups:
+        expected_volumes.append("tensorzero-clickhouse-backups")
     assert sorted(v["inputs"]["name"] for v in resources(desired, "volume:Volume")) == sorted(
-        [f"{spec.name_prefix}-tensorzero-clickhouse-data"]
-        + ([f"{spec.name_prefix}-ollama-models"] if spec.deployed(OLLAMA) else [])
+        f"{spec.name_prefix}-{name}" for name in expected_volumes
     )
     assert sorted(containers(desired)) == sorted(
         f"{spec.name_prefix}-{s.container}" for s in SERVICES if spec.deployed(s)
@@ -59,12 +105,17 @@ def test_only_the_spec_ports_are_published_on_the_bind_address(plans, deployment
         assert ports == expected
 
 
+def seed_alias(spec, service) -> str:
+    """The seed's hostname of each service; behind the edge the gateway moves to its internal alias."""
+    return GATEWAY_BEHIND_EDGE_ALIAS if service == GATEWAY and spec.deployed(EDGE) else service.alias
+
+
 def test_containers_answer_to_the_seed_hostnames(plans, deployments, stack):
     spec = deployments[stack].spec
     for service in SERVICES:
         if spec.deployed(service):
             [network] = container_of(plans[stack], service.role)["inputs"]["networksAdvanced"]
-            assert network == {"name": f"{spec.name_prefix}-tensorzero", "aliases": [service.alias]}
+            assert network == {"name": f"{spec.name_prefix}-tensorzero", "aliases": [seed_alias(spec, service)]}
 
 
 def test_every_container_has_a_healthcheck_its_image_can_run(plans, stack):
@@ -94,6 +145,7 @@ def test_start_order_follows_dependencies(plans, stack):
     desired = plans[stack]
     assert container_of(desired, CLICKHOUSE.role)["urn"] in container_of(desired, GATEWAY.role)["dependencies"]
     assert container_of(desired, GATEWAY.role)["urn"] in container_of(desired, UI.role)["dependencies"]
+    assert container_of(desired, GATEWAY.role)["urn"] in container_of(desired, EDGE.role)["dependencies"]
 
 
 def test_component_contract(plans, stack):
@@ -159,3 +211,134 @@ def test_credentials_reach_containers_and_outputs_as_pulumi_secrets(stack_name, 
         return pulumi.Output.from_input(assert_secrets(build(deployments[stack_name])))
 
     check()
+
+
+def test_every_rendered_file_is_uploaded_where_its_manifest_says(plans, deployments, stack):
+    uploads = {
+        (label["value"], upload["file"], upload["content"])
+        for container in resources(plans[stack], "container:Container")
+        for label in container["inputs"]["labels"]
+        if label["label"] == SERVICE_LABEL
+        for upload in container["inputs"].get("uploads", [])
+    }
+    rendered = {(f.container, f.mount, f.content) for f in rendered_files(deployments[stack])}
+    assert uploads == rendered
+
+
+# --- the compatibility edge (issue 5): who owns the seed's gateway address ----------------------------
+
+# Throwaway stacks besides the repository's (all of which deploy the edge with no port of its own).
+EDGE_VARIANTS = {"no-edge": {"enabled": False}, "edge-own-port": {"port": 3031}}
+
+
+@pytest.fixture(scope="module")
+def edge_variants(tmp_path_factory) -> dict:
+    built = {}
+    for name, edge in EDGE_VARIANTS.items():
+        project = make_project(
+            tmp_path_factory.mktemp(name),
+            minimal_config(edge=edge),
+            {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV},
+        )
+        deployment = load("test", project_dir=project)
+        built[name] = (deployment, plan(deployment))
+    return built
+
+
+@pytest.fixture(params=[*STACKS, *EDGE_VARIANTS])
+def any_stack(request, deployments, plans):
+    """(deployment, plan) of every repository stack and of each throwaway edge variant."""
+    if request.param in STACKS:
+        return deployments[request.param], plans[request.param]
+    return request.getfixturevalue("edge_variants")[request.param]
+
+
+def role(container: dict) -> str:
+    [value] = [label["value"] for label in container["inputs"]["labels"] if label["label"] == SERVICE_LABEL]
+    return value
+
+
+def aliases(container: dict) -> list[str]:
+    return [alias for network in container["inputs"]["networksAdvanced"] for alias in network.get("aliases", [])]
+
+
+def test_the_edge_owns_the_public_gateway_port_and_the_seed_hostname(any_stack):
+    deployment, desired = any_stack
+    spec = deployment.spec
+    every = resources(desired, "container:Container")  # one-shot containers included
+    on_gateway_port = [
+        role(c)
+        for c in every
+        if any((p["external"], p["ip"]) == (spec.gateway.port, spec.bind_address) for p in c["inputs"].get("ports", []))
+    ]
+    answering_as_gateway = [role(c) for c in every if GATEWAY.alias in aliases(c)]
+    gateway = container_of(desired, GATEWAY.role)["inputs"]
+    if not spec.deployed(EDGE):
+        assert (on_gateway_port, answering_as_gateway) == ([GATEWAY.role], [GATEWAY.role])
+        assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": spec.bind_address}]
+        assert aliases(container_of(desired, GATEWAY.role)) == [GATEWAY.alias]
+        return
+    edge = container_of(desired, EDGE.role)
+    assert answering_as_gateway == [EDGE.role] and aliases(edge) == [GATEWAY.alias]
+    assert aliases(container_of(desired, GATEWAY.role)) == [GATEWAY_BEHIND_EDGE_ALIAS]
+    edge_port = spec.edge.port or spec.gateway.port
+    assert edge["inputs"]["ports"] == [{"internal": EDGE.port, "external": edge_port, "ip": spec.bind_address}]
+    if spec.edge.port is None:
+        # The seed's `localhost:3030` reaches the edge; the real gateway is reachable only inside.
+        assert on_gateway_port == [EDGE.role]
+        assert gateway.get("ports", []) == []
+    else:  # an edge on a port of its own leaves the gateway where it was
+        assert on_gateway_port == [GATEWAY.role]
+        assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": spec.bind_address}]
+
+
+def test_the_ui_and_prometheus_reach_the_real_gateway_and_prometheus_scrapes_the_edge(any_stack):
+    deployment, desired = any_stack
+    spec = deployment.spec
+    assert spec.prometheus.host == spec.ui.host == spec.gateway.host  # so every address below is an alias
+    real_gateway = f"{seed_alias(spec, GATEWAY)}:{GATEWAY.port}"
+    assert container_of(desired, UI.role)["inputs"]["envs"] == [f"TENSORZERO_GATEWAY_URL=http://{real_gateway}"]
+    [config] = [
+        u["content"]
+        for u in container_of(desired, PROMETHEUS.role)["inputs"]["uploads"]
+        if u["file"] == PROMETHEUS_CONFIG_PATH
+    ]
+    jobs = {job["job_name"]: job for job in yaml.safe_load(config)["scrape_configs"]}
+
+    def scraped(job: dict) -> list[str]:
+        return [target for group in job["static_configs"] for target in group["targets"]]
+
+    assert scraped(jobs["tensorzero"]) == [real_gateway]  # the seed's job name: the gateway's own /metrics
+    if not spec.deployed(EDGE):
+        assert "tensorzero-edge" not in jobs
+        return
+    assert scraped(jobs["tensorzero-edge"]) == [f"{GATEWAY.alias}:{EDGE.port}"]
+    assert jobs["tensorzero-edge"]["metrics_path"] == EDGE_METRICS_PATH
+    # ...and the edge itself forwards to the real gateway.
+    [conf] = [
+        u["content"] for u in container_of(desired, EDGE.role)["inputs"]["uploads"] if u["file"] == EDGE_CONFIG_PATH
+    ]
+    assert re.findall(r'set \$tensorzero_gateway "([^"]+)";', conf) == [real_gateway]
+
+
+def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_nothing_of_it_exists(any_stack):
+    deployment, desired = any_stack
+    spec = deployment.spec
+    endpoints = desired["outputs"]["endpoints"]
+    # The URL callers are given: the edge's when it took the gateway's port (it passes every path through).
+    public = f"http://{spec.hosts[spec.gateway.host].address}:{spec.gateway.port}"
+    assert endpoints["gateway"] == public
+    edge_parts = [
+        r["urn"]
+        for r in desired["resources"]
+        if r["type"] == f"{TYPE_PREFIX}:Edge"
+        or (r["type"].endswith("container:Container") and role(r) == EDGE.role)
+        or r["inputs"].get("name", "").startswith("openresty/")
+    ]
+    rendered_for_edge = [f.path for f in rendered_files(deployment) if f.container == EDGE.role]
+    if spec.deployed(EDGE):
+        assert len(edge_parts) == 3 and rendered_for_edge  # component, container, image; its files
+        assert endpoints["edge"] == f"http://{spec.hosts[spec.edge.host].address}:{spec.edge.port or spec.gateway.port}"
+    else:
+        assert edge_parts == [] and rendered_for_edge == []
+        assert "edge" not in endpoints and "edge" not in desired["outputs"]["containers"]

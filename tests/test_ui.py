@@ -5,17 +5,23 @@ from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, mak
 
 from components import ui
 from components.loader import load
-from components.names import GATEWAY, UI
+from components.names import EDGE, GATEWAY, GATEWAY_BEHIND_EDGE_ALIAS, UI
 from components.plan import plan
+
+
+def real_gateway_url(spec) -> str:
+    """The UI talks to the gateway itself: behind the edge, at the gateway's internal alias."""
+    alias = GATEWAY_BEHIND_EDGE_ALIAS if spec.deployed(EDGE) else GATEWAY.alias
+    return f"http://{alias}:{GATEWAY.port}"
 
 
 def test_ui_is_told_only_where_the_gateway_is(deployments, stack):
     deployment = deployments[stack]
     env = ui.environment(deployment, deployment.spec.endpoint(GATEWAY, seen_from=deployment.spec.ui.host))
-    assert [(v.name, v.value) for v in env] == [("TENSORZERO_GATEWAY_URL", f"http://{GATEWAY.alias}:{GATEWAY.port}")]
+    assert [(v.name, v.value) for v in env] == [("TENSORZERO_GATEWAY_URL", real_gateway_url(deployment.spec))]
 
 
-def test_ui_health_is_its_own_health_endpoint(plans, stack):
+def test_ui_health_is_its_own_health_endpoint(plans, deployments, stack):
     inputs = container_of(plans[stack], UI.role)["inputs"]
     assert inputs["healthcheck"]["tests"][1:] == [
         "wget",
@@ -24,7 +30,7 @@ def test_ui_health_is_its_own_health_endpoint(plans, stack):
         "1",
         f"http://localhost:{UI.port}/health",
     ]
-    assert inputs["envs"] == [f"TENSORZERO_GATEWAY_URL=http://{GATEWAY.alias}:{GATEWAY.port}"]
+    assert inputs["envs"] == [f"TENSORZERO_GATEWAY_URL={real_gateway_url(deployments[stack].spec)}"]
 
 
 @pytest.fixture

@@ -1,0 +1,198 @@
+"""What the stack adds to TensorZero's ClickHouse tables, applied once the gateway's migrations ran.
+
+The gateway creates its tables at start (FACTS: migrations run at gateway start), so nothing can be
+declared on them before it is up: not in ClickHouse's init scripts, which run before the gateway.
+The mechanism is a one-shot container, like Ollama's pulls: the ClickHouse image itself (it has
+`clickhouse-client` and `sh`), on the stack network, started after the gateway. It waits, with a
+bounded number of tries, until `EXISTS TABLE ModelInference` answers 1, then runs the rendered SQL.
+Every statement is idempotent, and a changed SQL file is a changed upload, which replaces (re-runs)
+the container. What it applies:
+
+- the seed's `requests` view over ModelInference (`clickhouse.requests_view`), with `model` mapped
+  to the upstream model name from the catalog;
+- a TTL on the inference tables (`clickhouse.retention_days`).
+
+A failed run does not fail `pulumi up`: pulumi-docker waits for an attached container but ignores its
+exit code. The component's `exit_code` output and `docker logs <name_prefix>-tensorzero-clickhouse-schema`
+tell; `pulumi up --replace` on the container runs it again.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from .catalog import Translation
+from .container import envs, labels
+from .envfiles import Variable
+from .host import Placement
+from .loader import Deployment
+from .names import CLICKHOUSE, CLICKHOUSE_NATIVE_PORT, CLICKHOUSE_SCHEMA_SQL_PATH, TYPE_PREFIX
+from .render import RenderedFile, render
+from .spec import ClickHouseSpec
+
+KIND = "clickhouse-schema-sql"
+RETENTION_TABLES = ("ModelInference", "ChatInference", "JsonInference")
+WAIT_TRIES = 60
+WAIT_DELAY_S = 5
+
+
+def apply_script(
+    sql_path: str = CLICKHOUSE_SCHEMA_SQL_PATH, tries: int = WAIT_TRIES, delay_s: float = WAIT_DELAY_S
+) -> str:
+    """The schema container's `sh -c` script.
+
+    Only variable references: the password reaches clickhouse-client from the container's environment,
+    never from text rendered here (plans, state and `docker inspect` show this command as it is).
+    """
+    return f"""set -eu
+client() {{
+    clickhouse-client --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_PORT" --user "$CLICKHOUSE_USER" \\
+        --password "$CLICKHOUSE_PASSWORD" --database "$CLICKHOUSE_DATABASE" "$@"
+}}
+tries=0
+until [ "$(client --query 'EXISTS TABLE ModelInference' 2>/dev/null)" = 1 ]; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge {tries} ]; then
+        echo "no $CLICKHOUSE_DATABASE.ModelInference after {tries} tries: did the gateway run its migrations?" >&2
+        exit 1
+    fi
+    sleep {delay_s}
+done
+client --multiquery < {sql_path}
+echo "applied {sql_path} to $CLICKHOUSE_DATABASE"
+"""
+
+
+COMMAND = ("sh", "-c", apply_script())
+
+
+def sql_string(value: str) -> str:
+    """A ClickHouse string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+@dataclass(frozen=True)
+class UpstreamModel:
+    """Which upstream model answered, for a ModelInference row's (model_name, model_provider_name)."""
+
+    model_key: str
+    provider: str
+    model: str
+
+
+def upstream_models(translation: Translation) -> list[UpstreamModel]:
+    """Every routing entry of every model the stack serves, with the provider's own model name."""
+    found = [
+        UpstreamModel(routed.name, block.name, block.fields["model_name"])
+        for routed in translation.models + translation.embedding_models
+        for block in routed.providers
+    ]
+    for table in ("models", "embedding_models"):
+        for name, model in translation.native.get(table, {}).items():
+            for provider, fields in (model.get("providers") or {}).items():
+                if isinstance(fields, dict) and isinstance(fields.get("model_name"), str):
+                    found.append(UpstreamModel(name, provider, fields["model_name"]))
+    return found
+
+
+def applies(deployment: Deployment) -> bool:
+    """The gateway creates ModelInference only when it logs to ClickHouse; without it there is nothing to wait for."""
+    return deployment.spec.gateway.observability
+
+
+def schema_sql(deployment: Deployment) -> str:
+    spec = deployment.spec.clickhouse
+    upstream = [
+        {"model_key": sql_string(u.model_key), "provider": sql_string(u.provider), "model": sql_string(u.model)}
+        for u in upstream_models(deployment.translation)
+    ]
+    return render(
+        "clickhouse/schema/pmoves-schema.sql.j2",
+        database=sql_identifier(spec.database),
+        requests_view=spec.requests_view,
+        upstream=upstream,
+        retention_days=spec.retention_days,
+        retention_tables=RETENTION_TABLES,
+    )
+
+
+def schema_files(deployment: Deployment) -> list[RenderedFile]:
+    """The SQL the schema container runs; none when the gateway creates no tables to apply it to."""
+    if not applies(deployment):
+        return []
+    return [
+        RenderedFile(
+            path="clickhouse/schema/pmoves-schema.sql",
+            kind=KIND,
+            container=CLICKHOUSE.role,
+            mount=CLICKHOUSE_SCHEMA_SQL_PATH,
+            content=schema_sql(deployment),
+        )
+    ]
+
+
+def environment(deployment: Deployment) -> list[Variable]:
+    """Where and as whom the schema container connects: the seed's user, over the native protocol."""
+    spec = deployment.spec.clickhouse
+    from_spec = f"{deployment.stack_file}: clickhouse"
+    password = deployment.variable(spec.password_var)
+    here = "components/schema.py"
+    return [
+        Variable("CLICKHOUSE_HOST", CLICKHOUSE.alias, here, False),
+        Variable("CLICKHOUSE_PORT", str(CLICKHOUSE_NATIVE_PORT), here, False),
+        Variable("CLICKHOUSE_USER", spec.user, f"{from_spec}.user", False),
+        Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
+        Variable("CLICKHOUSE_DATABASE", spec.database, f"{from_spec}.database", False),
+    ]
+
+
+class ClickHouseSchema(pulumi.ComponentResource):
+    """The one-shot container that applies `schema_files` at ClickHouse's placement."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: ClickHouseSpec,
+        placement: Placement,
+        *,
+        image: pulumi.Input[str],
+        env: list[Variable],
+        files: list[RenderedFile],
+        depends_on: list[pulumi.Resource],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__(f"{TYPE_PREFIX}:ClickHouseSchema", name, None, opts)
+        self.placement = placement
+        self.database = spec.database
+        self.container = docker.Container(
+            f"{name}-apply",
+            name=placement.docker_name(f"{CLICKHOUSE.container}-schema"),
+            image=image,
+            entrypoints=[COMMAND[0]],
+            command=list(COMMAND[1:]),
+            envs=envs(env),
+            uploads=[docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files],
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name)],
+            labels=labels(placement, CLICKHOUSE),
+            attach=True,
+            must_run=False,
+            logs=True,
+            restart="no",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=placement.host.provider,
+                depends_on=depends_on,
+                # A fixed Docker name: the old run must go before the new one starts.
+                delete_before_replace=True,
+            ),
+        )
+        # pulumi-docker waits for an attached container to stop but does not fail on its exit code
+        # (terraform-provider-docker, resourceDockerContainerCreate): the code is reported here instead.
+        self.exit_code = self.container.exit_code
+        self.register_outputs({"container": self.container.name, "exit_code": self.exit_code})

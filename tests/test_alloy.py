@@ -1,0 +1,64 @@
+"""Grafana Alloy: ships exactly this stack's container logs to the stack's Loki.
+
+No Alloy binary runs here; the checks are on what this package decides in its config.
+"""
+
+import re
+
+from conftest import CANARIES, container_of, resources
+
+from components import alloy
+from components.names import ALLOY, ALLOY_CONFIG_PATH, DOCKER_SOCKET, GATEWAY, LOKI, SERVICE_LABEL, STACK_LABEL
+from components.stack import alloy_files
+
+
+def alloy_stacks(deployments):
+    return {stack: d for stack, d in deployments.items() if d.spec.deployed(ALLOY)}
+
+
+def attribute(config: str, name: str) -> list[str]:
+    return re.findall(rf'^\s*{name}\s*=\s*"([^"]*)"', config, re.MULTILINE)
+
+
+def test_pushes_to_the_stack_loki_where_the_spec_places_it(deployments):
+    for deployment in alloy_stacks(deployments).values():
+        spec = deployment.spec
+        [file] = alloy_files(deployment)
+        assert file.mount == ALLOY_CONFIG_PATH
+        loki = spec.endpoint(LOKI, seen_from=spec.alloy.host)
+        assert attribute(file.content, "url") == [f"{loki.url}{alloy.LOKI_PUSH_PATH}"]
+
+
+def test_reads_only_this_stack_containers_labelled_as_the_stack_labels_them(plans, deployments):
+    for stack, deployment in alloy_stacks(deployments).items():
+        [file] = alloy_files(deployment)
+        assert f'"{STACK_LABEL}={deployment.spec.name_prefix}"' in file.content
+        # Docker service discovery exposes label com.pmoves.service as this meta label.
+        assert alloy.docker_meta_label(SERVICE_LABEL) == "__meta_docker_container_label_com_pmoves_service"
+        assert f'"{alloy.docker_meta_label(SERVICE_LABEL)}"' in file.content
+        for container in resources(plans[stack], "container:Container"):
+            labels = {label["label"]: label["value"] for label in container["inputs"]["labels"]}
+            assert labels[STACK_LABEL] == deployment.spec.name_prefix and SERVICE_LABEL in labels
+        # The gateway's JSON level is parsed only on the gateway's own stream.
+        assert f'selector = "{{service=\\"{GATEWAY.role}\\"}}"' in file.content
+
+
+def test_config_blocks_are_balanced_and_hold_no_credential(deployments):
+    for deployment in alloy_stacks(deployments).values():
+        [file] = alloy_files(deployment)
+        code = re.sub(r'"(\\.|[^"\\])*"', '""', file.content)  # braces inside strings do not count
+        depth = 0
+        for char in code:
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            assert depth >= 0
+        assert depth == 0
+        assert not [name for name, value in CANARIES.items() if value in file.content]
+
+
+def test_container_sees_the_docker_socket_read_only_and_starts_after_loki(plans, deployments):
+    for stack in alloy_stacks(deployments):
+        container = container_of(plans[stack], ALLOY.role)
+        inputs = container["inputs"]
+        assert inputs["volumes"] == [{"containerPath": DOCKER_SOCKET, "hostPath": DOCKER_SOCKET, "readOnly": True}]
+        assert inputs["command"][:2] == ["run", ALLOY_CONFIG_PATH]
+        assert container_of(plans[stack], LOKI.role)["urn"] in container["dependencies"]
