@@ -16,6 +16,7 @@ from .errors import ConfigError, Problem
 from .loader import Deployment, load
 from .names import ALLOY, BLACKBOX, CLICKHOUSE, EDGE, GATEWAY, GRAFANA, LOKI, OLLAMA, PROMETHEUS, UI
 from .plan import plan, to_json
+from .smoke import register as register_smoke
 from .stack import rendered_files
 
 EXIT_INVALID = 2
@@ -142,6 +143,7 @@ def parser() -> argparse.ArgumentParser:
     compare.add_argument("new")
     compare.add_argument("--json", action="store_true")
     compare.set_defaults(handler=cmd_diff)
+    register_smoke(commands)
     return root
 
 

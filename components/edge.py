@@ -205,22 +205,16 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
         model_routes=MODEL_ROUTES,
     )
     document = json.dumps(settings(deployment), indent=2, sort_keys=True)
+
+    def lua(file: str, kind: str, **values) -> RenderedFile:
+        return RenderedFile(
+            f"edge/{EDGE_LUA_DIR}/{file}", kind, EDGE.role, f"{lua_dir}/{file}", render(f"edge/{file}.j2", **values)
+        )
+
     return [
         RenderedFile("edge/conf.d/default.conf", "openresty-config", EDGE.role, EDGE_CONFIG_PATH, conf),
-        RenderedFile(
-            f"edge/{EDGE_LUA_DIR}/{LUA_MODULE}",
-            "openresty-lua",
-            EDGE.role,
-            f"{lua_dir}/{LUA_MODULE}",
-            render(f"edge/{LUA_MODULE}.j2"),
-        ),
-        RenderedFile(
-            f"edge/{EDGE_LUA_DIR}/{SETTINGS_FILE}",
-            "openresty-edge-settings",
-            EDGE.role,
-            f"{lua_dir}/{SETTINGS_FILE}",
-            render(f"edge/{SETTINGS_FILE}.j2", document=document),
-        ),
+        lua(LUA_MODULE, "openresty-lua"),
+        lua(SETTINGS_FILE, "openresty-edge-settings", document=document),
     ]
 
 

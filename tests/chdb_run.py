@@ -2,9 +2,10 @@
 
 chdb's embedded server starts once per process, with one data path and one config, so each scenario
 runs in a process of its own: `run(job)` starts `python tests/chdb_run.py`, which connects with
-`job["connect"]` (a chdb connection string: `file:<dir>?config-file=<xml>`), runs `job["steps"]` in order
-on that one connection and reports, for every step, its rows (JSONCompact) or its error. A failing
-step does not stop the next ones, so a test can expect an error and go on.
+`job["connect"]` (a chdb connection string: `file:<dir>`, with `?config-file=<xml>` to load one), runs
+`job["steps"]` in order on that one connection and reports, for every step, its rows (JSONCompact) and
+column names, or its error. A failing step does not stop the next ones, so a test can expect an error
+and go on.
 
 Also here: TensorZero's tables as its migrations leave them, and UUIDv7 ids for chosen instants (the
 tables' `timestamp` is MATERIALIZED from the id, as in TensorZero).
@@ -20,11 +21,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Optional
 
-# TensorZero's tables (tensorzero-core/src/db/clickhouse/migration_manager/migrations): 0000 creates
-# them with `timestamp DateTime MATERIALIZED UUIDv7ToDateTime(id)`; later migrations make tokens and
-# latency Nullable (0013), add `cached Bool DEFAULT false` (with the inference cache), `system`,
-# `input_messages`, `output`, `finish_reason`, `snapshot_hash`, the provider cache token columns
-# (0044) and `cost Nullable(Decimal(18, 9))` (0047). Columns as docs/gateway/data-model.mdx lists them.
+# TensorZero's tables as the migrations of the pinned release (2026.6.0, 0000 to 0053) leave them
+# (tensorzero-core/src/db/clickhouse/migration_manager/migrations): 0000 creates them with `timestamp
+# DateTime MATERIALIZED UUIDv7ToDateTime(id)`; later ones make latency (0008) and tokens (0015)
+# Nullable, add `cached` (with the inference cache), `system`, `input_messages`, `output`,
+# `finish_reason`, `snapshot_hash`, `cost Nullable(Decimal(18, 9))` (0047) and the provider cache token
+# columns (0051). No column the release lacks: a query naming one must fail here as it would there.
 MODEL_INFERENCE_DDL = """CREATE TABLE {db}.ModelInference (
     id UUID,
     inference_id UUID,
@@ -91,13 +93,17 @@ def literal(value: Any) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def insert(table: str, row: dict[str, Any]) -> str:
-    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join(literal(v) for v in row.values())})"
+def insert(table: str, *rows: dict[str, Any]) -> str:
+    """One INSERT of `rows`, which all name the same columns."""
+    columns = list(rows[0])
+    assert all(list(row) == columns for row in rows), "rows name different columns"
+    values = ", ".join("(" + ", ".join(literal(row[c]) for c in columns) + ")" for row in rows)
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}"
 
 
 def run(job: dict, env: Optional[dict[str, str]] = None, timeout: int = 300) -> dict:
-    """Run a job in a fresh process; returns {"connect_error": str|None, "steps": [{"rows"|"error": ...}],
-    "stderr": ...}: chdb writes why a config was refused to stderr, not into the exception."""
+    """Run a job in a fresh process; returns {"connect_error": str|None, "steps": [{"rows", "columns"} or
+    {"error"}], "stderr": ...}: chdb writes why a config was refused to stderr, not into the exception."""
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve())],
         input=json.dumps(job),
@@ -123,7 +129,8 @@ def _main() -> None:
         for sql in job["steps"]:
             try:
                 text = str(connection.query(sql, "JSONCompact"))
-                report["steps"].append({"rows": json.loads(text)["data"] if text.strip() else []})
+                answer = json.loads(text) if text.strip() else {"meta": [], "data": []}
+                report["steps"].append({"rows": answer["data"], "columns": [c["name"] for c in answer["meta"]]})
             except Exception as error:
                 report["steps"].append({"error": str(error)})
         connection.close()

@@ -77,7 +77,19 @@ def container_of(desired: dict, role: str) -> dict:
     return matches[0]
 
 
-class OpenAIMock:
+class LocalServer:
+    """An HTTP server for `handler` on a free loopback port, serving from a daemon thread until closed."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+class OpenAIMock(LocalServer):
     """A local OpenAI-compatible provider that records what it was sent."""
 
     def __init__(self):
@@ -120,12 +132,8 @@ class OpenAIMock:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
 
 
 @pytest.fixture
@@ -136,6 +144,7 @@ def openai_mock():
 
 
 BACKEND_MISSING = "Observability is enabled but no backend is available"
+OFFLINE_CONFIG = "tensorzero-no-clickhouse.toml"  # the config with observability off, beside the exact one
 
 
 def tensorzero_gateway(config: str, directory: Path, monkeypatch, variables: dict[str, str]):
@@ -155,9 +164,26 @@ def tensorzero_gateway(config: str, directory: Path, monkeypatch, variables: dic
         with pytest.raises(tensorzero.TensorZeroInternalError) as failure:
             tensorzero.TensorZeroGateway.build_embedded(config_file=str(exact))
         assert "ConfigParsing" not in str(failure.value) and BACKEND_MISSING in str(failure.value), str(failure.value)
-    offline = directory / "tensorzero-no-clickhouse.toml"
+    offline = directory / OFFLINE_CONFIG
     offline.write_text(config.replace("observability.enabled = true", "observability.enabled = false"))
     return tensorzero.TensorZeroGateway.build_embedded(config_file=str(offline))
+
+
+def openai_routes(config: str, directory: Path, monkeypatch, variables: dict[str, str]):
+    """TensorZero's real OpenAI-compatible routes for `config`, served over HTTP by the `tensorzero` package.
+
+    The config is first checked as `tensorzero_gateway` checks it; the routes then serve its offline copy.
+    Returns an object whose `base_url` is their address (`http://127.0.0.1:<port>/openai/v1/`); it holds
+    the gateway, so keep it while the routes are in use.
+    """
+    import tensorzero
+
+    tensorzero_gateway(config, directory, monkeypatch, variables)
+
+    class Served:
+        base_url = None
+
+    return tensorzero.patch_openai_client(Served(), config_file=str(directory / OFFLINE_CONFIG), async_setup=False)
 
 
 def make_project(root: Path, config: dict, files: dict[str, str], stack: str = "test") -> Path:

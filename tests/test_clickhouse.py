@@ -26,7 +26,7 @@ from typing import Optional
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from chdb_run import insert, run, tensorzero_tables, uuid7
+from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
 from conftest import CANARIES, STACKS, container_of, resources
 from pulumi.runtime import settings
 from pulumi.runtime.stack import run_pulumi_func
@@ -262,7 +262,6 @@ def model_inference_rows(database: str, now: int, rng: random.Random) -> list[st
             )
         )
     for table, ages in INFERENCE_AGES.items():
-        specific = "tool_params" if table == "ChatInference" else "output_schema"
         for age in ages:
             statements.append(
                 insert(
@@ -274,7 +273,7 @@ def model_inference_rows(database: str, now: int, rng: random.Random) -> list[st
                         "episode_id": uuid7((now - age) * 1000, rng),
                         "input": "{}",
                         "output": "{}",
-                        specific: "{}",
+                        INFERENCE_TABLES[table]: "{}",
                         "inference_params": "{}",
                     },
                 )

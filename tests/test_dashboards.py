@@ -11,13 +11,9 @@
 
 import datetime
 import json
-import os
 import random
 import re
 import statistics
-import subprocess
-import sys
-import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +21,8 @@ from typing import Optional
 
 import pytest
 import yaml
+from chdb_run import INFERENCE_TABLES, insert, tensorzero_tables, uuid7
+from chdb_run import run as run_in_chdb
 from conftest import STACKS
 from promtool import run
 
@@ -285,51 +283,6 @@ def test_macro_expansion_refuses_what_the_plugin_does_not_know():
         expand_macros("SELECT $__interval ")
 
 
-# TensorZero's tables as its migrations leave them (tensorzero-core/src/db/clickhouse/migration_manager:
-# 0000 creates them; later migrations make tokens/latency Nullable and add system, input_messages, output,
-# cached, finish_reason, snapshot_hash, the provider cache token columns, response ids and, 0046, cost).
-MODEL_INFERENCE_DDL = """CREATE TABLE {db}.ModelInference (
-    id UUID,
-    inference_id UUID,
-    raw_request String,
-    raw_response String,
-    model_name LowCardinality(String),
-    model_provider_name LowCardinality(String),
-    input_tokens Nullable(UInt32),
-    output_tokens Nullable(UInt32),
-    response_time_ms Nullable(UInt32),
-    ttft_ms Nullable(UInt32),
-    timestamp DateTime MATERIALIZED UUIDv7ToDateTime(id),
-    system Nullable(String),
-    input_messages String,
-    output String,
-    cached Bool DEFAULT false,
-    finish_reason Nullable(Enum8('stop' = 1, 'length' = 2, 'tool_call' = 3, 'content_filter' = 4, 'unknown' = 5,
-        'stop_sequence' = 6)),
-    snapshot_hash Nullable(UInt256),
-    provider_cache_read_input_tokens Nullable(UInt32),
-    provider_cache_write_input_tokens Nullable(UInt32),
-    provider_response_id Nullable(String) DEFAULT NULL,
-    response_model_name LowCardinality(Nullable(String)) DEFAULT NULL,
-    cost Nullable(Decimal(18, 9))
-) ENGINE = MergeTree ORDER BY inference_id"""
-INFERENCE_DDL = """CREATE TABLE {db}.{table} (
-    id UUID,
-    function_name LowCardinality(String),
-    variant_name LowCardinality(String),
-    episode_id UUID,
-    input String,
-    output String,
-    {specific} String,
-    inference_params String,
-    processing_time_ms Nullable(UInt32),
-    timestamp DateTime MATERIALIZED UUIDv7ToDateTime(id),
-    tags Map(String, String) DEFAULT map(),
-    extra_body Nullable(String),
-    ttft_ms Nullable(UInt32),
-    snapshot_hash Nullable(UInt256)
-) ENGINE = MergeTree ORDER BY (function_name, variant_name, episode_id)"""
-INFERENCE_TABLES = {"ChatInference": "tool_params", "JsonInference": "output_schema"}
 MODELS = {"local_chat": ("ollama",), "claude_sonnet": ("anthropic", "openai"), "gpt_4o": ("openai",)}
 
 
@@ -345,11 +298,6 @@ class Row:
     ttft_ms: Optional[int]
     cached: bool
     cost: Optional[Decimal]
-
-
-def uuid7(ms: int, rng: random.Random) -> str:
-    value = (ms << 80) | (0x7 << 76) | (rng.getrandbits(12) << 64) | (0b10 << 62) | rng.getrandbits(62)
-    return str(uuid.UUID(int=value))
 
 
 def generate_rows(rng: random.Random) -> list[Row]:
@@ -378,63 +326,44 @@ def generate_rows(rng: random.Random) -> list[Row]:
     return rows
 
 
-def literal(value) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, Decimal)):
-        return str(value)
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def setup_statements(database: str, rows: list[Row], inferences: dict[str, list[int]], rng) -> list[str]:
-    statements = [f"CREATE DATABASE {database}", MODEL_INFERENCE_DDL.format(db=database)]
-    statements += [INFERENCE_DDL.format(db=database, table=t, specific=c) for t, c in INFERENCE_TABLES.items()]
-    columns = (
-        "id, inference_id, raw_request, raw_response, model_name, model_provider_name, input_tokens, "
-        "output_tokens, response_time_ms, ttft_ms, input_messages, output, cached, cost"
-    )
-    values = [
-        (r.id, uuid7(r.timestamp * 1000, rng), "{}", "{}", r.model, r.provider, r.input_tokens, r.output_tokens)
-        + (r.response_time_ms, r.ttft_ms, "[]", "[]", r.cached, r.cost)
+    statements = tensorzero_tables(database)
+    calls = [
+        {
+            "id": r.id,
+            "inference_id": uuid7(r.timestamp * 1000, rng),
+            "raw_request": "{}",
+            "raw_response": "{}",
+            "model_name": r.model,
+            "model_provider_name": r.provider,
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "response_time_ms": r.response_time_ms,
+            "ttft_ms": r.ttft_ms,
+            "input_messages": "[]",
+            "output": "[]",
+            "cached": r.cached,
+            "cost": r.cost,
+        }
         for r in rows
     ]
-    statements.append(
-        f"INSERT INTO {database}.ModelInference ({columns}) VALUES "
-        + ", ".join("(" + ", ".join(literal(v) for v in row) + ")" for row in values)
-    )
+    statements.append(insert(f"{database}.ModelInference", *calls))
     for table, seconds in inferences.items():
-        tuples = [
-            (uuid7(s * 1000 + 500, rng), "pmoves_chat", "v", uuid7(s * 1000, rng), "{}", "{}", "{}", "{}")
+        stored = [
+            {
+                "id": uuid7(s * 1000 + 500, rng),
+                "function_name": "pmoves_chat",
+                "variant_name": "v",
+                "episode_id": uuid7(s * 1000, rng),
+                "input": "{}",
+                "output": "{}",
+                INFERENCE_TABLES[table]: "{}",
+                "inference_params": "{}",
+            }
             for s in seconds
         ]
-        statements.append(
-            f"INSERT INTO {database}.{table} (id, function_name, variant_name, episode_id, input, output, "
-            f"{INFERENCE_TABLES[table]}, inference_params) VALUES "
-            + ", ".join("(" + ", ".join(literal(v) for v in t) + ")" for t in tuples)
-        )
+        statements.append(insert(f"{database}.{table}", *stored))
     return statements
-
-
-# chdb's embedded server starts once per process with one data path; a child process keeps this
-# scenario apart from any other test using chdb in the same pytest run.
-RUNNER = r"""
-import json, sys
-from chdb import session
-job = json.load(sys.stdin)
-db = session.Session()
-for statement in job["setup"]:
-    db.query(statement)
-results = {}
-for key, sql in job["queries"].items():
-    try:
-        text = str(db.query(sql, "JSONEachRow"))
-        results[key] = {"rows": [json.loads(line) for line in text.splitlines() if line.strip()]}
-    except Exception as error:
-        results[key] = {"error": str(error)}
-json.dump(results, sys.stdout)
-"""
 
 
 @dataclass(frozen=True)
@@ -445,8 +374,15 @@ class Scenario:
     queries: list[Query]
 
 
+def answers(step: dict) -> dict:
+    """A chdb_run step as the panels are read: rows by column name, or the error."""
+    if "error" in step:
+        return step
+    return {"rows": [dict(zip(step["columns"], row, strict=True)) for row in step["rows"]]}
+
+
 @pytest.fixture(scope="module")
-def scenario(deployments) -> Scenario:
+def scenario(deployments, tmp_path_factory) -> Scenario:
     rng = random.Random(20250601)
     rows = generate_rows(rng)
     databases = {"tensorzero": rows, CUSTOM_DATABASE: [r for r in rows if r.model == "local_chat"]}
@@ -459,18 +395,18 @@ def scenario(deployments) -> Scenario:
     for database, content in databases.items():
         setup += setup_statements(database, content, inferences, rng)
     found = queries(deployments, dashboards.CLICKHOUSE_UID)
-    job = {"setup": setup, "queries": {expand_macros(q.text): expand_macros(q.text) for q in found}}
-    ran = subprocess.run(
-        [sys.executable, "-c", RUNNER],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "TZ": "UTC"},
+    expanded = list(dict.fromkeys(expand_macros(q.text) for q in found))
+    directory = tmp_path_factory.mktemp("dashboards-chdb")
+    ran = run_in_chdb(
+        {"connect": f"file:{directory / 'data'}", "steps": setup + expanded, "result": str(directory / "result.json")}
     )
-    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert ran["connect_error"] is None, ran["connect_error"]
+    done, answered = ran["steps"][: len(setup)], ran["steps"][len(setup) :]
+    refused = [(sql, step["error"]) for sql, step in zip(setup, done, strict=True) if "error" in step]
+    assert not refused, refused
+    results = {sql: answers(step) for sql, step in zip(expanded, answered, strict=True)}
     stored = {d: sum(START <= s <= END for seconds in inferences.values() for s in seconds) for d in databases}
-    return Scenario(databases, stored, json.loads(ran.stdout), found)
+    return Scenario(databases, stored, results, found)
 
 
 def results(scenario: Scenario, panel: str) -> dict[str, list[dict]]:

@@ -20,15 +20,14 @@ import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 import httpx
 import pulumi
 import pytest
-import tensorzero
-from conftest import CANARIES, MINIMAL_ENV, STACKS, OpenAIMock, make_project, minimal_config, tensorzero_gateway
+from conftest import CANARIES, MINIMAL_ENV, STACKS, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
 
 from components import edge, gateway
 from components.host import DockerHost, Placement
@@ -176,7 +175,7 @@ def running_edge(deployment, upstream: Endpoint, prefix: Path, key: str | None =
         process.wait(timeout=10)
 
 
-class StandIn:
+class StandIn(LocalServer):
     """Stand-in for the gateway routes the `tensorzero` package does not serve here: records every request."""
 
     def __init__(self):
@@ -203,15 +202,11 @@ class StandIn:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = Endpoint("127.0.0.1", self.server.server_address[1])
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
+        super().__init__(Handler)
+        self.endpoint = Endpoint("127.0.0.1", self.port)
 
 
-class StreamingProvider:
+class StreamingProvider(LocalServer):
     """An OpenAI-compatible provider that streams its first chunk, then holds the rest until released."""
 
     def __init__(self):
@@ -246,13 +241,12 @@ class StreamingProvider:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}/v1"
 
     def close(self):
         self.released.set()
-        self.server.shutdown()
+        super().close()
 
 
 def edge_catalog(mock: OpenAIMock, streamer: StreamingProvider) -> str:
@@ -322,14 +316,7 @@ def rig(tmp_path_factory):
     )
     deployment = load("test", project_dir=project)
     with pytest.MonkeyPatch.context() as patch:
-        tensorzero_gateway(gateway.config_file(deployment).content, root, patch, {})
-
-    class Client:
-        base_url = None
-
-    served = tensorzero.patch_openai_client(
-        Client(), config_file=str(root / "tensorzero-no-clickhouse.toml"), async_setup=False
-    )
+        served = openai_routes(gateway.config_file(deployment).content, root, patch, {})
     address = urlsplit(str(served.base_url))
     yield Rig(
         mock,

@@ -5,7 +5,6 @@ from importlib.metadata import version
 
 import httpx
 import pytest
-import tensorzero
 from conftest import (
     CANARIES,
     MINIMAL_ENV,
@@ -13,6 +12,7 @@ from conftest import (
     container_of,
     make_project,
     minimal_config,
+    openai_routes,
     tensorzero_gateway,
 )
 
@@ -150,15 +150,7 @@ type = "embedding"
         minimal_config(ollama={"enabled": False}),
         {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV},
     )
-    config = gateway.config_file(load("test", project_dir=project)).content
-    tensorzero_gateway(config, tmp_path, monkeypatch, {})
-
-    class Client:
-        base_url = None
-
-    served = tensorzero.patch_openai_client(
-        Client(), config_file=str(tmp_path / "tensorzero-no-clickhouse.toml"), async_setup=False
-    )
+    served = openai_routes(gateway.config_file(load("test", project_dir=project)).content, tmp_path, monkeypatch, {})
     base = str(served.base_url).rstrip("/")
     message = [{"role": "user", "content": "Hello from TensorZero!"}]
 

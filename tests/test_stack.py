@@ -23,6 +23,7 @@ from components import gateway
 from components.loader import load
 from components.names import (
     CLICKHOUSE,
+    CLICKHOUSE_METRICS_PORT,
     EDGE,
     EDGE_CONFIG_PATH,
     EDGE_METRICS_PATH,
@@ -342,3 +343,55 @@ def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_not
     else:
         assert edge_parts == [] and rendered_for_edge == []
         assert "edge" not in endpoints and "edge" not in desired["outputs"]["containers"]
+
+
+def reachable_in_plan(desired: dict, spec) -> set[tuple[str, int]]:
+    """Every (host, port) a container of the plan answers on: alias and port on its network, published ports."""
+    listening = {s.role: {s.port} for s in SERVICES}
+    listening[CLICKHOUSE.role].add(CLICKHOUSE_METRICS_PORT)
+    found = set()
+    for container in containers(desired).values():
+        inputs = container["inputs"]
+        role = next(label["value"] for label in inputs["labels"] if label["label"] == SERVICE_LABEL)
+        for network in inputs["networksAdvanced"]:
+            found |= {(alias, port) for alias in network["aliases"] for port in listening[role]}
+        host = next(h for h in spec.hosts.values() if h.url == provider_url(desired, container))
+        found |= {(host.address, port["external"]) for port in inputs.get("ports", [])}
+    return found
+
+
+def provider_url(desired: dict, resource: dict) -> str:
+    [provider] = [r for r in desired["resources"] if r["urn"] == resource["provider"]]
+    return provider["inputs"]["host"]
+
+
+def uploaded(desired: dict, role: str, mount_suffix: str) -> str:
+    [content] = [
+        u["content"] for u in container_of(desired, role)["inputs"]["uploads"] if u["file"].endswith(mount_suffix)
+    ]
+    return content
+
+
+def test_every_scrape_target_and_datasource_resolves_to_a_container_of_the_plan(plans, deployments, stack):
+    desired, spec = plans[stack], deployments[stack].spec
+    reachable = reachable_in_plan(desired, spec)
+    config = yaml.safe_load(uploaded(desired, PROMETHEUS.role, "prometheus.yml"))
+    addresses = []
+    for job in config["scrape_configs"]:
+        for group in job["static_configs"]:
+            for target in group["targets"]:
+                url = urlsplit(target if "://" in target else f"http://{target}")
+                addresses.append((url.hostname, url.port))
+        for rule in job.get("relabel_configs", []):
+            if rule.get("target_label") == "__address__" and "replacement" in rule:
+                addresses.append(tuple(rule["replacement"].rsplit(":", 1)))
+    datasources = yaml.safe_load(uploaded(desired, GRAFANA.role, "datasources/tensorzero.yml"))["datasources"]
+    for source in datasources:
+        if "url" in source:
+            url = urlsplit(source["url"])
+            addresses.append((url.hostname, url.port))
+        else:
+            addresses.append((source["jsonData"]["host"], source["jsonData"]["port"]))
+    addresses = [(host, int(port)) for host, port in addresses]
+    assert len(addresses) > len(config["scrape_configs"])
+    assert [a for a in addresses if a not in reachable] == []

@@ -1,0 +1,72 @@
+"""Live tests: real programs in containers on the local Docker engine (images: tests/live/build-images).
+
+Without a reachable engine these tests skip with the reason, except under CI (env CI set), where they
+fail: CI must run them (.ci/system-deps installs and starts the engine).
+"""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .engine import Fleet, engine_problem
+from .livestack import LiveStack, live_deployment, start
+
+BUILD_IMAGES = Path(__file__).resolve().parent / "build-images"
+BUILD_TIMEOUT_S = 1200  # a cold build (debootstrap and three images) takes about a minute here
+STANDIN_PYTHON = (3, 11)  # Debian bookworm's python3, in pmoves-test/python
+
+
+def cannot_run(reason: str) -> None:
+    """Skip with the reason; under CI, fail: there the live tests must run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"live tests cannot run under CI: {reason}; .ci/system-deps prepares the machine")
+    pytest.skip(f"live tests: {reason}")
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> None:
+    problem = engine_problem()
+    if problem is not None:
+        cannot_run(f"no Docker engine ({problem})")
+
+
+@pytest.fixture(scope="session")
+def live_images(docker_engine) -> None:
+    try:
+        done = subprocess.run(["bash", str(BUILD_IMAGES)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{BUILD_IMAGES} did not finish within {BUILD_TIMEOUT_S}s")
+    if done.returncode != 0:
+        pytest.fail(f"{BUILD_IMAGES} failed:\n{done.stderr[-4000:]}")
+
+
+@pytest.fixture(scope="session")
+def fleet(live_images):
+    """The session's containers and network; a unique prefix, so sessions and other users never collide."""
+    fleet = Fleet(f"pmoves-live-{secrets.token_hex(3)}")
+    fleet.create_network()
+    try:
+        yield fleet
+    finally:
+        fleet.remove()
+
+
+@pytest.fixture(scope="session")
+def live_stack(fleet, tmp_path_factory) -> LiveStack:
+    if sys.version_info[:2] != STANDIN_PYTHON:
+        # The gateway stand-in imports this interpreter's `tensorzero` (and its compiled dependencies).
+        cannot_run(f"the venv's Python is {sys.version.split()[0]}; the stand-in image runs {STANDIN_PYTHON}")
+    return start(fleet, live_deployment(tmp_path_factory.mktemp("live-project"), fleet.prefix))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    fleet = getattr(item, "funcargs", {}).get("fleet")
+    if report.failed and fleet is not None and fleet.containers:
+        report.sections.append(("container logs", fleet.logs()))
+    return report

@@ -1,0 +1,252 @@
+"""A live stack on the local Docker engine, for the live Prometheus test and the smoke suite's own tests.
+
+Real programs wherever they run here: Debian's ClickHouse server, Prometheus and blackbox exporter, and
+TensorZero's own OpenAI-compatible routes (package `tensorzero`). Stand-ins (tests/live/standins/, named as
+such) only for what cannot run here: the gateway's /status, /health and /metrics, the UI, Ollama, Grafana.
+
+The stack is the dev stack with only what this machine needs changed (`live_config`). Every rendered file,
+environment, healthcheck and command comes from the components, so this is the stack `pulumi up` would run,
+with stand-in images where no image can be had.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import tensorzero
+import yaml
+from conftest import make_project, write_canary_env
+
+from components import blackbox, clickhouse, gateway, grafana, prometheus, ui
+from components.loader import PROJECT_DIR, Deployment, load
+from components.names import (
+    BLACKBOX,
+    CHAT_MODEL_PREFIX,
+    CLICKHOUSE,
+    EMBEDDING_MODEL_PREFIX,
+    GATEWAY,
+    GATEWAY_CONFIG_PATH,
+    GRAFANA,
+    OLLAMA,
+    PROJECT,
+    PROMETHEUS,
+    SERVICES,
+    UI,
+    Service,
+)
+from components.spec import Endpoint
+
+from .engine import Container, Fleet, NotReady, docker_host_url, wait_for
+
+STACK = "live"
+STANDINS = Path(__file__).resolve().parent / "standins"
+STANDINS_MOUNT = "/standins"
+TENSORZERO_MOUNT = "/opt/tensorzero-site-packages"  # the host venv's site-packages: the pinned `tensorzero`
+SCRAPE_INTERVAL = "2s"
+READY_TIMEOUT_S = 90
+SERVICE_OF = {service.role: service for service in SERVICES}
+
+
+def live_config(name_prefix: str) -> dict:
+    """The dev stack's config, changed only where this machine differs from a real host."""
+    document = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.dev.yaml").read_text())
+    config = {key.removeprefix(f"{PROJECT}:"): value for key, value in document["config"].items()}
+    config["name_prefix"] = name_prefix
+    config["env_files"] = {"dir": "env"}
+    # Debian's ClickHouse 18.16 predates the built-in Prometheus endpoint.
+    config["clickhouse"] = {**config.get("clickhouse", {}), "metrics": False}
+    # The compatibility edge (OpenResty) has no image here; the gateway answers under its own alias.
+    config["edge"] = {**config.get("edge", {}), "enabled": False}
+    # Targets are up after the first scrape: the tests should not wait dev's 15s.
+    config["prometheus"] = {**config.get("prometheus", {}), "scrape_interval": SCRAPE_INTERVAL}
+    return config
+
+
+def live_deployment(root: Path, name_prefix: str) -> Deployment:
+    config = live_config(name_prefix)
+    catalogs = {name: (PROJECT_DIR / name).read_text() for name in config["catalog"]["files"]}
+    make_project(root, config, catalogs, stack=STACK)
+    write_canary_env("dev", root / "env")
+    return load(STACK, project_dir=root)
+
+
+def env_of(variables) -> list[tuple[str, str]]:
+    return [(variable.name, variable.value) for variable in variables]
+
+
+def uploads(files) -> dict[str, str]:
+    return {rendered.mount: rendered.content for rendered in files}
+
+
+PUBLISHED = (CLICKHOUSE, OLLAMA, UI, GATEWAY, GRAFANA, PROMETHEUS)
+
+
+@dataclass
+class LiveStack:
+    deployment: Deployment
+    fleet: Fleet
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Role: where this host reaches the service (asked each time: a restarted container gets a new port)."""
+        return {s.role: self.fleet.containers[s.role].url(s.port) for s in PUBLISHED}
+
+    def container(self, service: Service) -> Container:
+        return self.fleet.containers[service.role]
+
+    def outputs(self) -> dict:
+        """The stack outputs (components/stack.py `outputs`) of this stack, as `pulumi stack output --json`."""
+        spec = self.deployment.spec
+        translation = self.deployment.translation
+        urls = self.urls
+        published = [role for role in urls if spec.service_spec(SERVICE_OF[role]).port is not None]
+        ch = urls[CLICKHOUSE.role].removeprefix("http://").rsplit(":", 1)
+        password = self.deployment.variable(spec.clickhouse.password_var)
+        return {
+            "endpoints": {role: urls[role] for role in published},
+            "internal_urls": {role: spec.endpoint(SERVICE_OF[role], seen_from="main").url for role in urls},
+            "containers": {role: container.name for role, container in self.fleet.containers.items()},
+            "docker_hosts": {role: docker_host_url() for role in self.fleet.containers},
+            "models": {
+                "chat": [m.name for m in translation.models],
+                "embedding": [m.name for m in translation.embedding_models],
+            },
+            "ollama_models": list(translation.ollama_pulls),
+            "smoke": {
+                "chat_model": CHAT_MODEL_PREFIX + spec.smoke.chat_model,
+                "embedding_model": EMBEDDING_MODEL_PREFIX + spec.smoke.embedding_model,
+            },
+            "clickhouse_url": clickhouse.connection_url(spec.clickhouse, password, Endpoint(ch[0], int(ch[1]))).value,
+            "grafana_admin": {
+                "user": spec.grafana.admin_user,
+                "password": self.deployment.variable(spec.grafana.admin_password_var).value,
+            },
+        }
+
+    def internal_clickhouse_url(self) -> str:
+        """The gateway's URL for ClickHouse (credentials included), as the stack's network sees it."""
+        spec = self.deployment.spec
+        password = self.deployment.variable(spec.clickhouse.password_var)
+        return clickhouse.connection_url(spec.clickhouse, password, spec.endpoint(CLICKHOUSE, seen_from="main")).value
+
+    def targets(self) -> list[dict]:
+        answer = httpx.get(self.urls[PROMETHEUS.role] + "/api/v1/targets?state=active", timeout=5)
+        return answer.json()["data"]["activeTargets"]
+
+    def failing_probes(self) -> list[dict]:
+        answer = httpx.get(self.urls[PROMETHEUS.role] + "/api/v1/query", params={"query": "probe_success == 0"})
+        return answer.json()["data"]["result"]
+
+    def wait_monitoring_green(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Every target scraped and up, every probe succeeding: the healthy state the smoke suite expects."""
+
+        def probe():
+            targets = self.targets()
+            not_up = [
+                f"{t['scrapeUrl']}: {t['health']} {t.get('lastError', '')}" for t in targets if t["health"] != "up"
+            ]
+            if not targets or not_up:
+                raise NotReady("; ".join(not_up) or "no active target yet")
+            failing = self.failing_probes()
+            if failing:
+                raise NotReady("failing probes: " + ", ".join(r["metric"]["instance"] for r in failing))
+
+        wait_for("every Prometheus target up", probe, timeout, self.fleet.logs)
+
+    def pull(self, model: str) -> None:
+        httpx.post(self.urls[OLLAMA.role] + "/api/pull", json={"model": model, "stream": False}).raise_for_status()
+
+    def remove_model(self, model: str) -> None:
+        httpx.request("DELETE", self.urls[OLLAMA.role] + "/api/delete", json={"model": model}).raise_for_status()
+
+    def gateway_fault(self, **faults: bool) -> None:
+        httpx.post(self.urls[GATEWAY.role] + "/stand-in/fault", json=faults).raise_for_status()
+
+
+def standin(fleet: Fleet, service: Service, script: str, *, args=(), healthcheck, publish=True, **kwargs) -> Container:
+    kwargs.setdefault("env", [])
+    mounts = [(str(STANDINS), STANDINS_MOUNT), *kwargs.pop("mounts", [])]
+    return fleet.run(
+        service.role,
+        "pmoves-test/python",
+        aliases=[service.alias],
+        command=[f"{STANDINS_MOUNT}/{script}", *args],
+        publish=[service.port] if publish else [],
+        mounts=mounts,
+        healthcheck=healthcheck,
+        **kwargs,
+    )
+
+
+def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
+    spec = deployment.spec
+    readonly = deployment.variable(spec.clickhouse.readonly_password_var)
+    fleet.run(
+        CLICKHOUSE.role,
+        "pmoves-test/clickhouse",
+        aliases=[CLICKHOUSE.alias],
+        # The component's environment; the rendered config.d/users.d files are for the modern server
+        # (root element <clickhouse>), so this image's entrypoint makes the read-only user from env instead.
+        env=env_of(clickhouse.environment(deployment))
+        + [
+            ("CLICKHOUSE_READONLY_USER", spec.clickhouse.readonly_user),
+            ("CLICKHOUSE_READONLY_PASSWORD", readonly.value),
+        ],
+        publish=[CLICKHOUSE.port],
+        healthcheck=clickhouse.HEALTHCHECK,
+    )
+    # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
+    standin(fleet, OLLAMA, "ollama.py", healthcheck=("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/"))
+    standin(fleet, UI, "ui.py", healthcheck=ui.HEALTHCHECK)
+    standin(
+        fleet,
+        GATEWAY,
+        "gateway.py",
+        args=gateway.COMMAND,
+        env=env_of(gateway.environment(deployment, spec.endpoint(CLICKHOUSE, seen_from=spec.gateway.host)))
+        + [("PYTHONPATH", f"{TENSORZERO_MOUNT}:{STANDINS_MOUNT}")],
+        files={GATEWAY_CONFIG_PATH: gateway.config_file(deployment).content},
+        mounts=[(str(Path(tensorzero.__file__).resolve().parent.parent), TENSORZERO_MOUNT)],
+        healthcheck=gateway.HEALTHCHECK,
+    )
+    datasources = [f for f in grafana.config_files(deployment) if f.kind == "grafana-datasources"]
+    standin(
+        fleet,
+        GRAFANA,
+        "grafana.py",
+        args=[datasources[0].mount],
+        env=env_of(grafana.environment(deployment)),
+        files=uploads(datasources),
+        healthcheck=grafana.HEALTHCHECK,
+    )
+    fleet.run(
+        BLACKBOX.role,
+        "pmoves-test/prometheus",
+        aliases=[BLACKBOX.alias],
+        entrypoint="/usr/bin/prometheus-blackbox-exporter",
+        command=blackbox.COMMAND,
+        files=uploads(blackbox.config_files(deployment)),
+        healthcheck=blackbox.HEALTHCHECK,
+    )
+    fleet.run(
+        PROMETHEUS.role,
+        "pmoves-test/prometheus",
+        aliases=[PROMETHEUS.alias],
+        command=prometheus.command(spec.prometheus),
+        files=uploads(prometheus.config_files(deployment)),
+        publish=[PROMETHEUS.port],
+        healthcheck=prometheus.HEALTHCHECK,
+    )
+    for container in fleet.containers.values():
+        container.wait_healthy()
+    stack = LiveStack(deployment, fleet)
+    for model in deployment.translation.ollama_pulls:  # what the stack's one-shot `ollama pull` containers do
+        stack.pull(model)
+    stack.wait_monitoring_green()
+    return stack
+
+
+def write_outputs(path: Path, outputs: dict) -> Path:
+    path.write_text(json.dumps(outputs, indent=2))
+    return path

@@ -1,0 +1,61 @@
+"""Live: Debian's real Prometheus (2.42) runs the stack's rendered prometheus.yml and alert rules, on a network
+where the stack's aliases exist, and reports its targets up through /api/v1/targets: itself, the gateway
+(stand-in /metrics), the blackbox exporter and Grafana (stand-in), and the blackbox probes of the services
+that export no metrics, with the `service` label every alert and dashboard selects on."""
+
+import httpx
+
+from components import prometheus
+from components.names import GATEWAY, OLLAMA, PROMETHEUS, UI
+
+from .engine import NotReady, wait_for
+
+
+def by_job(targets: list[dict]) -> dict[str, list[dict]]:
+    jobs: dict[str, list[dict]] = {}
+    for target in targets:
+        jobs.setdefault(target["labels"]["job"], []).append(target)
+    return jobs
+
+
+def test_rendered_jobs_are_scraped_and_up(live_stack):
+    spec = live_stack.deployment.spec
+    jobs = by_job(live_stack.targets())
+    # Exactly the rendered jobs: the container runs the stack's file, not a default configuration.
+    assert set(jobs) == {job.name for job in prometheus.scrape_jobs(spec)}
+    down = [
+        (t["scrapeUrl"], t["health"], t["lastError"])
+        for targets in jobs.values()
+        for t in targets
+        if t["health"] != "up"
+    ]
+    assert down == []
+    [itself] = jobs[PROMETHEUS.role]
+    assert itself["scrapeUrl"] == f"http://{PROMETHEUS.alias}:{PROMETHEUS.port}/metrics"
+    [gateway] = jobs[prometheus.GATEWAY_JOB]
+    assert gateway["labels"][prometheus.SERVICE_LABEL] == GATEWAY.role
+    assert gateway["scrapeUrl"] == f"http://{GATEWAY.alias}:{GATEWAY.port}/metrics"
+
+
+def test_probes_name_the_probed_service_and_succeed(live_stack):
+    probes = by_job(live_stack.targets())[prometheus.PROBE_JOB]
+    instances = {t["labels"][prometheus.SERVICE_LABEL]: t["labels"]["instance"] for t in probes}
+    assert instances[UI.role] == f"http://{UI.alias}:{UI.port}/health"
+    assert instances[OLLAMA.role] == f"http://{OLLAMA.alias}:{OLLAMA.port}/api/version"
+    answer = httpx.get(live_stack.urls[PROMETHEUS.role] + "/api/v1/query", params={"query": "probe_success"}).json()
+    success = {r["metric"][prometheus.SERVICE_LABEL]: r["value"][1] for r in answer["data"]["result"]}
+    assert success == {role: "1" for role in instances}
+
+
+def test_rendered_alert_rules_are_loaded(live_stack):
+    def evaluated():
+        answer = httpx.get(live_stack.urls[PROMETHEUS.role] + "/api/v1/rules").json()
+        rules = [rule for group in answer["data"]["groups"] for rule in group["rules"]]
+        if not rules or any(rule["health"] == "unknown" for rule in rules):
+            raise NotReady("rules not evaluated yet")
+        return rules
+
+    rules = wait_for("alert rules evaluated", evaluated, 30, live_stack.fleet.logs)
+    assert {rule["name"] for rule in rules} == {alert.name for alert in prometheus.alerts(live_stack.deployment.spec)}
+    assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
+    assert [rule["name"] for rule in rules if rule["state"] == "firing"] == []

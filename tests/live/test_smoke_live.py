@@ -1,0 +1,276 @@
+"""The smoke suite's own tests: `python -m components smoke` against the live stack (livestack.py) passes when
+the stack is healthy, fast, and fails naming the service, the endpoint and what it saw for each injected fault,
+within its budget, without ever printing a credential."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ElementTree
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import CANARIES
+
+from components.loader import PROJECT_DIR
+from components.names import CLICKHOUSE, GATEWAY, OLLAMA, UI
+
+from .engine import NotReady, wait_for
+
+HEALTHY_LIMIT_S = 15.0
+HEALTHY_BUDGET_S = 30.0
+FAULT_BUDGET_S = 12.0  # a check waits at most a quarter of it: 3s per failing check
+WRONG_PASSWORD = "wrong-password-canary-9d1e"
+
+
+@dataclass
+class SmokeRun:
+    status: int
+    output: str
+    seconds: float
+    report: str  # the JUnit XML
+
+    def cases(self) -> dict[str, ElementTree.Element]:
+        """`module::test` (JUnit classname's last part) to its testcase element."""
+        root = ElementTree.fromstring(self.report)
+        return {
+            f"{case.get('classname').rsplit('.', 1)[-1]}::{case.get('name')}": case for case in root.iter("testcase")
+        }
+
+    def failures(self) -> dict[str, str]:
+        found = {}
+        for name, case in self.cases().items():
+            failure = case.find("failure")
+            if failure is not None:
+                found[name] = failure.get("message", "").removeprefix("Failed: ")  # pytest.fail's prefix
+        return found
+
+
+def smoke(outputs: dict, directory: Path, budget: float) -> SmokeRun:
+    directory.mkdir(parents=True, exist_ok=True)
+    outputs_file, junit = directory / "outputs.json", directory / "smoke.xml"
+    outputs_file.write_text(json.dumps(outputs))
+    command = [sys.executable, "-m", "components", "smoke", "live", "--outputs", str(outputs_file)]
+    command += ["--junit", str(junit), "--budget", str(budget)]
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=budget + 60)
+    seconds = time.monotonic() - started
+    assert junit.exists(), f"no JUnit report:\n{done.stdout}{done.stderr}"
+    run = SmokeRun(done.returncode, done.stdout + done.stderr, seconds, junit.read_text())
+    for secret in [*CANARIES.values(), WRONG_PASSWORD]:
+        assert secret not in run.output and secret not in run.report, f"a credential was printed:\n{run.output}"
+    return run
+
+
+def only(run: SmokeRun, *expected: str) -> dict[str, str]:
+    """The failures, which must be exactly `expected`: a fault is named where it is, not everywhere."""
+    failures = run.failures()
+    assert run.status == 1, run.output
+    assert sorted(failures) == sorted(expected), run.output
+    return failures
+
+
+@contextmanager
+def restored(live_stack):
+    """Whatever a test breaks, the stack is healthy again for the next one."""
+    try:
+        yield
+    finally:
+        live_stack.wait_monitoring_green()
+
+
+def test_passes_on_the_healthy_stack_in_under_15s(live_stack, tmp_path):
+    before = inference_rows(live_stack)
+    run = smoke(live_stack.outputs(), tmp_path, HEALTHY_BUDGET_S)
+    assert run.status == 0, run.output
+    assert run.seconds < HEALTHY_LIMIT_S, run.output
+    cases = run.cases()
+    skipped = [name for name, case in cases.items() if case.find("skipped") is not None]
+    assert skipped == [], run.output  # every check ran: every service of the stack is in the outputs
+    containers = {name for name in cases if name.startswith("test_containers::")}
+    assert len(containers) == len(live_stack.fleet.containers)
+    # The round trip really went through TensorZero's routes to Ollama and into ClickHouse.
+    new = {row["model_name"] for row in inference_rows(live_stack) if row["id"] not in {r["id"] for r in before}}
+    spec = live_stack.deployment.spec
+    assert new == {spec.smoke.chat_model, spec.smoke.embedding_model}
+
+
+def test_unpublished_clickhouse_is_counted_inside_its_container(live_stack, tmp_path):
+    """As in prod, where ClickHouse is not published: the rows are counted with `docker exec`."""
+    outputs = live_stack.outputs()
+    del outputs["endpoints"][CLICKHOUSE.role]
+    outputs["clickhouse_url"] = live_stack.internal_clickhouse_url()
+    run = smoke(outputs, tmp_path, HEALTHY_BUDGET_S)
+    assert run.status == 0, run.output
+    cases = run.cases()
+    assert cases["test_inference::test_inferences_logged_to_clickhouse"].find("skipped") is None, run.output
+    skipped = sorted(name for name, case in cases.items() if case.find("skipped") is not None)
+    assert skipped == ["test_clickhouse::test_credentials_work", "test_clickhouse::test_ping"]
+
+
+def inference_rows(live_stack) -> list[dict]:
+    spec = live_stack.deployment.spec
+    answer = httpx.post(
+        live_stack.urls[CLICKHOUSE.role] + "/",
+        params={"database": spec.clickhouse.database},
+        content="SELECT id, model_name FROM ModelInference FORMAT JSONEachRow",
+        auth=(spec.clickhouse.user, live_stack.deployment.variable(spec.clickhouse.password_var).value),
+    )
+    answer.raise_for_status()
+    return [json.loads(line) for line in answer.text.splitlines()]
+
+
+def test_stopped_container_is_named(live_stack, tmp_path):
+    ui = live_stack.container(UI)
+    outputs = live_stack.outputs()  # as deployed: a stopped container publishes no port
+    with restored(live_stack):
+        ui.stop()
+        try:
+            run = smoke(outputs, tmp_path, FAULT_BUDGET_S)
+        finally:
+            ui.start()
+            ui.wait_healthy()
+    failures = only(
+        run,
+        "test_containers::test_running_and_healthy[ui]",
+        "test_ui::test_health",
+        "test_prometheus::test_every_probe_succeeds",
+    )
+    assert failures["test_containers::test_running_and_healthy[ui]"].startswith(
+        f"ui: docker inspect {ui.name} on unix://"
+    )
+    assert f"container {ui.name} is exited" in failures["test_containers::test_running_and_healthy[ui]"]
+    assert failures["test_ui::test_health"].startswith(f"ui: GET {outputs['endpoints']['ui']}/health: cannot connect")
+    assert (
+        f"ui probe of http://{UI.alias}:{UI.port}/health fails"
+        in failures["test_prometheus::test_every_probe_succeeds"]
+    )
+    assert run.seconds < FAULT_BUDGET_S + 2
+
+
+def test_wrong_clickhouse_password_is_named(live_stack, tmp_path):
+    outputs = live_stack.outputs()
+    right = live_stack.deployment.variable(live_stack.deployment.spec.clickhouse.password_var).value
+    outputs["clickhouse_url"] = outputs["clickhouse_url"].replace(f":{right}@", f":{WRONG_PASSWORD}@")
+    run = smoke(outputs, tmp_path, FAULT_BUDGET_S)
+    failures = only(
+        run,
+        "test_clickhouse::test_credentials_work",
+        "test_inference::test_inferences_logged_to_clickhouse",
+    )
+    clickhouse = live_stack.urls[CLICKHOUSE.role]
+    user = live_stack.deployment.spec.clickhouse.user
+    assert failures["test_clickhouse::test_credentials_work"].startswith(
+        f"clickhouse: {clickhouse} database tensorzero: `SELECT 1` as user {user}: HTTP 401"
+    )
+    assert "Wrong password" in failures["test_clickhouse::test_credentials_work"]
+    assert "cannot count rows before the requests" in failures["test_inference::test_inferences_logged_to_clickhouse"]
+
+
+def test_prometheus_target_down_is_named(live_stack, tmp_path):
+    with restored(live_stack):
+        live_stack.gateway_fault(metrics=True)
+        try:
+            wait_for("the gateway's target down", lambda: gateway_target_down(live_stack), 30, live_stack.fleet.logs)
+            run = smoke(live_stack.outputs(), tmp_path, FAULT_BUDGET_S)
+        finally:
+            live_stack.gateway_fault(metrics=False)
+    [failure] = only(run, "test_prometheus::test_every_target_up").values()
+    assert failure.startswith(f"prometheus: GET {live_stack.urls['prometheus']}/api/v1/targets?state=active: ")
+    assert f"gateway target http://{GATEWAY.alias}:{GATEWAY.port}/metrics (job tensorzero) is down" in failure
+    assert "500" in failure
+
+
+def gateway_target_down(live_stack) -> None:
+    [target] = [t for t in live_stack.targets() if t["labels"]["job"] == "tensorzero"]
+    if target["health"] != "down":
+        raise NotReady(target["health"])
+
+
+def test_missing_ollama_model_is_named(live_stack, tmp_path):
+    missing = "gemma:2b"
+    assert missing in live_stack.outputs()["ollama_models"]
+    with restored(live_stack):
+        live_stack.remove_model(missing)
+        try:
+            run = smoke(live_stack.outputs(), tmp_path, FAULT_BUDGET_S)
+        finally:
+            live_stack.pull(missing)
+    failures = only(run, "test_ollama::test_every_model_present", "test_inference::test_embedding")
+    assert failures["test_ollama::test_every_model_present"].startswith(
+        f"ollama: GET {live_stack.urls[OLLAMA.role]}/api/tags: model {missing} missing; Ollama has qwen2.5:0.5b ("
+    )
+    # The gateway's real routes relay Ollama's refusal: the smoke request names the gateway and the model.
+    embedding = failures["test_inference::test_embedding"]
+    assert embedding.startswith(f"gateway: POST {live_stack.urls[GATEWAY.role]}/openai/v1/embeddings (model ")
+    assert "api_error" in embedding and f"{missing}" in embedding and "not found, try pulling it first" in embedding
+
+
+def test_broken_run_fails_within_its_budget(tmp_path):
+    """Nothing answers: every check waits its share, the last ones are not checked, the run ends on time.
+    Needs no Docker engine."""
+    budget = 6.0
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens there
+    outputs = {
+        "endpoints": {role: closed for role in ("clickhouse", "gateway", "ui", "ollama", "prometheus", "grafana")},
+        "containers": {"gateway": "pmoves-live-nonexistent-gateway"},
+        "docker_hosts": {"gateway": "tcp://127.0.0.1:9"},
+        "ollama_models": ["qwen2.5:0.5b"],
+        "smoke": {"chat_model": "tensorzero::model_name::local_chat", "embedding_model": None},
+        "clickhouse_url": f"http://tensorzero:{CANARIES['TENSORZERO_CLICKHOUSE_PASSWORD']}@127.0.0.1:9/tensorzero",
+        "grafana_admin": {"user": "admin", "password": CANARIES["GRAFANA_ADMIN_PASSWORD"]},
+    }
+    run = smoke(outputs, tmp_path, budget)
+    assert run.status == 1, run.output
+    assert run.seconds < budget + 0.5, run.output
+    failures = run.failures()
+    assert failures["test_clickhouse::test_ping"].startswith(f"clickhouse: GET {closed}/ping: cannot connect")
+    assert any("not checked: the smoke budget of 6s was spent" in message for message in failures.values())
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("not json", "not JSON"),
+        ('{"endpoints": ["http://x"]}', "endpoints: Input should be a valid dictionary"),
+        ('{"clickhouse_url": 7}', "clickhouse_url: Input should be a valid string"),
+    ],
+)
+def test_unusable_outputs_stop_before_any_check(tmp_path, content, expected):
+    """Needs no Docker engine."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(content)
+    command = [sys.executable, "-m", "components", "smoke", "live", "--outputs", str(outputs)]
+    done = subprocess.run(command, cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert expected in done.stderr and done.stderr.startswith("smoke live: ")
+
+
+def test_outputs_come_from_pulumi_by_default(tmp_path):
+    """Without --outputs the command asks `pulumi stack output` in the project directory (here a fake
+    `pulumi` first on PATH, recording how it was called). Needs no Docker engine."""
+    called = tmp_path / "called.json"
+    fake = tmp_path / "bin" / "pulumi"
+    fake.parent.mkdir()
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        f"open({str(called)!r}, 'w').write(json.dumps({{'argv': sys.argv[1:], 'cwd': os.getcwd()}}))\n"
+        "print(json.dumps({'endpoints': {}, 'containers': {}}))\n"
+    )
+    fake.chmod(0o755)
+    # Called from elsewhere: pulumi must still run where Pulumi.yaml is.
+    env = {**os.environ, "PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(PROJECT_DIR)}
+    command = [sys.executable, "-m", "components", "smoke", "staging", "--budget", "10"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(called.read_text()) == {
+        "argv": ["stack", "output", "--json", "--show-secrets", "--stack", "staging"],
+        "cwd": str(PROJECT_DIR),
+    }
+    # Nothing published, nothing to inspect: every check skips, saying why.
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not published by this stack" in done.stdout

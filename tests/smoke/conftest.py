@@ -1,0 +1,67 @@
+"""The smoke suite checks a deployed stack; `python -m components smoke <stack>` runs it.
+
+It reads the stack outputs from the file the command names and a deadline for the whole run. Without
+them (a plain `pytest tests`) it collects nothing: its own tests are tests/live/test_smoke_live.py.
+"""
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+from components.smoke import BUDGET_VAR, DEADLINE_VAR, OUTPUTS_VAR, ClickHouseAccess, StackOutputs
+
+from .probes import Budget, DockerHosts
+
+MIN_REDACTED = 4
+
+if OUTPUTS_VAR not in os.environ:
+    collect_ignore_glob = ["test_*.py"]
+
+
+def _outputs() -> StackOutputs:
+    return StackOutputs.model_validate(json.loads(Path(os.environ[OUTPUTS_VAR]).read_text()))
+
+
+def pytest_generate_tests(metafunc):
+    if "container_role" in metafunc.fixturenames:
+        metafunc.parametrize("container_role", sorted(_outputs().containers))
+
+
+@pytest.fixture(scope="session")
+def outputs() -> StackOutputs:
+    return _outputs()
+
+
+@pytest.fixture(scope="session")
+def budget(outputs) -> Budget:
+    # A secret shorter than this is not worth erasing every such letter from every message.
+    secrets = [secret for secret in outputs.secrets() if len(secret) >= MIN_REDACTED]
+
+    def redact(text: str) -> str:
+        for secret in secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    return Budget(float(os.environ[DEADLINE_VAR]), float(os.environ[BUDGET_VAR]), redact)
+
+
+@pytest.fixture(scope="session")
+def http():
+    with httpx.Client(follow_redirects=False, headers={"user-agent": "pmoves-smoke"}) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def clickhouse(outputs) -> ClickHouseAccess:
+    access = outputs.clickhouse()
+    if access is None:
+        pytest.skip("clickhouse: no clickhouse_url in the outputs")
+    return access
+
+
+@pytest.fixture(scope="session")
+def docker_hosts(budget) -> DockerHosts:
+    return DockerHosts(budget)

@@ -1,0 +1,160 @@
+"""Bounded waits and HTTP probes: every failure names the service, the endpoint and what was seen."""
+
+import shutil
+import subprocess
+import time
+from typing import Callable, Optional, TypeVar
+
+import httpx
+import pytest
+
+from components.smoke import ClickHouseAccess, StackOutputs
+
+T = TypeVar("T")
+
+# One check waits at most this share of the budget: a broken service cannot starve the checks after it.
+CHECK_SHARE = 0.25
+ATTEMPT_TIMEOUT_S = 5.0
+FIRST_DELAY_S = 0.2
+MAX_DELAY_S = 2.0
+SHOWN_CHARS = 300
+REACH_TIMEOUT_S = 10.0
+
+
+class NotYet(Exception):
+    """What an attempt saw that is not (yet) what the check wants."""
+
+
+class Budget:
+    """One deadline for the whole run; each check retries with backoff inside its share of it."""
+
+    def __init__(self, deadline: float, total: float, redact: Callable[[str], str]):
+        self.deadline = deadline
+        self.total = total
+        self.redact = redact
+
+    @property
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.time())
+
+    def fail(self, service: str, endpoint: str, seen: str) -> None:
+        pytest.fail(self.redact(f"{service}: {endpoint}: {seen}"), pytrace=False)
+
+    def wait(
+        self,
+        attempt: Callable[[float], T],
+        *,
+        service: str,
+        endpoint: str,
+        attempt_timeout: float = ATTEMPT_TIMEOUT_S,
+    ) -> T:
+        """`attempt(timeout)` until it returns instead of raising NotYet; fails naming what it saw last."""
+        if self.remaining <= 0:
+            self.fail(service, endpoint, f"not checked: the smoke budget of {self.total:g}s was spent before")
+        started = time.time()
+        window_end = started + min(self.remaining, self.total * CHECK_SHARE)
+        delay, attempts, seen = FIRST_DELAY_S, 0, ""
+        while True:
+            attempts += 1
+            timeout = min(attempt_timeout, max(0.2, window_end - time.time()))
+            try:
+                return attempt(timeout)
+            except NotYet as not_yet:
+                seen = str(not_yet)
+            now = time.time()
+            if now >= window_end:
+                break
+            time.sleep(min(delay, window_end - now))  # the last attempt lands on the window's end
+            delay = min(delay * 2, MAX_DELAY_S)
+        tries = f"{attempts} attempts over {time.time() - started:.1f}s" if attempts > 1 else "1 attempt"
+        self.fail(service, endpoint, f"{seen} ({tries})")
+
+
+def shown(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= SHOWN_CHARS else flat[:SHOWN_CHARS] + "..."
+
+
+def seen(response: httpx.Response) -> str:
+    return f"HTTP {response.status_code}: {shown(response.text) or '(empty body)'}"
+
+
+def request(client: httpx.Client, method: str, url: str, timeout: float, **kwargs) -> httpx.Response:
+    """One HTTP request; a transport error becomes NotYet with what happened."""
+    try:
+        return client.request(method, url, timeout=timeout, **kwargs)
+    except httpx.TimeoutException:
+        raise NotYet(f"no answer within {timeout:.1f}s") from None
+    except httpx.HTTPError as error:
+        raise NotYet(f"cannot connect ({type(error).__name__}: {error})") from None
+
+
+def wait_until_ok(budget: Budget, http: httpx.Client, service: str, url: str) -> None:
+    """GET `url` until it answers 200."""
+
+    def attempt(timeout):
+        response = request(http, "GET", url, timeout)
+        if response.status_code != 200:
+            raise NotYet(seen(response))
+
+    budget.wait(attempt, service=service, endpoint=f"GET {url}")
+
+
+def json_of(response: httpx.Response, expect_status: Optional[int] = 200):
+    if expect_status is not None and response.status_code != expect_status:
+        raise NotYet(seen(response))
+    try:
+        return response.json()
+    except ValueError:
+        raise NotYet(f"HTTP {response.status_code} but not JSON: {shown(response.text)}") from None
+
+
+def endpoint(outputs: StackOutputs, role: str) -> str:
+    if role not in outputs.endpoints:
+        pytest.skip(f"{role}: not published by this stack (no endpoints.{role} in the outputs)")
+    return outputs.endpoints[role].rstrip("/")
+
+
+def query(client: httpx.Client, access: ClickHouseAccess, sql: str, timeout: float) -> str:
+    """One query over ClickHouse's HTTP interface, as the outputs' user, in the outputs' database."""
+    response = request(
+        client,
+        "POST",
+        access.url + "/",
+        timeout,
+        params={"database": access.database},
+        content=sql,
+        auth=(access.user, access.password),
+    )
+    if response.status_code != 200:
+        raise NotYet(f"`{sql}` as user {access.user}: HTTP {response.status_code}: {shown(response.text)}")
+    return response.text.strip()
+
+
+class DockerHosts:
+    """Whether each Docker host answers from here, asked once each."""
+
+    def __init__(self, budget: Budget):
+        self.budget = budget
+        self.answers: dict[str, str] = {}
+
+    def why_not(self, url: str) -> str:
+        """'' when the host answers, else why not."""
+        if url not in self.answers:
+            self.answers[url] = self._ask(url)
+        return self.answers[url]
+
+    def _ask(self, url: str) -> str:
+        if shutil.which("docker") is None:
+            return "the docker CLI is not installed here"
+        timeout = min(REACH_TIMEOUT_S, max(self.budget.remaining, 1.0))
+        try:
+            done = subprocess.run(
+                ["docker", "--host", url, "version", "--format", "{{.Server.Version}}"],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return f"no answer within {timeout:g}s"
+        return "" if done.returncode == 0 else shown(done.stderr)
