@@ -116,6 +116,46 @@ def labels(placement: Placement, service: Service) -> list[docker.ContainerLabel
     ]
 
 
+def one_shot_container(
+    parent: pulumi.Resource,
+    name: str,
+    docker_name: str,
+    service: Service,
+    placement: Placement,
+    *,
+    image: pulumi.Input[str],
+    entrypoint: str,
+    command: Sequence[str],
+    env: Sequence[Variable],
+    depends_on: Sequence[pulumi.Resource],
+    files: Sequence[RenderedFile] = (),
+) -> docker.Container:
+    """A container that runs once per change of its inputs (uploads and envs force replacement) and exits."""
+    return docker.Container(
+        name,
+        name=placement.docker_name(docker_name),
+        image=image,
+        entrypoints=[entrypoint],
+        command=list(command),
+        envs=envs(env),
+        uploads=[docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files] or None,
+        networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name)],
+        labels=labels(placement, service),
+        # pulumi-docker waits for an attached container to stop, but does not fail on its exit code.
+        attach=True,
+        must_run=False,
+        logs=True,
+        restart="no",
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            provider=placement.host.provider,
+            depends_on=list(depends_on),
+            # A fixed Docker name: the old run must go before the new one starts.
+            delete_before_replace=True,
+        ),
+    )
+
+
 def data_volume(
     parent: pulumi.Resource, name: str, docker_name: str, placement: Placement, protect: bool
 ) -> docker.Volume:

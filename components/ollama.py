@@ -6,7 +6,7 @@ from typing import Optional
 import pulumi
 import pulumi_docker as docker
 
-from .container import ContainerPlan, ServiceComponent, data_volume, envs, labels, served_variables
+from .container import ContainerPlan, ServiceComponent, data_volume, one_shot_container, served_variables
 from .envfiles import Variable
 from .host import Placement
 from .loader import Deployment
@@ -60,23 +60,15 @@ class Ollama(ServiceComponent):
 
     def _pull(self, name: str, spec: OllamaSpec, model: str) -> docker.Container:
         """A one-shot `ollama pull` beside the server; re-run only when the model changes."""
-        return docker.Container(
+        return one_shot_container(
+            self,
             f"{name}-pull-{slug(model)}",
-            name=self.placement.docker_name(f"ollama-pull-{slug(model)}"),
+            f"ollama-pull-{slug(model)}",
+            OLLAMA,
+            self.placement,
             image=self.container.image,
-            entrypoints=[OLLAMA_BINARY],
+            entrypoint=OLLAMA_BINARY,
             command=["pull", model],
-            envs=envs([Variable("OLLAMA_HOST", f"{OLLAMA.alias}:{OLLAMA.port}", "components/ollama.py", False)]),
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self.placement.host.network.name)],
-            labels=labels(self.placement, OLLAMA),
-            attach=True,
-            must_run=False,
-            logs=True,
-            restart="no",
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=self.placement.host.provider,
-                depends_on=[self.container],
-                delete_before_replace=True,
-            ),
+            env=[Variable("OLLAMA_HOST", f"{OLLAMA.alias}:{OLLAMA.port}", "components/ollama.py", False)],
+            depends_on=[self.container],
         )

@@ -69,6 +69,11 @@ _environment.filters["toml"] = toml_value
 _environment.filters["toml_key"] = toml_key
 
 
+def _yaml(text: str) -> object:
+    # libyaml's parser when PyYAML has it: the rendered YAML is parsed back on every render.
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def _read_by_its_program(text: str) -> None:
     """No Python parser reads these; tests prove them with the real program (chdb, nginx -t, Alloy's syntax)."""
 
@@ -76,8 +81,8 @@ def _read_by_its_program(text: str) -> None:
 _PARSERS = {
     ".toml": tomli.loads,
     ".xml": ElementTree.fromstring,
-    ".yml": yaml.safe_load,
-    ".yaml": yaml.safe_load,
+    ".yml": _yaml,
+    ".yaml": _yaml,
     ".json": json.loads,
     ".sql": _read_by_its_program,
     ".conf": _read_by_its_program,

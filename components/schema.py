@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 import pulumi
-import pulumi_docker as docker
 
 from .catalog import Translation
-from .container import envs, labels
+from .container import one_shot_container
 from .envfiles import Variable
 from .host import Placement
 from .loader import Deployment
@@ -170,27 +169,18 @@ class ClickHouseSchema(pulumi.ComponentResource):
         super().__init__(f"{TYPE_PREFIX}:ClickHouseSchema", name, None, opts)
         self.placement = placement
         self.database = spec.database
-        self.container = docker.Container(
+        self.container = one_shot_container(
+            self,
             f"{name}-apply",
-            name=placement.docker_name(f"{CLICKHOUSE.container}-schema"),
+            f"{CLICKHOUSE.container}-schema",
+            CLICKHOUSE,
+            placement,
             image=image,
-            entrypoints=[COMMAND[0]],
-            command=list(COMMAND[1:]),
-            envs=envs(env),
-            uploads=[docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files],
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=placement.host.network.name)],
-            labels=labels(placement, CLICKHOUSE),
-            attach=True,
-            must_run=False,
-            logs=True,
-            restart="no",
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                provider=placement.host.provider,
-                depends_on=depends_on,
-                # A fixed Docker name: the old run must go before the new one starts.
-                delete_before_replace=True,
-            ),
+            entrypoint=COMMAND[0],
+            command=COMMAND[1:],
+            env=env,
+            files=files,
+            depends_on=depends_on,
         )
         # pulumi-docker waits for an attached container to stop but does not fail on its exit code
         # (terraform-provider-docker, resourceDockerContainerCreate): the code is reported here instead.
