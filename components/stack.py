@@ -25,30 +25,33 @@ from .names import (
 )
 from .render import RenderedFile
 
+SCHEMA = "clickhouse-schema"  # the one-shot that applies the schema SQL: files of its own, no service
 
-def rendered_files(deployment: Deployment) -> list[RenderedFile]:
-    """Every file the stack mounts into a container."""
+
+def mounted_files(deployment: Deployment) -> dict[str, list[RenderedFile]]:
+    """Every file the stack mounts, by the component that mounts it; `render` and `build` both read this."""
     spec = deployment.spec
-    files = [*clickhouse.config_files(deployment), *schema.schema_files(deployment), gateway.config_file(deployment)]
+    files = {
+        CLICKHOUSE.role: clickhouse.config_files(deployment),
+        SCHEMA: schema.schema_files(deployment),
+        GATEWAY.role: [gateway.config_file(deployment)],
+    }
     if spec.deployed(EDGE):
-        files += edge_files(deployment)
+        files[EDGE.role] = edge.config_files(deployment, spec.endpoint(GATEWAY, seen_from=spec.edge.host))
     if spec.deployed(PROMETHEUS):
-        files += [*prometheus.config_files(deployment), *blackbox.config_files(deployment)]
+        files[PROMETHEUS.role] = prometheus.config_files(deployment)
+        files[BLACKBOX.role] = blackbox.config_files(deployment)
     if spec.deployed(LOKI):
-        files += [*loki.config_files(deployment), *alloy_files(deployment)]
+        files[LOKI.role] = loki.config_files(deployment)
+        files[ALLOY.role] = alloy.config_files(deployment, spec.endpoint(LOKI, seen_from=spec.alloy.host))
     if spec.deployed(GRAFANA):
-        files += grafana.config_files(deployment)
+        files[GRAFANA.role] = grafana.config_files(deployment)
     return files
 
 
-def edge_files(deployment: Deployment) -> list[RenderedFile]:
-    spec = deployment.spec
-    return edge.config_files(deployment, spec.endpoint(GATEWAY, seen_from=spec.edge.host))
-
-
-def alloy_files(deployment: Deployment) -> list[RenderedFile]:
-    spec = deployment.spec
-    return alloy.config_files(deployment, spec.endpoint(LOKI, seen_from=spec.alloy.host))
+def rendered_files(deployment: Deployment) -> list[RenderedFile]:
+    """Every file the stack mounts into a container."""
+    return [file for group in mounted_files(deployment).values() for file in group]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ def build(deployment: Deployment) -> BuiltStack:
     """Declare every resource of the environment."""
     spec = deployment.spec
     deployed = spec.deployed_services
+    files = mounted_files(deployment)
     hosts = {
         name: DockerHost(f"host-{name}", spec.hosts[name], network_name=f"{spec.name_prefix}-tensorzero")
         for name in sorted({spec.service_spec(s).host for s in deployed})
@@ -83,7 +87,7 @@ def build(deployment: Deployment) -> BuiltStack:
         spec.clickhouse,
         placement(CLICKHOUSE),
         env=clickhouse.environment(deployment),
-        files=clickhouse.config_files(deployment),
+        files=files[CLICKHOUSE.role],
         protect_data=spec.protected,
     )
     services = {CLICKHOUSE: store}
@@ -101,7 +105,7 @@ def build(deployment: Deployment) -> BuiltStack:
         spec.service_spec(GATEWAY),
         placement(GATEWAY),
         env=gateway.environment(deployment, store.endpoint_from(spec.gateway.host)),
-        config=gateway.config_file(deployment),
+        config=files[GATEWAY.role][0],
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
         depends_on=[services[s].container for s in (CLICKHOUSE, OLLAMA) if s in services],
     )
@@ -111,18 +115,17 @@ def build(deployment: Deployment) -> BuiltStack:
             spec.service_spec(EDGE),
             placement(EDGE),
             env=edge.environment(deployment),
-            files=edge_files(deployment),
+            files=files[EDGE.role],
             depends_on=[services[GATEWAY].container],
         )
-    schema_sql = schema.schema_files(deployment)
-    if schema_sql:  # empty when gateway.observability is off: no ModelInference to wait for
+    if files[SCHEMA]:  # empty when gateway.observability is off: no ModelInference to wait for
         schema.ClickHouseSchema(
-            "clickhouse-schema",
+            SCHEMA,
             spec.clickhouse,
             store.placement,
             image=store.container.image,
             env=schema.environment(deployment),
-            files=schema_sql,
+            files=files[SCHEMA],
             # The gateway runs its ClickHouse migrations at start; healthy means they ran.
             depends_on=[services[GATEWAY].container],
         )
@@ -141,7 +144,7 @@ def build(deployment: Deployment) -> BuiltStack:
             spec.loki,
             placement(LOKI),
             env=served_variables(spec.loki, deployment.variables),
-            files=loki.config_files(deployment),
+            files=files[LOKI.role],
             protect_data=spec.protected,
         )
         services[ALLOY] = alloy.Alloy(
@@ -149,7 +152,7 @@ def build(deployment: Deployment) -> BuiltStack:
             spec.alloy,
             placement(ALLOY),
             env=served_variables(spec.alloy, deployment.variables),
-            files=alloy_files(deployment),
+            files=files[ALLOY.role],
             depends_on=[services[LOKI].container],
         )
     if spec.deployed(PROMETHEUS):
@@ -158,14 +161,14 @@ def build(deployment: Deployment) -> BuiltStack:
             spec.blackbox,
             placement(BLACKBOX),
             env=blackbox.environment(deployment),
-            files=blackbox.config_files(deployment),
+            files=files[BLACKBOX.role],
         )
         services[PROMETHEUS] = prometheus.Prometheus(
             "prometheus",
             spec.prometheus,
             placement(PROMETHEUS),
             env=prometheus.environment(deployment),
-            files=prometheus.config_files(deployment),
+            files=files[PROMETHEUS.role],
             protect_data=spec.protected,
             # Targets may come up later; the probe job needs its exporter from the first scrape.
             depends_on=[services[s].container for s in (GATEWAY, BLACKBOX)],
@@ -176,7 +179,7 @@ def build(deployment: Deployment) -> BuiltStack:
             spec.grafana,
             placement(GRAFANA),
             env=grafana.environment(deployment),
-            files=grafana.config_files(deployment),
+            files=files[GRAFANA.role],
             protect_data=spec.protected,
             depends_on=[services[s].container for s in (PROMETHEUS, CLICKHOUSE, LOKI) if s in services],
         )

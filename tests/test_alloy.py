@@ -9,7 +9,7 @@ from conftest import CANARIES, container_of, resources
 
 from components import alloy
 from components.names import ALLOY, ALLOY_CONFIG_PATH, DOCKER_SOCKET, GATEWAY, LOKI, SERVICE_LABEL, STACK_LABEL
-from components.stack import alloy_files
+from components.stack import mounted_files
 
 
 def alloy_stacks(deployments):
@@ -23,7 +23,7 @@ def attribute(config: str, name: str) -> list[str]:
 def test_pushes_to_the_stack_loki_where_the_spec_places_it(deployments):
     for deployment in alloy_stacks(deployments).values():
         spec = deployment.spec
-        [file] = alloy_files(deployment)
+        [file] = mounted_files(deployment)[ALLOY.role]
         assert file.mount == ALLOY_CONFIG_PATH
         loki = spec.endpoint(LOKI, seen_from=spec.alloy.host)
         assert attribute(file.content, "url") == [f"{loki.url}{alloy.LOKI_PUSH_PATH}"]
@@ -31,7 +31,7 @@ def test_pushes_to_the_stack_loki_where_the_spec_places_it(deployments):
 
 def test_reads_only_this_stack_containers_labelled_as_the_stack_labels_them(plans, deployments):
     for stack, deployment in alloy_stacks(deployments).items():
-        [file] = alloy_files(deployment)
+        [file] = mounted_files(deployment)[ALLOY.role]
         assert f'"{STACK_LABEL}={deployment.spec.name_prefix}"' in file.content
         # Docker service discovery exposes label com.pmoves.service as this meta label.
         assert alloy.docker_meta_label(SERVICE_LABEL) == "__meta_docker_container_label_com_pmoves_service"
@@ -45,7 +45,7 @@ def test_reads_only_this_stack_containers_labelled_as_the_stack_labels_them(plan
 
 def test_config_blocks_are_balanced_and_hold_no_credential(deployments):
     for deployment in alloy_stacks(deployments).values():
-        [file] = alloy_files(deployment)
+        [file] = mounted_files(deployment)[ALLOY.role]
         code = re.sub(r'"(\\.|[^"\\])*"', '""', file.content)  # braces inside strings do not count
         depth = 0
         for char in code:
