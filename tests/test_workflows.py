@@ -132,7 +132,12 @@ def test_workflow_validates_against_the_github_workflow_schema(path):
 @pytest.mark.parametrize(
     ("workflow", "old", "new", "error"),
     [
-        ("pull-request.yml", "runs-on: ubuntu-latest", "runs_on: ubuntu-latest", "'runs-on' is a required property"),
+        (
+            "pull-request.yml",
+            "runs-on: [self-hosted, debian-12]",
+            "runs_on: [self-hosted, debian-12]",
+            "'runs-on' is a required property",
+        ),
         ("deploy-stack.yml", "cancel-in-progress: false", "cancel-in-progress: sometimes", "is not of type 'boolean'"),
     ],
 )
