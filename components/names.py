@@ -44,6 +44,7 @@ OLLAMA_MODELS_PATH = "/root/.ollama"
 OLLAMA_API_PATH = "/v1"  # Ollama's OpenAI-compatible routes
 CLICKHOUSE_USERS_DIR = "/etc/clickhouse-server/users.d"
 CLICKHOUSE_BACKUPS_PATH = "/var/lib/clickhouse-backups/"
+REQUESTS_VIEW = "requests"  # the seed's table of requests: a view the schema one-shot creates
 CLICKHOUSE_BACKUPS_DISK = "backups"  # the seed's `BACKUP ... TO Disk('backups', ...)`
 CLICKHOUSE_SCHEMA_SQL_PATH = "/opt/pmoves/clickhouse-schema.sql"  # where the one-shot schema container reads it
 PROMETHEUS_CONFIG_PATH = "/etc/prometheus/prometheus.yml"

@@ -27,7 +27,7 @@ from .container import one_shot_container
 from .envfiles import Variable
 from .host import Placement
 from .loader import Deployment
-from .names import CLICKHOUSE, CLICKHOUSE_NATIVE_PORT, CLICKHOUSE_SCHEMA_SQL_PATH, TYPE_PREFIX
+from .names import CLICKHOUSE, CLICKHOUSE_NATIVE_PORT, CLICKHOUSE_SCHEMA_SQL_PATH, REQUESTS_VIEW, TYPE_PREFIX
 from .render import RenderedFile, render
 from .spec import ClickHouseSpec
 
@@ -105,6 +105,11 @@ def applies(deployment: Deployment) -> bool:
     return deployment.spec.gateway.observability
 
 
+def views(deployment: Deployment) -> list[str]:
+    """The views the SQL creates, for the smoke suite to query: pulumi-docker ignores the one-shot's exit code."""
+    return [REQUESTS_VIEW] if applies(deployment) and deployment.spec.clickhouse.requests_view else []
+
+
 def schema_sql(deployment: Deployment) -> str:
     spec = deployment.spec.clickhouse
     upstream = [
@@ -115,6 +120,7 @@ def schema_sql(deployment: Deployment) -> str:
         "clickhouse/schema/pmoves-schema.sql.j2",
         database=sql_identifier(spec.database),
         requests_view=spec.requests_view,
+        view=sql_identifier(REQUESTS_VIEW),
         upstream=upstream,
         retention_days=spec.retention_days,
         retention_tables=RETENTION_TABLES,

@@ -69,6 +69,9 @@ class StackOutputs(_Outputs):
     models: dict[str, list[str]] = Field(default_factory=dict)
     ollama_models: list[str] = Field(default_factory=list, description="models that must be in Ollama's /api/tags")
     smoke: SmokeModels = Field(default_factory=SmokeModels)
+    clickhouse_views: Optional[list[str]] = Field(
+        None, description="views the schema one-shot creates; absent from a stack deployed before this key"
+    )
     clickhouse_url: Optional[SecretStr] = Field(None, description="http://user:password@host:port/database")
     grafana_admin: Optional[GrafanaAdmin] = None
 
@@ -83,6 +86,10 @@ class StackOutputs(_Outputs):
             password=unquote(parts.password or ""),
             database=parts.path.strip("/") or "default",
         )
+
+    def schema_container(self) -> str:
+        """The schema one-shot's Docker name: components/schema.py names it after ClickHouse's container."""
+        return f"{self.containers.get('clickhouse', '<name_prefix>-tensorzero-clickhouse')}-schema"
 
     def secrets(self) -> list[str]:
         """Every credential in the outputs, as it could appear in text: never to be printed."""

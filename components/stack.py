@@ -210,6 +210,7 @@ def outputs(deployment: Deployment, services: dict[Service, ServiceComponent]) -
             "chat_model": smoke.chat_model and CHAT_MODEL_PREFIX + smoke.chat_model,
             "embedding_model": smoke.embedding_model and EMBEDDING_MODEL_PREFIX + smoke.embedding_model,
         },
+        "clickhouse_views": schema.views(deployment),
         "clickhouse_url": pulumi.Output.secret(
             clickhouse.connection_url(
                 spec.clickhouse,

@@ -187,11 +187,11 @@ def test_schema_sql_follows_the_spec(deployments):
     deployment = deployments["prod"]
     assert deployment.spec.clickhouse.retention_days == 365 and deployment.spec.clickhouse.requests_view
     sql = schema.schema_sql(deployment)
-    assert "CREATE OR REPLACE VIEW `tensorzero`.requests AS" in sql
+    assert "CREATE OR REPLACE VIEW `tensorzero`.`requests` AS" in sql
     assert sql.count("MODIFY TTL timestamp + INTERVAL 365 DAY;") == len(schema.RETENTION_TABLES)
     plain = schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False))
     assert "TTL" not in plain and "CREATE" not in plain
-    assert "DROP VIEW IF EXISTS `tensorzero`.requests;" in plain
+    assert "DROP VIEW IF EXISTS `tensorzero`.`requests`;" in plain
 
 
 def test_no_schema_without_the_tables_the_gateway_creates(deployments):
@@ -365,6 +365,8 @@ def seeded(deployments, tmp_path_factory) -> Seeded:
     steps.append(
         ("schema-off", schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False)))
     )
+    views = f"SELECT name FROM system.tables WHERE database = '{db}' AND engine = 'View' ORDER BY name"
+    steps.append(("views-off", views))
     steps.append(("literal", f"SELECT {schema.sql_string(ODD_NAME)} AS {schema.sql_identifier(ODD_NAME)}"))
     for stack in STACKS:  # every stack's SQL runs, twice; prod's last, so its view and TTLs stay
         sql = schema.schema_sql(deployments[stack])
@@ -373,6 +375,7 @@ def seeded(deployments, tmp_path_factory) -> Seeded:
     steps += [
         ("optimize", optimize),
         ("after", named["before"]),
+        ("views", views),
         ("ttl", f"SELECT name, engine_full FROM system.tables WHERE database = '{db}' ORDER BY name"),
         # The real server makes `db` the session's database (config.d default_database, shown below with
         # clickhouse-server); chdb needs it said.
@@ -432,6 +435,12 @@ def test_schema_sql_runs_for_every_stack_and_again(seeded):
     for stack in STACKS:
         rows(seeded, f"schema-{stack}-1")
         rows(seeded, f"schema-{stack}-2")
+
+
+def test_the_views_the_smoke_suite_queries_are_the_views_the_sql_creates(seeded, deployments):
+    off = with_clickhouse(deployments["prod"], retention_days=None, requests_view=False)
+    assert [name for [name] in rows(seeded, "views-off")] == schema.views(off) == []
+    assert [name for [name] in rows(seeded, "views")] == schema.views(deployments["prod"]) == ["requests"]
 
 
 def test_seed_count_and_per_model_counts(seeded):

@@ -2,7 +2,8 @@
 
 Real programs wherever they run here: Debian's ClickHouse server, Prometheus and blackbox exporter, and
 TensorZero's own OpenAI-compatible routes (package `tensorzero`). Stand-ins (tests/live/standins/, named as
-such) only for what cannot run here: the gateway's /status, /health and /metrics, the UI, Ollama, Grafana.
+such) only for what cannot run here: the gateway's /status, /health and /metrics, the UI, Ollama, Grafana,
+and the schema one-shot's SQL (REQUESTS_VIEW_STANDIN, in 18.16's dialect).
 
 The stack is the dev stack with only what this machine needs changed (`live_config`). Every rendered file,
 environment, healthcheck and command comes from the components, so this is the stack `pulumi up` would run,
@@ -31,10 +32,13 @@ from components.names import (
     OLLAMA,
     PROJECT,
     PROMETHEUS,
+    REQUESTS_VIEW,
     SERVICES,
     UI,
     Service,
 )
+from components.schema import sql_identifier
+from components.schema import views as clickhouse_views
 from components.spec import Endpoint
 
 from .engine import Container, Fleet, NotReady, docker_host_url, wait_for
@@ -46,6 +50,22 @@ TENSORZERO_MOUNT = "/opt/tensorzero-site-packages"  # the host venv's site-packa
 SCRAPE_INTERVAL = "2s"
 READY_TIMEOUT_S = 90
 SERVICE_OF = {service.role: service for service in SERVICES}
+# STAND-IN for the schema one-shot's SQL (templates/clickhouse/schema/), which only a modern server runs: 18.16
+# has no CREATE OR REPLACE VIEW, and the gateway stand-in's ModelInference no `cost`. That SQL is proven in chdb
+# by tests/test_clickhouse.py; this view gives the smoke suite the seed's `requests` view to query.
+REQUESTS_VIEW_STANDIN = """CREATE VIEW IF NOT EXISTS {database}.requests AS
+SELECT
+    timestamp,
+    model_name AS model,
+    input_tokens AS request_tokens,
+    output_tokens AS response_tokens,
+    response_time_ms AS latency_ms,
+    model_provider_name AS provider,
+    model_name AS model_key,
+    ttft_ms,
+    cached,
+    inference_id
+FROM {database}.ModelInference"""
 
 
 def live_config(name_prefix: str) -> dict:
@@ -117,6 +137,7 @@ class LiveStack:
                 "chat_model": CHAT_MODEL_PREFIX + spec.smoke.chat_model,
                 "embedding_model": EMBEDDING_MODEL_PREFIX + spec.smoke.embedding_model,
             },
+            "clickhouse_views": clickhouse_views(self.deployment),
             "clickhouse_url": clickhouse.connection_url(spec.clickhouse, password, Endpoint(ch[0], int(ch[1]))).value,
             "grafana_admin": {
                 "user": spec.grafana.admin_user,
@@ -129,6 +150,33 @@ class LiveStack:
         spec = self.deployment.spec
         password = self.deployment.variable(spec.clickhouse.password_var)
         return clickhouse.connection_url(spec.clickhouse, password, spec.endpoint(CLICKHOUSE, seen_from="main")).value
+
+    def clickhouse_query(self, sql: str) -> str:
+        """One query over the published HTTP interface, as the seed's user, in the stack's database."""
+        spec = self.deployment.spec.clickhouse
+        answer = httpx.post(
+            self.urls[CLICKHOUSE.role] + "/",
+            params={"database": spec.database},
+            content=sql,
+            auth=(spec.user, self.deployment.variable(spec.password_var).value),
+            timeout=10,
+        )
+        if answer.status_code != 200:
+            raise NotReady(f"`{sql.splitlines()[0]}`: HTTP {answer.status_code}: {answer.text.strip()[:300]}")
+        return answer.text
+
+    def create_views(self) -> None:
+        """What the schema one-shot does after the gateway's migrations: wait for ModelInference, then create
+        the views (here the stand-in SQL above)."""
+
+        def migrated():
+            if self.clickhouse_query("EXISTS TABLE ModelInference").strip() != "1":
+                raise NotReady("no ModelInference yet")
+
+        wait_for("the gateway's ModelInference table", migrated, READY_TIMEOUT_S, self.fleet.logs)
+        if REQUESTS_VIEW in clickhouse_views(self.deployment):
+            database = sql_identifier(self.deployment.spec.clickhouse.database)
+            self.clickhouse_query(REQUESTS_VIEW_STANDIN.format(database=database))
 
     def targets(self) -> list[dict]:
         answer = httpx.get(self.urls[PROMETHEUS.role] + "/api/v1/targets?state=active", timeout=5)
@@ -241,6 +289,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
     for container in fleet.containers.values():
         container.wait_healthy()
     stack = LiveStack(deployment, fleet)
+    stack.create_views()
     for model in deployment.translation.ollama_pulls:  # what the stack's one-shot `ollama pull` containers do
         stack.pull(model)
     stack.wait_monitoring_green()

@@ -13,7 +13,7 @@ import pytest
 
 from components.smoke import BUDGET_VAR, DEADLINE_VAR, OUTPUTS_VAR, ClickHouseAccess, StackOutputs
 
-from .probes import Budget, DockerHosts
+from .probes import Budget, ClickHouseQueries, DockerHosts, how_to_query
 
 MIN_REDACTED = 4
 
@@ -65,3 +65,8 @@ def clickhouse(outputs) -> ClickHouseAccess:
 @pytest.fixture(scope="session")
 def docker_hosts(budget) -> DockerHosts:
     return DockerHosts(budget)
+
+
+@pytest.fixture(scope="session")
+def clickhouse_queries(outputs, http, docker_hosts) -> ClickHouseQueries:
+    return how_to_query(outputs, http, docker_hosts)

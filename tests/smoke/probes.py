@@ -3,6 +3,7 @@
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional, TypeVar
 
 import httpx
@@ -37,8 +38,10 @@ class Budget:
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.time())
 
-    def fail(self, service: str, endpoint: str, seen: str) -> None:
-        pytest.fail(self.redact(f"{service}: {endpoint}: {seen}"), pytrace=False)
+    def fail(self, service: str, endpoint: str, seen: str, cause: str = "") -> None:
+        """Fails the check; `cause` is what most likely went wrong, when the check knows it."""
+        because = f". Likely cause: {cause}" if cause else ""
+        pytest.fail(self.redact(f"{service}: {endpoint}: {seen}{because}"), pytrace=False)
 
     def wait(
         self,
@@ -129,6 +132,52 @@ def query(client: httpx.Client, access: ClickHouseAccess, sql: str, timeout: flo
     if response.status_code != 200:
         raise NotYet(f"`{sql}` as user {access.user}: HTTP {response.status_code}: {shown(response.text)}")
     return response.text.strip()
+
+
+# The official image's variables, so the password never leaves the container; "$1" the database (empty: the
+# container's own), "$2" the query: both passed as arguments, never spliced into the script.
+IN_CONTAINER = (
+    'clickhouse-client --user "$CLICKHOUSE_USER" --password "$CLICKHOUSE_PASSWORD" '
+    '--database "${1:-$CLICKHOUSE_DB}" --query "$2"'
+)
+
+
+def query_in_container(name: str, host: str, database: str, sql: str, timeout: float) -> str:
+    """One query with `docker exec <name> clickhouse-client`, as the container's own user."""
+    command = ["docker", "--host", host, "exec", name, "sh", "-c", IN_CONTAINER, "sh", database, sql]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise NotYet(f"no answer within {timeout:.1f}s") from None
+    if done.returncode != 0:
+        raise NotYet(f"`{sql}` failed: {shown(done.stderr or done.stdout)}")
+    return done.stdout.strip()
+
+
+@dataclass(frozen=True)
+class ClickHouseQueries:
+    """How this run asks ClickHouse a query: over HTTP when it is published, else inside its container when
+    its Docker host answers (as in prod, where ClickHouse is not published)."""
+
+    ask: Optional[Callable[[str, float], str]]  # (sql, timeout) -> the answer's text; NotYet when it fails
+    where: str = ""  # the endpoint, as failures name it
+    why_not: str = ""  # why no query can be asked from here (the checks skip)
+
+
+def how_to_query(outputs: StackOutputs, http: httpx.Client, docker_hosts: "DockerHosts") -> ClickHouseQueries:
+    access = outputs.clickhouse()
+    container, host = outputs.containers.get("clickhouse"), outputs.docker_hosts.get("clickhouse")
+    if "clickhouse" in outputs.endpoints and access is not None:
+        return ClickHouseQueries(
+            lambda sql, timeout: query(http, access, sql, timeout), f"{access.url} database {access.database}"
+        )
+    if container and host and not docker_hosts.why_not(host):
+        database = access.database if access is not None else ""
+        return ClickHouseQueries(
+            lambda sql, timeout: query_in_container(container, host, database, sql, timeout),
+            f"docker exec {container} on {host}" + (f" database {database}" if database else ""),
+        )
+    return ClickHouseQueries(None, why_not="ClickHouse is not published, and its container cannot be inspected here")
 
 
 class DockerHosts:

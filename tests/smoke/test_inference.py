@@ -5,21 +5,15 @@ Rows are counted over ClickHouse's HTTP interface when it is published, else ins
 (`docker exec ... clickhouse-client`, with the container's own credentials) when its Docker host answers.
 """
 
-import subprocess
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import pytest
 
-from .probes import NotYet, endpoint, json_of, query, request, shown
+from .probes import NotYet, endpoint, json_of, request, shown
 
 TABLE = "ModelInference"
 COUNT = f"SELECT count() FROM {TABLE}"
-# The official image's variables; the password never leaves the container.
-IN_CONTAINER = (
-    'clickhouse-client --user "$CLICKHOUSE_USER" --password "$CLICKHOUSE_PASSWORD" '
-    f'--database "$CLICKHOUSE_DB" --query "{COUNT}"'
-)
 INFERENCE_TIMEOUT_S = 30.0  # a local model may still be loading into memory
 PROMPT = "Reply with one word: pong."
 
@@ -34,38 +28,24 @@ class Ledger:
     answered: list[str] = field(default_factory=list)
 
 
-def counted_in_container(name: str, host: str) -> Callable[[float], int]:
-    def count(timeout: float) -> int:
-        command = ["docker", "--host", host, "exec", name, "sh", "-c", IN_CONTAINER]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise NotYet(f"no answer within {timeout:.1f}s") from None
-        if done.returncode != 0 or not done.stdout.strip().isdigit():
-            raise NotYet(f"`{COUNT}` failed: {shown(done.stderr or done.stdout)}")
-        return int(done.stdout)
-
-    return count
+def rows(answer: str) -> int:
+    if not answer.isdigit():
+        raise NotYet(f"`{COUNT}` answered {shown(answer)!r}")
+    return int(answer)
 
 
 @pytest.fixture(scope="module")
-def ledger(outputs, http, budget, docker_hosts) -> Ledger:
+def ledger(budget, clickhouse_queries) -> Ledger:
     """How to count the rows, and how many there were before this module sent anything (one attempt)."""
     found = Ledger()
-    access = outputs.clickhouse()
-    container, host = outputs.containers.get("clickhouse"), outputs.docker_hosts.get("clickhouse")
-    if "clickhouse" in outputs.endpoints and access is not None:
-        found.count = lambda timeout: int(query(http, access, COUNT, timeout))
-        found.where = f"{TABLE} in {access.url} database {access.database}"
-    elif container and host and not docker_hosts.why_not(host):
-        found.count = counted_in_container(container, host)
-        found.where = f"{TABLE} via docker exec {container} on {host}"
-    else:
-        found.cannot_count = "ClickHouse is not published, and its container cannot be inspected from here"
+    if clickhouse_queries.ask is None:
+        found.cannot_count = clickhouse_queries.why_not
         return found
+    found.count = lambda timeout: rows(clickhouse_queries.ask(COUNT, timeout))
+    found.where = f"{TABLE} at {clickhouse_queries.where}"
     try:
         found.before = found.count(min(5.0, max(budget.remaining, 0.2)))
-    except (NotYet, ValueError) as error:
+    except NotYet as error:
         found.why_no_before = f"cannot count rows before the requests: {error}"
     return found
 
