@@ -15,16 +15,14 @@ YES ?= 1
 # Repetitions of `make bench`.
 BENCH_N ?= 5
 
-# `make plan-diff`: the git ref (commit, branch, tag) whose plan is the "before" side.
+# `make plan-diff`: the git ref (commit, branch, tag) whose plan is the "before" side, and the stacks (default: all).
 BASE ?=
+STACKS ?=
 # `make smoke`: read the stack's outputs from this JSON file instead of `pulumi stack output`.
 OUTPUTS ?=
 
 OUT = out
 PY_SOURCES = __main__.py components tests benchmarks
-# Every stack, one per stack file, in promotion order (then any others): what `plan-diff-all` covers.
-STACK_FILES = $(sort $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml)))
-ALL_STACKS = $(foreach s,dev staging prod,$(filter $(s),$(STACK_FILES))) $(filter-out dev staging prod,$(STACK_FILES))
 PLAN_DIFF_DIR = $(OUT)/plan-diff
 SMOKE_DIR = $(OUT)/smoke
 # `make smoke`: where the JUnit report goes, and the seconds the whole run may take.
@@ -67,7 +65,7 @@ endef
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test-venv lint test env-layers render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean \
-	ci-deps system-deps ci-env plan-diff plan-diff-all smoke
+	ci-deps system-deps ci-env plan-diff smoke
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0]"
@@ -96,11 +94,8 @@ test: system-deps lint ## install system packages and start dockerd if needed, l
 
 # The env layers of a stack start as copies of its committed *.example templates; a copy is
 # made only where the layer is missing, so an operator's edits are never overwritten.
-env-layers: ## create missing env layers of envfiles/<STACK>/ from their *.example templates
-	@for template in envfiles/$(STACK)/*.example; do \
-		[ -e "$$template" ] || continue; layer="$${template%.example}"; \
-		[ -e "$$layer" ] || { cp "$$template" "$$layer"; echo "created $$layer from $$template"; }; \
-	done
+env-layers: venv ## create missing env layers of envfiles/<STACK>/ from their *.example templates
+	$(CLI) env-layers $(STACK)
 
 render: venv $(if $(ENV_DIR),,env-layers) ## write the stack's rendered files and manifest.json to out/<STACK>/
 	@rm -rf "$(OUT)/$(STACK)"
@@ -163,68 +158,15 @@ system-deps: ## the Debian packages the tests run real programs from, and a runn
 	@if [ "$$(id -u)" = 0 ]; then bash .ci/system-deps; else sudo bash .ci/system-deps; fi
 
 # The stack's env layers from their templates, plus `.env.local` holding every variable the
-# templates list that the job's environment sets (from secrets). Refuses to run without the
-# backend secret, or without a passphrase for any stack but dev, naming what is missing.
-ci-env: env-layers ## CI: check the Pulumi secrets, write envfiles/<STACK>/.env.local from the environment
-	@set -e; missing=""; \
-	[ -n "$${PULUMI_BACKEND_URL:-}" ] || missing="$$missing PULUMI_BACKEND_URL"; \
-	if [ "$(STACK)" != "dev" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then \
-		missing="$$missing PULUMI_CONFIG_PASSPHRASE"; fi; \
-	[ -z "$$missing" ] || { echo "error: stack $(STACK) needs the secret(s)$$missing (see docs/ci.md)" >&2; exit 1; }; \
-	layer="envfiles/$(STACK)/.env.local"; marker="# written by make ci-env"; \
-	if [ -e "$$layer" ] && [ "$$(head -n 1 "$$layer")" != "$$marker" ]; then \
-		echo "error: $$layer exists and was not written by ci-env; not overwriting it" >&2; exit 1; fi; \
-	umask 077; printf '%s\n' "$$marker" > "$$layer.tmp"; written=""; \
-	for name in $$(cat /dev/null envfiles/$(STACK)/*.example 2>/dev/null | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p' | sort -u); do \
-		value="$$(printenv "$$name" || true)"; [ -n "$$value" ] || continue; \
-		printf "%s='%s'\n" "$$name" "$$(printf '%s' "$$value" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g")" >> "$$layer.tmp"; \
-		written="$$written $$name"; \
-	done; \
-	mv "$$layer.tmp" "$$layer"; echo "wrote $$layer:$${written:- no variables} (values not shown)"
+# templates list that the job's environment sets (from secrets), never printed. Refuses to run
+# without the backend secret, or without a passphrase for any stack but dev, naming what is missing.
+ci-env: venv ## CI: check the Pulumi secrets, write envfiles/<STACK>/.env.local from the environment
+	$(CLI) ci-env $(STACK)
 
-# The desired-state diff of a change: the offline plan of BASE, built in a throwaway git worktree,
-# against the plan of the working tree. Plans mask credentials, so each side reads its own
-# templates with a placeholder for every value they leave empty: no secret is needed. A stack
-# missing at BASE, or whose plan fails there, is diffed against nothing (all creates).
-plan-diff: venv ## desired-state diff of STACK from git ref BASE to the working tree (out/plan-diff/<STACK>/)
-	@test -n "$(BASE)" || { echo "error: name the git ref to compare with: make plan-diff BASE=<ref> STACK=$(STACK)" >&2; exit 2; }
-	@set -e; dir="$(abspath $(PLAN_DIFF_DIR))/$(STACK)"; tree="$$dir/base-tree"; \
-	base="$$(git rev-parse --verify --quiet "$(BASE)^{commit}")" \
-		|| { echo "error: BASE=$(BASE) is not a commit in this clone (fetch it, or use fetch-depth: 0)" >&2; exit 2; }; \
-	rm -rf "$$dir"; git worktree prune; mkdir -p "$$dir"; \
-	git worktree add --quiet --detach "$$tree" "$$base"; trap 'git worktree remove --force "$$tree"' EXIT; \
-	plan_of() { \
-		root="$$1"; env="$$2"; rm -rf "$$env"; mkdir -p "$$env"; \
-		for template in "$$root"/envfiles/$(STACK)/*.example; do \
-			[ -e "$$template" ] || continue; name="$${template##*/}"; cp "$$template" "$$env/$${name%.example}"; \
-			sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=[[:space:]]*$$/\1=ci-placeholder-\1/p' "$$template" >> "$$env/.env.local"; \
-		done; \
-		(cd "$$root" && PYTHONPATH="$$root" "$(abspath $(PYTHON))" -m components plan "$(STACK)" --json --env-dir "$$env"); \
-	}; \
-	note=""; \
-	if [ ! -e "$$tree/stacks/Pulumi.$(STACK).yaml" ]; then \
-		note="stack $(STACK) does not exist at $(BASE): everything is new"; echo '{"resources": []}' > "$$dir/base.json"; \
-	elif ! plan_of "$$tree" "$$dir/base-env" > "$$dir/base.json" 2> "$$dir/base.err"; then \
-		cat "$$dir/base.err" >&2; note="the plan of $(STACK) fails at $(BASE) (above): diffed against nothing"; \
-		echo '{"resources": []}' > "$$dir/base.json"; \
-	fi; \
-	[ -z "$$note" ] || echo "warning: $$note" >&2; \
-	plan_of "$(CURDIR)" "$$dir/head-env" > "$$dir/head.json"; \
-	$(CLI) diff "$$dir/base.json" "$$dir/head.json" > "$$dir/diff.txt"; \
-	echo "$(STACK): $(BASE) -> working tree"; cat "$$dir/diff.txt"; \
-	{ printf '### `%s`: %s\n\n' "$(STACK)" "$$(tail -n 1 "$$dir/diff.txt")"; \
-	  printf 'base `%s` → head `%s`%s\n\n' "$$(git rev-parse --short "$$base")" "$$(git rev-parse --short HEAD)" "$${note:+ ($$note)}"; \
-	  echo '```'; cat "$$dir/diff.txt"; echo '```'; echo; } > "$$dir/summary.md"; \
-	if [ -n "$${GITHUB_STEP_SUMMARY:-}" ]; then cat "$$dir/summary.md" >> "$$GITHUB_STEP_SUMMARY"; fi
-
-plan-diff-all: ## plan-diff of every stack; out/plan-diff/comment.md gathers them for the PR comment
-	@test -n "$(BASE)" || { echo "error: name the git ref to compare with: make plan-diff-all BASE=<ref>" >&2; exit 2; }
-	@set -e; for stack in $(ALL_STACKS); do $(MAKE) --no-print-directory plan-diff STACK=$$stack BASE="$(BASE)"; done
-	@{ echo "## Desired-state diff"; echo; \
-	   echo "Offline plans (\`make plan-diff\`) of the base and of this change, compared by pulumi-docker's replacement rules."; \
-	   echo "\`+\` create, \`~\` update in place, \`+-\` replace, \`-\` delete; credentials are masked, so a changed secret shows only in \`pulumi preview\`."; \
-	   echo; for stack in $(ALL_STACKS); do cat "$(PLAN_DIFF_DIR)/$$stack/summary.md"; done; } > "$(PLAN_DIFF_DIR)/comment.md"
-	@echo "wrote $(PLAN_DIFF_DIR)/comment.md"
+# The desired-state diff of a change: the offline plan of BASE (in a throwaway git worktree, by its
+# own code) against the working tree's, per stack; placeholders stand in for every credential.
+plan-diff: venv ## desired-state diff from git ref BASE to the working tree (STACKS=... or every stack); PR comment in out/plan-diff/
+	$(CLI) diff --against "$(BASE)" $(STACKS) --comment $(PLAN_DIFF_DIR)/comment.md
 
 # After `make up`: the smoke suite against the stack's real outputs (`pulumi stack output`, which
 # hold the ClickHouse password: kept in a 0600 file removed on exit), or against OUTPUTS=file.

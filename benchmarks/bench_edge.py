@@ -41,9 +41,10 @@ sys.path.insert(0, str(PROJECT_DIR / "tests"))
 from bench_plan import fake_env_dir  # noqa: E402
 from test_edge import API_KEY, free_port, running_edge  # noqa: E402
 
+from components.edge import API_KEY_ENV as EDGE_API_KEY_ENV  # noqa: E402
 from components.loader import load  # noqa: E402
-from components.names import CHAT_MODEL_PREFIX, EDGE_API_KEY_ENV, EMBEDDING_MODEL_PREFIX  # noqa: E402
-from components.spec import Endpoint  # noqa: E402
+from components.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX  # noqa: E402
+from components.service import Endpoint  # noqa: E402
 
 DOCS = PROJECT_DIR / "docs" / "edge.md"
 MARKERS = ("<!-- bench-edge:start -->", "<!-- bench-edge:end -->")

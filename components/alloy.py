@@ -1,22 +1,35 @@
 """Grafana Alloy: ships the logs of the stack's containers on its Docker host to Loki."""
 
+from __future__ import annotations
+
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pulumi
+from pydantic import Field
 
-from .container import ContainerPlan, ServiceComponent
-from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import ALLOY, ALLOY_CONFIG_PATH, DOCKER_SOCKET, GATEWAY, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
+from . import gateway, loki
+from .names import METRICS_PATH, SERVICE_LABEL, STACK_LABEL
 from .render import RenderedFile, render
-from .spec import AlloySpec, Endpoint
+from .service import Endpoint, HostPath, Monitoring, Scrape, ServiceDefinition, ServicePlan
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import ImageRef, Port
 
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+PORT = 12345
+CONFIG_PATH = "/etc/alloy/config.alloy"
+DOCKER_SOCKET = "/var/run/docker.sock"
 # Alloy's image is Ubuntu with curl installed (Dockerfile upstream).
-HEALTHCHECK = ("curl", "-fsS", "-o", "/dev/null", f"http://localhost:{ALLOY.port}/-/ready")
-COMMAND = ("run", ALLOY_CONFIG_PATH, f"--server.http.listen-addr=0.0.0.0:{ALLOY.port}", "--storage.path=/tmp/alloy")
+HEALTHCHECK = ("curl", "-fsS", "-o", "/dev/null", f"http://localhost:{PORT}/-/ready")
+COMMAND = ("run", CONFIG_PATH, f"--server.http.listen-addr=0.0.0.0:{PORT}", "--storage.path=/tmp/alloy")
 LOKI_PUSH_PATH = "/loki/api/v1/push"
+
+
+class AlloySpec(ServiceSpec):
+    image: ImageRef = Field("grafana/alloy:v1.10.2", description="Pinned Grafana Alloy image.")
+    port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
 
 
 def docker_meta_label(label: str) -> str:
@@ -24,45 +37,40 @@ def docker_meta_label(label: str) -> str:
     return "__meta_docker_container_label_" + re.sub(r"[^A-Za-z0-9_]", "_", label)
 
 
-def config_files(deployment: Deployment, loki: Endpoint) -> list[RenderedFile]:
+def config_files(deployment: Deployment, loki_endpoint: Endpoint) -> list[RenderedFile]:
     content = render(
         "alloy/config.alloy.j2",
         docker_socket=DOCKER_SOCKET,
         stack_label=STACK_LABEL,
         stack=deployment.spec.name_prefix,
         service_meta_label=docker_meta_label(SERVICE_LABEL),
-        json_service=GATEWAY.role,
-        push_url=f"{loki.url}{LOKI_PUSH_PATH}",
+        json_service=gateway.SERVICE.role,
+        push_url=f"{loki_endpoint.url}{LOKI_PUSH_PATH}",
     )
-    return [RenderedFile("alloy/config.alloy", "alloy-config", ALLOY.role, ALLOY_CONFIG_PATH, content)]
+    return [RenderedFile("alloy/config.alloy", "alloy-config", SERVICE.role, CONFIG_PATH, content)]
 
 
-class Alloy(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: AlloySpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        files: list[RenderedFile],
-        depends_on: list[pulumi.Resource],
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Alloy", name, None, opts)
-        self.run(
-            name,
-            ALLOY,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                command=COMMAND,
-                files=files,
-                # Read-only: Alloy lists containers and reads their logs, nothing more.
-                host_paths=[(DOCKER_SOCKET, DOCKER_SOCKET)],
-                depends_on=depends_on,
-            ),
-        )
-        self.register_outputs({"container": self.container.name})
+def plan(ctx: Context) -> ServicePlan:
+    return ServicePlan(
+        command=COMMAND,
+        files=tuple(config_files(ctx.deployment, ctx.reach(loki.SERVICE))),
+        # Read-only: Alloy lists containers and reads their logs, nothing more.
+        host_paths=(HostPath(DOCKER_SOCKET, DOCKER_SOCKET),),
+        healthcheck=HEALTHCHECK,
+        waits_for=(loki.SERVICE.role,),
+        image_tools=frozenset({"curl"}),
+    )
+
+
+SERVICE = ServiceDefinition(
+    role="alloy",
+    component="Alloy",
+    plan=plan,
+    description="Ships container logs to Loki; runs with Loki.",
+    spec=AlloySpec,
+    container="tensorzero-alloy",
+    alias="tensorzero-alloy",
+    port=PORT,
+    follows=loki.SERVICE.role,
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(SERVICE.role, METRICS_PATH),)),
+)

@@ -1,51 +1,69 @@
 """The blackbox exporter: asks the services that export no metrics whether they answer."""
 
-from typing import Optional, Sequence
+from __future__ import annotations
 
-import pulumi
+from typing import TYPE_CHECKING, Optional
 
-from .container import ContainerPlan, ServiceComponent, served_variables
-from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import BLACKBOX, BLACKBOX_CONFIG_PATH, PROMETHEUS_HEALTH_PATH, TYPE_PREFIX
+from pydantic import Field
+
+from .monitoring import PROBE_JOB
+from .names import METRICS_PATH
 from .render import RenderedFile, render
-from .spec import BlackboxSpec
+from .service import Monitoring, Prober, Scrape, ServiceDefinition, ServicePlan, Target
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import ImageRef, Port
 
-HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{BLACKBOX.port}{PROMETHEUS_HEALTH_PATH}")
-COMMAND = (f"--config.file={BLACKBOX_CONFIG_PATH}",)
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+PORT = 9115
+HEALTH_PATH = "/-/healthy"
+PROBE_PATH = "/probe"
+CONFIG_PATH = "/etc/blackbox_exporter/config.yml"
+HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{PORT}{HEALTH_PATH}")
+COMMAND = (f"--config.file={CONFIG_PATH}",)
 PROBE_MODULE = "http_2xx"  # Prometheus's probe job asks for it by this name
 # Under Prometheus's scrape timeout (10s at most), so a hung service is a failed probe, not a failed scrape;
 # the exporter also cuts it to the scrape's own timeout when that is shorter.
 PROBE_TIMEOUT = "5s"
 
 
+class BlackboxSpec(ServiceSpec):
+    image: ImageRef = Field("prom/blackbox-exporter:v0.27.0", description="Pinned blackbox exporter image.")
+    port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
+
+
 def config_files(deployment: Deployment) -> list[RenderedFile]:
     content = render("blackbox/config.yml.j2", stack=deployment.stack, module=PROBE_MODULE, timeout=PROBE_TIMEOUT)
-    return [RenderedFile("blackbox/config.yml", "blackbox-config", BLACKBOX.role, BLACKBOX_CONFIG_PATH, content)]
+    return [RenderedFile("blackbox/config.yml", "blackbox-config", SERVICE.role, CONFIG_PATH, content)]
 
 
-def environment(deployment: Deployment) -> list[Variable]:
-    return served_variables(deployment.spec.blackbox, deployment.variables)
+def plan(ctx: Context) -> ServicePlan:
+    """It makes the requests, so each probed URL is as the exporter's host reaches the service."""
+    targets = tuple(
+        Target(service.role, ctx.reach(service).url + monitoring.probe)
+        for service, monitoring in ctx.monitored()
+        if monitoring.probe
+    )
+    return ServicePlan(
+        command=COMMAND,
+        files=tuple(config_files(ctx.deployment)),
+        healthcheck=HEALTHCHECK,
+        prober=Prober(SERVICE.role, PROBE_JOB, PROBE_PATH, PROBE_MODULE, targets) if targets else None,
+        image_tools=frozenset({"wget"}),
+    )
 
 
-class Blackbox(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: BlackboxSpec,
-        placement: Placement,
-        *,
-        files: list[RenderedFile],
-        env: Sequence[Variable] = (),
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Blackbox", name, None, opts)
-        self.run(
-            name,
-            BLACKBOX,
-            spec,
-            placement,
-            ContainerPlan(env=env, healthcheck=HEALTHCHECK, command=COMMAND, files=files),
-        )
-        self.register_outputs({"container": self.container.name})
+SERVICE = ServiceDefinition(
+    role="blackbox",
+    component="Blackbox",
+    plan=plan,
+    description="Probes the services that export no metrics; runs with Prometheus.",
+    spec=BlackboxSpec,
+    container="tensorzero-blackbox",
+    alias="tensorzero-blackbox",
+    port=PORT,
+    follows="prometheus",
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(SERVICE.role, METRICS_PATH),)),
+)

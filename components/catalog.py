@@ -26,7 +26,8 @@ import tomli
 from pydantic import Field, ValidationError
 
 from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .names import OLLAMA, OLLAMA_API_PATH
+from .ollama import ALIAS as OLLAMA_ALIAS
+from .ollama import API_PATH as OLLAMA_API_PATH
 from .render import toml_value
 from .spec import StrictModel
 
@@ -320,7 +321,7 @@ def _api_base(
         base_url = SEED_URL_FIXES[base_url]
     if provider != "ollama":
         return base_url
-    if base_url is None or urlsplit(base_url).hostname == OLLAMA.alias:
+    if base_url is None or urlsplit(base_url).hostname == OLLAMA_ALIAS:
         if own_ollama_url is None:
             raise ConfigError(
                 [Problem(where, "providers.ollama.base_url", "not set and this environment deploys no Ollama")]
@@ -333,7 +334,7 @@ def _api_base(
 
 def serves_from_own_ollama(catalog: Catalog, model: ModelEntry) -> bool:
     base_url = _provider(catalog, model.provider)[2]
-    return model.provider == "ollama" and (base_url is None or urlsplit(base_url).hostname == OLLAMA.alias)
+    return model.provider == "ollama" and (base_url is None or urlsplit(base_url).hostname == OLLAMA_ALIAS)
 
 
 def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[str]) -> Translation:

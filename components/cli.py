@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -9,12 +10,12 @@ from typing import Any, Optional
 
 import yaml
 
-from . import blackbox, clickhouse, edge, gateway, grafana, ollama, prometheus, ui
-from .container import served_variables
+from . import ci
+from .deployment import Deployment
 from .diff import diff
+from .envfiles import Variable
 from .errors import ConfigError, Problem
-from .loader import Deployment, load
-from .names import ALLOY, BLACKBOX, CLICKHOUSE, EDGE, GATEWAY, GRAFANA, LOKI, OLLAMA, PROMETHEUS, UI
+from .loader import PROJECT_DIR, load
 from .plan import plan, to_json
 from .smoke import register as register_smoke
 from .stack import rendered_files
@@ -65,15 +66,43 @@ def _read_plan(path: str) -> dict[str, Any]:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    changes = diff(_read_plan(args.old), _read_plan(args.new))
+    """Two `plan --json` files, or (`--against REF [STACK...]`) every stack from a git ref to the working tree."""
+    if args.against is None:
+        if len(args.paths) != 2:
+            raise ConfigError([Problem("diff", "", "give two `plan --json` files, or --against REF [STACK...]")])
+        results = [ci.StackDiff("", diff(_read_plan(args.paths[0]), _read_plan(args.paths[1])))]
+    else:
+        results = ci.diff_against(args.against, args.paths)
     if args.json:
-        print(json.dumps([change.__dict__ for change in changes], indent=2, default=list))
-        return 0
-    for change in changes:
-        print(change.line())
-    counts = Counter(change.action for change in changes)
-    summary = ", ".join(f"{counts[a]} to {a}" for a in ("create", "update", "replace", "delete") if counts[a])
-    print(summary or "no changes")
+        changes = {r.stack: [change.__dict__ for change in r.changes] for r in results}
+        print(json.dumps(changes[""] if args.against is None else changes, indent=2, default=list))
+    else:
+        for result in results:
+            print(
+                f"{result.stack}: {args.against} -> working tree" if result.stack else "",
+                end="\n" if result.stack else "",
+            )
+            print(result.text())
+    if args.against is not None:
+        markdown = ci.comment(args.against, results)
+        if args.comment:
+            Path(args.comment).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.comment).write_text(markdown)
+        if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
+            with open(summary, "a") as handle:
+                handle.write(markdown)
+    return 0
+
+
+def cmd_env_layers(args: argparse.Namespace) -> int:
+    for layer in ci.env_layers(args.stack):
+        print(f"created {layer.relative_to(PROJECT_DIR)} from its {ci.TEMPLATE_SUFFIX} template")
+    return 0
+
+
+def cmd_ci_env(args: argparse.Namespace) -> int:
+    layer, written = ci.ci_env(args.stack, dict(os.environ))
+    print(f"wrote {layer.relative_to(PROJECT_DIR)}: {' '.join(written) or 'no variables'} (values not shown)")
     return 0
 
 
@@ -94,26 +123,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def container_environments(deployment: Deployment) -> dict[str, list]:
-    spec = deployment.spec
-    environments = {
-        CLICKHOUSE: lambda: clickhouse.environment(deployment),
-        GATEWAY: lambda: gateway.environment(deployment, spec.endpoint(CLICKHOUSE, seen_from=spec.gateway.host)),
-        EDGE: lambda: edge.environment(deployment),
-        UI: lambda: ui.environment(deployment, spec.endpoint(GATEWAY, seen_from=spec.ui.host)),
-        OLLAMA: lambda: ollama.environment(deployment),
-        PROMETHEUS: lambda: prometheus.environment(deployment),
-        BLACKBOX: lambda: blackbox.environment(deployment),
-        GRAFANA: lambda: grafana.environment(deployment),
-        LOKI: lambda: served_variables(spec.loki, deployment.variables),
-        ALLOY: lambda: served_variables(spec.alloy, deployment.variables),
-    }
-    return {service.role: environments[service]() for service in spec.deployed_services}
+def container_environments(deployment: Deployment) -> dict[str, tuple[str, tuple[Variable, ...]]]:
+    """Every container the stack declares, one-shots included: its Docker name, and its variables."""
+    prefix = deployment.spec.name_prefix
+    found = {}
+    for service in deployment.plans.values():
+        if service.runs_container:
+            found[service.role] = (f"{prefix}-{service.docker_name}", service.env)
+        for shot in service.one_shots:
+            found[f"{service.role} {shot.name}"] = (f"{prefix}-{shot.docker_name}", shot.env)
+    return found
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    for role, variables in container_environments(_load(args)).items():
-        print(f"[{role}]")
+    for section, (container, variables) in container_environments(_load(args)).items():
+        print(f"[{section}] {container}")
         for variable in variables:
             print(f"  {variable.name}={variable.shown}    # {variable.source}")
     return 0
@@ -138,11 +162,20 @@ def parser() -> argparse.ArgumentParser:
     )
     stack_command("validate", cmd_validate, "every offline check")
     stack_command("env", cmd_env, "each container's environment and where each value comes from")
-    compare = commands.add_parser("diff", help="what would change between two `plan --json` files")
-    compare.add_argument("old")
-    compare.add_argument("new")
-    compare.add_argument("--json", action="store_true")
+    compare = commands.add_parser(
+        "diff", help="what would change: between two `plan --json` files, or from a git ref (--against) per stack"
+    )
+    compare.add_argument("paths", nargs="*", metavar="OLD.json NEW.json | STACK", help="two plans, or stacks")
+    compare.add_argument("--against", metavar="REF", help="plan every stack (or those named) at REF and here")
+    compare.add_argument("--json", action="store_true", help="the changes as JSON")
+    compare.add_argument("--comment", metavar="FILE", help="with --against: write the pull-request comment here")
     compare.set_defaults(handler=cmd_diff)
+    stack_only = {"env-layers": (cmd_env_layers, "create missing env layers from their *.example templates")}
+    stack_only["ci-env"] = (cmd_ci_env, "CI: write the stack's .env.local from this job's environment")
+    for name, (handler, help) in stack_only.items():
+        command = commands.add_parser(name, help=help)
+        command.add_argument("stack")
+        command.set_defaults(handler=handler)
     register_smoke(commands)
     return root
 
@@ -152,7 +185,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return args.handler(args)
     except ConfigError as error:
-        print(f"{args.stack}: invalid configuration" if "stack" in args else "diff: invalid input", file=sys.stderr)
+        print(
+            f"{args.stack}: invalid configuration" if "stack" in args else f"{args.command}: invalid input",
+            file=sys.stderr,
+        )
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_INVALID

@@ -11,45 +11,83 @@ What the stack adds to the image, each as its own file so each decision is one f
   users.d/ is not mounted as a whole: the image's entrypoint writes users.d/default-user.xml there.
 """
 
-from typing import Optional
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote
 
-import pulumi
+from pydantic import Field
 
-from .container import ContainerPlan, ServiceComponent, data_volume, served_variables
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import (
-    CLICKHOUSE,
-    CLICKHOUSE_BACKUPS_DISK,
-    CLICKHOUSE_BACKUPS_PATH,
-    CLICKHOUSE_CONFIG_DIR,
-    CLICKHOUSE_DATA_PATH,
-    CLICKHOUSE_METRICS_PATH,
-    CLICKHOUSE_METRICS_PORT,
-    CLICKHOUSE_PING_PATH,
-    CLICKHOUSE_USERS_DIR,
-    GRAFANA,
-    TYPE_PREFIX,
-)
+from .monitoring import CLICKHOUSE_JOB
+from .names import METRICS_PATH
 from .render import RenderedFile, render
-from .spec import ClickHouseSpec, Endpoint
+from .service import Endpoint, Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan, Volume
+from .spec import PUBLISHED_PORT, SEED_DEFAULT_CREDENTIAL, ServiceSpec, Tier
+from .types import EnvName, Identifier, ImageRef, Port
 
-HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{CLICKHOUSE.port}{CLICKHOUSE_PING_PATH}")
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+ALIAS = "tensorzero-clickhouse"
+PORT = 8123  # HTTP interface: the gateway, Grafana, the seed's curl
+NATIVE_PORT = 9000  # clickhouse-client's native protocol
+METRICS_PORT = 9363  # the built-in Prometheus endpoint; internal only
+PING_PATH = "/ping"
+CONFIG_DIR = "/etc/clickhouse-server/config.d"
+USERS_DIR = "/etc/clickhouse-server/users.d"
+DATA_PATH = "/var/lib/clickhouse"
+BACKUPS_PATH = "/var/lib/clickhouse-backups/"
+BACKUPS_DISK = "backups"  # the seed's `BACKUP ... TO Disk('backups', ...)`
+
+HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{PORT}{PING_PATH}")
 SERVER_CONFIG = "clickhouse-server-config"  # merged into config.xml from config.d/
 USERS_CONFIG = "clickhouse-users-config"  # merged into users.xml from users.d/
 READONLY_PROFILE = "pmoves_readonly"
 # Settings Grafana's ClickHouse plugin sets on every query (its README: clickhouse-go sets
 # max_execution_time from the query timeout); a readonly=1 user may change only these.
 READONLY_CHANGEABLE = ("max_execution_time",)
+GRAFANA = "grafana"  # the only reader of the read-only user
+
+
+class ClickHouseSpec(ServiceSpec):
+    image: ImageRef = Field("clickhouse/clickhouse-server:24.12-alpine", description="Pinned ClickHouse image.")
+    port: Optional[Port] = Field(PORT, description=PUBLISHED_PORT)
+    database: Identifier = Field("tensorzero", description="Database TensorZero writes to.")
+    user: Identifier = Field("tensorzero", description="ClickHouse user the gateway connects as.")
+    password_var: EnvName = Field(
+        "TENSORZERO_CLICKHOUSE_PASSWORD",
+        description="Variable (env layer or stack secret) holding that user's password.",
+    )
+    log_level: str = Field(
+        "warning",
+        pattern="^(trace|debug|information|warning|error)$",
+        description="ClickHouse server log level (logged to the console only).",
+    )
+    metrics: bool = Field(True, description="Serve ClickHouse's built-in Prometheus endpoint (port 9363, internal).")
+    backups: bool = Field(
+        True,
+        description="Declare the `backups` disk on its own volume: the seed's `BACKUP ... TO Disk('backups', ...)`.",
+    )
+    retention_days: Optional[int] = Field(
+        None, ge=1, description="Drop inference rows older than this many days (table TTL); null keeps everything."
+    )
+    requests_view: bool = Field(
+        True, description="Create the seed's `requests` view over ModelInference once the gateway's migrations ran."
+    )
+    readonly_user: Identifier = Field("grafana_ro", description="Read-only ClickHouse user Grafana queries as.")
+    readonly_password_var: EnvName = Field(
+        "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD",
+        description="Variable (env layer or stack secret) holding the read-only user's password; needed with Grafana.",
+    )
 
 
 def _file(directory: str, mount_dir: str, name: str, kind: str, **context) -> RenderedFile:
     return RenderedFile(
         path=f"clickhouse/{directory}/{name}",
         kind=kind,
-        container=CLICKHOUSE.role,
+        container=SERVICE.role,
         mount=f"{mount_dir}/{name}",
         content=render(f"clickhouse/{directory}/{name}.j2", **context),
     )
@@ -63,43 +101,20 @@ def has_readonly_user(deployment: Deployment) -> bool:
 def config_files(deployment: Deployment) -> list[RenderedFile]:
     spec = deployment.spec.clickhouse
     files = [
-        _file(
-            "config.d",
-            CLICKHOUSE_CONFIG_DIR,
-            "pmoves.xml",
-            SERVER_CONFIG,
-            log_level=spec.log_level,
-            database=spec.database,
-        )
+        _file("config.d", CONFIG_DIR, "pmoves.xml", SERVER_CONFIG, log_level=spec.log_level, database=spec.database)
     ]
     if spec.metrics:
         files.append(
-            _file(
-                "config.d",
-                CLICKHOUSE_CONFIG_DIR,
-                "prometheus.xml",
-                SERVER_CONFIG,
-                port=CLICKHOUSE_METRICS_PORT,
-                endpoint=CLICKHOUSE_METRICS_PATH,
-            )
+            _file("config.d", CONFIG_DIR, "prometheus.xml", SERVER_CONFIG, port=METRICS_PORT, endpoint=METRICS_PATH)
         )
     if spec.backups:
-        files.append(
-            _file(
-                "config.d",
-                CLICKHOUSE_CONFIG_DIR,
-                "backups.xml",
-                SERVER_CONFIG,
-                disk=CLICKHOUSE_BACKUPS_DISK,
-                path=CLICKHOUSE_BACKUPS_PATH,
-            )
-        )
+        files.append(_file("config.d", CONFIG_DIR, "backups.xml", SERVER_CONFIG, disk=BACKUPS_DISK, path=BACKUPS_PATH))
     if has_readonly_user(deployment):
-        files.append(_file("config.d", CLICKHOUSE_CONFIG_DIR, "readonly-constraints.xml", SERVER_CONFIG))
+        files.append(_file("config.d", CONFIG_DIR, "readonly-constraints.xml", SERVER_CONFIG))
         files.append(
             _file(
                 "users.d",
-                CLICKHOUSE_USERS_DIR,
+                USERS_DIR,
                 "readonly.xml",
                 USERS_CONFIG,
                 user=spec.readonly_user,
@@ -112,24 +127,6 @@ def config_files(deployment: Deployment) -> list[RenderedFile]:
     return files
 
 
-def environment(deployment: Deployment) -> list[Variable]:
-    spec = deployment.spec.clickhouse
-    from_spec = f"{deployment.stack_file}: clickhouse"
-    password = deployment.variable(spec.password_var)
-    env = [
-        Variable("CLICKHOUSE_USER", spec.user, f"{from_spec}.user", False),
-        Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
-        Variable("CLICKHOUSE_DB", spec.database, f"{from_spec}.database", False),
-        # Lets the seed's user manage users and grants from SQL as well.
-        Variable("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1", "components/clickhouse.py", False),
-    ]
-    if has_readonly_user(deployment):
-        # Read by users.d/readonly.xml (`from_env`) under the same name.
-        readonly = deployment.variable(spec.readonly_password_var)
-        env.append(Variable(spec.readonly_password_var, readonly.value, readonly.source, True))
-    return env + served_variables(spec, deployment.variables)
-
-
 def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint) -> Variable:
     """TENSORZERO_CLICKHOUSE_URL: the only way the gateway learns where ClickHouse is."""
     credentials = f"{quote(spec.user, safe='')}:{quote(password.value, safe='')}"
@@ -137,33 +134,68 @@ def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint)
     return Variable("TENSORZERO_CLICKHOUSE_URL", url, f"built from clickhouse.* and {password.source}", True)
 
 
-class ClickHouse(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: ClickHouseSpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        files: list[RenderedFile],
-        protect_data: bool,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:ClickHouse", name, None, opts)
-        self.data = data_volume(self, f"{name}-data", "tensorzero-clickhouse-data", placement, protect_data)
-        volumes = [(self.data, CLICKHOUSE_DATA_PATH)]
-        self.backups = None
-        if spec.backups:
-            # Apart from the data volume, and protected like it: a backup must outlive the data it saves.
-            self.backups = data_volume(
-                self, f"{name}-backups", "tensorzero-clickhouse-backups", placement, protect_data
+def plan(ctx: Context) -> ServicePlan:
+    spec: ClickHouseSpec = ctx.section
+    from_spec = f"{ctx.deployment.stack_file}: clickhouse"
+    password = ctx.credential("clickhouse.password_var")
+    env = [
+        Variable("CLICKHOUSE_USER", spec.user, f"{from_spec}.user", False),
+        Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
+        Variable("CLICKHOUSE_DB", spec.database, f"{from_spec}.database", False),
+        # Lets the seed's user manage users and grants from SQL as well.
+        Variable("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1", "components/clickhouse.py", False),
+    ]
+    if has_readonly_user(ctx.deployment):
+        # Read by users.d/readonly.xml (`from_env`) under the same name.
+        env.append(ctx.credential("clickhouse.readonly_password_var"))
+    volumes = [Volume("data", "tensorzero-clickhouse-data", DATA_PATH)]
+    if spec.backups:
+        # Apart from the data volume, and protected like it: a backup must outlive the data it saves.
+        volumes.append(Volume("backups", "tensorzero-clickhouse-backups", BACKUPS_PATH.rstrip("/")))
+    operators = ctx.spec.published_endpoint(SERVICE) or Endpoint(ALIAS, PORT)
+    return ServicePlan(
+        env=tuple(env),
+        files=tuple(config_files(ctx.deployment)),
+        volumes=tuple(volumes),
+        healthcheck=HEALTHCHECK,
+        image_tools=frozenset({"wget"}),
+        outputs={"clickhouse_url": Secret(connection_url(spec, password, operators).value)},
+    )
+
+
+def monitoring(spec) -> Monitoring:
+    # The metrics port is never published: Prometheus must run on ClickHouse's host to scrape it.
+    scrape = Scrape(CLICKHOUSE_JOB, METRICS_PATH, port=METRICS_PORT, switch="clickhouse.metrics")
+    return Monitoring(scrapes=(scrape,) if spec.clickhouse.metrics else (), probe=PING_PATH)
+
+
+def checks(spec) -> list[tuple[str, str]]:
+    clickhouse: ClickHouseSpec = spec.clickhouse
+    problems = []
+    if clickhouse.readonly_user in (clickhouse.user, "default"):
+        problems.append(
+            (
+                "clickhouse.readonly_user",
+                f"'{clickhouse.readonly_user}' must differ from clickhouse.user and from 'default' (the image's "
+                "entrypoint removes 'default'; a same-named user would merge)",
             )
-            volumes.append((self.backups, CLICKHOUSE_BACKUPS_PATH.rstrip("/")))
-        self.run(
-            name,
-            CLICKHOUSE,
-            spec,
-            placement,
-            ContainerPlan(env=env, healthcheck=HEALTHCHECK, files=files, volumes=volumes),
         )
-        self.register_outputs({"container": self.container.name})
+    if spec.tier != Tier.dev and clickhouse.user == SEED_DEFAULT_CREDENTIAL:
+        problems.append(
+            ("clickhouse.user", f"the seed's default user '{SEED_DEFAULT_CREDENTIAL}' is refused in {spec.tier.value}")
+        )
+    return problems
+
+
+SERVICE = ServiceDefinition(
+    role="clickhouse",
+    component="ClickHouse",
+    plan=plan,
+    description="Observability store.",
+    spec=ClickHouseSpec,
+    container="tensorzero-clickhouse",
+    alias=ALIAS,
+    port=PORT,
+    checks=checks,
+    monitoring=monitoring,
+)

@@ -1,201 +1,48 @@
-"""The stack's Grafana dashboards, as code (grafana-foundation-sdk), rendered deterministically.
-
-Where each number comes from, and why (FACTS.md, TensorZero's source):
-- The gateway's counters (`tensorzero_requests_total`, `tensorzero_inferences_total`) are
-  incremented when a request *starts*, before any provider answers, with labels `endpoint`,
-  `function_name` and `model_name` (the last only when the caller named a model). They carry no
-  status, so they count traffic, never failures.
-- End-to-end latency, time to first token, tokens per model and cost exist only in ClickHouse:
-  one `ModelInference` row per model call that *succeeded* (`response_time_ms`, `ttft_ms` for
-  streamed calls, `input_tokens`, `output_tokens`, `cached`, `cost`). A failed call writes no row.
-- So the error share the stack can measure without the edge of issue 5 is "inference requests
-  counted by the gateway that never produced a stored inference" (Prometheus minus ClickHouse),
-  next to the blackbox probes; the edge's status-code metrics are added with `edge_metrics=True`.
-
-ClickHouse queries use the grafana-clickhouse-datasource macros (`$__timeFilter`,
-`$__timeInterval`, `$__interval_s`), which the plugin expands on Grafana's server.
-"""
+"""The stack's Grafana dashboards, as code (grafana-foundation-sdk), rendered deterministically: panels and rows
+over the queries of dashboard_queries.py."""
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Optional
 
-from grafana_foundation_sdk.builders import dashboard, expr, logs, loki, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard, expr, logs, stat, table, timeseries
 from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.cog.runtime import UnknownDataquery
-from grafana_foundation_sdk.models.dashboard import DataSourceRef, DynamicConfigValue, Threshold, ThresholdsMode
+from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, Threshold, ThresholdsMode
 
-from .edge import DURATION_METRIC, REQUESTS_METRIC
-from .names import CLICKHOUSE, GATEWAY
-from .prometheus import GATEWAY_JOB, PROBE_JOB, SERVICE_LABEL
-
-# Datasource uids: fixed, so provisioned dashboards name them directly (no `${DS_...}` inputs).
-PROMETHEUS_UID = "prometheus"
-CLICKHOUSE_UID = "clickhouse"
-LOKI_UID = "loki"
-CLICKHOUSE_PLUGIN = "grafana-clickhouse-datasource"
-PROMETHEUS_DS = DataSourceRef(type_val="prometheus", uid=PROMETHEUS_UID)
-CLICKHOUSE_DS = DataSourceRef(type_val=CLICKHOUSE_PLUGIN, uid=CLICKHOUSE_UID)
-LOKI_DS = DataSourceRef(type_val="loki", uid=LOKI_UID)
-# Grafana's built-ins: a panel mixing datasources, and server-side expressions over their results.
-MIXED_DS = DataSourceRef(type_val="datasource", uid="-- Mixed --")
-EXPRESSION_DS = DataSourceRef(type_val="__expr__", uid="__expr__")
-BUILTIN_UIDS = frozenset({MIXED_DS.uid, EXPRESSION_DS.uid})
+from . import clickhouse, gateway
+from .dashboard_queries import (
+    CLICKHOUSE_DS,
+    CLICKHOUSE_SCRAPE,
+    DISK_FREE,
+    EXPRESSION_DS,
+    GATEWAY_SCRAPE,
+    INFERENCE_RATE_SQL,
+    LATEST_REQUESTS_SQL,
+    LOKI_DS,
+    MIXED_DS,
+    MODEL_COMPARISON_SQL,
+    PERCENTILES_SQL,
+    PROBES,
+    PROMETHEUS_DS,
+    REQUEST_RATE,
+    REQUESTED_INFERENCES,
+    STORED_INFERENCES_SQL,
+    TOKENS_SQL,
+    ClickHouseQuery,
+    edge_duration,
+    edge_status_share,
+    logql,
+    overhead,
+    probe,
+    promql,
+    token_rate,
+)
+from .monitoring import SERVICE_LABEL
 
 OVERVIEW_UID = "tensorzero-overview"
 LOGS_UID = "tensorzero-logs"
-CLICKHOUSE_JOB = CLICKHOUSE.role  # prometheus.scrape_jobs names ClickHouse's job after its role
-QUANTILES = (0.5, 0.95, 0.99)
-
-# --- ClickHouse (the `{db}` placeholder is the stack's database, an Identifier) ---------------------
-
-# Exact quantiles (linear interpolation, like Excel's PERCENTILE.INC): what the panel shows can be
-# recomputed from the rows. Cache hits answer without a provider and would hide its latency.
-_PERCENTILES = ",\n    ".join(f"quantileExactInclusive({q})({{column}}) AS p{round(q * 100)}" for q in QUANTILES)
-PERCENTILES_SQL = f"""SELECT
-    $__timeInterval(timestamp) AS time,
-    model_name,
-    {_PERCENTILES}
-FROM {{db}}.ModelInference
-WHERE $__timeFilter(timestamp) AND NOT cached AND {{column}} IS NOT NULL
-GROUP BY time, model_name
-ORDER BY time, model_name"""
-
-INFERENCE_RATE_SQL = """SELECT
-    $__timeInterval(timestamp) AS time,
-    model_name,
-    count() / $__interval_s AS inferences_per_second
-FROM {db}.ModelInference
-WHERE $__timeFilter(timestamp)
-GROUP BY time, model_name
-ORDER BY time, model_name"""
-
-TOKENS_SQL = """SELECT
-    $__timeInterval(timestamp) AS time,
-    model_name,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens
-FROM {db}.ModelInference
-WHERE $__timeFilter(timestamp)
-GROUP BY time, model_name
-ORDER BY time, model_name"""
-
-MODEL_COMPARISON_SQL = """SELECT
-    model_name AS model,
-    arrayStringConcat(arraySort(groupUniqArray(model_provider_name)), ', ') AS providers,
-    count() AS requests,
-    countIf(cached) AS cache_hits,
-    avgIf(response_time_ms, NOT cached) AS avg_latency_ms,
-    quantileExactInclusiveIf(0.95)(response_time_ms, NOT cached) AS p95_latency_ms,
-    sum(input_tokens) AS input_tokens,
-    sum(output_tokens) AS output_tokens,
-    toFloat64(sum(cost)) AS cost
-FROM {db}.ModelInference
-WHERE $__timeFilter(timestamp)
-GROUP BY model_name
-ORDER BY requests DESC, model"""
-
-STORED_INFERENCES_SQL = """SELECT
-    (SELECT count() FROM {db}.ChatInference WHERE $__timeFilter(timestamp))
-    + (SELECT count() FROM {db}.JsonInference WHERE $__timeFilter(timestamp)) AS stored_inferences"""
-
-# The seed's "View Request Logs" query, answered from the table TensorZero really writes.
-LATEST_REQUESTS_SQL = """SELECT
-    timestamp,
-    model_name AS model,
-    model_provider_name AS provider,
-    input_tokens AS request_tokens,
-    output_tokens AS response_tokens,
-    response_time_ms AS latency_ms
-FROM {db}.ModelInference
-WHERE $__timeFilter(timestamp)
-ORDER BY timestamp DESC
-LIMIT 50"""
-
-# --- Prometheus ------------------------------------------------------------------------------------
-
-GATEWAY_SCRAPE = f'{{job="{GATEWAY_JOB}"}}'
-CLICKHOUSE_SCRAPE = f'{{job="{CLICKHOUSE_JOB}"}}'
-REQUEST_RATE = (
-    f"sum by (endpoint, function_name, model_name) (rate(tensorzero_requests_total{GATEWAY_SCRAPE}[$__rate_interval]))"
-)
-REQUESTED_INFERENCES = (
-    f'sum(increase(tensorzero_inferences_total{{job="{GATEWAY_JOB}", endpoint="inference"}}[$__range]))'
-)
-
-
-def overhead(quantile: float) -> str:
-    buckets = f"tensorzero_inference_latency_overhead_seconds_bucket{GATEWAY_SCRAPE}"
-    return f"histogram_quantile({quantile}, sum by (le) (rate({buckets}[$__rate_interval])))"
-
-
-def token_rate(kind: str) -> str:
-    return f"sum(rate(tensorzero_{kind}_tokens_total{GATEWAY_SCRAPE}[$__rate_interval]))"
-
-
-PROBES = f'probe_success{{job="{PROBE_JOB}"}}'
-
-
-def probe(role: str) -> str:
-    return f'probe_success{{job="{PROBE_JOB}", {SERVICE_LABEL}="{role}"}}'
-
-
-# Every ClickHouse disk (`default`, `backups`), as prometheus.clickhouse_alerts selects them.
-DISK_FREE = " / ".join(
-    f'label_replace({{__name__=~"ClickHouseAsyncMetrics_Disk{kind}_.+", job="{CLICKHOUSE_JOB}"}}, "disk", "$1", '
-    f'"__name__", "ClickHouseAsyncMetrics_Disk{kind}_(.+)")'
-    for kind in ("Available", "Total")
-)
-
-
-def edge_status_share(status_pattern: str) -> str:
-    """Issue 5's edge exports these; only dashboards rendered with `edge_metrics=True` use them."""
-    total = f"sum by (route) (rate({REQUESTS_METRIC}[$__rate_interval]))"
-    matching = f'sum by (route) (rate({REQUESTS_METRIC}{{status=~"{status_pattern}"}}[$__rate_interval]))'
-    return f"{matching} / {total}"
-
-
-def edge_duration(quantile: float) -> str:
-    buckets = f"{DURATION_METRIC}_bucket"
-    return f"histogram_quantile({quantile}, sum by (le, model) (rate({buckets}[$__rate_interval])))"
-
-
-# --- Targets -------------------------------------------------------------------------------------
-
-
-class ClickHouseQuery(cogbuilder.Builder[cogvariants.Dataquery]):
-    """A raw-SQL target of grafana-clickhouse-datasource 4.x, which the SDK has no builder for."""
-
-    def __init__(self, sql: str, *, ref_id: str = "A", as_table: bool = False):
-        self.target = {
-            "datasource": {"type": CLICKHOUSE_DS.type_val, "uid": CLICKHOUSE_DS.uid},
-            "editorType": "sql",
-            # The plugin's QueryType (src/types/sql.ts) and the format it maps it to (src/data/utils.ts).
-            "format": 1 if as_table else 0,
-            "queryType": "table" if as_table else "timeSeries",
-            "rawSql": sql,
-            "refId": ref_id,
-        }
-
-    def build(self) -> UnknownDataquery:
-        return UnknownDataquery(dict(self.target))
-
-
-def promql(expression: str, legend: str = "", *, ref_id: str = "A", instant: bool = False) -> prometheus.Dataquery:
-    query = prometheus.Dataquery().expr(expression).ref_id(ref_id).datasource(PROMETHEUS_DS)
-    if legend:
-        query = query.legend_format(legend)
-    return query.instant() if instant else query.range()
-
-
-def logql(expression: str, legend: str = "", *, ref_id: str = "A") -> loki.Dataquery:
-    query = loki.Dataquery().expr(expression).ref_id(ref_id).datasource(LOKI_DS)
-    return query.legend_format(legend) if legend else query
-
-
 # --- Panels --------------------------------------------------------------------------------------
 
 
@@ -225,7 +72,7 @@ def up_stat(title: str, description: str, targets) -> stat.Panel:
 
 
 def health_row(database_metrics: bool) -> Row:
-    clickhouse = (
+    database = (
         up_stat(
             "ClickHouse up",
             "1 when Prometheus scrapes ClickHouse's built-in metrics endpoint.",
@@ -235,7 +82,7 @@ def health_row(database_metrics: bool) -> Row:
         else up_stat(
             "ClickHouse ping",
             "1 when ClickHouse answers /ping to the blackbox exporter (its metrics endpoint is off).",
-            [promql(probe(CLICKHOUSE.role), "ping", instant=True)],
+            [promql(probe(clickhouse.SERVICE.role), "ping", instant=True)],
         )
     )
     return Row(
@@ -246,10 +93,10 @@ def health_row(database_metrics: bool) -> Row:
                 "1 when Prometheus scrapes the gateway's /metrics and the blackbox exporter gets 200 from /status.",
                 [
                     promql(f"up{GATEWAY_SCRAPE}", "scrape", instant=True),
-                    promql(probe(GATEWAY.role), "probe", ref_id="B", instant=True),
+                    promql(probe(gateway.SERVICE.role), "probe", ref_id="B", instant=True),
                 ],
             ),
-            clickhouse,
+            database,
             up_stat(
                 "Probes",
                 "probe_success of every blackbox probe (gateway /status, ClickHouse /ping, UI /health, "
@@ -508,7 +355,7 @@ def overview(database: str, *, database_metrics: bool, edge_metrics: bool = Fals
 def logs_dashboard(stack_label: str) -> dict:
     """Gateway WARN/ERROR counts from the JSON logs Alloy ships (labels `stack`, `service`, `level`)."""
     stack = f'stack="{stack_label}"'
-    gateway = f'{{{stack}, service="{GATEWAY.role}"'
+    selected = f'{{{stack}, service="{gateway.SERVICE.role}"'
     return assemble(
         LOGS_UID,
         "TensorZero logs",
@@ -521,14 +368,18 @@ def logs_dashboard(stack_label: str) -> dict:
                         "Gateway WARN / ERROR lines per minute",
                         "The gateway logs JSON; Alloy turns its `level` field into a label.",
                         "short",
-                        [logql(f'sum by (level) (count_over_time({gateway}, level=~"WARN|ERROR"}}[1m]))', "{{level}}")],
+                        [
+                            logql(
+                                f'sum by (level) (count_over_time({selected}, level=~"WARN|ERROR"}}[1m]))', "{{level}}"
+                            )
+                        ],
                         LOKI_DS,
                         span=24,
                     ),
                     logs.Panel()
                     .title("Gateway errors")
                     .datasource(LOKI_DS)
-                    .with_target(logql(f'{gateway}, level="ERROR"}}'))
+                    .with_target(logql(f'{selected}, level="ERROR"}}'))
                     .span(24)
                     .height(10),
                 ],

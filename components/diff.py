@@ -33,7 +33,9 @@ OPTIONS = ("protect", "dependencies", "delete_before_replace")
 
 @dataclass(frozen=True)
 class Change:
-    action: str  # create, delete, replace, update
+    ACTIONS = ("create", "update", "replace", "delete")
+
+    action: str  # one of ACTIONS
     urn: str
     type: str
     name: str

@@ -8,36 +8,69 @@ it takes the gateway's alias and public port, rewrites the two OpenAI routes and
 checks the key, and counts every request. Everything else passes through.
 """
 
+from __future__ import annotations
+
 import json
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pulumi
+from pydantic import Field
 
-from .container import ContainerPlan, ServiceComponent, served_variables
+from . import gateway
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
+from .monitoring import EDGE_DURATION, EDGE_JOB, EDGE_REQUESTS
 from .names import (
     CHAT_MODEL_PREFIX,
-    DOCKER_DNS,
-    EDGE,
-    EDGE_API_KEY_ENV,
-    EDGE_CONFIG_PATH,
-    EDGE_HEALTH_PATH,
-    EDGE_LUA_DIR,
-    EDGE_METRICS_PATH,
-    EDGE_PREFIX,
     EMBEDDING_MODEL_PREFIX,
     FUNCTION_PREFIX,
-    GATEWAY_STATUS_PATH,
     METRICS_PATH,
     TENSORZERO_NAME_PREFIX,
-    TYPE_PREFIX,
 )
 from .render import RenderedFile, render
-from .spec import EdgeSpec, Endpoint
+from .service import Endpoint, Front, Monitoring, Scrape, ServiceDefinition, ServicePlan
+from .spec import ServiceSpec
+from .types import EnvName, ImageRef, Port
+
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+PORT = 3000
+GATEWAY_BEHIND_EDGE_ALIAS = "tensorzero-gateway-core"  # where the real gateway answers once the edge fronts it
+OWN_METRICS_PATH = "/edge/metrics"  # the edge's own Prometheus text; /metrics stays the gateway's
+HEALTH_PATH = "/edge/health"  # answered by the edge itself: its healthcheck
+PREFIX = "/usr/local/openresty/nginx"  # the OpenResty image's nginx prefix (-p)
+CONFIG_PATH = "/etc/nginx/conf.d/default.conf"  # included inside the image's http block
+LUA_DIR = "pmoves-edge"  # under PREFIX: the edge's Lua module and settings
+API_KEY_ENV = "TENSORZERO_API_KEY"  # the seed's name; the edge reads its key from it
+DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
+
+
+class EdgeSpec(ServiceSpec):
+    """The compatibility edge: the seed's API (`/v1/...`, bare model names, bearer key) in front of the gateway."""
+
+    enabled: bool = Field(True, description="Put the compatibility edge in front of the gateway.")
+    image: ImageRef = Field("openresty/openresty:1.27.1.2-bookworm", description="Pinned OpenResty image.")
+    host: str = Field("main", description="Key in `hosts`; must be the gateway's host.")
+    port: Optional[Port] = Field(
+        None,
+        description="Host port the edge publishes. Null takes gateway.port, and the gateway itself is not published.",
+    )
+    api_key_var: Optional[EnvName] = Field(
+        API_KEY_ENV,
+        description="Variable (env layer or stack secret) holding the key callers send as `Authorization: Bearer`; "
+        "when it is unset or empty, or this is null, the edge asks for no key.",
+    )
+    client_max_body_size: str = Field(
+        "32m", pattern=r"^[1-9][0-9]*[km]?$", description="Largest request body accepted (nginx size: 512k, 32m)."
+    )
+    upstream_timeout_s: int = Field(
+        600,
+        ge=1,
+        le=3600,
+        description="How long the gateway may stay silent: a whole unstreamed answer, or between chunks.",
+    )
 
 
 @dataclass(frozen=True)
@@ -55,12 +88,10 @@ MODEL_ROUTES = (
     ModelRoute("/openai/v1/embeddings", "embedding", "label", "/openai/v1/embeddings"),
 )
 # Liveness and the gateway's own metrics answer without a key, as the seed's health checks expect.
-OPEN_PATHS = ("/health", GATEWAY_STATUS_PATH, METRICS_PATH)
+OPEN_PATHS = (gateway.HEALTH_PATH, gateway.STATUS_PATH, METRICS_PATH)
 # Routes named in the metrics; every other path is counted as route "other" (bounded label values).
 COUNTED_ROUTES = (*(r.path for r in MODEL_ROUTES), *OPEN_PATHS, "/inference", "/feedback")
 
-DURATION_METRIC = "tensorzero_request_duration_seconds"
-REQUESTS_METRIC = "tensorzero_http_requests_total"
 # From an embedding (tens of ms) to a long unstreamed generation (minutes).
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300)
 METRICS_DICT = "pmoves_edge_metrics"
@@ -73,12 +104,12 @@ SETTINGS_FILE = "settings.json"
 LUA_MODULE = "pmoves_edge.lua"
 
 # nginx's -g: `env` must be at the main level, which the image's nginx.conf gives conf.d no way to reach.
-COMMAND = ("/usr/bin/openresty", "-g", f"daemon off; env {EDGE_API_KEY_ENV};")
+COMMAND = ("/usr/bin/openresty", "-g", f"daemon off; env {API_KEY_ENV};")
 # The OpenResty bookworm image has neither curl nor wget; bash (Essential in Debian) speaks TCP itself.
 HEALTHCHECK = (
     "bash",
     "-c",
-    f"exec 3<>/dev/tcp/127.0.0.1/{EDGE.port} && printf 'GET {EDGE_HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 "
+    f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET {HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 "
     "&& head -n 1 <&3 | grep -q ' 200 '",
 )
 
@@ -140,7 +171,7 @@ def auth_variable(deployment: Deployment) -> Optional[Variable]:
     found = deployment.variables.get(spec.api_key_var) if spec.api_key_var else None
     if found is None or found.value == "":
         return None
-    return Variable(EDGE_API_KEY_ENV, found.value, found.source, True)
+    return Variable(API_KEY_ENV, found.value, found.source, True)
 
 
 def settings(deployment: Deployment) -> dict:
@@ -149,7 +180,7 @@ def settings(deployment: Deployment) -> dict:
     models = served_models(deployment)
     maps = {kind: name_map(served) for kind, served in models.items()}
     return {
-        "auth": {"required": auth_variable(deployment) is not None, "env": EDGE_API_KEY_ENV},
+        "auth": {"required": auth_variable(deployment) is not None, "env": API_KEY_ENV},
         "passthrough_prefix": TENSORZERO_NAME_PREFIX,
         "models": {kind: names for kind, (names, _) in maps.items()},
         "ambiguous": {kind: ambiguous for kind, (_, ambiguous) in maps.items()},
@@ -164,29 +195,29 @@ def settings(deployment: Deployment) -> dict:
         },
         "metrics": {
             "dict": METRICS_DICT,
-            "duration": DURATION_METRIC,
+            "duration": EDGE_DURATION,
             "duration_help": "Time from the edge receiving a request to its last byte sent, "
             "by catalog model, route and status class.",
-            "requests": REQUESTS_METRIC,
+            "requests": EDGE_REQUESTS,
             "requests_help": "Requests answered by the edge, by route and HTTP status.",
             "buckets": list(DURATION_BUCKETS),
             "routes": list(COUNTED_ROUTES),
-            "own_paths": [EDGE_HEALTH_PATH, EDGE_METRICS_PATH],
+            "own_paths": [HEALTH_PATH, OWN_METRICS_PATH],
         },
     }
 
 
-def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = str(EDGE.port)) -> list[RenderedFile]:
+def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = str(PORT)) -> list[RenderedFile]:
     """conf.d/default.conf (inside the image's http block), the Lua module and its settings.
 
     `listen` is the nginx listen address; tests bind a free loopback port, the container port 3000.
     """
     spec = deployment.spec.edge
-    lua_dir = f"{EDGE_PREFIX}/{EDGE_LUA_DIR}"
+    lua_dir = f"{PREFIX}/{LUA_DIR}"
     conf = render(
         "edge/default.conf.j2",
         stack=deployment.stack,
-        lua_dir=EDGE_LUA_DIR,
+        lua_dir=LUA_DIR,
         settings_file=SETTINGS_FILE,
         metrics_dict=METRICS_DICT,
         metrics_dict_size=METRICS_DICT_SIZE,
@@ -199,8 +230,8 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
         connect_timeout_s=CONNECT_TIMEOUT_S,
         upstream_timeout_s=spec.upstream_timeout_s,
         error_statuses=ERROR_STATUSES,
-        health_path=EDGE_HEALTH_PATH,
-        metrics_path=EDGE_METRICS_PATH,
+        health_path=HEALTH_PATH,
+        metrics_path=OWN_METRICS_PATH,
         open_paths=OPEN_PATHS,
         model_routes=MODEL_ROUTES,
     )
@@ -208,41 +239,40 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
 
     def lua(file: str, kind: str, **values) -> RenderedFile:
         return RenderedFile(
-            f"edge/{EDGE_LUA_DIR}/{file}", kind, EDGE.role, f"{lua_dir}/{file}", render(f"edge/{file}.j2", **values)
+            f"edge/{LUA_DIR}/{file}", kind, SERVICE.role, f"{lua_dir}/{file}", render(f"edge/{file}.j2", **values)
         )
 
     return [
-        RenderedFile("edge/conf.d/default.conf", "openresty-config", EDGE.role, EDGE_CONFIG_PATH, conf),
+        RenderedFile("edge/conf.d/default.conf", "openresty-config", SERVICE.role, CONFIG_PATH, conf),
         lua(LUA_MODULE, "openresty-lua"),
         lua(SETTINGS_FILE, "openresty-edge-settings", document=document),
     ]
 
 
-def environment(deployment: Deployment) -> list[Variable]:
-    """The key, when the stack supplies one (a secret); nothing else is read from the environment."""
-    key = auth_variable(deployment)
-    return [*([key] if key else []), *served_variables(deployment.spec.edge, deployment.variables)]
+def plan(ctx: Context) -> ServicePlan:
+    """The key, when the stack supplies one (a secret), is all the edge reads from the environment."""
+    key = auth_variable(ctx.deployment)
+    # Uploads and envs force replacement: the edge restarts exactly when its files or key change.
+    return ServicePlan(
+        command=COMMAND,
+        env=(key,) if key else (),
+        files=tuple(config_files(ctx.deployment, ctx.reach(gateway.SERVICE))),
+        healthcheck=HEALTHCHECK,
+        waits_for=(gateway.SERVICE.role,),
+        # The bookworm image has neither curl nor wget; bash is Essential in Debian.
+        image_tools=frozenset({"bash"}),
+    )
 
 
-class Edge(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: EdgeSpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        files: list[RenderedFile],
-        depends_on: list[pulumi.Resource],
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Edge", name, None, opts)
-        # Uploads and envs force replacement: the edge restarts exactly when its files or key change.
-        self.run(
-            name,
-            EDGE,
-            spec,
-            placement,
-            ContainerPlan(env=env, healthcheck=HEALTHCHECK, command=COMMAND, files=files, depends_on=depends_on),
-        )
-        self.register_outputs({"container": self.container.name})
+SERVICE = ServiceDefinition(
+    role="edge",
+    component="Edge",
+    plan=plan,
+    description="The compatibility edge in front of the gateway.",
+    spec=EdgeSpec,
+    container="tensorzero-edge",
+    alias=gateway.ALIAS,  # the seed's hostname for the gateway: callers reach the edge
+    port=PORT,
+    front=Front(gateway.SERVICE.role, GATEWAY_BEHIND_EDGE_ALIAS),
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH),)),
+)

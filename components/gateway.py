@@ -1,20 +1,42 @@
 """The TensorZero gateway: the rendered tensorzero.toml, its keys, and the ClickHouse it logs to."""
 
-from typing import Optional
+from __future__ import annotations
 
-import pulumi
+from typing import TYPE_CHECKING, Optional
 
-from .clickhouse import connection_url
-from .container import ContainerPlan, ServiceComponent, served_variables
+from pydantic import Field
+
+from . import clickhouse
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import GATEWAY, GATEWAY_CONFIG_PATH, TYPE_PREFIX
+from .monitoring import GATEWAY_JOB
+from .names import METRICS_PATH
 from .render import RenderedFile, render, toml_tables
-from .spec import Endpoint, GatewaySpec
+from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import ImageRef, Port
 
-HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{GATEWAY.port}/status")
-COMMAND = ("--config-file", GATEWAY_CONFIG_PATH, "--log-format", "json")
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+ALIAS = "tensorzero-gateway"
+PORT = 3000
+STATUS_PATH = "/status"  # liveness; touches no database
+HEALTH_PATH = "/health"  # checks ClickHouse too: 503 naming the failing part
+CONFIG_PATH = "/app/config/tensorzero.toml"
+HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{STATUS_PATH}")
+COMMAND = ("--config-file", CONFIG_PATH, "--log-format", "json")
+OLLAMA = "ollama"  # the stack's own Ollama, which the catalog translation already addresses
+
+
+class GatewaySpec(ServiceSpec):
+    image: ImageRef = Field("tensorzero/gateway:2026.6.0", description="Pinned gateway image; same tag as the UI.")
+    port: Optional[Port] = Field(3030, description=PUBLISHED_PORT)
+    observability: bool = Field(True, description="Log inferences to ClickHouse (`gateway.observability.enabled`).")
+    async_writes: bool = Field(
+        False, description="Write observability rows without waiting (`observability.async_writes`)."
+    )
+    debug: bool = Field(False, description="Gateway debug logging (`gateway.debug`); logs prompts, keep off in prod.")
 
 
 def config_file(deployment: Deployment) -> RenderedFile:
@@ -28,48 +50,50 @@ def config_file(deployment: Deployment) -> RenderedFile:
         functions=translation.functions,
         native=toml_tables(translation.native),
     )
-    return RenderedFile("gateway/tensorzero.toml", "tensorzero-config", GATEWAY.role, GATEWAY_CONFIG_PATH, content)
+    return RenderedFile("gateway/tensorzero.toml", "tensorzero-config", SERVICE.role, CONFIG_PATH, content)
 
 
-def environment(deployment: Deployment, clickhouse: Endpoint) -> list[Variable]:
+def plan(ctx: Context) -> ServicePlan:
     """Only what the gateway reads: where ClickHouse is, and the keys its config names."""
-    spec = deployment.spec
+    spec = ctx.spec
+    store = ctx.reach(clickhouse.SERVICE)
+    if ctx.deployed(OLLAMA):
+        ctx.reach(OLLAMA)
     env = []
     if spec.gateway.observability:
-        env.append(connection_url(spec.clickhouse, deployment.variable(spec.clickhouse.password_var), clickhouse))
+        env.append(clickhouse.connection_url(spec.clickhouse, ctx.credential("clickhouse.password_var"), store))
+    deployment = ctx.deployment
+    # The gateway will not start while a variable its config names with `env::` has no value.
+    for use in deployment.translation.key_uses:
+        if why := deployment.unsupplied(use.variable):
+            where = deployment.catalog.sources[use.table_key]
+            ctx.problem(use.table_key, f"provider '{use.provider}' needs {use.variable}, {why}", file=where)
     for name in deployment.translation.variables:
-        found = deployment.variable(name)
-        # Whatever `env::` names is a provider credential, however the variable is called.
-        env.append(Variable(name, found.value, found.source, True))
-    return env + served_variables(spec.gateway, deployment.variables)
+        if not deployment.unsupplied(name):
+            found = deployment.variable(name)
+            # Whatever `env::` names is a provider credential, however the variable is called.
+            env.append(Variable(name, found.value, found.source, True))
+    # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
+    # when its rendered config or its environment changes.
+    return ServicePlan(
+        command=COMMAND,
+        env=tuple(env),
+        files=(config_file(ctx.deployment),),
+        healthcheck=HEALTHCHECK,
+        # ClickHouse must be healthy first: the gateway runs its migrations at start.
+        waits_for=(clickhouse.SERVICE.role, OLLAMA),
+        image_tools=frozenset({"wget"}),
+    )
 
 
-class Gateway(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: GatewaySpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        config: RenderedFile,
-        depends_on: list[pulumi.Resource],
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Gateway", name, None, opts)
-        # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
-        # when its rendered config or its environment changes.
-        self.run(
-            name,
-            GATEWAY,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                command=COMMAND,
-                files=[config],
-                depends_on=depends_on,
-            ),
-        )
-        self.register_outputs({"container": self.container.name})
+SERVICE = ServiceDefinition(
+    role="gateway",
+    component="Gateway",
+    plan=plan,
+    description="The TensorZero gateway.",
+    spec=GatewaySpec,
+    container="tensorzero-gateway",
+    alias=ALIAS,
+    port=PORT,
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(GATEWAY_JOB, METRICS_PATH),), probe=STATUS_PATH),
+)

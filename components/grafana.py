@@ -5,33 +5,48 @@ the programs behind it: every PromQL expression of the dashboards by promtool, e
 query, once the plugin's macros are expanded, by the ClickHouse engine of `chdb` (tests/test_grafana.py).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pulumi
+from pydantic import Field
 
-from . import dashboards
-from .container import ContainerPlan, ServiceComponent, data_volume, served_variables
+from . import clickhouse, dashboard_queries, dashboards, loki, prometheus
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import (
-    CLICKHOUSE,
-    EDGE,
-    GRAFANA,
-    GRAFANA_DASHBOARDS_DIR,
-    GRAFANA_DATA_PATH,
-    GRAFANA_PROVISIONING_DIR,
-    LOKI,
-    PROMETHEUS,
-    TYPE_PREFIX,
-)
+from .names import METRICS_PATH
 from .render import RenderedFile, render
-from .spec import GrafanaSpec
+from .service import Endpoint, Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan, Volume
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import EnvName, Identifier, ImageRef, Port
 
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+PORT = 3000
+PROVISIONING_DIR = "/etc/grafana/provisioning"
+DASHBOARDS_DIR = "/var/lib/grafana-dashboards"
+DATA_PATH = "/var/lib/grafana"
 # The image is Alpine (Ubuntu for the -ubuntu tags) and its Dockerfile installs curl in both.
-HEALTHCHECK = ("curl", "-fsS", "-o", "/dev/null", f"http://localhost:{GRAFANA.port}/api/health")
+HEALTHCHECK = ("curl", "-fsS", "-o", "/dev/null", f"http://localhost:{PORT}/api/health")
 DASHBOARD_FOLDER = "TensorZero"
+EDGE = "edge"  # whose metrics add the status-code and duration panels
+
+
+class GrafanaSpec(ServiceSpec):
+    enabled: bool = Field(True, description="Deploy Grafana with the stack's datasources and dashboards.")
+    image: ImageRef = Field("grafana/grafana:12.1.1", description="Pinned Grafana image.")
+    port: Optional[Port] = Field(3000, description=PUBLISHED_PORT)
+    admin_user: Identifier = Field("admin", description="Grafana's admin login.")
+    admin_password_var: EnvName = Field(
+        "GRAFANA_ADMIN_PASSWORD", description="Variable (env layer or stack secret) holding the admin password."
+    )
+    clickhouse_plugin_version: str = Field(
+        "4.10.2",
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="Version of `grafana-clickhouse-datasource` installed at start.",
+    )
 
 
 @dataclass(frozen=True)
@@ -45,28 +60,27 @@ class Datasource:
     is_default: bool = False
 
 
-def datasources(deployment: Deployment) -> list[Datasource]:
-    """Each backend as a container on Grafana's host reaches it."""
+def datasources(deployment: Deployment, backends: dict[str, Endpoint]) -> list[Datasource]:
+    """Each backend (by role) as a container on Grafana's host reaches it."""
     spec = deployment.spec
-    here = spec.grafana.host
-    clickhouse = spec.endpoint(CLICKHOUSE, seen_from=here)
+    store = backends[clickhouse.SERVICE.role]
     found = [
         Datasource(
             "Prometheus",
-            dashboards.PROMETHEUS_UID,
+            dashboard_queries.PROMETHEUS_UID,
             "prometheus",
-            url=spec.endpoint(PROMETHEUS, seen_from=here).url,
+            url=backends[prometheus.SERVICE.role].url,
             # $__rate_interval is only right when Grafana knows the scrape interval.
             json_data=(("timeInterval", spec.prometheus.scrape_interval),),
             is_default=True,
         ),
         Datasource(
             "ClickHouse",
-            dashboards.CLICKHOUSE_UID,
-            dashboards.CLICKHOUSE_PLUGIN,
+            dashboard_queries.CLICKHOUSE_UID,
+            dashboard_queries.CLICKHOUSE_PLUGIN,
             json_data=(
-                ("host", clickhouse.host),
-                ("port", clickhouse.port),
+                ("host", store.host),
+                ("port", store.port),
                 ("protocol", "http"),
                 ("username", spec.clickhouse.readonly_user),
                 ("defaultDatabase", spec.clickhouse.database),
@@ -74,8 +88,8 @@ def datasources(deployment: Deployment) -> list[Datasource]:
             password_var=spec.clickhouse.readonly_password_var,
         ),
     ]
-    if spec.deployed(LOKI):
-        found.append(Datasource("Loki", dashboards.LOKI_UID, "loki", url=spec.endpoint(LOKI, seen_from=here).url))
+    if loki.SERVICE.role in backends:
+        found.append(Datasource("Loki", dashboard_queries.LOKI_UID, "loki", url=backends[loki.SERVICE.role].url))
     return found
 
 
@@ -84,112 +98,113 @@ def dashboard_models(deployment: Deployment, *, edge_metrics: Optional[bool] = N
     return dashboards.dashboards(
         spec.clickhouse.database,
         database_metrics=spec.clickhouse.metrics,
-        logs_stack=spec.name_prefix if spec.deployed(LOKI) else None,
+        logs_stack=spec.name_prefix if spec.deployed(loki.SERVICE) else None,
         edge_metrics=spec.deployed(EDGE) if edge_metrics is None else edge_metrics,
     )
 
 
-def config_files(deployment: Deployment, *, edge_metrics: Optional[bool] = None) -> list[RenderedFile]:
-    """Datasources, the dashboard provider, and each dashboard's JSON.
-
-    The edge's panels (status codes, request duration) appear when the stack deploys the edge,
-    or as `edge_metrics` says.
-    """
-    provisioning = f"{GRAFANA_PROVISIONING_DIR}/%s/tensorzero.yml"
-    files = [
+def config_files(deployment: Deployment, backends: dict[str, Endpoint]) -> list[RenderedFile]:
+    """Datasources, the dashboard provider, and each dashboard's JSON."""
+    provisioning = f"{PROVISIONING_DIR}/%s/tensorzero.yml"
+    return [
         RenderedFile(
             "grafana/provisioning/datasources/tensorzero.yml",
             "grafana-datasources",
-            GRAFANA.role,
+            SERVICE.role,
             provisioning % "datasources",
             render(
                 "grafana/provisioning/datasources/tensorzero.yml.j2",
                 stack=deployment.stack,
-                datasources=datasources(deployment),
+                datasources=datasources(deployment, backends),
             ),
         ),
         RenderedFile(
             "grafana/provisioning/dashboards/tensorzero.yml",
             "grafana-dashboard-provider",
-            GRAFANA.role,
+            SERVICE.role,
             provisioning % "dashboards",
             render(
                 "grafana/provisioning/dashboards/tensorzero.yml.j2",
                 stack=deployment.stack,
                 folder=DASHBOARD_FOLDER,
-                path=GRAFANA_DASHBOARDS_DIR,
+                path=DASHBOARDS_DIR,
             ),
         ),
+        *dashboard_files(deployment),
     ]
-    for name, model in sorted(dashboard_models(deployment, edge_metrics=edge_metrics).items()):
-        files.append(
-            RenderedFile(
-                f"grafana/dashboards/{name}",
-                "grafana-dashboard",
-                GRAFANA.role,
-                f"{GRAFANA_DASHBOARDS_DIR}/{name}",
-                dashboards.to_json(model),
-            )
-        )
-    return files
 
 
-def environment(deployment: Deployment) -> list[Variable]:
-    spec = deployment.spec
-    grafana = spec.grafana
-    from_spec = f"{deployment.stack_file}: grafana"
-    admin = deployment.variable(grafana.admin_password_var)
-    readonly = deployment.variable(spec.clickhouse.readonly_password_var)
-    here = "components/grafana.py"
+def dashboard_files(deployment: Deployment, *, edge_metrics: Optional[bool] = None) -> list[RenderedFile]:
+    """Each dashboard's JSON. The edge's panels (status codes, request duration) appear when the stack
+    deploys the edge, or as `edge_metrics` says."""
     return [
+        RenderedFile(
+            f"grafana/dashboards/{name}",
+            "grafana-dashboard",
+            SERVICE.role,
+            f"{DASHBOARDS_DIR}/{name}",
+            dashboards.to_json(model),
+        )
+        for name, model in sorted(dashboard_models(deployment, edge_metrics=edge_metrics).items())
+    ]
+
+
+def plan(ctx: Context) -> ServicePlan:
+    grafana: GrafanaSpec = ctx.section
+    from_spec = f"{ctx.deployment.stack_file}: grafana"
+    admin = ctx.credential("grafana.admin_password_var")
+    here = "components/grafana.py"
+    env = (
         Variable("GF_SECURITY_ADMIN_USER", grafana.admin_user, f"{from_spec}.admin_user", False),
         # Grafana sets it when it creates its database; later changes need `grafana cli admin reset-admin-password`.
         Variable("GF_SECURITY_ADMIN_PASSWORD", admin.value, admin.source, True),
         # Installed before provisioning runs, so the ClickHouse datasource exists on the first start.
         Variable(
             "GF_PLUGINS_PREINSTALL_SYNC",
-            f"{dashboards.CLICKHOUSE_PLUGIN}@{grafana.clickhouse_plugin_version}",
+            f"{dashboard_queries.CLICKHOUSE_PLUGIN}@{grafana.clickhouse_plugin_version}",
             f"{from_spec}.clickhouse_plugin_version",
             False,
         ),
         # The datasource file names this variable; Grafana substitutes it when provisioning.
-        Variable(spec.clickhouse.readonly_password_var, readonly.value, readonly.source, True),
+        ctx.credential("clickhouse.readonly_password_var"),
         Variable("GF_USERS_ALLOW_SIGN_UP", "false", here, False),
         Variable("GF_AUTH_ANONYMOUS_ENABLED", "false", here, False),
         Variable("GF_ANALYTICS_REPORTING_ENABLED", "false", here, False),
-        *served_variables(grafana, deployment.variables),
-    ]
-
-
-class Grafana(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: GrafanaSpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        files: list[RenderedFile],
-        protect_data: bool,
-        depends_on: list[pulumi.Resource],
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Grafana", name, None, opts)
+    )
+    backends = {
+        service.role: ctx.reach(service)
+        for service in (prometheus.SERVICE, clickhouse.SERVICE, loki.SERVICE)
+        if ctx.deployed(service)
+    }
+    # Uploads force replacement in pulumi-docker: a changed dashboard or datasource restarts
+    # Grafana, which re-provisions from the new files.
+    return ServicePlan(
+        env=env,
+        files=tuple(config_files(ctx.deployment, backends)),
         # Users, preferences, the admin password and the installed plugin live here.
-        self.data = data_volume(self, f"{name}-data", "tensorzero-grafana-data", placement, protect_data)
-        # Uploads force replacement in pulumi-docker: a changed dashboard or datasource restarts
-        # Grafana, which re-provisions from the new files.
-        self.run(
-            name,
-            GRAFANA,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                files=files,
-                volumes=[(self.data, GRAFANA_DATA_PATH)],
-                depends_on=depends_on,
-            ),
-        )
-        self.register_outputs({"container": self.container.name})
+        volumes=(Volume("data", "tensorzero-grafana-data", DATA_PATH),),
+        healthcheck=HEALTHCHECK,
+        waits_for=tuple(backends),
+        image_tools=frozenset({"curl"}),
+        outputs={"grafana_admin": Secret({"user": grafana.admin_user, "password": admin.value})},
+    )
+
+
+def checks(spec) -> list[tuple[str, str]]:
+    if spec.grafana.enabled and not spec.prometheus.enabled:
+        return [("grafana.enabled", "Grafana's dashboards need Prometheus; set prometheus.enabled true")]
+    return []
+
+
+SERVICE = ServiceDefinition(
+    role="grafana",
+    component="Grafana",
+    plan=plan,
+    description="Dashboards over Prometheus and ClickHouse.",
+    spec=GrafanaSpec,
+    container="tensorzero-grafana",
+    alias="tensorzero-grafana",
+    port=PORT,
+    checks=checks,
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(SERVICE.role, METRICS_PATH),)),
+)

@@ -7,46 +7,29 @@ they come from `PMOVES_SECRET_<NAME>` or an obvious placeholder).
 """
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import yaml
 from pydantic import ValidationError
 
+from . import registry as registry_module
 from .catalog import Catalog, Translation, load_catalog, translate
+from .deployment import Deployment, stack_file
 from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .names import OLLAMA, PROJECT
-from .spec import SEED_DEFAULT_CREDENTIALS, Environment, Tier
+from .names import PROJECT
+from .ollama import ALIAS as OLLAMA_ALIAS
+from .ollama import PORT as OLLAMA_PORT
+from .registry import Registry
+from .service import Endpoint
+from .spec import Tier, Unreachable, placement_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
 PLACEHOLDER = "offline-placeholder-{name}"
-
-
-def stack_file(stack: str) -> str:
-    return f"stacks/Pulumi.{stack}.yaml"
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Everything one stack deploys, resolved and checked."""
-
-    stack: str
-    project_dir: Path
-    spec: Environment
-    catalog: Catalog
-    translation: Translation
-    variables: dict[str, Variable]
-
-    @property
-    def stack_file(self) -> str:
-        return stack_file(self.stack)
-
-    def variable(self, name: str) -> Variable:
-        return self.variables[name]
+OLLAMA, GATEWAY = "ollama", "gateway"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -60,6 +43,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 None, None, f"key given twice: {', '.join(repeated)}", node.start_mark
             )
         return super().construct_mapping(node, deep=deep)
+
+
+def stacks(project_dir: Path = PROJECT_DIR) -> tuple[str, ...]:
+    """Every stack of the project, one per `stacks/Pulumi.<stack>.yaml`: dev, staging, prod first, then the rest."""
+    found = {
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for path in (project_dir / "stacks").glob("Pulumi.*.yaml")
+    }
+    promotion = [tier.value for tier in Tier if tier.value in found]
+    return tuple(promotion + sorted(found - set(promotion)))
 
 
 def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], dict[str, Variable]]:
@@ -112,7 +105,7 @@ def read_pulumi_config(stack: str) -> tuple[dict[str, Any], dict[str, Variable]]
     # The CLI hands structured values over as JSON and scalars as plain strings.
     raw = {
         key: config.get_object(key) if value.lstrip().startswith(("{", "[")) else value
-        for key in Environment.model_fields
+        for key in registry_module.REGISTRY.environment.model_fields
         if (value := config.get(key)) is not None
     }
     secrets = config.get_object(SECRETS_KEY) or {}
@@ -125,39 +118,51 @@ def load(
     project_dir: Path = PROJECT_DIR,
     env_dir: Optional[str] = None,
     read_config: Optional[Callable[[], tuple[dict, dict]]] = None,
+    registry: Optional[Registry] = None,
 ) -> Deployment:
-    """Load and check a stack; raises ConfigError naming file, key and problem."""
+    """Load and check a stack, down to every service's plan; raises ConfigError naming file, key and problem."""
+    registry = registry or registry_module.REGISTRY
+    file = stack_file(stack)
     raw, secrets = read_config() if read_config else read_stack_config(project_dir, stack)
     if env_dir is not None:
         raw = {**raw, "env_files": {**(raw.get("env_files") or {}), "dir": env_dir}}
     try:
-        spec = Environment.model_validate(raw)
+        spec = registry.environment.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(problems_from_validation(error, stack_file(stack), "")) from None
+        raise ConfigError(problems_from_validation(error, file, "")) from None
+    if problems := placement_problems(spec):
+        raise ConfigError([Problem(file, key, message) for key, message in problems])
 
     catalog = load_catalog(project_dir, spec.catalog.files)
     selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
     unknown = [name for name in selected if name not in catalog.models]
     repeated = sorted({name for name in selected if selected.count(name) > 1})
-    problems = (
-        [Problem(stack_file(stack), "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
-    )
+    problems = [Problem(file, "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
     if repeated:
-        problems.append(Problem(stack_file(stack), "catalog.models", f"listed twice: {', '.join(repeated)}"))
+        problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
     if problems:
         raise ConfigError(problems)
-    own_ollama = spec.endpoint(OLLAMA, seen_from=spec.gateway.host).url if spec.deployed(OLLAMA) else None
-    translation = translate(catalog, selected, own_ollama)
+    translation = translate(catalog, selected, _own_ollama_url(spec))
     _check_native_references(catalog, translation)
-    _check_smoke_models(stack_file(stack), spec, translation)
+    _check_smoke_models(file, spec, translation)
 
     variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
     deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
-    _check_variables(deployment)
+    _ = deployment.plans  # every service's plan, kept for build: raises naming every problem found on the way
     return deployment
 
 
-def _check_smoke_models(file: str, spec: Environment, translation: Translation) -> None:
+def _own_ollama_url(spec) -> Optional[str]:
+    """Where the gateway reaches the stack's own Ollama; its plan reports it if that is impossible."""
+    if not spec.deployed(OLLAMA):
+        return None
+    try:
+        return spec.endpoint(OLLAMA, seen_from=spec.placement(GATEWAY).host).url
+    except Unreachable:
+        return Endpoint(OLLAMA_ALIAS, OLLAMA_PORT).url
+
+
+def _check_smoke_models(file: str, spec, translation: Translation) -> None:
     served = {
         "smoke.chat_model": (spec.smoke.chat_model, [m.name for m in translation.models]),
         "smoke.embedding_model": (spec.smoke.embedding_model, [m.name for m in translation.embedding_models]),
@@ -193,50 +198,5 @@ def _check_native_references(catalog: Catalog, translation: Translation) -> None
                         f"'{model}' is not served by this environment (see catalog.models)",
                     )
                 )
-    if problems:
-        raise ConfigError(problems)
-
-
-def _unsupplied(deployment: Deployment, name: str) -> Optional[str]:
-    """Why `name` has no usable value, or None when it has one."""
-    found = deployment.variables.get(name)
-    if found is not None:
-        return f"but it is empty in {found.source}" if found.value == "" else None
-    env_dir = deployment.spec.env_files.dir
-    templates = sorted(
-        path.name for path in (deployment.project_dir / env_dir).glob("*.example") if not path.with_suffix("").exists()
-    )
-    hint = f" (start from {', '.join(templates)}: `make` copies each to its name without .example)" if templates else ""
-    return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
-
-
-def _check_variables(deployment: Deployment) -> None:
-    spec = deployment.spec
-    problems = []
-    for use in deployment.translation.key_uses:
-        if why := _unsupplied(deployment, use.variable):
-            problems.append(
-                Problem(
-                    deployment.catalog.sources[use.table_key],
-                    use.table_key,
-                    f"provider '{use.provider}' needs {use.variable}, {why}",
-                )
-            )
-    for key, name in spec.credential_vars():
-        if why := _unsupplied(deployment, name):
-            problems.append(Problem(deployment.stack_file, key, f"{name} is needed, {why}"))
-        elif spec.tier != Tier.dev and deployment.variable(name).value in SEED_DEFAULT_CREDENTIALS:
-            problems.append(
-                Problem(
-                    deployment.variable(name).source,
-                    name,
-                    f"the default password '{deployment.variable(name).value}' is refused in {spec.tier.value}",
-                )
-            )
-    for service in spec.deployed_services:
-        role = service.role
-        for name in spec.service_spec(service).extra_env:
-            if why := _unsupplied(deployment, name):
-                problems.append(Problem(deployment.stack_file, f"{role}.extra_env", f"{name} is listed, {why}"))
     if problems:
         raise ConfigError(problems)

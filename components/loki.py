@@ -1,54 +1,59 @@
 """Loki: the stack's container logs, when the environment turns logs on."""
 
-from typing import Optional
+from __future__ import annotations
 
-import pulumi
+from typing import TYPE_CHECKING, Optional
 
-from .container import ContainerPlan, ServiceComponent, data_volume
-from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import LOKI, LOKI_CONFIG_PATH, LOKI_DATA_PATH, TYPE_PREFIX
+from pydantic import Field
+
+from .names import METRICS_PATH
 from .render import RenderedFile, render
-from .spec import LokiSpec
+from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan, Volume
+from .spec import DURATION, PUBLISHED_PORT, ServiceSpec
+from .types import ImageRef, Port
 
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+PORT = 3100
+CONFIG_PATH = "/etc/loki/config.yaml"
+DATA_PATH = "/loki"
 # The image is distroless with busybox under /busybox (cmd/loki/Dockerfile upstream).
-HEALTHCHECK = ("/busybox/wget", "--spider", "-q", f"http://localhost:{LOKI.port}/ready")
-COMMAND = (f"-config.file={LOKI_CONFIG_PATH}",)
+HEALTHCHECK = ("/busybox/wget", "--spider", "-q", f"http://localhost:{PORT}/ready")
+COMMAND = (f"-config.file={CONFIG_PATH}",)
+
+
+class LokiSpec(ServiceSpec):
+    enabled: bool = Field(False, description="Deploy Loki, with Grafana Alloy shipping the containers' logs.")
+    image: ImageRef = Field("grafana/loki:3.5.3", description="Pinned Loki image.")
+    port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
+    retention: str = Field("168h", pattern=DURATION, description="How long Loki keeps log lines.")
 
 
 def config_files(deployment: Deployment) -> list[RenderedFile]:
-    content = render(
-        "loki/config.yaml.j2", port=LOKI.port, data_path=LOKI_DATA_PATH, retention=deployment.spec.loki.retention
+    content = render("loki/config.yaml.j2", port=PORT, data_path=DATA_PATH, retention=deployment.spec.loki.retention)
+    return [RenderedFile("loki/config.yaml", "loki-config", SERVICE.role, CONFIG_PATH, content)]
+
+
+def plan(ctx: Context) -> ServicePlan:
+    return ServicePlan(
+        command=COMMAND,
+        files=tuple(config_files(ctx.deployment)),
+        volumes=(Volume("data", "tensorzero-loki-data", DATA_PATH),),
+        healthcheck=HEALTHCHECK,
+        image_tools=frozenset({"/busybox/wget"}),
     )
-    return [RenderedFile("loki/config.yaml", "loki-config", LOKI.role, LOKI_CONFIG_PATH, content)]
 
 
-class Loki(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: LokiSpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        files: list[RenderedFile],
-        protect_data: bool,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Loki", name, None, opts)
-        self.data = data_volume(self, f"{name}-data", "tensorzero-loki-data", placement, protect_data)
-        self.run(
-            name,
-            LOKI,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                command=COMMAND,
-                files=files,
-                volumes=[(self.data, LOKI_DATA_PATH)],
-            ),
-        )
-        self.register_outputs({"container": self.container.name})
+SERVICE = ServiceDefinition(
+    role="loki",
+    component="Loki",
+    plan=plan,
+    description="Container logs (optional).",
+    spec=LokiSpec,
+    container="tensorzero-loki",
+    alias="tensorzero-loki",
+    port=PORT,
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(SERVICE.role, METRICS_PATH),)),
+)

@@ -1,74 +1,77 @@
 """Ollama: local models, with the catalog's Ollama models pulled at deploy."""
 
+from __future__ import annotations
+
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import pulumi
-import pulumi_docker as docker
+from pydantic import Field
 
-from .container import ContainerPlan, ServiceComponent, data_volume, one_shot_container, served_variables
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import OLLAMA, OLLAMA_MODELS_PATH, TYPE_PREFIX
-from .spec import OllamaSpec
+from .service import Monitoring, OneShot, ServiceDefinition, ServicePlan, Volume
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import ImageRef, Port
 
+if TYPE_CHECKING:
+    from .planner import Context
+
+ALIAS = "pmoves-ollama"
+PORT = 11434
+API_PATH = "/v1"  # Ollama's OpenAI-compatible routes
+VERSION_PATH = "/api/version"  # Ollama exports no metrics; this answers once it serves
+MODELS_PATH = "/root/.ollama"
 # The image ships neither curl nor wget; its own client asks the server.
 HEALTHCHECK = ("ollama", "list")
-OLLAMA_BINARY = "/bin/ollama"
+BINARY = "/bin/ollama"
 
 
-def environment(deployment: Deployment) -> list[Variable]:
-    return [
-        Variable("OLLAMA_HOST", f"0.0.0.0:{OLLAMA.port}", "components/ollama.py", False),
-        *served_variables(deployment.spec.ollama, deployment.variables),
-    ]
+class OllamaSpec(ServiceSpec):
+    enabled: bool = Field(True, description="Deploy the stack's own Ollama (`pmoves-ollama`).")
+    image: ImageRef = Field("ollama/ollama:0.12.6", description="Pinned Ollama image.")
+    port: Optional[Port] = Field(PORT, description=PUBLISHED_PORT)
+    gpu: bool = Field(False, description="Request every NVIDIA GPU of the host.")
+    pull_models: bool = Field(True, description="Pull the catalog's Ollama models at deploy.")
 
 
 def slug(model: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
 
 
-class Ollama(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: OllamaSpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        pulls: list[str],
-        protect_data: bool,
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Ollama", name, None, opts)
-        self.models = data_volume(self, f"{name}-models", "ollama-models", placement, protect_data)
-        self.run(
-            name,
-            OLLAMA,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                volumes=[(self.models, OLLAMA_MODELS_PATH)],
-                gpu=spec.gpu,
-            ),
-        )
-        self.pulls = [self._pull(name, spec, model) for model in (pulls if spec.pull_models else [])]
-        self.register_outputs({"container": self.container.name})
+def pull(model: str) -> OneShot:
+    """A one-shot `ollama pull` beside the server; re-run only when the model changes."""
+    return OneShot(
+        name=f"pull-{slug(model)}",
+        docker_name=f"ollama-pull-{slug(model)}",
+        image_of=SERVICE.role,
+        entrypoint=BINARY,
+        command=("pull", model),
+        env=(Variable("OLLAMA_HOST", f"{ALIAS}:{PORT}", "components/ollama.py", False),),
+        after=(SERVICE.role,),
+    )
 
-    def _pull(self, name: str, spec: OllamaSpec, model: str) -> docker.Container:
-        """A one-shot `ollama pull` beside the server; re-run only when the model changes."""
-        return one_shot_container(
-            self,
-            f"{name}-pull-{slug(model)}",
-            f"ollama-pull-{slug(model)}",
-            OLLAMA,
-            self.placement,
-            image=self.container.image,
-            entrypoint=OLLAMA_BINARY,
-            command=["pull", model],
-            env=[Variable("OLLAMA_HOST", f"{OLLAMA.alias}:{OLLAMA.port}", "components/ollama.py", False)],
-            depends_on=[self.container],
-        )
+
+def plan(ctx: Context) -> ServicePlan:
+    spec: OllamaSpec = ctx.section
+    models = ctx.deployment.translation.ollama_pulls
+    return ServicePlan(
+        env=(Variable("OLLAMA_HOST", f"0.0.0.0:{PORT}", "components/ollama.py", False),),
+        volumes=(Volume("models", "ollama-models", MODELS_PATH),),
+        healthcheck=HEALTHCHECK,
+        gpu=spec.gpu,
+        one_shots=tuple(pull(model) for model in models) if spec.pull_models else (),
+        image_tools=frozenset({"ollama"}),
+        outputs={"ollama_models": list(models)},
+    )
+
+
+SERVICE = ServiceDefinition(
+    role="ollama",
+    component="Ollama",
+    plan=plan,
+    description="Local models.",
+    spec=OllamaSpec,
+    container="ollama",
+    alias=ALIAS,
+    port=PORT,
+    monitoring=lambda spec: Monitoring(probe=VERSION_PATH),
+)

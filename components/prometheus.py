@@ -1,76 +1,87 @@
 """Prometheus: scrapes the stack, probes what exports no metrics, and holds the alert rules.
 
-What is scraped and what alerts is decided here, from the deployment; the
-templates only lay it out. Metric names of ClickHouse's built-in endpoint, as
-its source writes them (ClickHouse/ClickHouse):
-- prefixes `ClickHouseProfileEvents_` (counters), `ClickHouseMetrics_`,
-  `ClickHouseAsyncMetrics_` (gauges): src/Server/PrometheusMetricsWriter.{h,cpp};
-- `MemoryResident`, `OSMemoryTotal`, `CGroupMemoryTotal` ("0 or very large value
-  means unlimited"; added by PR #45301, cgroup v2 by #45999, both 23.x):
-  src/Common/AsynchronousMetrics.cpp;
-- `DiskTotal_<disk>`, `DiskAvailable_<disk>` for every disk of the server:
-  src/Interpreters/ServerAsynchronousMetrics.cpp;
-- `RejectedInserts` ("rejected with 'Too many parts'"): src/Common/ProfileEvents.cpp.
+What is scraped comes from every service's plan (`monitoring`); what alerts is decided here, from the
+monitoring contract (monitoring.py) and the jobs actually scraped. The templates only lay it out.
 """
+
+from __future__ import annotations
 
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Optional
 
-import pulumi
+from pydantic import Field
 
-from .blackbox import PROBE_MODULE
-from .container import ContainerPlan, ServiceComponent, data_volume, served_variables
-from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import (
-    ALLOY,
-    BLACKBOX,
-    BLACKBOX_PROBE_PATH,
-    CLICKHOUSE,
-    CLICKHOUSE_METRICS_PATH,
-    CLICKHOUSE_METRICS_PORT,
-    CLICKHOUSE_PING_PATH,
-    EDGE,
-    EDGE_METRICS_PATH,
-    GATEWAY,
-    GATEWAY_STATUS_PATH,
-    GRAFANA,
-    LOKI,
-    METRICS_PATH,
-    OLLAMA,
-    OLLAMA_VERSION_PATH,
-    PROMETHEUS,
-    PROMETHEUS_CONFIG_PATH,
-    PROMETHEUS_DATA_PATH,
-    PROMETHEUS_HEALTH_PATH,
-    PROMETHEUS_RULES_DIR,
-    TYPE_PREFIX,
-    UI,
-    UI_HEALTH_PATH,
-    Service,
+from . import blackbox
+from .monitoring import (
+    CLICKHOUSE_ASYNC,
+    CLICKHOUSE_EVENTS,
+    CLICKHOUSE_JOB,
+    EDGE_JOB,
+    EDGE_REQUESTS,
+    GATEWAY_JOB,
+    PROBE_JOB,
+    PROBE_SUCCESS,
+    RATE_WINDOW,
+    SERVICE_LABEL,
+    clickhouse_disk_free,
+    overhead_quantile,
+    selector,
 )
+from .names import METRICS_PATH
 from .render import RenderedFile, render
-from .spec import AlertThresholds, Environment, PrometheusSpec
+from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan, Target, Volume
+from .spec import DURATION, PUBLISHED_PORT, ServiceSpec, StrictModel
+from .types import ImageRef, Port
 
-HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{PROMETHEUS.port}{PROMETHEUS_HEALTH_PATH}")
-RULES_MOUNT = f"{PROMETHEUS_RULES_DIR}/tensorzero.yml"
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+PORT = 9090
+HEALTH_PATH = "/-/healthy"
+CONFIG_PATH = "/etc/prometheus/prometheus.yml"
+RULES_DIR = "/etc/prometheus/rules"
+DATA_PATH = "/prometheus"
+HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{PORT}{HEALTH_PATH}")
+RULES_MOUNT = f"{RULES_DIR}/tensorzero.yml"
 # Relative to the config file, as Prometheus resolves it: the same layout works in the
 # container, in `render`'s output directory and in a test's temporary directory.
-RULES_REFERENCE = posixpath.relpath(RULES_MOUNT, posixpath.dirname(PROMETHEUS_CONFIG_PATH))
+RULES_REFERENCE = posixpath.relpath(RULES_MOUNT, posixpath.dirname(CONFIG_PATH))
+GATEWAY = "gateway"  # roles the alerts name in their `service` label
+CLICKHOUSE = "clickhouse"
 
-# Selectors: every alert below is written against these names, and the scrape jobs carry them.
-GATEWAY_JOB = "tensorzero"  # the seed's prometheus.yml names the gateway's job so
-EDGE_JOB = "tensorzero-edge"
-PROBE_JOB = "blackbox-http"
-SERVICE_LABEL = "service"  # every target names the service it watches, for alerts and dashboards
-RATE_WINDOW = "5m"
-CLICKHOUSE_ASYNC = "ClickHouseAsyncMetrics_"
-CLICKHOUSE_EVENTS = "ClickHouseProfileEvents_"
-OVERHEAD_BUCKETS = "tensorzero_inference_latency_overhead_seconds_bucket"
-EDGE_REQUESTS = "tensorzero_http_requests_total"  # the edge's counter; the gateway has no status label
+
+class AlertThresholds(StrictModel):
+    """Every alert threshold, in one place; `promtool test rules` fixtures exercise each."""
+
+    for_duration: str = Field("5m", pattern=DURATION, description="How long a condition holds before it alerts.")
+    gateway_overhead_p99_seconds: float = Field(
+        0.05, gt=0, description="p99 of the gateway's own overhead (not the provider's latency) above this alerts."
+    )
+    clickhouse_memory_ratio: float = Field(
+        0.9, gt=0, lt=1, description="ClickHouse resident memory above this share of its limit (or of the host) alerts."
+    )
+    clickhouse_disk_free_ratio: float = Field(
+        0.1, gt=0, lt=1, description="Free space on ClickHouse's disk below this share alerts."
+    )
+    gateway_error_ratio: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Share of requests the edge answers with a 5xx (over 5m) above this alerts; needs the edge.",
+    )
+
+
+class PrometheusSpec(ServiceSpec):
+    enabled: bool = Field(True, description="Deploy Prometheus (with its blackbox exporter) for this stack.")
+    image: ImageRef = Field("prom/prometheus:v3.5.0", description="Pinned Prometheus image.")
+    port: Optional[Port] = Field(PORT, description=PUBLISHED_PORT)
+    retention: str = Field("15d", pattern=DURATION, description="How long Prometheus keeps samples.")
+    scrape_interval: str = Field("15s", pattern=DURATION, description="How often every target is scraped.")
+    alerts: AlertThresholds = Field(default_factory=AlertThresholds, description="Alert thresholds.")
+
 
 DEFAULT_SCRAPE_TIMEOUT_S = 10  # Prometheus's own default; it may not exceed the interval
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -83,12 +94,6 @@ def seconds(duration: str) -> float:
 
 
 @dataclass(frozen=True)
-class Target:
-    service: str  # role of the service it watches: the `service` label
-    address: str  # host:port to scrape, or the URL the blackbox exporter probes
-
-
-@dataclass(frozen=True)
 class ScrapeJob:
     name: str
     targets: tuple[Target, ...]
@@ -97,50 +102,24 @@ class ScrapeJob:
     exporter: Optional[str] = None
 
 
-def scrape_jobs(spec: Environment) -> list[ScrapeJob]:
-    """Every job, each target addressed as a container on Prometheus's host reaches it."""
-    here = spec.prometheus.host
-
-    def address(service: Service) -> str:
-        endpoint = spec.endpoint(service, seen_from=here)
-        return f"{endpoint.host}:{endpoint.port}"
-
-    jobs = [
-        ScrapeJob(PROMETHEUS.role, (Target(PROMETHEUS.role, address(PROMETHEUS)),)),
-        ScrapeJob(GATEWAY_JOB, (Target(GATEWAY.role, address(GATEWAY)),)),
-    ]
-    if spec.deployed(EDGE):
-        jobs.append(ScrapeJob(EDGE_JOB, (Target(EDGE.role, address(EDGE)),), metrics_path=EDGE_METRICS_PATH))
-    if spec.clickhouse.metrics:
-        # The metrics port is never published; the spec refuses Prometheus on another host.
-        metrics = Target(CLICKHOUSE.role, f"{CLICKHOUSE.alias}:{CLICKHOUSE_METRICS_PORT}")
-        jobs.append(ScrapeJob(CLICKHOUSE.role, (metrics,), metrics_path=CLICKHOUSE_METRICS_PATH))
-    for service in (BLACKBOX, GRAFANA, LOKI, ALLOY):  # each serves /metrics natively
-        if spec.deployed(service):
-            jobs.append(ScrapeJob(service.role, (Target(service.role, address(service)),)))
-    probes = probe_targets(spec)
-    if probes:
-        jobs.append(ScrapeJob(PROBE_JOB, probes, BLACKBOX_PROBE_PATH, PROBE_MODULE, address(BLACKBOX)))
+def scrape_jobs(ctx: Context) -> list[ScrapeJob]:
+    """Every service's scrapes in registry order, then the probers' jobs; each target as Prometheus's host
+    reaches it."""
+    jobs = []
+    for service, monitoring in ctx.monitored():
+        for scrape in monitoring.scrapes:
+            if service.role == SERVICE.role:  # itself: no dependency to record
+                endpoint = ctx.spec.endpoint(service, seen_from=ctx.placement.host)
+            else:
+                endpoint = ctx.reach(service, port=scrape.port, switch=scrape.switch)
+            target = Target(service.role, f"{endpoint.host}:{endpoint.port}")
+            jobs.append(ScrapeJob(scrape.job, (target,), metrics_path=scrape.path))
+    for prober in (plan.prober for plan in ctx.others() if plan.prober):
+        exporter = ctx.reach(prober.service)
+        jobs.append(
+            ScrapeJob(prober.job, prober.targets, prober.path, prober.module, f"{exporter.host}:{exporter.port}")
+        )
     return jobs
-
-
-def probe_targets(spec: Environment) -> tuple[Target, ...]:
-    """What the blackbox exporter asks from outside: services without metrics, and 'is it answering'."""
-    if not spec.deployed(BLACKBOX):
-        return ()
-    # The exporter makes the request, so the URL is as the exporter's host sees the service.
-    here = spec.blackbox.host
-    paths = (
-        (GATEWAY, GATEWAY_STATUS_PATH),
-        (CLICKHOUSE, CLICKHOUSE_PING_PATH),
-        (UI, UI_HEALTH_PATH),
-        (OLLAMA, OLLAMA_VERSION_PATH),
-    )
-    return tuple(
-        Target(service.role, spec.endpoint(service, seen_from=here).url + path)
-        for service, path in paths
-        if spec.deployed(service)
-    )
 
 
 @dataclass(frozen=True)
@@ -158,9 +137,8 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:g}%"
 
 
-def alerts(spec: Environment) -> list[Alert]:
-    """The alert rules, thresholds from `prometheus.alerts`."""
-    limits: AlertThresholds = spec.prometheus.alerts
+def alerts(limits: AlertThresholds, jobs: set[str]) -> list[Alert]:
+    """The alert rules for the jobs scraped, thresholds from `prometheus.alerts`."""
     held = limits.for_duration
     rules = [
         Alert(
@@ -173,36 +151,36 @@ def alerts(spec: Environment) -> list[Alert]:
         ),
         Alert(
             "ProbeFailing",
-            "probe_success == 0",
+            f"{PROBE_SUCCESS} == 0",
             "warning",
             "{{ $labels.service }} fails its health probe",
-            f"The blackbox exporter's {PROBE_MODULE} probe of {{{{ $labels.instance }}}} has failed for {held}.",
+            f"The blackbox exporter's {blackbox.PROBE_MODULE} probe of {{{{ $labels.instance }}}} "
+            f"has failed for {held}.",
             for_duration=held,
         ),
         Alert(
             "GatewayNotAnswering",
-            f'probe_success{{{SERVICE_LABEL}="{GATEWAY.role}"}} == 0 or up{{job="{GATEWAY_JOB}"}} == 0',
+            f"{PROBE_SUCCESS}{selector(**{SERVICE_LABEL: GATEWAY})} == 0 or up{selector(job=GATEWAY_JOB)} == 0",
             "critical",
             "The TensorZero gateway is not answering",
             "{{ $labels.instance }} (job {{ $labels.job }}) has not answered for " + held + ": no inference is served.",
-            service=GATEWAY.role,
+            service=GATEWAY,
             for_duration=held,
         ),
         Alert(
             "GatewayOverheadHigh",
-            f"histogram_quantile(0.99, sum by (le) (rate({OVERHEAD_BUCKETS}[{RATE_WINDOW}])))"
-            f" > {limits.gateway_overhead_p99_seconds!r}",
+            f"{overhead_quantile(0.99, RATE_WINDOW)} > {limits.gateway_overhead_p99_seconds!r}",
             "warning",
             "The TensorZero gateway's own overhead is high",
             '{{ printf "%.3f" $value }}s p99 overhead added by the gateway (not the providers) over '
             f"{RATE_WINDOW}, above {limits.gateway_overhead_p99_seconds!r}s.",
-            service=GATEWAY.role,
+            service=GATEWAY,
             for_duration=held,
         ),
     ]
-    if spec.deployed(EDGE):
+    if EDGE_JOB in jobs:
         rules.append(edge_error_alert(limits))
-    if spec.clickhouse.metrics:
+    if CLICKHOUSE_JOB in jobs:
         rules += clickhouse_alerts(limits)
     return rules
 
@@ -220,7 +198,7 @@ def edge_error_alert(limits: AlertThresholds) -> Alert:
         "The TensorZero gateway answers too many requests with a server error",
         "{{ $value | humanizePercentage }} of the requests through the edge got a 5xx over "
         f"{RATE_WINDOW} (alert above {percent(limits.gateway_error_ratio)}).",
-        service=GATEWAY.role,
+        service=GATEWAY,
         for_duration=limits.for_duration,
     )
 
@@ -230,11 +208,6 @@ def clickhouse_alerts(limits: AlertThresholds) -> list[Alert]:
     cgroup = f"{CLICKHOUSE_ASYNC}CGroupMemoryTotal"
     # The container's memory limit when it has one (0, or more than the host, means none), else the host's.
     limit = f"(({cgroup} > 0 < {os_total}) or {os_total})"
-    disk_free = " / ".join(
-        f'label_replace({{__name__=~"{CLICKHOUSE_ASYNC}Disk{kind}_.+"}}, "disk", "$1", '
-        f'"__name__", "{CLICKHOUSE_ASYNC}Disk{kind}_(.+)")'
-        for kind in ("Available", "Total")
-    )
     return [
         Alert(
             "ClickHouseMemoryPressure",
@@ -243,17 +216,17 @@ def clickhouse_alerts(limits: AlertThresholds) -> list[Alert]:
             "ClickHouse is close to its memory limit",
             "ClickHouse resident memory is {{ $value | humanizePercentage }} of its limit "
             f"(alert above {percent(limits.clickhouse_memory_ratio)}).",
-            service=CLICKHOUSE.role,
+            service=CLICKHOUSE,
             for_duration=limits.for_duration,
         ),
         Alert(
             "ClickHouseDiskPressure",
-            f"{disk_free} < {limits.clickhouse_disk_free_ratio!r}",
+            f"{clickhouse_disk_free()} < {limits.clickhouse_disk_free_ratio!r}",
             "critical",
             "ClickHouse disk {{ $labels.disk }} is almost full",
             "{{ $value | humanizePercentage }} of ClickHouse disk {{ $labels.disk }} is free "
             f"(alert below {percent(limits.clickhouse_disk_free_ratio)}); full disks reject inserts and backups.",
-            service=CLICKHOUSE.role,
+            service=CLICKHOUSE,
             for_duration=limits.for_duration,
         ),
         Alert(
@@ -264,7 +237,7 @@ def clickhouse_alerts(limits: AlertThresholds) -> list[Alert]:
             "ClickHouse rejects inserts",
             f"ClickHouse rejected inserts with 'Too many parts' in the last {RATE_WINDOW}: "
             "the gateway's observability rows are being lost.",
-            service=CLICKHOUSE.role,
+            service=CLICKHOUSE,
         ),
     ]
 
@@ -275,7 +248,7 @@ def scrape_timeout(spec: PrometheusSpec) -> str:
     return f"{DEFAULT_SCRAPE_TIMEOUT_S}s"
 
 
-def config_files(deployment: Deployment) -> list[RenderedFile]:
+def config_files(deployment: Deployment, jobs: list[ScrapeJob]) -> list[RenderedFile]:
     spec = deployment.spec
     config = render(
         "prometheus/prometheus.yml.j2",
@@ -284,27 +257,25 @@ def config_files(deployment: Deployment) -> list[RenderedFile]:
         prometheus=spec.prometheus,
         scrape_timeout=scrape_timeout(spec.prometheus),
         rule_files=[RULES_REFERENCE],
-        jobs=scrape_jobs(spec),
+        jobs=jobs,
         service_label=SERVICE_LABEL,
     )
     rules = render(
-        "prometheus/rules/tensorzero.yml.j2", stack=deployment.stack, alerts=alerts(spec), service_label=SERVICE_LABEL
+        "prometheus/rules/tensorzero.yml.j2",
+        stack=deployment.stack,
+        alerts=alerts(spec.prometheus.alerts, {job.name for job in jobs}),
+        service_label=SERVICE_LABEL,
     )
     return [
-        RenderedFile("prometheus/prometheus.yml", "prometheus-config", PROMETHEUS.role, PROMETHEUS_CONFIG_PATH, config),
-        RenderedFile(f"prometheus/{RULES_REFERENCE}", "prometheus-rules", PROMETHEUS.role, RULES_MOUNT, rules),
+        RenderedFile("prometheus/prometheus.yml", "prometheus-config", SERVICE.role, CONFIG_PATH, config),
+        RenderedFile(f"prometheus/{RULES_REFERENCE}", "prometheus-rules", SERVICE.role, RULES_MOUNT, rules),
     ]
-
-
-def environment(deployment: Deployment) -> list[Variable]:
-    """Prometheus reads no variable of its own; only what `extra_env` asks for."""
-    return served_variables(deployment.spec.prometheus, deployment.variables)
 
 
 def command(spec: PrometheusSpec) -> tuple[str, ...]:
     return (
-        f"--config.file={PROMETHEUS_CONFIG_PATH}",
-        f"--storage.tsdb.path={PROMETHEUS_DATA_PATH}",
+        f"--config.file={CONFIG_PATH}",
+        f"--storage.tsdb.path={DATA_PATH}",
         f"--storage.tsdb.retention.time={spec.retention}",
         # `POST /-/reload` applies a config or rules file copied into the running container
         # (e.g. while tuning a threshold) without dropping the in-memory head block and its
@@ -314,35 +285,28 @@ def command(spec: PrometheusSpec) -> tuple[str, ...]:
     )
 
 
-class Prometheus(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: PrometheusSpec,
-        placement: Placement,
-        *,
-        files: list[RenderedFile],
-        protect_data: bool,
-        depends_on: list[pulumi.Resource],
-        env: Sequence[Variable] = (),
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Prometheus", name, None, opts)
-        self.data = data_volume(self, f"{name}-data", "tensorzero-prometheus-data", placement, protect_data)
-        # Uploads force replacement in pulumi-docker: a changed config or rule restarts Prometheus,
-        # and its samples survive on the volume.
-        self.run(
-            name,
-            PROMETHEUS,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                command=command(spec),
-                files=files,
-                volumes=[(self.data, PROMETHEUS_DATA_PATH)],
-                depends_on=depends_on,
-            ),
-        )
-        self.register_outputs({"container": self.container.name})
+def plan(ctx: Context) -> ServicePlan:
+    # Uploads force replacement in pulumi-docker: a changed config or rule restarts Prometheus,
+    # and its samples survive on the volume.
+    return ServicePlan(
+        command=command(ctx.section),
+        files=tuple(config_files(ctx.deployment, scrape_jobs(ctx))),
+        volumes=(Volume("data", "tensorzero-prometheus-data", DATA_PATH),),
+        healthcheck=HEALTHCHECK,
+        # Targets may come up later; the probe job needs its exporter from the first scrape.
+        waits_for=(GATEWAY, blackbox.SERVICE.role),
+        image_tools=frozenset({"wget"}),
+    )
+
+
+SERVICE = ServiceDefinition(
+    role="prometheus",
+    component="Prometheus",
+    plan=plan,
+    description="Metrics and alert rules.",
+    spec=PrometheusSpec,
+    container="tensorzero-prometheus",
+    alias="tensorzero-prometheus",
+    port=PORT,
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(SERVICE.role, METRICS_PATH),)),
+)

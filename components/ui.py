@@ -1,47 +1,59 @@
 """The TensorZero UI: reads everything through the gateway."""
 
-from typing import Optional
+from __future__ import annotations
 
-import pulumi
+from typing import TYPE_CHECKING, Optional
 
-from .container import ContainerPlan, ServiceComponent, served_variables
+from pydantic import Field
+
+from . import gateway
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import TYPE_PREFIX, UI
-from .spec import Endpoint, UiSpec
+from .service import Monitoring, ServiceDefinition, ServicePlan
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import ImageRef, Port, image_tag
 
-HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{UI.port}/health")
+if TYPE_CHECKING:
+    from .planner import Context
+
+PORT = 4000
+HEALTH_PATH = "/health"  # 200 without asking the gateway
+HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{HEALTH_PATH}")
 
 
-def environment(deployment: Deployment, gateway: Endpoint) -> list[Variable]:
+class UiSpec(ServiceSpec):
+    enabled: bool = Field(True, description="Deploy the TensorZero UI.")
+    image: ImageRef = Field("tensorzero/ui:2026.6.0", description="Pinned UI image; same tag as the gateway.")
+    port: Optional[Port] = Field(PORT, description=PUBLISHED_PORT)
+
+
+def plan(ctx: Context) -> ServicePlan:
+    url = ctx.reach(gateway.SERVICE).url
+    return ServicePlan(
+        env=(Variable("TENSORZERO_GATEWAY_URL", url, "built from the gateway's placement", False),),
+        healthcheck=HEALTHCHECK,
+        waits_for=(gateway.SERVICE.role,),
+        image_tools=frozenset({"wget"}),
+    )
+
+
+def checks(spec) -> list[tuple[str, str]]:
+    ours, theirs = image_tag(spec.ui.image), image_tag(spec.gateway.image)
+    if ours == theirs:
+        return []
     return [
-        Variable("TENSORZERO_GATEWAY_URL", gateway.url, "built from the gateway's placement", False),
-        *served_variables(deployment.spec.ui, deployment.variables),
+        ("ui.image", f"tag '{ours}' differs from gateway.image tag '{theirs}'; gateway and UI are released together")
     ]
 
 
-class Ui(ServiceComponent):
-    def __init__(
-        self,
-        name: str,
-        spec: UiSpec,
-        placement: Placement,
-        *,
-        env: list[Variable],
-        depends_on: list[pulumi.Resource],
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:Ui", name, None, opts)
-        self.run(
-            name,
-            UI,
-            spec,
-            placement,
-            ContainerPlan(
-                env=env,
-                healthcheck=HEALTHCHECK,
-                depends_on=depends_on,
-            ),
-        )
-        self.register_outputs({"container": self.container.name})
+SERVICE = ServiceDefinition(
+    role="ui",
+    component="Ui",
+    plan=plan,
+    description="The TensorZero UI.",
+    spec=UiSpec,
+    container="tensorzero-ui",
+    alias="tensorzero-ui",
+    port=PORT,
+    checks=checks,
+    monitoring=lambda spec: Monitoring(probe=HEALTH_PATH),
+)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from components.loader import PROJECT_DIR, load
+from components.loader import PROJECT_DIR, load, stacks
 from components.plan import plan
 
-STACKS = ("dev", "staging", "prod")
+STACKS = stacks()  # every stack file in stacks/, in promotion order
 # Values no rendered file, plan, log or output may ever contain.
 CANARIES = {
     "TENSORZERO_CLICKHOUSE_PASSWORD": "canary-clickhouse-pw-7f3a",
@@ -56,6 +56,12 @@ def plans(deployments):
 @pytest.fixture(params=STACKS)
 def stack(request) -> str:
     return request.param
+
+
+def planned_env(deployment, role: str, one_shot: str | None = None) -> tuple:
+    """The variables a service's container (or one of its one-shots) gets, from the deployment's plans."""
+    planned = deployment.plans[role]
+    return planned.env if one_shot is None else next(s for s in planned.one_shots if s.name == one_shot).env
 
 
 def resources(desired: dict, type_suffix: str) -> list[dict]:

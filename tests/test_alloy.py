@@ -8,8 +8,10 @@ import re
 from conftest import CANARIES, container_of, resources
 
 from components import alloy
-from components.names import ALLOY, ALLOY_CONFIG_PATH, DOCKER_SOCKET, GATEWAY, LOKI, SERVICE_LABEL, STACK_LABEL
-from components.stack import mounted_files
+from components.alloy import SERVICE as ALLOY
+from components.gateway import SERVICE as GATEWAY
+from components.loki import SERVICE as LOKI
+from components.names import SERVICE_LABEL, STACK_LABEL
 
 
 def alloy_stacks(deployments):
@@ -23,15 +25,15 @@ def attribute(config: str, name: str) -> list[str]:
 def test_pushes_to_the_stack_loki_where_the_spec_places_it(deployments):
     for deployment in alloy_stacks(deployments).values():
         spec = deployment.spec
-        [file] = mounted_files(deployment)[ALLOY.role]
-        assert file.mount == ALLOY_CONFIG_PATH
+        [file] = deployment.plans[ALLOY.role].files
+        assert file.mount == alloy.CONFIG_PATH
         loki = spec.endpoint(LOKI, seen_from=spec.alloy.host)
         assert attribute(file.content, "url") == [f"{loki.url}{alloy.LOKI_PUSH_PATH}"]
 
 
 def test_reads_only_this_stack_containers_labelled_as_the_stack_labels_them(plans, deployments):
     for stack, deployment in alloy_stacks(deployments).items():
-        [file] = mounted_files(deployment)[ALLOY.role]
+        [file] = deployment.plans[ALLOY.role].files
         assert f'"{STACK_LABEL}={deployment.spec.name_prefix}"' in file.content
         # Docker service discovery exposes label com.pmoves.service as this meta label.
         assert alloy.docker_meta_label(SERVICE_LABEL) == "__meta_docker_container_label_com_pmoves_service"
@@ -45,7 +47,7 @@ def test_reads_only_this_stack_containers_labelled_as_the_stack_labels_them(plan
 
 def test_config_blocks_are_balanced_and_hold_no_credential(deployments):
     for deployment in alloy_stacks(deployments).values():
-        [file] = mounted_files(deployment)[ALLOY.role]
+        [file] = deployment.plans[ALLOY.role].files
         code = re.sub(r'"(\\.|[^"\\])*"', '""', file.content)  # braces inside strings do not count
         depth = 0
         for char in code:
@@ -59,6 +61,8 @@ def test_container_sees_the_docker_socket_read_only_and_starts_after_loki(plans,
     for stack in alloy_stacks(deployments):
         container = container_of(plans[stack], ALLOY.role)
         inputs = container["inputs"]
-        assert inputs["volumes"] == [{"containerPath": DOCKER_SOCKET, "hostPath": DOCKER_SOCKET, "readOnly": True}]
-        assert inputs["command"][:2] == ["run", ALLOY_CONFIG_PATH]
+        assert inputs["volumes"] == [
+            {"containerPath": alloy.DOCKER_SOCKET, "hostPath": alloy.DOCKER_SOCKET, "readOnly": True}
+        ]
+        assert inputs["command"][:2] == ["run", alloy.CONFIG_PATH]
         assert container_of(plans[stack], LOKI.role)["urn"] in container["dependencies"]

@@ -13,13 +13,13 @@ import yaml
 from promtool import declared, run, tool, write_mounted
 
 from components import blackbox, prometheus
-from components.names import BLACKBOX, BLACKBOX_CONFIG_PATH, PROMETHEUS_CONFIG_PATH
+from components.blackbox import SERVICE as BLACKBOX
 
 
 def written_config(deployment, root):
     [rendered] = blackbox.config_files(deployment)
     assert (rendered.kind, rendered.container) == ("blackbox-config", BLACKBOX.role)
-    return write_mounted(root, [rendered])[BLACKBOX_CONFIG_PATH]
+    return write_mounted(root, [rendered])[blackbox.CONFIG_PATH]
 
 
 def test_the_exporter_accepts_the_config(deployments, stack, tmp_path):
@@ -43,7 +43,7 @@ def test_the_config_check_refuses_a_misspelt_key(deployments, tmp_path):
 def test_prometheus_asks_for_a_module_the_exporter_has(deployments, stack, tmp_path):
     deployment = deployments[stack]
     modules = yaml.safe_load(written_config(deployment, tmp_path).read_text())["modules"]
-    [config] = [f for f in prometheus.config_files(deployment) if f.mount == PROMETHEUS_CONFIG_PATH]
+    [config] = [f for f in deployment.plans[prometheus.SERVICE.role].files if f.mount == prometheus.CONFIG_PATH]
     asked = [job["params"]["module"] for job in yaml.safe_load(config.content)["scrape_configs"] if "params" in job]
     assert asked == [[blackbox.PROBE_MODULE]] and blackbox.PROBE_MODULE in modules
 
@@ -125,15 +125,13 @@ def test_the_component_runs_the_rendered_config_with_a_healthcheck(deployments, 
     deployment = deployments[stack]
     spec = deployment.spec
     files = blackbox.config_files(deployment)
-    recorded = declared(
-        deployment, BLACKBOX, lambda placement: blackbox.Blackbox("blackbox", spec.blackbox, placement, files=files)
-    )
+    recorded = declared(deployment, BLACKBOX.role)
     assert not [r for r in recorded if r["type"].endswith("volume:Volume")]  # it keeps no state
     [container] = [r for r in recorded if r["type"].endswith("container:Container")]
     inputs = container["inputs"]
     assert inputs["name"] == f"{spec.name_prefix}-{BLACKBOX.container}"
-    assert inputs["command"] == [f"--config.file={BLACKBOX_CONFIG_PATH}"]
-    assert inputs["uploads"] == [{"file": BLACKBOX_CONFIG_PATH, "content": files[0].content}]
+    assert inputs["command"] == [f"--config.file={blackbox.CONFIG_PATH}"]
+    assert inputs["uploads"] == [{"file": blackbox.CONFIG_PATH, "content": files[0].content}]
     assert inputs["healthcheck"]["tests"] == [
         "CMD",
         "wget",

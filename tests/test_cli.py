@@ -12,8 +12,8 @@ import pytest
 import tomli
 from conftest import CANARIES, STACKS, write_canary_env
 
+from components import edge
 from components.loader import PROJECT_DIR
-from components.names import EDGE_LUA_DIR
 
 PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
 
@@ -83,13 +83,24 @@ def test_human_output_masks_credentials(command, project, env_dirs):
         assert_no_canary(result.stdout, result.stderr)
 
 
-def test_env_shows_each_value_with_its_source(project, env_dirs, deployments):
+@pytest.mark.parametrize("stack", STACKS)
+def test_env_lists_exactly_the_containers_the_plan_declares(stack, project, env_dirs):
+    listed = cli(project, "env", stack, "--env-dir", env_dirs[stack])
+    planned = cli(project, "plan", stack, "--json", "--env-dir", env_dirs[stack])
+    assert listed.returncode == planned.returncode == 0, listed.stderr + planned.stderr
+    headers = [line.rsplit(" ", 1)[1] for line in listed.stdout.splitlines() if line.startswith("[")]
+    declared = [
+        r["inputs"]["name"] for r in json.loads(planned.stdout)["resources"] if r["type"].endswith(":Container")
+    ]
+    assert sorted(headers) == sorted(declared)
+    assert len(headers) == len(set(headers)) > 0
+
+
+def test_env_shows_each_value_with_its_source(project, env_dirs):
     result = cli(project, "env", "dev", "--env-dir", env_dirs["dev"])
     lines = result.stdout.splitlines()
-    # One section per deployed container, the edge included.
-    assert [line for line in lines if line.startswith("[")] == [
-        f"[{service.role}]" for service in deployments["dev"].spec.deployed_services
-    ]
+    # One-shots too: the schema container carries the ClickHouse password.
+    assert "[clickhouse-schema apply] pmoves-dev-tensorzero-clickhouse-schema" in lines
     assert "  CLICKHOUSE_PASSWORD=[secret]    # " + env_dirs["dev"] + "/.env.local:1" in lines
     assert "  OLLAMA_KEEP_ALIVE=24h    # " + env_dirs["dev"] + "/env.shared:5" in lines
 
@@ -127,8 +138,8 @@ def test_changing_one_chat_model_replaces_the_gateway_the_edge_and_reapplies_the
 
 def edge_settings(plan: Path) -> dict:
     """The settings.json the plan uploads into the edge container."""
-    [edge] = [r for r in json.loads(plan.read_text())["resources"] if r["name"] == "edge-container"]
-    [settings] = [u for u in edge["inputs"]["uploads"] if u["file"].endswith(f"/{EDGE_LUA_DIR}/settings.json")]
+    [container] = [r for r in json.loads(plan.read_text())["resources"] if r["name"] == "edge-container"]
+    [settings] = [u for u in container["inputs"]["uploads"] if u["file"].endswith(f"/{edge.LUA_DIR}/settings.json")]
     return json.loads(settings["content"])
 
 

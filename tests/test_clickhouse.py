@@ -27,32 +27,18 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
-from conftest import CANARIES, STACKS, container_of, resources
-from pulumi.runtime import settings
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from conftest import CANARIES, STACKS, container_of, planned_env, resources
 
-from components import clickhouse, schema
+from components import clickhouse, clickhouse_schema
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.clickhouse import ClickHouseSpec
 from components.envfiles import Variable
+from components.gateway import SERVICE as GATEWAY
+from components.grafana import SERVICE as GRAFANA
 from components.loader import Deployment
-from components.names import (
-    CLICKHOUSE,
-    CLICKHOUSE_BACKUPS_DISK,
-    CLICKHOUSE_BACKUPS_PATH,
-    CLICKHOUSE_CONFIG_DIR,
-    CLICKHOUSE_DATA_PATH,
-    CLICKHOUSE_METRICS_PATH,
-    CLICKHOUSE_METRICS_PORT,
-    CLICKHOUSE_NATIVE_PORT,
-    CLICKHOUSE_SCHEMA_SQL_PATH,
-    CLICKHOUSE_USERS_DIR,
-    GATEWAY,
-    GRAFANA,
-)
-from components.plan import RecordingMonitor, use_mocks
+from components.names import METRICS_PATH
 from components.render import RenderedFile
-from components.spec import ClickHouseSpec, Endpoint
-from components.stack import build
+from components.service import Endpoint
 
 SEED_COUNT = "SELECT COUNT(*) FROM requests;"
 SEED_BY_MODEL = "SELECT model, COUNT(*) as count FROM requests GROUP BY model;"
@@ -106,10 +92,10 @@ def test_files_follow_the_spec(deployments, stack):
         expected |= {"users.d/readonly.xml", "config.d/readonly-constraints.xml"}
     assert set(files) == expected
     for name, file in files.items():
-        directory = CLICKHOUSE_CONFIG_DIR if name.startswith("config.d/") else CLICKHOUSE_USERS_DIR
+        directory = clickhouse.CONFIG_DIR if name.startswith("config.d/") else clickhouse.USERS_DIR
         assert file.mount == f"{directory}/{name.split('/', 1)[1]}"
         assert file.kind == (
-            clickhouse.SERVER_CONFIG if directory == CLICKHOUSE_CONFIG_DIR else clickhouse.USERS_CONFIG
+            clickhouse.SERVER_CONFIG if directory == clickhouse.CONFIG_DIR else clickhouse.USERS_CONFIG
         )
         assert ElementTree.fromstring(file.content).tag == "clickhouse"
     bare = with_clickhouse(deployment, metrics=False, backups=False)
@@ -127,8 +113,8 @@ def test_the_server_lands_unqualified_queries_in_the_tensorzero_database(deploym
 def test_prometheus_section_serves_the_agreed_port_and_path(deployments, stack):
     files = by_name(clickhouse.config_files(deployments[stack]))
     prometheus = ElementTree.fromstring(files["config.d/prometheus.xml"].content).find("prometheus")
-    assert prometheus.findtext("port") == str(CLICKHOUSE_METRICS_PORT)
-    assert prometheus.findtext("endpoint") == CLICKHOUSE_METRICS_PATH
+    assert prometheus.findtext("port") == str(clickhouse.METRICS_PORT)
+    assert prometheus.findtext("endpoint") == METRICS_PATH
     assert {child.tag: child.text for child in prometheus if child.tag not in ("port", "endpoint")} == {
         "metrics": "true",
         "events": "true",
@@ -140,7 +126,7 @@ def test_readonly_user_reads_its_password_from_the_environment(deployments, stac
     deployment = deployments[stack]
     spec = deployment.spec.clickhouse
     readonly = by_name(clickhouse.config_files(deployment)).get("users.d/readonly.xml")
-    env = {v.name: v for v in clickhouse.environment(deployment)}
+    env = {v.name: v for v in planned_env(deployment, "clickhouse")}
     if readonly is None:
         assert not deployment.spec.deployed(GRAFANA) and spec.readonly_password_var not in env
         return
@@ -164,17 +150,19 @@ def test_readonly_user_reads_its_password_from_the_environment(deployments, stac
 
 def test_no_rendered_file_holds_a_secret(deployments, stack):
     deployment = deployments[stack]
-    for file in clickhouse.config_files(deployment) + schema.schema_files(deployment):
+    for file in clickhouse.config_files(deployment) + clickhouse_schema.schema_files(deployment):
         for name, canary in CANARIES.items():
             assert canary not in file.content, f"{file.path} holds {name}"
-    assert not any(canary in schema.apply_script() for canary in CANARIES.values())
+    assert not any(canary in clickhouse_schema.apply_script() for canary in CANARIES.values())
 
 
 # --- the schema SQL ----------------------------------------------------------------------------------
 
 
 def test_model_is_the_upstream_name_of_the_provider_that_answered(deployments):
-    upstream = {(u.model_key, u.provider): u.model for u in schema.upstream_models(deployments["prod"].translation)}
+    upstream = {
+        (u.model_key, u.provider): u.model for u in clickhouse_schema.upstream_models(deployments["prod"].translation)
+    }
     # prod's catalog: claude_sonnet falls back to gpt_4o, then venice_llama (catalog/models.toml, prod.toml)
     assert upstream[("claude_sonnet", "anthropic")] == "claude-sonnet-4-5"
     assert upstream[("claude_sonnet", "openai")] == "gpt-4o"
@@ -186,18 +174,18 @@ def test_model_is_the_upstream_name_of_the_provider_that_answered(deployments):
 def test_schema_sql_follows_the_spec(deployments):
     deployment = deployments["prod"]
     assert deployment.spec.clickhouse.retention_days == 365 and deployment.spec.clickhouse.requests_view
-    sql = schema.schema_sql(deployment)
+    sql = clickhouse_schema.schema_sql(deployment)
     assert "CREATE OR REPLACE VIEW `tensorzero`.`requests` AS" in sql
-    assert sql.count("MODIFY TTL timestamp + INTERVAL 365 DAY;") == len(schema.RETENTION_TABLES)
-    plain = schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False))
+    assert sql.count("MODIFY TTL timestamp + INTERVAL 365 DAY;") == len(clickhouse_schema.RETENTION_TABLES)
+    plain = clickhouse_schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False))
     assert "TTL" not in plain and "CREATE" not in plain
     assert "DROP VIEW IF EXISTS `tensorzero`.`requests`;" in plain
 
 
 def test_no_schema_without_the_tables_the_gateway_creates(deployments):
-    assert schema.schema_files(with_gateway(deployments["dev"], observability=False)) == []
-    [file] = schema.schema_files(deployments["dev"])
-    assert (file.kind, file.mount) == ("clickhouse-schema-sql", CLICKHOUSE_SCHEMA_SQL_PATH)
+    assert clickhouse_schema.schema_files(with_gateway(deployments["dev"], observability=False)) == []
+    [file] = clickhouse_schema.schema_files(deployments["dev"])
+    assert (file.kind, file.mount) == ("clickhouse-schema-sql", clickhouse_schema.SQL_PATH)
 
 
 # --- chdb: the SQL, the seed's queries, retention, backups and the read-only user --------------------
@@ -328,7 +316,7 @@ def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool) -> P
             # the real server's handling is shown with clickhouse-server below.
             text = edit(text, r"<default_database>[^<]*</default_database>", "")
         if name == "config.d/backups.xml":
-            text = text.replace(CLICKHOUSE_BACKUPS_PATH, f"{root}/backups/")
+            text = text.replace(clickhouse.BACKUPS_PATH, f"{root}/backups/")
         if name == "users.d/readonly.xml" and not keep_constraints:
             # chdb ignores access_control_improvements, so it refuses changeable_in_readonly; see
             # test_chdb_reads_the_readonly_constraint for the file as rendered.
@@ -363,15 +351,20 @@ def seeded(deployments, tmp_path_factory) -> Seeded:
     steps = list(named.items())
     # Off switches first, on tables without a view yet: dropping nothing must succeed too.
     steps.append(
-        ("schema-off", schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False)))
+        (
+            "schema-off",
+            clickhouse_schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False)),
+        )
     )
     views = f"SELECT name FROM system.tables WHERE database = '{db}' AND engine = 'View' ORDER BY name"
     steps.append(("views-off", views))
-    steps.append(("literal", f"SELECT {schema.sql_string(ODD_NAME)} AS {schema.sql_identifier(ODD_NAME)}"))
+    steps.append(
+        ("literal", f"SELECT {clickhouse_schema.sql_string(ODD_NAME)} AS {clickhouse_schema.sql_identifier(ODD_NAME)}")
+    )
     for stack in STACKS:  # every stack's SQL runs, twice; prod's last, so its view and TTLs stay
-        sql = schema.schema_sql(deployments[stack])
+        sql = clickhouse_schema.schema_sql(deployments[stack])
         steps += [(f"schema-{stack}-1", sql), (f"schema-{stack}-2", sql)]
-    optimize = ";\n".join(f"OPTIMIZE TABLE {db}.{t} FINAL" for t in schema.RETENTION_TABLES)
+    optimize = ";\n".join(f"OPTIMIZE TABLE {db}.{t} FINAL" for t in clickhouse_schema.RETENTION_TABLES)
     steps += [
         ("optimize", optimize),
         ("after", named["before"]),
@@ -387,10 +380,10 @@ def seeded(deployments, tmp_path_factory) -> Seeded:
         ("slow", SEED_SLOW),
         ("columns", "SELECT provider, model_key, ttft_ms, cached, cost FROM requests ORDER BY timestamp DESC LIMIT 1"),
         ("disks", "SELECT name, path FROM system.disks ORDER BY name"),
-        ("backup", f"BACKUP DATABASE {db} TO Disk('{CLICKHOUSE_BACKUPS_DISK}', 'tensorzero_backup')"),
-        ("backup-zip", f"BACKUP DATABASE {db} TO Disk('{CLICKHOUSE_BACKUPS_DISK}', 'tensorzero_backup.zip')"),
+        ("backup", f"BACKUP DATABASE {db} TO Disk('{clickhouse.BACKUPS_DISK}', 'tensorzero_backup')"),
+        ("backup-zip", f"BACKUP DATABASE {db} TO Disk('{clickhouse.BACKUPS_DISK}', 'tensorzero_backup.zip')"),
         ("drop", f"DROP DATABASE {db} SYNC"),
-        ("restore", f"RESTORE DATABASE {db} FROM Disk('{CLICKHOUSE_BACKUPS_DISK}', 'tensorzero_backup')"),
+        ("restore", f"RESTORE DATABASE {db} FROM Disk('{clickhouse.BACKUPS_DISK}', 'tensorzero_backup')"),
         ("restored", f"SELECT count() FROM {db}.requests"),
         ("outside", f"BACKUP DATABASE {db} TO File('/tmp/not-the-backups-volume')"),
         ("readonly-user", f"SHOW CREATE USER {spec.readonly_user} {SHOW_SECRETS}"),
@@ -439,8 +432,8 @@ def test_schema_sql_runs_for_every_stack_and_again(seeded):
 
 def test_the_views_the_smoke_suite_queries_are_the_views_the_sql_creates(seeded, deployments):
     off = with_clickhouse(deployments["prod"], retention_days=None, requests_view=False)
-    assert [name for [name] in rows(seeded, "views-off")] == schema.views(off) == []
-    assert [name for [name] in rows(seeded, "views")] == schema.views(deployments["prod"]) == ["requests"]
+    assert [name for [name] in rows(seeded, "views-off")] == clickhouse_schema.views(off) == []
+    assert [name for [name] in rows(seeded, "views")] == clickhouse_schema.views(deployments["prod"]) == ["requests"]
 
 
 def test_seed_count_and_per_model_counts(seeded):
@@ -490,13 +483,13 @@ def test_retention_drops_rows_past_the_ttl(seeded):
     assert before == [len(CALLS), 2, 2]
     assert after == [len(kept()), 1, 1]
     ttl = {name: engine for name, engine in rows(seeded, "ttl")}
-    for table in schema.RETENTION_TABLES:
+    for table in clickhouse_schema.RETENTION_TABLES:
         assert "TTL timestamp + toIntervalDay(365)" in ttl[table]
 
 
 def test_backups_disk_writes_and_restores(seeded):
     disks = dict(rows(seeded, "disks"))
-    assert disks[CLICKHOUSE_BACKUPS_DISK] == f"{seeded.root / 'server' / 'backups'}/"
+    assert disks[clickhouse.BACKUPS_DISK] == f"{seeded.root / 'server' / 'backups'}/"
     [[_, status]] = rows(seeded, "backup")
     assert status == "BACKUP_CREATED"
     assert (seeded.root / "server" / "backups" / "tensorzero_backup" / ".backup").is_file()
@@ -643,7 +636,7 @@ def test_server_creates_and_lands_in_the_tensorzero_database(server):
 def apply(server: Server, sql_file: Path, tries: int, password: str = TEST_PASSWORD) -> subprocess.Popen:
     env = {
         v.name: v.value
-        for v in schema.environment(server.deployment)
+        for v in planned_env(server.deployment, "clickhouse-schema", "apply")
         if v.name not in ("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_HOST", "CLICKHOUSE_PORT")
     }
     env.update(
@@ -653,7 +646,7 @@ def apply(server: Server, sql_file: Path, tries: int, password: str = TEST_PASSW
         CLICKHOUSE_PASSWORD=password,
         PATH="/usr/bin:/bin",
     )
-    script = schema.apply_script(sql_path=str(sql_file), tries=tries, delay_s=0.2)
+    script = clickhouse_schema.apply_script(sql_path=str(sql_file), tries=tries, delay_s=0.2)
     return subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -698,8 +691,8 @@ def test_config_is_uploaded_without_shadowing_the_entrypoint_files(plans, deploy
     uploads = {u["file"]: u["content"] for u in container["inputs"]["uploads"]}
     assert uploads == {f.mount: f.content for f in clickhouse.config_files(deployments[stack])}
     # The entrypoint writes users.d/default-user.xml; users.d is not mounted as a whole.
-    assert f"{CLICKHOUSE_USERS_DIR}/default-user.xml" not in uploads
-    assert CLICKHOUSE_USERS_DIR not in [v["containerPath"] for v in container["inputs"]["volumes"]]
+    assert f"{clickhouse.USERS_DIR}/default-user.xml" not in uploads
+    assert clickhouse.USERS_DIR not in [v["containerPath"] for v in container["inputs"]["volumes"]]
 
 
 def test_data_and_backups_live_on_protected_volumes(plans, deployments, stack):
@@ -707,9 +700,9 @@ def test_data_and_backups_live_on_protected_volumes(plans, deployments, stack):
     mounts = {
         m["containerPath"]: m["volumeName"] for m in container_of(plans[stack], CLICKHOUSE.role)["inputs"]["volumes"]
     }
-    expected = {CLICKHOUSE_DATA_PATH: f"{spec.name_prefix}-tensorzero-clickhouse-data"}
+    expected = {clickhouse.DATA_PATH: f"{spec.name_prefix}-tensorzero-clickhouse-data"}
     if spec.clickhouse.backups:
-        expected[CLICKHOUSE_BACKUPS_PATH.rstrip("/")] = f"{spec.name_prefix}-tensorzero-clickhouse-backups"
+        expected[clickhouse.BACKUPS_PATH.rstrip("/")] = f"{spec.name_prefix}-tensorzero-clickhouse-backups"
     assert mounts == expected
     volumes = {r["inputs"]["name"]: r for r in resources(plans[stack], "volume:Volume")}
     for name in expected.values():
@@ -723,7 +716,7 @@ def test_healthcheck_pings_the_http_interface(plans, stack):
 
 def test_environment_names_user_database_and_secret_password(deployments, stack):
     deployment = deployments[stack]
-    env = {v.name: v for v in clickhouse.environment(deployment)}
+    env = {v.name: v for v in planned_env(deployment, "clickhouse")}
     assert env["CLICKHOUSE_USER"].value == deployment.spec.clickhouse.user
     assert env["CLICKHOUSE_DB"].value == deployment.spec.clickhouse.database
     assert env["CLICKHOUSE_PASSWORD"].secret and not env["CLICKHOUSE_USER"].secret
@@ -753,35 +746,9 @@ def is_wired(desired: dict) -> bool:
     return any(r["type"].endswith(SCHEMA_TYPE) for r in desired["resources"])
 
 
-def plan_with_schema(deployment: Deployment) -> dict:
-    """The stack's program plus the schema container, exactly as stack.py is to declare it."""
-    monitor = use_mocks(deployment.stack, RecordingMonitor())
-    settings.SETTINGS.rpc_manager.clear()
-    settings.SETTINGS.outputs.clear()
-
-    def program():
-        built = build(deployment)
-        store = built.services[CLICKHOUSE]
-        files = schema.schema_files(deployment)
-        if files:
-            schema.ClickHouseSchema(
-                "clickhouse-schema",
-                deployment.spec.clickhouse,
-                store.placement,
-                image=store.container.image,
-                env=schema.environment(deployment),
-                files=files,
-                depends_on=[built.services[GATEWAY].container],
-            )
-
-    _sync_await(run_pulumi_func(program))
-    return {"resources": sorted(monitor.recorded, key=lambda r: r["urn"])}
-
-
 @pytest.fixture(scope="module")
-def schema_plans(plans, deployments) -> dict[str, dict]:
-    """The stack's plan once stack.py declares the schema container; until then, the same program plus it."""
-    return {s: plans[s] if is_wired(plans[s]) else plan_with_schema(deployments[s]) for s in STACKS}
+def schema_plans(plans) -> dict[str, dict]:
+    return plans
 
 
 def schema_container(desired: dict) -> dict:
@@ -801,22 +768,22 @@ def test_schema_container_runs_once_after_the_gateway_on_the_stack_network(schem
     assert run_once["provider"] == store["provider"]  # on ClickHouse's host
     assert inputs["image"] == store["inputs"]["image"]  # the ClickHouse image: it has clickhouse-client and sh
     assert [n["name"] for n in inputs["networksAdvanced"]] == [n["name"] for n in store["inputs"]["networksAdvanced"]]
-    assert inputs["entrypoints"] + inputs["command"] == list(schema.COMMAND)
-    assert [u["file"] for u in inputs["uploads"]] == [CLICKHOUSE_SCHEMA_SQL_PATH]
-    assert inputs["uploads"][0]["content"] == schema.schema_files(deployment)[0].content
+    assert inputs["entrypoints"] + inputs["command"] == list(clickhouse_schema.COMMAND)
+    assert [u["file"] for u in inputs["uploads"]] == [clickhouse_schema.SQL_PATH]
+    assert inputs["uploads"][0]["content"] == clickhouse_schema.schema_files(deployment)[0].content
     names = [item.split("=", 1)[0] for item in inputs["envs"]]
-    assert names == [v.name for v in schema.environment(deployment)]
+    assert names == [v.name for v in planned_env(deployment, "clickhouse-schema", "apply")]
 
 
 def test_schema_container_connects_natively_with_a_secret_password(deployments, stack):
-    env = {v.name: v for v in schema.environment(deployments[stack])}
+    env = {v.name: v for v in planned_env(deployments[stack], "clickhouse-schema", "apply")}
     assert (env["CLICKHOUSE_HOST"].value, env["CLICKHOUSE_PORT"].value) == (
         CLICKHOUSE.alias,
-        str(CLICKHOUSE_NATIVE_PORT),
+        str(clickhouse.NATIVE_PORT),
     )
     assert env["CLICKHOUSE_PASSWORD"].secret
     assert [name for name, v in env.items() if v.secret] == ["CLICKHOUSE_PASSWORD"]
-    assert '--password "$CLICKHOUSE_PASSWORD"' in schema.apply_script()
+    assert '--password "$CLICKHOUSE_PASSWORD"' in clickhouse_schema.apply_script()
 
 
 def test_schema_plan_holds_no_secret(schema_plans, stack):

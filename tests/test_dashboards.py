@@ -26,7 +26,7 @@ from chdb_run import run as run_in_chdb
 from conftest import STACKS
 from promtool import run
 
-from components import dashboards, grafana
+from components import dashboard_queries, dashboards, grafana
 
 # What Grafana substitutes before a query leaves it; chosen so the fixtures below are exact.
 RATE_INTERVAL = "4m"
@@ -49,7 +49,7 @@ def variants(deployments) -> dict[str, dict]:
     found = {}
     for stack in STACKS:
         for edge in (False, True):
-            for file in grafana.config_files(deployments[stack], edge_metrics=edge):
+            for file in grafana.dashboard_files(deployments[stack], edge_metrics=edge):
                 if file.kind == "grafana-dashboard":
                     found[f"{stack}{'+edge' if edge else ''}:{file.path}"] = json.loads(file.content)
     found["custom-database"] = dashboards.overview(CUSTOM_DATABASE, database_metrics=False)
@@ -77,7 +77,7 @@ def substituted(expression: str) -> str:
 
 
 def test_every_promql_expression_passes_promtool_check_rules(deployments, tmp_path):
-    found = queries(deployments, dashboards.PROMETHEUS_UID)
+    found = queries(deployments, dashboard_queries.PROMETHEUS_UID)
     assert found
     expressions = sorted({substituted(q.text) for q in found})
     rules = {
@@ -211,7 +211,7 @@ def expression_test(expression: str, expected) -> dict:
 
 
 def test_every_promql_expression_returns_the_expected_numbers(deployments, tmp_path):
-    found = queries(deployments, dashboards.PROMETHEUS_UID)
+    found = queries(deployments, dashboard_queries.PROMETHEUS_UID)
     missing = sorted({(q.panel, q.ref_id) for q in found} - set(EXPECTED))
     assert not missing, f"dashboard expressions without an expected result: {missing}"
     cases = {(q.panel, q.ref_id, substituted(q.text)) for q in found}
@@ -394,7 +394,7 @@ def scenario(deployments, tmp_path_factory) -> Scenario:
     setup = []
     for database, content in databases.items():
         setup += setup_statements(database, content, inferences, rng)
-    found = queries(deployments, dashboards.CLICKHOUSE_UID)
+    found = queries(deployments, dashboard_queries.CLICKHOUSE_UID)
     expanded = list(dict.fromkeys(expand_macros(q.text) for q in found))
     directory = tmp_path_factory.mktemp("dashboards-chdb")
     ran = run_in_chdb(
@@ -459,7 +459,7 @@ def test_percentile_panels_return_the_quantiles_of_the_rows(scenario, panel, col
         assert sorted((epoch(r["time"]), r["model_name"]) for r in returned) == sorted(groups), variant
         for r in returned:
             values = groups[(epoch(r["time"]), r["model_name"])]
-            for q in dashboards.QUANTILES:
+            for q in dashboard_queries.QUANTILES:
                 assert r[f"p{round(q * 100)}"] == pytest.approx(percentile(values, q)), (variant, r, q)
 
 

@@ -30,19 +30,12 @@ import pytest
 from conftest import CANARIES, MINIMAL_ENV, STACKS, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
 
 from components import edge, gateway
-from components.host import DockerHost, Placement
+from components.edge import SERVICE as EDGE
 from components.loader import load
-from components.names import (
-    EDGE,
-    EDGE_API_KEY_ENV,
-    EDGE_CONFIG_PATH,
-    EDGE_HEALTH_PATH,
-    EDGE_METRICS_PATH,
-    EDGE_PREFIX,
-    GATEWAY_BEHIND_EDGE_ALIAS,
-)
+from components.monitoring import EDGE_DURATION, EDGE_REQUESTS
 from components.plan import use_mocks
-from components.spec import Endpoint
+from components.service import Endpoint
+from components.stack import build
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
@@ -108,10 +101,10 @@ def free_port() -> int:
 def place(files, prefix: Path) -> Path:
     """Lay the rendered files out as the image sees them (conf.d, the nginx prefix); return the main conf."""
     for rendered in files:
-        if rendered.mount.startswith(f"{EDGE_PREFIX}/"):
-            target = prefix / rendered.mount.removeprefix(f"{EDGE_PREFIX}/")
+        if rendered.mount.startswith(f"{edge.PREFIX}/"):
+            target = prefix / rendered.mount.removeprefix(f"{edge.PREFIX}/")
         else:
-            assert rendered.mount == EDGE_CONFIG_PATH
+            assert rendered.mount == edge.CONFIG_PATH
             target = prefix / "conf.d" / PurePosixPath(rendered.mount).name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(rendered.content)
@@ -155,7 +148,7 @@ def running_edge(deployment, upstream: Endpoint, prefix: Path, key: str | None =
     files = edge.config_files(deployment, upstream, listen=f"127.0.0.1:{port}")
     checked = nginx_t(files, prefix)
     assert checked.returncode == 0, checked.stderr
-    env = {"PATH": os.environ["PATH"], **({EDGE_API_KEY_ENV: key} if key is not None else {})}
+    env = {"PATH": os.environ["PATH"], **({edge.API_KEY_ENV: key} if key is not None else {})}
     process = subprocess.Popen(nginx_command(prefix), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -163,7 +156,7 @@ def running_edge(deployment, upstream: Endpoint, prefix: Path, key: str | None =
         while True:
             assert process.poll() is None, f"nginx exited: {(prefix / 'logs' / 'error.log').read_text()}"
             try:
-                if httpx.get(url + EDGE_HEALTH_PATH, timeout=1).status_code == 200:
+                if httpx.get(url + edge.HEALTH_PATH, timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
@@ -311,7 +304,7 @@ def rig(tmp_path_factory):
         {
             "catalog.toml": edge_catalog(mock, streamer),
             "env/env.shared": MINIMAL_ENV,
-            "env-keyed/env.shared": MINIMAL_ENV + f"{EDGE_API_KEY_ENV}={API_KEY}\n",
+            "env-keyed/env.shared": MINIMAL_ENV + f"{edge.API_KEY_ENV}={API_KEY}\n",
         },
     )
     deployment = load("test", project_dir=project)
@@ -378,7 +371,7 @@ def models_sent(mock: OpenAIMock, since: int) -> list[str]:
 def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(stack, deployments, tmp_path, stand_in):
     deployment = deployments[stack]
     # Exactly what the container gets: port 3000, the gateway's internal alias, Docker's resolver.
-    deployed = edge.config_files(deployment, Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, 3000))
+    deployed = edge.config_files(deployment, Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000))
     checked = nginx_t(deployed, tmp_path / "deployed")
     assert checked.returncode == 0, checked.stderr
     assert f"listen {EDGE.port};" in deployed[0].content
@@ -391,7 +384,7 @@ def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(stack, deploym
                 answer = httpx.post(running.url + route, json={"model": name, "input": "x"})
                 assert answer.status_code == 200, answer.text
                 assert json.loads(stand_in.requests[-1]["body"])["model"] == decided["targets"][kind][key]
-        scraped = httpx.get(running.url + EDGE_METRICS_PATH).text
+        scraped = httpx.get(running.url + edge.OWN_METRICS_PATH).text
     assert promtool_check(scraped) == ""
 
 
@@ -527,7 +520,7 @@ def test_a_required_key_that_is_not_set_stops_the_edge_from_starting(rig, tmp_pa
     assert nginx_t(files, tmp_path).returncode == 0  # -t does not run Lua; starting does
     started = subprocess.run(nginx_command(tmp_path), env={"PATH": os.environ["PATH"]}, timeout=10)
     assert started.returncode != 0
-    assert f"{EDGE_API_KEY_ENV} is not set" in (tmp_path / "logs" / "error.log").read_text()
+    assert f"{edge.API_KEY_ENV} is not set" in (tmp_path / "logs" / "error.log").read_text()
 
 
 # ---- metrics -----------------------------------------------------------------------------------------
@@ -548,7 +541,7 @@ def samples(text: str) -> dict[tuple, float]:
 
 
 def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
-    before_text = httpx.get(open_edge.url + EDGE_METRICS_PATH).text
+    before_text = httpx.get(open_edge.url + edge.OWN_METRICS_PATH).text
     sent = [
         ("/v1/chat/completions", {"model": "claude-sonnet-4-5", "messages": HELLO}, "claude_sonnet"),
         ("/v1/chat/completions", {"model": "claude_sonnet", "messages": HELLO}, "claude_sonnet"),
@@ -567,7 +560,7 @@ def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
         status = httpx.post(open_edge.url + route, json=body).status_code
         counted[(route, str(status))] += 1
         timed[(model, route, f"{status // 100}xx")] += 1
-    after_text = httpx.get(open_edge.url + EDGE_METRICS_PATH).text
+    after_text = httpx.get(open_edge.url + edge.OWN_METRICS_PATH).text
     assert promtool_check(after_text) == ""
     before, after = samples(before_text), samples(after_text)
     moved = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
@@ -575,21 +568,21 @@ def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
     requests = {
         (dict(labels)["route"], dict(labels)["status"]): delta
         for (name, labels), delta in moved.items()
-        if name == edge.REQUESTS_METRIC
+        if name == EDGE_REQUESTS
     }
     assert requests == counted
     counts = {
         (dict(labels)["model"], dict(labels)["route"], dict(labels)["status_class"]): delta
         for (name, labels), delta in moved.items()
-        if name == f"{edge.DURATION_METRIC}_count"
+        if name == f"{EDGE_DURATION}_count"
     }
     assert counts == timed
     for (name, labels), value in after.items():
-        if name == f"{edge.DURATION_METRIC}_bucket":
+        if name == f"{EDGE_DURATION}_bucket":
             series = tuple(label for label in labels if label[0] != "le")
-            assert value <= after[(f"{edge.DURATION_METRIC}_count", series)]
+            assert value <= after[(f"{EDGE_DURATION}_count", series)]
             if dict(labels)["le"] == "+Inf":
-                assert value == after[(f"{edge.DURATION_METRIC}_count", series)]
+                assert value == after[(f"{EDGE_DURATION}_count", series)]
 
 
 # ---- the stand-in gateway: passthrough, open paths, errors ---------------------------------------------
@@ -646,7 +639,7 @@ def test_open_paths_need_no_key_and_the_key_goes_no_further(rig, stand_in, tmp_p
     with running_edge(rig.keyed, stand_in.endpoint, tmp_path, API_KEY) as running:
         for path in ("/health", "/status", "/metrics"):
             assert httpx.get(running.url + path).status_code == 200
-        for path in (EDGE_HEALTH_PATH, EDGE_METRICS_PATH):
+        for path in (edge.HEALTH_PATH, edge.OWN_METRICS_PATH):
             assert httpx.get(running.url + path).status_code == 200
         keyed = {"Authorization": f"Bearer {API_KEY}"}
         assert httpx.post(f"{running.url}/inference", headers=keyed, content=b"{}").status_code == 200
@@ -658,11 +651,11 @@ def test_gateway_down_and_oversized_body_answer_in_json(rig, tmp_path):
     with running_edge(rig.open, Endpoint("127.0.0.1", free_port()), tmp_path) as running:
         down = httpx.post(f"{running.url}/v1/chat/completions", json={"model": "claude_sonnet", "messages": HELLO})
         large = httpx.post(f"{running.url}/inference", content=b"x" * (33 * 1024 * 1024))
-        scraped = samples(httpx.get(running.url + EDGE_METRICS_PATH).text)
+        scraped = samples(httpx.get(running.url + edge.OWN_METRICS_PATH).text)
     assert down.status_code == 502 and down.json()["error"]["type"] == "server_error"
     assert large.status_code == 413 and "32m" in large.json()["error"]["message"]
-    assert scraped[(edge.REQUESTS_METRIC, (("route", "/v1/chat/completions"), ("status", "502")))] == 1
-    assert scraped[(edge.REQUESTS_METRIC, (("route", "/inference"), ("status", "413")))] == 1
+    assert scraped[(EDGE_REQUESTS, (("route", "/v1/chat/completions"), ("status", "502")))] == 1
+    assert scraped[(EDGE_REQUESTS, (("route", "/inference"), ("status", "413")))] == 1
 
 
 def test_healthcheck_command_passes_only_while_the_edge_answers(rig, stand_in, tmp_path):
@@ -679,16 +672,16 @@ def test_healthcheck_command_passes_only_while_the_edge_answers(rig, stand_in, t
 
 
 def test_the_key_is_a_secret_variable_and_in_no_rendered_file(rig):
-    assert edge.environment(rig.open) == []
-    [key] = edge.environment(rig.keyed)
-    assert (key.name, key.value, key.secret) == (EDGE_API_KEY_ENV, API_KEY, True)
+    assert rig.open.plans[EDGE.role].env == ()
+    [key] = rig.keyed.plans[EDGE.role].env
+    assert (key.name, key.value, key.secret) == (edge.API_KEY_ENV, API_KEY, True)
     assert edge.settings(rig.keyed)["auth"]["required"] and not edge.settings(rig.open)["auth"]["required"]
     for rendered in edge.config_files(rig.keyed, rig.gateway_routes):
         assert API_KEY not in rendered.content
 
 
 def test_stack_files_hold_no_canary(deployments, stack):
-    for rendered in edge.config_files(deployments[stack], Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, 3000)):
+    for rendered in edge.config_files(deployments[stack], Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000)):
         for canary in CANARIES.values():
             assert canary not in rendered.content
 
@@ -697,15 +690,15 @@ def test_stack_files_hold_no_canary(deployments, stack):
 
 
 def test_edge_component_runs_the_image_with_its_files_key_and_healthcheck(rig):
-    # The edge's spec as deployed: with no port of its own it publishes the gateway's.
-    spec = rig.keyed.spec.service_spec(EDGE)
-    assert spec.port == rig.keyed.spec.gateway.port is not None
-    files = edge.config_files(rig.keyed, Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, 3000))
+    # The edge as deployed: with no port of its own it publishes the gateway's.
+    published = rig.keyed.spec.placement(EDGE).published
+    assert published == rig.keyed.spec.gateway.port is not None
+    files = edge.config_files(rig.keyed, Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000))
     use_mocks("test")
 
     async def assert_container(container):
         assert await container.envs.is_secret()
-        assert await container.envs.future() == [f"{EDGE_API_KEY_ENV}={API_KEY}"]
+        assert await container.envs.future() == [f"{edge.API_KEY_ENV}={API_KEY}"]
         assert await container.command.future() == list(edge.COMMAND)
         health = await container.healthcheck.future()
         assert health["tests"] == ["CMD", *edge.HEALTHCHECK]
@@ -714,15 +707,10 @@ def test_edge_component_runs_the_image_with_its_files_key_and_healthcheck(rig):
         [network] = await container.networks_advanced.future()
         assert network["aliases"] == [EDGE.alias]
         [port] = await container.ports.future()
-        assert (port["internal"], port["external"]) == (EDGE.port, spec.port)
+        assert (port["internal"], port["external"]) == (EDGE.port, published)
 
     @pulumi.runtime.test
     def check():
-        host = DockerHost("host-main", rig.keyed.spec.hosts["main"], network_name="pmoves-test-tensorzero")
-        placement = Placement(
-            "main", host, "pmoves-test", "127.0.0.1", Endpoint(EDGE.alias, EDGE.port), Endpoint("127.0.0.1", spec.port)
-        )
-        component = edge.Edge("edge", spec, placement, env=edge.environment(rig.keyed), files=files, depends_on=[])
-        return pulumi.Output.from_input(assert_container(component.container))
+        return pulumi.Output.from_input(assert_container(build(rig.keyed).services[EDGE.role].container))
 
     check()

@@ -13,13 +13,13 @@ from conftest import (
     make_project,
     minimal_config,
     openai_routes,
+    planned_env,
     tensorzero_gateway,
 )
 
 from components import gateway
 from components.catalog import BUILTIN_PROVIDERS
 from components.loader import PROJECT_DIR, load
-from components.names import CLICKHOUSE, GATEWAY_CONFIG_PATH
 from components.types import image_tag
 
 SEED_CATALOG = """
@@ -182,15 +182,14 @@ type = "embedding"
 def test_gateway_container_mounts_its_config_and_runs_it(plans, deployments, stack):
     container = container_of(plans[stack], "gateway")
     [upload] = container["inputs"]["uploads"]
-    assert upload["file"] == GATEWAY_CONFIG_PATH
+    assert upload["file"] == gateway.CONFIG_PATH
     assert upload["content"] == gateway.config_file(deployments[stack]).content
-    assert container["inputs"]["command"] == ["--config-file", GATEWAY_CONFIG_PATH, "--log-format", "json"]
+    assert container["inputs"]["command"] == ["--config-file", gateway.CONFIG_PATH, "--log-format", "json"]
 
 
 def test_gateway_receives_only_the_keys_its_config_names(deployments, stack):
     deployment = deployments[stack]
-    clickhouse = deployment.spec.endpoint(CLICKHOUSE, seen_from=deployment.spec.gateway.host)
-    env = gateway.environment(deployment, clickhouse)
+    env = planned_env(deployment, gateway.SERVICE.role)
     assert [v.name for v in env] == ["TENSORZERO_CLICKHOUSE_URL", *deployment.translation.variables]
     assert all(v.secret for v in env)
 

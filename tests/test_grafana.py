@@ -12,24 +12,18 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from conftest import CANARIES, container_of, containers
+from conftest import CANARIES, container_of, containers, planned_env
 from promtool import declared
 
-from components import dashboards, grafana
+from components import dashboard_queries, dashboards, grafana
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.edge import SERVICE as EDGE
 from components.envfiles import is_credential
-from components.names import (
-    CLICKHOUSE,
-    EDGE,
-    GRAFANA,
-    GRAFANA_DASHBOARDS_DIR,
-    GRAFANA_DATA_PATH,
-    GRAFANA_PROVISIONING_DIR,
-    LOKI,
-    PROMETHEUS,
-    SERVICE_LABEL,
-    SERVICES,
-)
-from components.spec import Environment
+from components.grafana import SERVICE as GRAFANA
+from components.loki import SERVICE as LOKI
+from components.names import SERVICE_LABEL
+from components.prometheus import SERVICE as PROMETHEUS
+from components.registry import REGISTRY, Environment
 
 
 def by_kind(files, kind: str) -> list:
@@ -37,12 +31,12 @@ def by_kind(files, kind: str) -> list:
 
 
 def provisioned(deployment) -> dict[str, dict]:
-    [source] = by_kind(grafana.config_files(deployment), "grafana-datasources")
+    [source] = by_kind(deployment.plans[GRAFANA.role].files, "grafana-datasources")
     return {d["uid"]: d for d in yaml.safe_load(source.content)["datasources"]}
 
 
 def dashboard_models(deployment, **options) -> dict[str, dict]:
-    files = by_kind(grafana.config_files(deployment, **options), "grafana-dashboard")
+    files = grafana.dashboard_files(deployment, **options)
     return {f.path: json.loads(f.content) for f in files}
 
 
@@ -60,7 +54,7 @@ def test_datasources_have_fixed_uids_and_loki_only_with_logs(deployments, stack)
 def test_datasource_addresses_are_the_service_aliases_on_the_same_host(deployments, stack):
     spec = deployments[stack].spec
     sources = provisioned(deployments[stack])
-    assert all(spec.service_spec(s).host == spec.grafana.host for s in (PROMETHEUS, CLICKHOUSE))
+    assert all(spec.placement(s).host == spec.grafana.host for s in (PROMETHEUS, CLICKHOUSE))
     assert sources["prometheus"]["url"] == f"http://{PROMETHEUS.alias}:{PROMETHEUS.port}"
     clickhouse = sources["clickhouse"]["jsonData"]
     assert (clickhouse["host"], clickhouse["port"], clickhouse["protocol"]) == (CLICKHOUSE.alias, 8123, "http")
@@ -89,9 +83,9 @@ def test_datasource_addresses_resolve_to_containers_of_the_same_plan(plans, stac
     """In the whole program under mocks: each address Grafana is given is a container it shares a network with."""
     desired = plans[stack]
     board = container_of(desired, GRAFANA.role)["inputs"]
-    [upload] = [u for u in board["uploads"] if u["file"].startswith(f"{GRAFANA_PROVISIONING_DIR}/datasources/")]
+    [upload] = [u for u in board["uploads"] if u["file"].startswith(f"{grafana.PROVISIONING_DIR}/datasources/")]
     [network] = [n["name"] for n in board["networksAdvanced"]]
-    ports = {s.role: s.port for s in SERVICES}
+    ports = {s.role: s.port for s in REGISTRY.services if s.port}
     reachable = {
         (alias, ports[label["value"]])
         for c in containers(desired).values()
@@ -118,7 +112,7 @@ def test_clickhouse_datasource_logs_in_as_the_readonly_user_with_its_password_fr
     reference = source["secureJsonData"]["password"]
     assert reference == "${" + clickhouse_spec.readonly_password_var + "}"
     # Grafana substitutes `${VAR}` from its own environment when it provisions the file.
-    env = {v.name: v for v in grafana.environment(deployment)}
+    env = {v.name: v for v in planned_env(deployment, GRAFANA.role)}
     variable = env[clickhouse_spec.readonly_password_var]
     assert variable.secret
     resolved = string.Template(reference).substitute({name: v.value for name, v in env.items()})
@@ -128,7 +122,7 @@ def test_clickhouse_datasource_logs_in_as_the_readonly_user_with_its_password_fr
 def test_environment_sets_the_admin_and_installs_the_pinned_clickhouse_plugin(deployments, stack):
     deployment = deployments[stack]
     spec = deployment.spec.grafana
-    env = {v.name: v for v in grafana.environment(deployment)}
+    env = {v.name: v for v in planned_env(deployment, GRAFANA.role)}
     assert env["GF_SECURITY_ADMIN_USER"].value == spec.admin_user
     assert env["GF_SECURITY_ADMIN_PASSWORD"].value == CANARIES["GRAFANA_ADMIN_PASSWORD"]
     assert env["GF_PLUGINS_PREINSTALL_SYNC"].value == f"grafana-clickhouse-datasource@{spec.clickhouse_plugin_version}"
@@ -140,23 +134,23 @@ def test_environment_sets_the_admin_and_installs_the_pinned_clickhouse_plugin(de
 
 @pytest.mark.parametrize("edge_metrics", [False, True])
 def test_no_credential_is_written_into_any_grafana_file(deployments, stack, edge_metrics):
-    for file in grafana.config_files(deployments[stack], edge_metrics=edge_metrics):
+    for file in grafana.dashboard_files(deployments[stack], edge_metrics=edge_metrics):
         assert not [name for name, value in CANARIES.items() if value in file.content], file.path
 
 
 def test_files_are_mounted_where_grafana_provisions_from(deployments, stack):
-    files = grafana.config_files(deployments[stack])
+    files = deployments[stack].plans[GRAFANA.role].files
     assert all(f.container == GRAFANA.role for f in files)
     [source] = by_kind(files, "grafana-datasources")
     [provider] = by_kind(files, "grafana-dashboard-provider")
-    assert source.mount.startswith(f"{GRAFANA_PROVISIONING_DIR}/datasources/")
-    assert provider.mount.startswith(f"{GRAFANA_PROVISIONING_DIR}/dashboards/")
+    assert source.mount.startswith(f"{grafana.PROVISIONING_DIR}/datasources/")
+    assert provider.mount.startswith(f"{grafana.PROVISIONING_DIR}/dashboards/")
     [options] = [p["options"] for p in yaml.safe_load(provider.content)["providers"]]
-    assert options["path"] == GRAFANA_DASHBOARDS_DIR
+    assert options["path"] == grafana.DASHBOARDS_DIR
     boards = by_kind(files, "grafana-dashboard")
-    assert boards and all(f.mount == f"{GRAFANA_DASHBOARDS_DIR}/{f.path.rsplit('/', 1)[1]}" for f in boards)
+    assert boards and all(f.mount == f"{grafana.DASHBOARDS_DIR}/{f.path.rsplit('/', 1)[1]}" for f in boards)
     # Outside the data volume, so a volume kept from an older deploy cannot hide new dashboards.
-    assert not GRAFANA_DASHBOARDS_DIR.startswith(GRAFANA_DATA_PATH + "/")
+    assert not grafana.DASHBOARDS_DIR.startswith(grafana.DATA_PATH + "/")
     assert len({f.mount for f in files}) == len(files)
 
 
@@ -185,7 +179,7 @@ def test_every_datasource_a_dashboard_names_is_provisioned(deployments, stack, e
         named = list(walk_datasources(model))
         assert named, path
         for ref in named:
-            if ref["uid"] in dashboards.BUILTIN_UIDS:
+            if ref["uid"] in dashboard_queries.BUILTIN_UIDS:
                 continue
             assert ref["uid"] in sources, (path, ref)
             assert ref["type"] == sources[ref["uid"]]["type"], (path, ref)
@@ -198,14 +192,14 @@ def test_mixed_panels_name_a_provisioned_datasource_on_every_target(deployments,
     for path, model in dashboard_models(deployments[stack]).items():
         for panel, target in dashboards.targets(model):
             uid = target["datasource"]["uid"]
-            assert uid in sources or uid == dashboards.EXPRESSION_DS.uid, (path, panel["title"])
-            if panel["datasource"]["uid"] != dashboards.MIXED_DS.uid:
+            assert uid in sources or uid == dashboard_queries.EXPRESSION_DS.uid, (path, panel["title"])
+            if panel["datasource"]["uid"] != dashboard_queries.MIXED_DS.uid:
                 assert uid == panel["datasource"]["uid"], (path, panel["title"])
 
 
 def test_dashboards_render_byte_identical_with_sorted_keys_and_stable_ids(deployments, stack):
-    first = grafana.config_files(deployments[stack], edge_metrics=True)
-    second = grafana.config_files(deployments[stack], edge_metrics=True)
+    first = grafana.dashboard_files(deployments[stack], edge_metrics=True)
+    second = grafana.dashboard_files(deployments[stack], edge_metrics=True)
     assert [(f.path, f.content) for f in first] == [(f.path, f.content) for f in second]
     for file in by_kind(first, "grafana-dashboard"):
         model = json.loads(file.content)
@@ -240,20 +234,9 @@ def test_edge_panels_appear_exactly_when_the_edge_is_deployed_or_asked_for(deplo
 @pytest.mark.parametrize("protect", [False, True])
 def test_component_keeps_data_on_a_protected_volume_and_credentials_secret(deployments, stack, protect):
     deployment = deployments[stack]
-    files = grafana.config_files(deployment)
-    recorded = declared(
-        deployment,
-        GRAFANA,
-        lambda placement: grafana.Grafana(
-            "grafana",
-            deployment.spec.grafana,
-            placement,
-            env=grafana.environment(deployment),
-            files=files,
-            protect_data=protect,
-            depends_on=[],
-        ),
-    )
+    deployment = dataclasses.replace(deployment, spec=deployment.spec.model_copy(update={"protect_data": protect}))
+    files = deployment.plans[GRAFANA.role].files
+    recorded = declared(deployment, GRAFANA.role)
     [volume] = [r for r in recorded if r["type"].endswith("volume:Volume")]
     [container] = [r for r in recorded if r["type"].endswith("container:Container")]
     [component] = [r for r in recorded if r["type"] == "tensorzero:stack:Grafana"]
@@ -261,7 +244,7 @@ def test_component_keeps_data_on_a_protected_volume_and_credentials_secret(deplo
     assert volume["protect"] is protect and container["protect"] is False
     assert volume["parent"] == container["parent"] == component["urn"]
     inputs = container["inputs"]
-    assert inputs["volumes"] == [{"containerPath": GRAFANA_DATA_PATH, "volumeName": volume["inputs"]["name"]}]
+    assert inputs["volumes"] == [{"containerPath": grafana.DATA_PATH, "volumeName": volume["inputs"]["name"]}]
     assert inputs["healthcheck"]["tests"] == ["CMD", *grafana.HEALTHCHECK]
     assert inputs["healthcheck"]["tests"][-1] == f"http://localhost:{GRAFANA.port}/api/health"
     assert sorted(u["file"] for u in inputs["uploads"]) == sorted(f.mount for f in files)

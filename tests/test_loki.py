@@ -7,7 +7,7 @@ import yaml
 from conftest import container_of
 
 from components import loki
-from components.names import LOKI, LOKI_CONFIG_PATH, LOKI_DATA_PATH
+from components.loki import SERVICE as LOKI
 
 
 def loki_stacks(deployments):
@@ -22,23 +22,23 @@ def test_config_keeps_every_path_on_the_data_volume_and_the_spec_retention(deplo
     for deployment in loki_stacks(deployments).values():
         [file] = loki.config_files(deployment)
         config = yaml.safe_load(file.content)
-        assert file.mount == LOKI_CONFIG_PATH
+        assert file.mount == loki.CONFIG_PATH
         assert config["server"]["http_listen_port"] == LOKI.port
         assert config["limits_config"]["retention_period"] == deployment.spec.loki.retention
         assert config["compactor"]["retention_enabled"] is True
         storage = config["common"]["storage"]["filesystem"]
         paths = [config["common"]["path_prefix"], config["compactor"]["working_directory"], *storage.values()]
-        assert all(path.startswith(LOKI_DATA_PATH) for path in paths), paths
+        assert all(path.startswith(loki.DATA_PATH) for path in paths), paths
 
 
 def test_container_reads_its_config_and_keeps_data_on_a_protected_volume(plans, deployments):
     for stack, deployment in loki_stacks(deployments).items():
         inputs = container_of(plans[stack], LOKI.role)["inputs"]
-        assert inputs["command"] == [f"-config.file={LOKI_CONFIG_PATH}"]
-        assert [u["file"] for u in inputs["uploads"]] == [LOKI_CONFIG_PATH]
+        assert inputs["command"] == [f"-config.file={loki.CONFIG_PATH}"]
+        assert [u["file"] for u in inputs["uploads"]] == [loki.CONFIG_PATH]
         [volume] = inputs["volumes"]
         assert volume == {
-            "containerPath": LOKI_DATA_PATH,
+            "containerPath": loki.DATA_PATH,
             "volumeName": f"{deployment.spec.name_prefix}-tensorzero-loki-data",
         }
         assert "ports" not in inputs or inputs["ports"] == []  # internal: Grafana and Alloy reach it by alias

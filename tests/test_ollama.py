@@ -2,8 +2,11 @@
 
 from conftest import MINIMAL_ENV, container_of, make_project, minimal_config, resources
 
+from components import ollama
+from components.gateway import SERVICE as GATEWAY
 from components.loader import load
-from components.names import GATEWAY, OLLAMA, OLLAMA_MODELS_PATH, SERVICE_LABEL
+from components.names import SERVICE_LABEL
+from components.ollama import SERVICE as OLLAMA
 from components.plan import plan
 
 
@@ -30,7 +33,7 @@ def test_catalog_models_served_by_the_own_ollama_are_pulled(plans, deployments, 
 def test_models_persist_on_the_volume(plans, deployments, stack):
     [mount] = container_of(plans[stack], OLLAMA.role)["inputs"]["volumes"]
     assert mount == {
-        "containerPath": OLLAMA_MODELS_PATH,
+        "containerPath": ollama.MODELS_PATH,
         "volumeName": f"{deployments[stack].spec.name_prefix}-ollama-models",
     }
 

@@ -14,25 +14,19 @@ import yaml
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from promtool import declared, render_cases, run, tool, write_mounted
 
-from components import prometheus
+from components import clickhouse, edge, prometheus
+from components.alloy import SERVICE as ALLOY
+from components.blackbox import SERVICE as BLACKBOX
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.edge import SERVICE as EDGE
+from components.gateway import SERVICE as GATEWAY
+from components.grafana import SERVICE as GRAFANA
 from components.loader import load
-from components.names import (
-    ALLOY,
-    BLACKBOX,
-    CLICKHOUSE,
-    CLICKHOUSE_METRICS_PORT,
-    EDGE,
-    GATEWAY,
-    GATEWAY_BEHIND_EDGE_ALIAS,
-    GRAFANA,
-    LOKI,
-    OLLAMA,
-    PROMETHEUS,
-    PROMETHEUS_CONFIG_PATH,
-    PROMETHEUS_DATA_PATH,
-    PROMETHEUS_RULES_DIR,
-    UI,
-)
+from components.loki import SERVICE as LOKI
+from components.monitoring import EDGE_JOB, PROBE_JOB
+from components.ollama import SERVICE as OLLAMA
+from components.prometheus import SERVICE as PROMETHEUS
+from components.ui import SERVICE as UI
 
 # Where the blackbox exporter asks each service whether it answers (FACTS.md).
 PROBED_PATHS = {GATEWAY: "/status", CLICKHOUSE: "/ping", UI: "/health", OLLAMA: "/api/version"}
@@ -40,11 +34,11 @@ PROBED_PATHS = {GATEWAY: "/status", CLICKHOUSE: "/ping", UI: "/health", OLLAMA: 
 
 def rendered(deployment, root):
     """The stack's Prometheus files written as the container sees them; (config path, rules path)."""
-    files = prometheus.config_files(deployment)
+    files = list(deployment.plans[PROMETHEUS.role].files)
     assert {f.kind for f in files} == {"prometheus-config", "prometheus-rules"}
     written = write_mounted(root, files)
-    [rules] = [path for mount, path in written.items() if mount.startswith(PROMETHEUS_RULES_DIR + "/")]
-    return written[PROMETHEUS_CONFIG_PATH], rules
+    [rules] = [path for mount, path in written.items() if mount.startswith(prometheus.RULES_DIR + "/")]
+    return written[prometheus.CONFIG_PATH], rules
 
 
 def targets(config_path):
@@ -63,8 +57,8 @@ def targets(config_path):
 def cases(deployment, config_path, rules_path):
     """The promtool unit tests for this deployment, built from its rendered files."""
     found, _ = targets(config_path)
-    scraped = [{"job": j, "instance": t, "service": s} for j, t, s in found if j != prometheus.PROBE_JOB]
-    probes = [{"job": j, "instance": t, "service": s} for j, t, s in found if j == prometheus.PROBE_JOB]
+    scraped = [{"job": j, "instance": t, "service": s} for j, t, s in found if j != PROBE_JOB]
+    probes = [{"job": j, "instance": t, "service": s} for j, t, s in found if j == PROBE_JOB]
     thresholds = deployment.spec.prometheus.alerts
     return render_cases(rules_path, scraped, probes, thresholds, deployment.spec.clickhouse.metrics)
 
@@ -118,7 +112,7 @@ def test_the_error_rate_alert_comes_with_the_edge(deployments, tmp_path):
     bare = deployment_with(deployment, spec)
     config, rules = rendered(bare, tmp_path / "bare")
     assert "GatewayErrorRateHigh" not in alert_names(rules)
-    assert prometheus.EDGE_JOB not in {job for job, _, _ in targets(config)[0]}
+    assert EDGE_JOB not in {job for job, _, _ in targets(config)[0]}
     # Every alert of the edgeless rules still has its firing and quiet cases, and they pass.
     text = cases(bare, config, rules)
     assert "GatewayErrorRateHigh" not in text
@@ -145,7 +139,7 @@ def test_the_alert_cases_catch_a_changed_threshold(deployments, tmp_path):
     spec = deployment.spec.model_copy(
         update={"prometheus": deployment.spec.prometheus.model_copy(update={"alerts": moved})}
     )
-    rules.write_text(prometheus.config_files(deployment_with(deployment, spec))[1].content)
+    rules.write_text(deployment_with(deployment, spec).plans[PROMETHEUS.role].files[1].content)
     result = run("promtool", "test", "rules", str(tmp_path / "alerts.test.yml"))
     assert result.returncode != 0
     for alert in ("GatewayOverheadHigh", "GatewayErrorRateHigh", "ClickHouseMemoryPressure", "ClickHouseDiskPressure"):
@@ -155,12 +149,12 @@ def test_the_alert_cases_catch_a_changed_threshold(deployments, tmp_path):
 def address(spec, service, port=None):
     """Where Prometheus's host reaches `service`, from names and the spec alone."""
     here = spec.prometheus.host
-    if spec.service_spec(service).host == here:
+    if spec.placement(service).host == here:
         # Behind the edge the gateway answers at its internal alias; the edge takes the seed's.
-        alias = GATEWAY_BEHIND_EDGE_ALIAS if service == GATEWAY and spec.deployed(EDGE) else service.alias
+        alias = edge.GATEWAY_BEHIND_EDGE_ALIAS if service == GATEWAY and spec.deployed(EDGE) else service.alias
         return f"{alias}:{port or service.port}"
-    host = spec.hosts[spec.service_spec(service).host].address
-    return f"{host}:{spec.service_spec(service).port}"
+    host = spec.hosts[spec.placement(service).host].address
+    return f"{host}:{spec.placement(service).published}"
 
 
 def test_every_target_is_a_deployed_service_where_the_spec_puts_it(deployments, stack, tmp_path):
@@ -175,7 +169,7 @@ def test_every_target_is_a_deployed_service_where_the_spec_puts_it(deployments, 
     if spec.deployed(EDGE):
         expected.add(("tensorzero-edge", address(spec, EDGE), EDGE.role))
     if spec.clickhouse.metrics:
-        expected.add(("clickhouse", f"{CLICKHOUSE.alias}:{CLICKHOUSE_METRICS_PORT}", CLICKHOUSE.role))
+        expected.add(("clickhouse", f"{CLICKHOUSE.alias}:{clickhouse.METRICS_PORT}", CLICKHOUSE.role))
     for service in (GRAFANA, LOKI, ALLOY):
         if spec.deployed(service):
             expected.add((service.role, address(spec, service), service.role))
@@ -279,7 +273,7 @@ def get(url: str, method: str = "GET") -> tuple[int, bytes]:
 def test_a_real_prometheus_runs_with_the_command_config_and_rules(deployments, stack, tmp_path):
     """Debian's Prometheus 2.42 started with the component's own flags (paths moved under tmp)."""
     config, rules = rendered(deployments[stack], tmp_path)
-    moved = {PROMETHEUS_CONFIG_PATH: str(config), PROMETHEUS_DATA_PATH: str(tmp_path / "data")}
+    moved = {prometheus.CONFIG_PATH: str(config), prometheus.DATA_PATH: str(tmp_path / "data")}
     args = [tool("prometheus")]
     for flag in prometheus.command(deployments[stack].spec.prometheus):
         name, _, value = flag.partition("=")
@@ -344,24 +338,19 @@ def scrape_urls(config_path):
 @pytest.mark.parametrize("protect", [False, True])
 def test_the_component_declares_its_protected_volume_command_and_health(deployments, protect):
     deployment = deployments["staging"]
+    deployment = deployment_with(deployment, deployment.spec.model_copy(update={"protect_data": protect}))
     spec = deployment.spec
-    files = prometheus.config_files(deployment)
-
-    def make(placement):
-        prometheus.Prometheus(
-            "prometheus", spec.prometheus, placement, files=files, protect_data=protect, depends_on=[]
-        )
-
-    recorded = declared(deployment, PROMETHEUS, make)
+    files = list(deployment.plans[PROMETHEUS.role].files)
+    recorded = declared(deployment, PROMETHEUS.role)
     [volume] = [r for r in recorded if r["type"].endswith("volume:Volume")]
     assert volume["protect"] is protect
     assert volume["inputs"]["name"] == f"{spec.name_prefix}-tensorzero-prometheus-data"
     [container] = [r for r in recorded if r["type"].endswith("container:Container")]
     inputs = container["inputs"]
-    assert inputs["volumes"] == [{"containerPath": PROMETHEUS_DATA_PATH, "volumeName": volume["inputs"]["name"]}]
+    assert inputs["volumes"] == [{"containerPath": prometheus.DATA_PATH, "volumeName": volume["inputs"]["name"]}]
     assert inputs["command"] == [
-        f"--config.file={PROMETHEUS_CONFIG_PATH}",
-        f"--storage.tsdb.path={PROMETHEUS_DATA_PATH}",
+        f"--config.file={prometheus.CONFIG_PATH}",
+        f"--storage.tsdb.path={prometheus.DATA_PATH}",
         f"--storage.tsdb.retention.time={spec.prometheus.retention}",
         "--web.enable-lifecycle",
     ]

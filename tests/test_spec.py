@@ -2,11 +2,19 @@
 
 import pytest
 import yaml
-from pydantic import BaseModel, ValidationError
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+from pydantic import BaseModel
 
-from components.loader import PROJECT_DIR
-from components.names import CLICKHOUSE, EDGE, GATEWAY, GATEWAY_BEHIND_EDGE_ALIAS, OLLAMA, UI
-from components.spec import Endpoint, Environment
+from components import edge
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.edge import SERVICE as EDGE
+from components.errors import ConfigError
+from components.gateway import SERVICE as GATEWAY
+from components.loader import PROJECT_DIR, load
+from components.ollama import SERVICE as OLLAMA
+from components.registry import Environment
+from components.service import Endpoint
+from components.ui import SERVICE as UI
 
 BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
 OPTIONAL_UNDECLARED = {"protect_data"}  # has a tier default; Pulumi.yaml may only declare keys every stack sets
@@ -66,7 +74,7 @@ def test_endpoints_follow_placement():
     assert two_hosts.published_endpoint(EDGE) == Endpoint("127.0.0.1", 3030)
     assert two_hosts.published_endpoint(GATEWAY) is None
     assert two_hosts.endpoint(EDGE, seen_from="main") == Endpoint(GATEWAY.alias, EDGE.port)
-    assert two_hosts.endpoint(GATEWAY, seen_from="main") == Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, GATEWAY.port)
+    assert two_hosts.endpoint(GATEWAY, seen_from="main") == Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, GATEWAY.port)
 
 
 def test_without_the_edge_the_gateway_keeps_its_port_and_hostname():
@@ -80,7 +88,7 @@ def test_an_edge_with_its_own_port_leaves_the_gateway_published():
     both = spec(edge={"port": 3031})
     assert both.published_endpoint(EDGE) == Endpoint("127.0.0.1", 3031)
     assert both.published_endpoint(GATEWAY) == Endpoint("127.0.0.1", 3030)
-    assert both.endpoint(GATEWAY, seen_from="main") == Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, GATEWAY.port)
+    assert both.endpoint(GATEWAY, seen_from="main") == Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, GATEWAY.port)
 
 
 @pytest.mark.parametrize(
@@ -110,9 +118,12 @@ def test_an_edge_with_its_own_port_leaves_the_gateway_published():
         ({"ollama": {"host": "edge"}}, "ollama.host: 'edge' is not one of hosts (main)"),
     ],
 )
-def test_impossible_placements_are_refused(overrides, message):
-    with pytest.raises(ValidationError) as failure:
-        spec(**overrides)
+def test_impossible_placements_are_refused(overrides, message, tmp_path):
+    project = make_project(
+        tmp_path, minimal_config(**overrides), {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV}
+    )
+    with pytest.raises(ConfigError) as failure:
+        load("test", project_dir=project)
     assert message in str(failure.value)
 
 

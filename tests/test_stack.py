@@ -19,69 +19,39 @@ from conftest import (
     resources,
 )
 
-from components import gateway
+from components import clickhouse, edge, gateway, ollama, prometheus
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.edge import SERVICE as EDGE
+from components.gateway import SERVICE as GATEWAY
+from components.grafana import SERVICE as GRAFANA
 from components.loader import load
-from components.names import (
-    CLICKHOUSE,
-    CLICKHOUSE_METRICS_PORT,
-    EDGE,
-    EDGE_CONFIG_PATH,
-    EDGE_METRICS_PATH,
-    GATEWAY,
-    GATEWAY_BEHIND_EDGE_ALIAS,
-    GRAFANA,
-    LOKI,
-    OLLAMA,
-    OLLAMA_API_PATH,
-    PROMETHEUS,
-    PROMETHEUS_CONFIG_PATH,
-    SERVICE_LABEL,
-    SERVICES,
-    TYPE_PREFIX,
-    UI,
-)
+from components.names import SERVICE_LABEL, TYPE_PREFIX
+from components.ollama import SERVICE as OLLAMA
 from components.plan import plan, use_mocks
+from components.prometheus import SERVICE as PROMETHEUS
+from components.registry import REGISTRY
 from components.spec import Tier
 from components.stack import build, rendered_files
 from components.types import image_tag
-
-# From FACTS.md: what each image ships that a healthcheck can run.
-IMAGE_TOOLS = {
-    "clickhouse/clickhouse-server": {"wget"},
-    "tensorzero/gateway": {"wget"},
-    "tensorzero/ui": {"wget"},
-    "ollama/ollama": {"ollama"},
-    "prom/prometheus": {"wget"},  # busybox-based images
-    "prom/blackbox-exporter": {"wget"},
-    "grafana/grafana": {"curl"},  # installed by Grafana's Dockerfile
-    "grafana/loki": {"/busybox/wget"},  # distroless:debug
-    "grafana/alloy": {"curl"},  # installed by Alloy's Dockerfile
-}
-IMAGE_TOOLS["openresty/openresty"] = {"bash"}  # bookworm image: no curl or wget; bash is Essential in Debian
-# Docker volumes each service keeps its state on, by name suffix.
-DATA_VOLUMES = {
-    CLICKHOUSE: ("tensorzero-clickhouse-data",),
-    OLLAMA: ("ollama-models",),
-    PROMETHEUS: ("tensorzero-prometheus-data",),
-    GRAFANA: ("tensorzero-grafana-data",),
-    LOKI: ("tensorzero-loki-data",),
-}
+from components.ui import SERVICE as UI
 
 
 def test_expected_resources(plans, deployments, stack):
-    desired, spec = plans[stack], deployments[stack].spec
-    hosts_used = {spec.service_spec(s).host for s in SERVICES if spec.deployed(s)}
+    """The program declares exactly what the service plans say: a network and provider per host used, each
+    plan's volumes and container."""
+    desired, deployment = plans[stack], deployments[stack]
+    spec, planned = deployment.spec, deployment.plans.values()
+    hosts_used = {p.placement.host for p in planned}
     assert len(resources(desired, "network:Network")) == len(hosts_used)
     assert len(resources(desired, "providers:docker")) == len(hosts_used)
-    expected_volumes = [name for s, names in DATA_VOLUMES.items() if spec.deployed(s) for name in names]
-    if spec.clickhouse.backups:
-        expected_volumes.append("tensorzero-clickhouse-backups")
     assert sorted(v["inputs"]["name"] for v in resources(desired, "volume:Volume")) == sorted(
-        f"{spec.name_prefix}-{name}" for name in expected_volumes
+        f"{spec.name_prefix}-{volume.docker_name}" for p in planned for volume in p.volumes
     )
-    assert sorted(containers(desired)) == sorted(
-        f"{spec.name_prefix}-{s.container}" for s in SERVICES if spec.deployed(s)
+    assert sorted(containers(desired)) == sorted(f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.image)
+    components = sorted(
+        r["type"].removeprefix(f"{TYPE_PREFIX}:") for r in desired["resources"] if r["type"].startswith(TYPE_PREFIX)
     )
+    assert components == sorted(["DockerHost"] * len(hosts_used) + [p.component for p in planned])
 
 
 def test_images_are_pinned_and_never_latest_outside_dev(plans, deployments, stack):
@@ -94,36 +64,36 @@ def test_images_are_pinned_and_never_latest_outside_dev(plans, deployments, stac
 
 def test_only_the_spec_ports_are_published_on_the_bind_address(plans, deployments, stack):
     spec = deployments[stack].spec
-    for service in SERVICES:
-        if not spec.deployed(service):
+    for service in spec.deployed_services:
+        if service.container is None:
             continue
         ports = container_of(plans[stack], service.role)["inputs"].get("ports", [])
+        published = spec.placement(service).published
         expected = (
-            []
-            if spec.service_spec(service).port is None
-            else [{"internal": service.port, "external": spec.service_spec(service).port, "ip": spec.bind_address}]
+            [] if published is None else [{"internal": service.port, "external": published, "ip": spec.bind_address}]
         )
         assert ports == expected
 
 
 def seed_alias(spec, service) -> str:
     """The seed's hostname of each service; behind the edge the gateway moves to its internal alias."""
-    return GATEWAY_BEHIND_EDGE_ALIAS if service == GATEWAY and spec.deployed(EDGE) else service.alias
+    return edge.GATEWAY_BEHIND_EDGE_ALIAS if service == GATEWAY and spec.deployed(EDGE) else service.alias
 
 
 def test_containers_answer_to_the_seed_hostnames(plans, deployments, stack):
     spec = deployments[stack].spec
-    for service in SERVICES:
-        if spec.deployed(service):
+    for service in spec.deployed_services:
+        if service.container:
             [network] = container_of(plans[stack], service.role)["inputs"]["networksAdvanced"]
             assert network == {"name": f"{spec.name_prefix}-tensorzero", "aliases": [seed_alias(spec, service)]}
 
 
-def test_every_container_has_a_healthcheck_its_image_can_run(plans, stack):
+def test_every_container_has_a_healthcheck_its_image_can_run(plans, deployments, stack):
+    """Each service module states what its image ships (from FACTS.md); its healthcheck runs one of those."""
     for container in containers(plans[stack]).values():
-        repository = container["inputs"]["image"].rsplit(":", 1)[0]
+        planned = deployments[stack].plans[role(container)]
         check = container["inputs"]["healthcheck"]["tests"]
-        assert check[0] == "CMD" and check[1] in IMAGE_TOOLS[repository], (repository, check)
+        assert check[0] == "CMD" and check[1] in planned.image_tools, (planned.image, check)
         assert container["inputs"]["wait"] is True  # `pulumi up` waits until healthy
 
 
@@ -169,7 +139,7 @@ def test_wiring_is_built_from_component_attributes(stack_name, deployments):
     @pulumi.runtime.test
     def check():
         built = build(deployment)
-        store, gate = built.services[CLICKHOUSE], built.services[GATEWAY]
+        store, gate = built.services[CLICKHOUSE.role], built.services[GATEWAY.role]
 
         def assert_wiring(args):
             gateway_envs, ui_envs, store_networks, gateway_networks = args
@@ -181,12 +151,12 @@ def test_wiring_is_built_from_component_attributes(stack_name, deployments):
             assert (ui_url.hostname, ui_url.port) == (gateway_networks[0]["aliases"][0], GATEWAY.port)
 
         if spec.deployed(OLLAMA):
-            ollama_url = built.services[OLLAMA].endpoint_from(spec.gateway.host).url + OLLAMA_API_PATH
+            ollama_url = spec.endpoint(OLLAMA, seen_from=spec.gateway.host).url + ollama.API_PATH
             config = gateway.config_file(deployment).content
             assert f'api_base = "{ollama_url}"' in config
         return pulumi.Output.all(
             gate.container.envs,
-            built.services[UI].container.envs,
+            built.services[UI.role].container.envs,
             store.container.networks_advanced,
             gate.container.networks_advanced,
         ).apply(assert_wiring)
@@ -200,7 +170,7 @@ def test_credentials_reach_containers_and_outputs_as_pulumi_secrets(stack_name, 
 
     async def assert_secrets(built):
         for service in (CLICKHOUSE, GATEWAY, GRAFANA):
-            assert await built.services[service].container.envs.is_secret()
+            assert await built.services[service.role].container.envs.is_secret()
         secret = {"clickhouse_url", "grafana_admin"}
         for key, value in built.outputs.items():
             output = pulumi.Output.from_input(value)
@@ -236,10 +206,10 @@ EDGE_VARIANTS = {"no-edge": {"enabled": False}, "edge-own-port": {"port": 3031}}
 @pytest.fixture(scope="module")
 def edge_variants(tmp_path_factory) -> dict:
     built = {}
-    for name, edge in EDGE_VARIANTS.items():
+    for name, variant in EDGE_VARIANTS.items():
         project = make_project(
             tmp_path_factory.mktemp(name),
-            minimal_config(edge=edge),
+            minimal_config(edge=variant),
             {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV},
         )
         deployment = load("test", project_dir=project)
@@ -280,11 +250,11 @@ def test_the_edge_owns_the_public_gateway_port_and_the_seed_hostname(any_stack):
         assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": spec.bind_address}]
         assert aliases(container_of(desired, GATEWAY.role)) == [GATEWAY.alias]
         return
-    edge = container_of(desired, EDGE.role)
-    assert answering_as_gateway == [EDGE.role] and aliases(edge) == [GATEWAY.alias]
-    assert aliases(container_of(desired, GATEWAY.role)) == [GATEWAY_BEHIND_EDGE_ALIAS]
+    front = container_of(desired, EDGE.role)
+    assert answering_as_gateway == [EDGE.role] and aliases(front) == [GATEWAY.alias]
+    assert aliases(container_of(desired, GATEWAY.role)) == [edge.GATEWAY_BEHIND_EDGE_ALIAS]
     edge_port = spec.edge.port or spec.gateway.port
-    assert edge["inputs"]["ports"] == [{"internal": EDGE.port, "external": edge_port, "ip": spec.bind_address}]
+    assert front["inputs"]["ports"] == [{"internal": EDGE.port, "external": edge_port, "ip": spec.bind_address}]
     if spec.edge.port is None:
         # The seed's `localhost:3030` reaches the edge; the real gateway is reachable only inside.
         assert on_gateway_port == [EDGE.role]
@@ -303,7 +273,7 @@ def test_the_ui_and_prometheus_reach_the_real_gateway_and_prometheus_scrapes_the
     [config] = [
         u["content"]
         for u in container_of(desired, PROMETHEUS.role)["inputs"]["uploads"]
-        if u["file"] == PROMETHEUS_CONFIG_PATH
+        if u["file"] == prometheus.CONFIG_PATH
     ]
     jobs = {job["job_name"]: job for job in yaml.safe_load(config)["scrape_configs"]}
 
@@ -315,10 +285,10 @@ def test_the_ui_and_prometheus_reach_the_real_gateway_and_prometheus_scrapes_the
         assert "tensorzero-edge" not in jobs
         return
     assert scraped(jobs["tensorzero-edge"]) == [f"{GATEWAY.alias}:{EDGE.port}"]
-    assert jobs["tensorzero-edge"]["metrics_path"] == EDGE_METRICS_PATH
+    assert jobs["tensorzero-edge"]["metrics_path"] == edge.OWN_METRICS_PATH
     # ...and the edge itself forwards to the real gateway.
     [conf] = [
-        u["content"] for u in container_of(desired, EDGE.role)["inputs"]["uploads"] if u["file"] == EDGE_CONFIG_PATH
+        u["content"] for u in container_of(desired, EDGE.role)["inputs"]["uploads"] if u["file"] == edge.CONFIG_PATH
     ]
     assert re.findall(r'set \$tensorzero_gateway "([^"]+)";', conf) == [real_gateway]
 
@@ -348,8 +318,8 @@ def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_not
 
 def reachable_in_plan(desired: dict, spec) -> set[tuple[str, int]]:
     """Every (host, port) a container of the plan answers on: alias and port on its network, published ports."""
-    listening = {s.role: {s.port} for s in SERVICES}
-    listening[CLICKHOUSE.role].add(CLICKHOUSE_METRICS_PORT)
+    listening = {s.role: {s.port} for s in REGISTRY.services if s.port}
+    listening[CLICKHOUSE.role].add(clickhouse.METRICS_PORT)
     found = set()
     for container in containers(desired).values():
         inputs = container["inputs"]

@@ -1,23 +1,25 @@
 """The UI: it needs only the gateway's address."""
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, make_project, minimal_config, planned_env
 
-from components import ui
+from components import edge
+from components.edge import SERVICE as EDGE
+from components.gateway import SERVICE as GATEWAY
 from components.loader import load
-from components.names import EDGE, GATEWAY, GATEWAY_BEHIND_EDGE_ALIAS, UI
 from components.plan import plan
+from components.ui import SERVICE as UI
 
 
 def real_gateway_url(spec) -> str:
     """The UI talks to the gateway itself: behind the edge, at the gateway's internal alias."""
-    alias = GATEWAY_BEHIND_EDGE_ALIAS if spec.deployed(EDGE) else GATEWAY.alias
+    alias = edge.GATEWAY_BEHIND_EDGE_ALIAS if spec.deployed(EDGE) else GATEWAY.alias
     return f"http://{alias}:{GATEWAY.port}"
 
 
 def test_ui_is_told_only_where_the_gateway_is(deployments, stack):
     deployment = deployments[stack]
-    env = ui.environment(deployment, deployment.spec.endpoint(GATEWAY, seen_from=deployment.spec.ui.host))
+    env = planned_env(deployment, UI.role)
     assert [(v.name, v.value) for v in env] == [("TENSORZERO_GATEWAY_URL", real_gateway_url(deployment.spec))]
 
 

@@ -168,7 +168,7 @@ def secret_name(value) -> str | None:
 
 def test_workflows_run_something():
     commands = {shlex.split(EXPRESSION.sub("x", step["run"]))[1] for *_, step in run_steps()}
-    assert {"test", "plan-diff-all", "ci-deps", "ci-env", "validate", "up", "smoke"} <= commands
+    assert {"test", "plan-diff", "ci-deps", "ci-env", "validate", "up", "smoke"} <= commands
 
 
 @pytest.mark.parametrize(
@@ -241,8 +241,8 @@ def test_the_offline_job_runs_the_test_command_and_publishes_the_plan_diff():
     runs = [step.get("run") for step in job["steps"] if "run" in step]
     # The same command .ci/run runs.
     assert "make test" in (PROJECT_DIR / ".ci" / "run").read_text()
-    assert runs == ["make system-deps", "make test", "make plan-diff-all"]
-    [diff_step] = [step for step in job["steps"] if step.get("run") == "make plan-diff-all"]
+    assert runs == ["make system-deps", "make test", "make plan-diff"]
+    [diff_step] = [step for step in job["steps"] if step.get("run") == "make plan-diff"]
     assert diff_step["env"]["BASE"] == "${{ github.event.pull_request.base.sha }}"
     assert job["steps"][0]["with"]["fetch-depth"] == 0  # the base commit must be in the clone
     [comment] = [step for step in job["steps"] if "sticky-pull-request-comment" in step.get("uses", "")]
@@ -431,7 +431,7 @@ def test_ci_env_names_a_missing_secret_and_never_overwrites_an_operator_layer(tm
     project = ci_project(tmp_path / "project")
     without = make(project, "ci-env", "STACK=prod", env=clean_env(PULUMI_BACKEND_URL="file:///state"))
     assert without.returncode != 0
-    assert "stack prod needs the secret(s) PULUMI_CONFIG_PASSPHRASE" in without.stderr
+    assert "environment: PULUMI_CONFIG_PASSPHRASE: stack prod needs this secret" in without.stderr
     assert not (project / "envfiles" / "prod" / ".env.local").exists()
     (project / "envfiles" / "dev" / ".env.local").write_text("MY_OWN=1\n")
     kept = make(project, "ci-env", "STACK=dev", env=clean_env(PULUMI_BACKEND_URL="file:///state"))
@@ -458,11 +458,12 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
     shutil.copytree(project / "envfiles" / "dev", project / "envfiles" / "qa")
     commit(project, "change")
     summary = tmp_path / "step-summary.md"
-    result = make(project, "plan-diff-all", f"BASE={base}", env=clean_env(GITHUB_STEP_SUMMARY=str(summary)))
+    result = make(project, "plan-diff", f"BASE={base}", env=clean_env(GITHUB_STEP_SUMMARY=str(summary)))
     assert result.returncode == 0, result.stderr
+    sections = re.split(r"^(\w+): \w+ -> working tree$", result.stdout, flags=re.M)
 
     def diff_of(stack: str) -> list[str]:
-        return (project / "out" / "plan-diff" / stack / "diff.txt").read_text().splitlines()
+        return sections[sections.index(stack) + 1].strip().splitlines()
 
     # A new model: the gateway serves it, the edge maps its bare names, the `requests` view learns it.
     assert diff_of("dev") == [
@@ -477,9 +478,9 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
         "1 to replace",
     ]
     assert diff_of("prod") == ["no changes"]
-    created = diff_of("qa")
+    warning, *created = diff_of("qa")
     assert created[-1].endswith("to create") and all(line.startswith("+  create") for line in created[:-1])
-    assert f"stack qa does not exist at {base}: everything is new" in result.stderr
+    assert warning == f"warning: stack qa does not exist at {base}: everything is new"
     # The job summary and the PR comment show every stack file, in promotion order first.
     comment = (project / "out" / "plan-diff" / "comment.md").read_text()
     headings = re.findall(r"^### `(\w+)`: (.*)$", comment, re.M)
@@ -497,9 +498,10 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
 
 def test_plan_diff_refuses_an_unknown_base(tmp_path):
     project = ci_project(tmp_path / "project")
-    result = make(project, "plan-diff", "BASE=no-such-ref", "STACK=dev")
-    assert result.returncode != 0 and "BASE=no-such-ref is not a commit in this clone" in result.stderr
-    assert make(project, "plan-diff-all").returncode != 0
+    result = make(project, "plan-diff", "BASE=no-such-ref", "STACKS=dev")
+    assert result.returncode != 0 and "no-such-ref: not a commit in this clone" in result.stderr
+    unnamed = make(project, "plan-diff")
+    assert unnamed.returncode != 0 and "name the git ref to compare with" in unnamed.stderr
 
 
 STANDIN = """#!{python}

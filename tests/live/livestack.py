@@ -19,27 +19,19 @@ import tensorzero
 import yaml
 from conftest import make_project, write_canary_env
 
-from components import blackbox, clickhouse, gateway, grafana, prometheus, ui
+from components import blackbox, clickhouse, clickhouse_schema, gateway, grafana, prometheus, ui
+from components.blackbox import SERVICE as BLACKBOX
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.clickhouse_schema import sql_identifier
+from components.clickhouse_schema import views as clickhouse_views
+from components.gateway import SERVICE as GATEWAY
+from components.grafana import SERVICE as GRAFANA
 from components.loader import PROJECT_DIR, Deployment, load
-from components.names import (
-    BLACKBOX,
-    CHAT_MODEL_PREFIX,
-    CLICKHOUSE,
-    EMBEDDING_MODEL_PREFIX,
-    GATEWAY,
-    GATEWAY_CONFIG_PATH,
-    GRAFANA,
-    OLLAMA,
-    PROJECT,
-    PROMETHEUS,
-    REQUESTS_VIEW,
-    SERVICES,
-    UI,
-    Service,
-)
-from components.schema import sql_identifier
-from components.schema import views as clickhouse_views
-from components.spec import Endpoint
+from components.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX, PROJECT
+from components.ollama import SERVICE as OLLAMA
+from components.prometheus import SERVICE as PROMETHEUS
+from components.service import Endpoint, ServiceDefinition
+from components.ui import SERVICE as UI
 
 from .engine import Container, Fleet, NotReady, docker_host_url, wait_for
 
@@ -49,7 +41,6 @@ STANDINS_MOUNT = "/standins"
 TENSORZERO_MOUNT = "/opt/tensorzero-site-packages"  # the host venv's site-packages: the pinned `tensorzero`
 SCRAPE_INTERVAL = "2s"
 READY_TIMEOUT_S = 90
-SERVICE_OF = {service.role: service for service in SERVICES}
 # STAND-IN for the schema one-shot's SQL (templates/clickhouse/schema/), which only a modern server runs: 18.16
 # has no CREATE OR REPLACE VIEW, and the gateway stand-in's ModelInference no `cost`. That SQL is proven in chdb
 # by tests/test_clickhouse.py; this view gives the smoke suite the seed's `requests` view to query.
@@ -112,7 +103,7 @@ class LiveStack:
         """Role: where this host reaches the service (asked each time: a restarted container gets a new port)."""
         return {s.role: self.fleet.containers[s.role].url(s.port) for s in PUBLISHED}
 
-    def container(self, service: Service) -> Container:
+    def container(self, service: ServiceDefinition) -> Container:
         return self.fleet.containers[service.role]
 
     def outputs(self) -> dict:
@@ -120,12 +111,12 @@ class LiveStack:
         spec = self.deployment.spec
         translation = self.deployment.translation
         urls = self.urls
-        published = [role for role in urls if spec.service_spec(SERVICE_OF[role]).port is not None]
+        published = [role for role in urls if spec.placement(role).published is not None]
         ch = urls[CLICKHOUSE.role].removeprefix("http://").rsplit(":", 1)
         password = self.deployment.variable(spec.clickhouse.password_var)
         return {
             "endpoints": {role: urls[role] for role in published},
-            "internal_urls": {role: spec.endpoint(SERVICE_OF[role], seen_from="main").url for role in urls},
+            "internal_urls": {role: spec.endpoint(role, seen_from="main").url for role in urls},
             "containers": {role: container.name for role, container in self.fleet.containers.items()},
             "docker_hosts": {role: docker_host_url() for role in self.fleet.containers},
             "models": {
@@ -174,7 +165,7 @@ class LiveStack:
                 raise NotReady("no ModelInference yet")
 
         wait_for("the gateway's ModelInference table", migrated, READY_TIMEOUT_S, self.fleet.logs)
-        if REQUESTS_VIEW in clickhouse_views(self.deployment):
+        if clickhouse_schema.REQUESTS_VIEW in clickhouse_views(self.deployment):
             database = sql_identifier(self.deployment.spec.clickhouse.database)
             self.clickhouse_query(REQUESTS_VIEW_STANDIN.format(database=database))
 
@@ -212,7 +203,9 @@ class LiveStack:
         httpx.post(self.urls[GATEWAY.role] + "/stand-in/fault", json=faults).raise_for_status()
 
 
-def standin(fleet: Fleet, service: Service, script: str, *, args=(), healthcheck, publish=True, **kwargs) -> Container:
+def standin(
+    fleet: Fleet, service: ServiceDefinition, script: str, *, args=(), healthcheck, publish=True, **kwargs
+) -> Container:
     kwargs.setdefault("env", [])
     mounts = [(str(STANDINS), STANDINS_MOUNT), *kwargs.pop("mounts", [])]
     return fleet.run(
@@ -236,7 +229,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         aliases=[CLICKHOUSE.alias],
         # The component's environment; the rendered config.d/users.d files are for the modern server
         # (root element <clickhouse>), so this image's entrypoint makes the read-only user from env instead.
-        env=env_of(clickhouse.environment(deployment))
+        env=env_of(deployment.plans[CLICKHOUSE.role].env)
         + [
             ("CLICKHOUSE_READONLY_USER", spec.clickhouse.readonly_user),
             ("CLICKHOUSE_READONLY_PASSWORD", readonly.value),
@@ -252,19 +245,18 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         GATEWAY,
         "gateway.py",
         args=gateway.COMMAND,
-        env=env_of(gateway.environment(deployment, spec.endpoint(CLICKHOUSE, seen_from=spec.gateway.host)))
-        + [("PYTHONPATH", f"{TENSORZERO_MOUNT}:{STANDINS_MOUNT}")],
-        files={GATEWAY_CONFIG_PATH: gateway.config_file(deployment).content},
+        env=env_of(deployment.plans[GATEWAY.role].env) + [("PYTHONPATH", f"{TENSORZERO_MOUNT}:{STANDINS_MOUNT}")],
+        files={gateway.CONFIG_PATH: gateway.config_file(deployment).content},
         mounts=[(str(Path(tensorzero.__file__).resolve().parent.parent), TENSORZERO_MOUNT)],
         healthcheck=gateway.HEALTHCHECK,
     )
-    datasources = [f for f in grafana.config_files(deployment) if f.kind == "grafana-datasources"]
+    datasources = [f for f in deployment.plans[GRAFANA.role].files if f.kind == "grafana-datasources"]
     standin(
         fleet,
         GRAFANA,
         "grafana.py",
         args=[datasources[0].mount],
-        env=env_of(grafana.environment(deployment)),
+        env=env_of(deployment.plans[GRAFANA.role].env),
         files=uploads(datasources),
         healthcheck=grafana.HEALTHCHECK,
     )
@@ -274,7 +266,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         aliases=[BLACKBOX.alias],
         entrypoint="/usr/bin/prometheus-blackbox-exporter",
         command=blackbox.COMMAND,
-        files=uploads(blackbox.config_files(deployment)),
+        files=uploads(deployment.plans[BLACKBOX.role].files),
         healthcheck=blackbox.HEALTHCHECK,
     )
     fleet.run(
@@ -282,7 +274,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         "pmoves-test/prometheus",
         aliases=[PROMETHEUS.alias],
         command=prometheus.command(spec.prometheus),
-        files=uploads(prometheus.config_files(deployment)),
+        files=uploads(deployment.plans[PROMETHEUS.role].files),
         publish=[PROMETHEUS.port],
         healthcheck=prometheus.HEALTHCHECK,
     )

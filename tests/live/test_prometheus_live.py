@@ -4,9 +4,13 @@ where the stack's aliases exist, and reports its targets up through /api/v1/targ
 that export no metrics, with the `service` label every alert and dashboard selects on."""
 
 import httpx
+import yaml
 
-from components import prometheus
-from components.names import GATEWAY, OLLAMA, PROMETHEUS, UI
+from components.gateway import SERVICE as GATEWAY
+from components.monitoring import GATEWAY_JOB, PROBE_JOB, SERVICE_LABEL
+from components.ollama import SERVICE as OLLAMA
+from components.prometheus import SERVICE as PROMETHEUS
+from components.ui import SERVICE as UI
 
 from .engine import NotReady, wait_for
 
@@ -19,10 +23,10 @@ def by_job(targets: list[dict]) -> dict[str, list[dict]]:
 
 
 def test_rendered_jobs_are_scraped_and_up(live_stack):
-    spec = live_stack.deployment.spec
+    [config] = [f for f in live_stack.deployment.plans[PROMETHEUS.role].files if f.kind == "prometheus-config"]
     jobs = by_job(live_stack.targets())
     # Exactly the rendered jobs: the container runs the stack's file, not a default configuration.
-    assert set(jobs) == {job.name for job in prometheus.scrape_jobs(spec)}
+    assert set(jobs) == {job["job_name"] for job in yaml.safe_load(config.content)["scrape_configs"]}
     down = [
         (t["scrapeUrl"], t["health"], t["lastError"])
         for targets in jobs.values()
@@ -32,18 +36,18 @@ def test_rendered_jobs_are_scraped_and_up(live_stack):
     assert down == []
     [itself] = jobs[PROMETHEUS.role]
     assert itself["scrapeUrl"] == f"http://{PROMETHEUS.alias}:{PROMETHEUS.port}/metrics"
-    [gateway] = jobs[prometheus.GATEWAY_JOB]
-    assert gateway["labels"][prometheus.SERVICE_LABEL] == GATEWAY.role
+    [gateway] = jobs[GATEWAY_JOB]
+    assert gateway["labels"][SERVICE_LABEL] == GATEWAY.role
     assert gateway["scrapeUrl"] == f"http://{GATEWAY.alias}:{GATEWAY.port}/metrics"
 
 
 def test_probes_name_the_probed_service_and_succeed(live_stack):
-    probes = by_job(live_stack.targets())[prometheus.PROBE_JOB]
-    instances = {t["labels"][prometheus.SERVICE_LABEL]: t["labels"]["instance"] for t in probes}
+    probes = by_job(live_stack.targets())[PROBE_JOB]
+    instances = {t["labels"][SERVICE_LABEL]: t["labels"]["instance"] for t in probes}
     assert instances[UI.role] == f"http://{UI.alias}:{UI.port}/health"
     assert instances[OLLAMA.role] == f"http://{OLLAMA.alias}:{OLLAMA.port}/api/version"
     answer = httpx.get(live_stack.urls[PROMETHEUS.role] + "/api/v1/query", params={"query": "probe_success"}).json()
-    success = {r["metric"][prometheus.SERVICE_LABEL]: r["value"][1] for r in answer["data"]["result"]}
+    success = {r["metric"][SERVICE_LABEL]: r["value"][1] for r in answer["data"]["result"]}
     assert success == {role: "1" for role in instances}
 
 
@@ -56,6 +60,8 @@ def test_rendered_alert_rules_are_loaded(live_stack):
         return rules
 
     rules = wait_for("alert rules evaluated", evaluated, 30, live_stack.fleet.logs)
-    assert {rule["name"] for rule in rules} == {alert.name for alert in prometheus.alerts(live_stack.deployment.spec)}
+    [rendered] = [f for f in live_stack.deployment.plans[PROMETHEUS.role].files if f.kind == "prometheus-rules"]
+    declared = {rule["alert"] for group in yaml.safe_load(rendered.content)["groups"] for rule in group["rules"]}
+    assert {rule["name"] for rule in rules} == declared
     assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
     assert [rule["name"] for rule in rules if rule["state"] == "firing"] == []

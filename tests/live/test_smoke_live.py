@@ -16,8 +16,11 @@ import httpx
 import pytest
 from conftest import CANARIES
 
+from components.clickhouse import SERVICE as CLICKHOUSE
+from components.gateway import SERVICE as GATEWAY
 from components.loader import PROJECT_DIR
-from components.names import CLICKHOUSE, GATEWAY, OLLAMA, UI
+from components.ollama import SERVICE as OLLAMA
+from components.ui import SERVICE as UI
 
 from .engine import NotReady, wait_for
 

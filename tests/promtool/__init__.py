@@ -12,13 +12,10 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 
-from components.host import DockerHost, Placement
 from components.loader import Deployment
-from components.names import Service
-from components.plan import RecordingMonitor, use_mocks
+from components.names import TYPE_PREFIX
+from components.plan import plan
 from components.render import RenderedFile
 
 HERE = Path(__file__).resolve().parent
@@ -49,30 +46,11 @@ def write_mounted(root: Path, files: list[RenderedFile]) -> dict[str, Path]:
     return written
 
 
-def declared(deployment: Deployment, service: Service, make) -> list[dict]:
-    """Resources one component declares under Pulumi's mocks, as `plan` records them.
-
-    `make(placement)` builds the component; it is placed as the stack would place `service`.
-    """
-    spec = deployment.spec
-    monitor = use_mocks(deployment.stack, RecordingMonitor())
-
-    def program():
-        host_name = spec.service_spec(service).host
-        host = DockerHost(f"host-{host_name}", spec.hosts[host_name], network_name=f"{spec.name_prefix}-tensorzero")
-        make(
-            Placement(
-                host_name=host_name,
-                host=host,
-                name_prefix=spec.name_prefix,
-                bind_address=spec.bind_address,
-                internal=spec.endpoint(service, seen_from=host_name),
-                published=spec.published_endpoint(service),
-            )
-        )
-
-    _sync_await(run_pulumi_func(program))
-    return monitor.recorded
+def declared(deployment: Deployment, role: str) -> list[dict]:
+    """The resources of one service's component, as `plan` records the whole stack under Pulumi's mocks."""
+    desired = plan(deployment)["resources"]
+    [component] = [r for r in desired if r["type"].startswith(TYPE_PREFIX) and r["name"] == role]
+    return [component] + [r for r in desired if r["parent"] == component["urn"]]
 
 
 def humanize_percentage(value: float) -> str:

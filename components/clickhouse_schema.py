@@ -17,29 +17,31 @@ exit code. The component's `exit_code` output and `docker logs <name_prefix>-ten
 tell; `pulumi up --replace` on the container runs it again.
 """
 
-from dataclasses import dataclass
-from typing import Optional
+from __future__ import annotations
 
-import pulumi
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from . import clickhouse
 from .catalog import Translation
-from .container import one_shot_container
 from .envfiles import Variable
-from .host import Placement
-from .loader import Deployment
-from .names import CLICKHOUSE, CLICKHOUSE_NATIVE_PORT, CLICKHOUSE_SCHEMA_SQL_PATH, REQUESTS_VIEW, TYPE_PREFIX
 from .render import RenderedFile, render
-from .spec import ClickHouseSpec
+from .service import OneShot, ServiceDefinition, ServicePlan
 
+if TYPE_CHECKING:
+    from .deployment import Deployment
+    from .planner import Context
+
+REQUESTS_VIEW = "requests"  # the seed's table of requests: a view this one-shot creates
+SQL_PATH = "/opt/pmoves/clickhouse-schema.sql"  # where the one-shot reads it
+GATEWAY = "gateway"  # runs TensorZero's migrations at start: healthy means the tables exist
 KIND = "clickhouse-schema-sql"
 RETENTION_TABLES = ("ModelInference", "ChatInference", "JsonInference")
 WAIT_TRIES = 60
 WAIT_DELAY_S = 5
 
 
-def apply_script(
-    sql_path: str = CLICKHOUSE_SCHEMA_SQL_PATH, tries: int = WAIT_TRIES, delay_s: float = WAIT_DELAY_S
-) -> str:
+def apply_script(sql_path: str = SQL_PATH, tries: int = WAIT_TRIES, delay_s: float = WAIT_DELAY_S) -> str:
     """The schema container's `sh -c` script.
 
     Only variable references: the password reaches clickhouse-client from the container's environment,
@@ -101,8 +103,7 @@ def upstream_models(translation: Translation) -> list[UpstreamModel]:
 
 
 def applies(deployment: Deployment) -> bool:
-    """The gateway creates ModelInference only when it logs to ClickHouse; without it there is nothing to wait for."""
-    return deployment.spec.gateway.observability
+    return deployment.spec.deployed(SERVICE)
 
 
 def views(deployment: Deployment) -> list[str]:
@@ -135,60 +136,47 @@ def schema_files(deployment: Deployment) -> list[RenderedFile]:
         RenderedFile(
             path="clickhouse/schema/pmoves-schema.sql",
             kind=KIND,
-            container=CLICKHOUSE.role,
-            mount=CLICKHOUSE_SCHEMA_SQL_PATH,
+            container=clickhouse.SERVICE.role,
+            mount=SQL_PATH,
             content=schema_sql(deployment),
         )
     ]
 
 
-def environment(deployment: Deployment) -> list[Variable]:
-    """Where and as whom the schema container connects: the seed's user, over the native protocol."""
-    spec = deployment.spec.clickhouse
-    from_spec = f"{deployment.stack_file}: clickhouse"
-    password = deployment.variable(spec.password_var)
-    here = "components/schema.py"
-    return [
-        Variable("CLICKHOUSE_HOST", CLICKHOUSE.alias, here, False),
-        Variable("CLICKHOUSE_PORT", str(CLICKHOUSE_NATIVE_PORT), here, False),
+def plan(ctx: Context) -> ServicePlan:
+    """One one-shot on ClickHouse's host, with ClickHouse's image, started once the gateway is healthy."""
+    spec = ctx.spec.clickhouse
+    from_spec = f"{ctx.deployment.stack_file}: clickhouse"
+    server = ctx.reach(clickhouse.SERVICE, port=clickhouse.NATIVE_PORT)
+    password = ctx.credential("clickhouse.password_var")
+    here = "components/clickhouse_schema.py"
+    env = (
+        Variable("CLICKHOUSE_HOST", server.host, here, False),
+        Variable("CLICKHOUSE_PORT", str(server.port), here, False),
         Variable("CLICKHOUSE_USER", spec.user, f"{from_spec}.user", False),
         Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
         Variable("CLICKHOUSE_DATABASE", spec.database, f"{from_spec}.database", False),
-    ]
+    )
+    apply = OneShot(
+        name="apply",
+        docker_name=f"{clickhouse.SERVICE.container}-schema",
+        image_of=clickhouse.SERVICE.role,
+        entrypoint=COMMAND[0],
+        command=COMMAND[1:],
+        env=env,
+        files=tuple(schema_files(ctx.deployment)),
+        after=(GATEWAY,),
+    )
+    return ServicePlan(one_shots=(apply,), outputs={"clickhouse_views": views(ctx.deployment)})
 
 
-class ClickHouseSchema(pulumi.ComponentResource):
-    """The one-shot container that applies `schema_files` at ClickHouse's placement."""
-
-    def __init__(
-        self,
-        name: str,
-        spec: ClickHouseSpec,
-        placement: Placement,
-        *,
-        image: pulumi.Input[str],
-        env: list[Variable],
-        files: list[RenderedFile],
-        depends_on: list[pulumi.Resource],
-        opts: Optional[pulumi.ResourceOptions] = None,
-    ):
-        super().__init__(f"{TYPE_PREFIX}:ClickHouseSchema", name, None, opts)
-        self.placement = placement
-        self.database = spec.database
-        self.container = one_shot_container(
-            self,
-            f"{name}-apply",
-            f"{CLICKHOUSE.container}-schema",
-            CLICKHOUSE,
-            placement,
-            image=image,
-            entrypoint=COMMAND[0],
-            command=COMMAND[1:],
-            env=env,
-            files=files,
-            depends_on=depends_on,
-        )
-        # pulumi-docker waits for an attached container to stop but does not fail on its exit code
-        # (terraform-provider-docker, resourceDockerContainerCreate): the code is reported here instead.
-        self.exit_code = self.container.exit_code
-        self.register_outputs({"container": self.container.name, "exit_code": self.exit_code})
+SERVICE = ServiceDefinition(
+    role="clickhouse-schema",
+    component="ClickHouseSchema",
+    plan=plan,
+    description="The seed's `requests` view and retention TTLs, applied after the gateway's migrations.",
+    # The gateway creates ModelInference only when it logs to ClickHouse; without it there is nothing to wait for.
+    is_deployed=lambda spec: spec.gateway.observability,
+    # Beside ClickHouse, on its network; a one-shot has no hostname or port of its own.
+    placement=lambda spec, _: replace(spec.placement(clickhouse.SERVICE), alias=None, port=None, published=None),
+)

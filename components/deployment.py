@@ -1,0 +1,60 @@
+"""One stack, resolved: its spec, catalog and variables; its service plans are computed from these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+if TYPE_CHECKING:
+    from .catalog import Catalog, Translation
+    from .envfiles import Variable
+    from .service import ServicePlan
+    from .spec import EnvironmentBase
+
+
+def stack_file(stack: str) -> str:
+    return f"stacks/Pulumi.{stack}.yaml"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Everything one stack deploys, resolved and checked."""
+
+    stack: str
+    project_dir: Path
+    spec: EnvironmentBase
+    catalog: Catalog
+    translation: Translation
+    variables: dict[str, Variable]
+
+    @property
+    def stack_file(self) -> str:
+        return stack_file(self.stack)
+
+    def variable(self, name: str) -> Variable:
+        return self.variables[name]
+
+    def unsupplied(self, name: str) -> Optional[str]:
+        """Why `name` has no usable value, or None when it has one."""
+        found = self.variables.get(name)
+        if found is not None:
+            return f"but it is empty in {found.source}" if found.value == "" else None
+        env_dir = self.spec.env_files.dir
+        templates = sorted(
+            path.name for path in (self.project_dir / env_dir).glob("*.example") if not path.with_suffix("").exists()
+        )
+        hint = (
+            f" (start from {', '.join(templates)}: `make` copies each to its name without .example)"
+            if templates
+            else ""
+        )
+        return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
+
+    @cached_property
+    def plans(self) -> dict[str, ServicePlan]:
+        """Every deployed service's plan, in registry (start) order; raises ConfigError naming every problem."""
+        from .planner import plan_services
+
+        return plan_services(self)

@@ -1,0 +1,178 @@
+"""The Docker target: service plans become pulumi-docker resources, every service by the same component."""
+
+from collections.abc import Sequence
+from typing import Optional
+
+import pulumi
+import pulumi_docker as docker
+
+from .envfiles import Variable
+from .names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
+from .render import RenderedFile
+from .service import OneShot, ServicePlan
+from .spec import DockerHost as DockerHostSpec
+
+HEALTH_INTERVAL = "10s"
+HEALTH_TIMEOUT = "5s"
+HEALTH_RETRIES = 6
+HEALTH_START_PERIOD = "20s"
+WAIT_TIMEOUT_S = 300
+LOG_OPTS = {"max-size": "20m", "max-file": "5"}
+
+
+class DockerHost(pulumi.ComponentResource):
+    """A Docker host: one provider and the stack's network on it."""
+
+    def __init__(
+        self, name: str, spec: DockerHostSpec, *, network_name: str, opts: Optional[pulumi.ResourceOptions] = None
+    ):
+        super().__init__(f"{TYPE_PREFIX}:DockerHost", name, None, opts)
+        self.provider = docker.Provider(f"{name}-provider", host=spec.url, opts=pulumi.ResourceOptions(parent=self))
+        self.network = docker.Network(
+            f"{name}-network",
+            name=network_name,
+            driver="bridge",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
+        self.register_outputs({"network": self.network.name})
+
+
+def envs(variables: Sequence[Variable]) -> list[pulumi.Input[str]]:
+    """`K=V` strings; a credential stays a Pulumi secret all the way to the container."""
+    return [pulumi.Output.secret(f"{v.name}={v.value}") if v.secret else f"{v.name}={v.value}" for v in variables]
+
+
+def uploads(files: Sequence[RenderedFile]) -> list[docker.ContainerUploadArgs]:
+    return [docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files]
+
+
+def labels(name_prefix: str, role: str) -> list[docker.ContainerLabelArgs]:
+    return [
+        docker.ContainerLabelArgs(label=PROJECT_LABEL, value=PROJECT),
+        docker.ContainerLabelArgs(label=STACK_LABEL, value=name_prefix),
+        docker.ContainerLabelArgs(label=SERVICE_LABEL, value=role),
+    ]
+
+
+class ServiceComponent(pulumi.ComponentResource):
+    """One service: its image, volumes and container, and its one-shots, at its placement on its host."""
+
+    container: Optional[docker.Container] = None
+
+    def __init__(
+        self,
+        plan: ServicePlan,
+        *,
+        host: DockerHost,
+        name_prefix: str,
+        bind_address: str,
+        protect_data: bool,
+        started: dict[str, "ServiceComponent"],
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ):
+        super().__init__(f"{TYPE_PREFIX}:{plan.component}", plan.role, None, opts)
+        self.plan = plan
+        self._host = host
+        self._name_prefix = name_prefix
+        volumes = [
+            (
+                docker.Volume(
+                    f"{plan.role}-{volume.name}",
+                    name=f"{name_prefix}-{volume.docker_name}",
+                    opts=pulumi.ResourceOptions(parent=self, provider=host.provider, protect=protect_data),
+                ),
+                volume.mount,
+            )
+            for volume in plan.volumes
+        ]
+        if plan.runs_container:
+            self.container = self._container(plan, volumes, bind_address, started)
+        started = {**started, plan.role: self}
+        self.one_shots = [self._one_shot(shot, started) for shot in plan.one_shots]
+        # A one-shot's exit code is reported here: pulumi-docker does not fail on it.
+        exit_codes = [shot.exit_code for shot in self.one_shots]
+        self.register_outputs({"container": self.container.name} if self.container else {"exit_codes": exit_codes})
+
+    def _container(self, plan, volumes, bind_address, started) -> docker.Container:
+        placement = plan.placement
+        image = docker.RemoteImage(
+            f"{plan.role}-image",
+            name=plan.image,
+            keep_locally=True,
+            opts=pulumi.ResourceOptions(parent=self, provider=self._host.provider),
+        )
+        ports = (
+            [docker.ContainerPortArgs(internal=placement.port, external=placement.published, ip=bind_address)]
+            if placement.published is not None
+            else []
+        )
+        return docker.Container(
+            f"{plan.role}-container",
+            name=f"{self._name_prefix}-{plan.docker_name}",
+            image=image.image_id,
+            command=list(plan.command) or None,
+            envs=envs(plan.env),
+            ports=ports,
+            networks_advanced=[
+                docker.ContainerNetworksAdvancedArgs(name=self._host.network.name, aliases=[placement.alias])
+            ],
+            volumes=[
+                *(docker.ContainerVolumeArgs(volume_name=v.name, container_path=path) for v, path in volumes),
+                *(
+                    docker.ContainerVolumeArgs(host_path=p.source, container_path=p.target, read_only=True)
+                    for p in plan.host_paths
+                ),
+            ],
+            uploads=uploads(plan.files),
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=["CMD", *plan.healthcheck],
+                interval=HEALTH_INTERVAL,
+                timeout=HEALTH_TIMEOUT,
+                retries=HEALTH_RETRIES,
+                start_period=HEALTH_START_PERIOD,
+            ),
+            device_requests=[docker.ContainerDeviceRequestArgs(driver="nvidia", count=-1, capabilities=["gpu"])]
+            if plan.gpu
+            else None,
+            labels=labels(self._name_prefix, plan.role),
+            memory=plan.memory_mb,
+            restart="unless-stopped",
+            log_driver="json-file",
+            log_opts=LOG_OPTS,
+            wait=True,
+            wait_timeout=WAIT_TIMEOUT_S,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self._host.provider,
+                depends_on=[started[role].container for role in plan.waits_for],
+                # Fixed Docker names and host ports: the old container must go first.
+                delete_before_replace=True,
+            ),
+        )
+
+    def _one_shot(self, shot: OneShot, started: dict[str, "ServiceComponent"]) -> docker.Container:
+        """Runs once per change of its inputs (uploads and envs force replacement) and exits."""
+        return docker.Container(
+            f"{self.plan.role}-{shot.name}",
+            name=f"{self._name_prefix}-{shot.docker_name}",
+            image=started[shot.image_of].container.image,
+            entrypoints=[shot.entrypoint],
+            command=list(shot.command),
+            envs=envs(shot.env),
+            uploads=uploads(shot.files) or None,
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self._host.network.name)],
+            labels=labels(self._name_prefix, shot.image_of),
+            # pulumi-docker waits for an attached container to stop, but does not fail on its exit code
+            # (terraform-provider-docker, resourceDockerContainerCreate): the smoke suite checks the result.
+            attach=True,
+            must_run=False,
+            logs=True,
+            restart="no",
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self._host.provider,
+                depends_on=[started[role].container for role in shot.after],
+                # A fixed Docker name: the old run must go before the new one starts.
+                delete_before_replace=True,
+            ),
+        )

@@ -1,0 +1,45 @@
+"""The services of the stack, in start order: the one list every command, target and test reads.
+
+Adding a service is a module (its spec model, `plan(ctx)` and `SERVICE`), its templates, and one line here.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from . import alloy, blackbox, clickhouse, clickhouse_schema, edge, gateway, grafana, loki, ollama, prometheus, ui
+from .service import ServiceDefinition
+from .spec import EnvironmentBase, environment_model
+
+
+@dataclass(frozen=True)
+class Registry:
+    services: tuple[ServiceDefinition, ...]
+
+    @cached_property
+    def environment(self) -> type[EnvironmentBase]:
+        """The stack's pydantic model: one section per service that has one."""
+        return environment_model(self.services)
+
+    def with_service(self, service: ServiceDefinition, after: str) -> "Registry":
+        """This registry with `service` inserted after role `after` (for tests and extensions)."""
+        roles = [s.role for s in self.services]
+        at = roles.index(after) + 1
+        return Registry(self.services[:at] + (service,) + self.services[at:])
+
+
+REGISTRY = Registry(
+    (
+        clickhouse.SERVICE,
+        ollama.SERVICE,
+        gateway.SERVICE,
+        edge.SERVICE,
+        clickhouse_schema.SERVICE,
+        ui.SERVICE,
+        loki.SERVICE,
+        alloy.SERVICE,
+        blackbox.SERVICE,
+        prometheus.SERVICE,
+        grafana.SERVICE,
+    )
+)
+Environment = REGISTRY.environment

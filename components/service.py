@@ -1,0 +1,183 @@
+"""What a service is, as data: its definition in the registry and the pure plan of what it runs.
+
+Nothing here imports Pulumi. A service module (clickhouse.py, gateway.py, ...) holds its spec model and a
+`plan(ctx)` function from the validated environment to a `ServicePlan`; a deployment target
+(docker_target.py) turns plans into resources, and `render`, `env`, Prometheus and the rule tests read the
+same plans.
+"""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from .envfiles import Variable
+from .render import RenderedFile
+
+if TYPE_CHECKING:
+    from .planner import Context
+    from .spec import Environment, ServiceSpec
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a service runs and how it is addressed; computed from the spec before any plan."""
+
+    host: str  # key of spec.hosts
+    alias: Optional[str]  # hostname on the host's network; None for a service with no container of its own
+    port: Optional[int]  # port inside the container
+    published: Optional[int]  # host port, None when internal
+
+
+@dataclass(frozen=True)
+class Front:
+    """A service that stands in front of another: it takes that service's hostname and public port."""
+
+    role: str  # the service fronted
+    moved_alias: str  # the fronted service's hostname once it is behind the front
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A named Docker volume the service mounts; every volume here holds data that must outlive the container."""
+
+    name: str  # Pulumi name after the service's: "data" -> "clickhouse-data"
+    docker_name: str  # Docker name after the stack's name_prefix
+    mount: str  # path inside the container
+
+
+@dataclass(frozen=True)
+class HostPath:
+    source: str  # path on the Docker host, mounted read-only
+    target: str
+
+
+@dataclass(frozen=True)
+class OneShot:
+    """A container that runs once per change of its inputs and exits (a model pull, a schema apply).
+
+    It runs the image of service `image_of`, once that service's container exists, and carries that
+    service's label.
+    """
+
+    name: str  # Pulumi name after the service's: "pull-gemma-2b" -> "ollama-pull-gemma-2b"
+    docker_name: str  # after the stack's name_prefix
+    image_of: str
+    entrypoint: str
+    command: tuple[str, ...]
+    env: tuple[Variable, ...]
+    files: tuple[RenderedFile, ...] = ()
+    after: tuple[str, ...] = ()  # roles whose containers must be up first
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """Prometheus scrapes this service's metrics under `job`."""
+
+    job: str
+    path: str
+    port: Optional[int] = None  # an internal port other than the service's own (never published)
+    switch: Optional[str] = None  # spec key that turns this scrape off: named when it cannot be reached
+
+
+@dataclass(frozen=True)
+class Target:
+    service: str  # role of the service it watches: the `service` label
+    address: str  # host:port to scrape, or the URL the blackbox exporter probes
+
+
+@dataclass(frozen=True)
+class Prober:
+    """A job of probes that a prober service (the blackbox exporter) runs for Prometheus."""
+
+    service: str  # the prober's role: Prometheus asks it
+    job: str
+    path: str  # the prober's own path Prometheus asks
+    module: str
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """How Prometheus watches a service; known from the spec alone, before any plan."""
+
+    scrapes: tuple[Scrape, ...] = ()
+    probe: Optional[str] = None  # path a prober asks to learn whether the service answers
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A stack output value that stays secret (Pulumi marks it so)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """Everything one service runs, as data.
+
+    A service's `plan(ctx)` fills in what is its own; the planner adds what every service has the same
+    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring and
+    `reaches`.
+    """
+
+    command: tuple[str, ...] = ()
+    env: tuple[Variable, ...] = ()
+    files: tuple[RenderedFile, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    host_paths: tuple[HostPath, ...] = ()
+    healthcheck: tuple[str, ...] = ()  # a command the image can run; exit 0 means healthy
+    gpu: bool = False
+    one_shots: tuple[OneShot, ...] = ()
+    waits_for: tuple[str, ...] = ()  # roles whose containers must be healthy before this one starts
+    prober: Optional[Prober] = None  # probes this service runs for Prometheus (the blackbox exporter)
+    image_tools: frozenset[str] = frozenset()  # what the image ships that a healthcheck may run
+    outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs this service adds
+    role: str = ""
+    component: str = ""  # Pulumi component type after the project's type prefix
+    placement: Optional[Placement] = None
+    image: Optional[str] = None  # None: no long-running container, only one-shots
+    docker_name: Optional[str] = None  # container name after the stack's name_prefix
+    memory_mb: Optional[int] = None
+    monitoring: Monitoring = Monitoring()  # from the definition
+    reaches: tuple[str, ...] = ()  # roles whose addresses it was given
+
+    @property
+    def runs_container(self) -> bool:
+        return self.image is not None
+
+    def all_files(self) -> tuple[RenderedFile, ...]:
+        return self.files + tuple(f for shot in self.one_shots for f in shot.files)
+
+
+def default_placement(spec: "Environment", service: "ServiceDefinition") -> Placement:
+    section = spec.section(service.role)
+    return Placement(section.host, service.alias, service.port, section.port)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One registry entry: the service's identity, its stack-file section and its plan."""
+
+    role: str  # stack-file key, Pulumi component name, label value, outputs key
+    component: str  # Pulumi component type after the project's type prefix
+    plan: Callable[["Context"], ServicePlan]
+    description: str  # of its stack-file section
+    spec: Optional[type["ServiceSpec"]] = None  # its stack-file section; None: reads other services' sections
+    container: Optional[str] = None  # Docker container name after the name_prefix; None: one-shots only
+    alias: Optional[str] = None  # hostname callers use (the seed's)
+    port: Optional[int] = None  # port its image listens on
+    follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
+    front: Optional[Front] = None
+    is_deployed: Optional[Callable[["Environment"], bool]] = None  # default: its section's `enabled`
+    placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
+    monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
+    checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
