@@ -30,7 +30,10 @@ from .ollama import ALIAS as OLLAMA_ALIAS
 from .ollama import API_PATH as OLLAMA_API_PATH
 from .render import toml_value
 from .spec import StrictModel
+from .types import HttpURL, Identifier, UpstreamModelName, is_identifier, is_ollama_model
 
+# Callers, the edge's name maps and metric labels, and SQL literals all carry a catalog key as it is.
+KEY_RULE = "a catalog key is an identifier: letters, digits and _, not starting with a digit"
 NATIVE_TABLES = ("functions", "metrics", "tools", "evaluations", "embedding_models")
 AUTHORING_TABLES = ("providers", "models")
 
@@ -52,6 +55,7 @@ BUILTIN_PROVIDERS = {
 }
 # Provider types whose blocks accept `api_base`, and that serve embeddings.
 OPENAI_COMPATIBLE = "openai"
+U32_MAX = 2**32 - 1  # TensorZero reads max_tokens as a u32
 # URLs the seed documents that the real services do not serve.
 SEED_URL_FIXES = {"https://api.venice.ai/v1": "https://api.venice.ai/api/v1"}
 
@@ -65,16 +69,18 @@ class ProviderEntry(StrictModel):
         pattern=r"^(env::[A-Za-z_][A-Za-z0-9_]*|none)$",
         description='"env::VAR" naming the variable that holds the key, or "none".',
     )
-    base_url: Optional[str] = Field(None, pattern=r"^https?://[^\s/]+(/\S*)?$", description="API base URL.")
+    base_url: Optional[HttpURL] = Field(None, description="API base URL (http or https, no credentials in it).")
 
 
 class ModelEntry(StrictModel):
-    provider: str = Field(description="Key under [providers] or a built-in provider name.")
-    model: str = Field(min_length=1, description="The provider's own model name.")
+    provider: Identifier = Field(description="Key under [providers] or a built-in provider name.")
+    model: UpstreamModelName = Field(description="The provider's own model name.")
     type: Literal["chat", "embedding"] = Field("chat", description="chat or embedding.")
     temperature: Optional[float] = Field(None, ge=0, le=2, description="Default sampling temperature.")
-    max_tokens: Optional[int] = Field(None, ge=1, description="Default output token limit.")
-    fallbacks: list[str] = Field(default_factory=list, description="Catalog models tried in order when this one fails.")
+    max_tokens: Optional[int] = Field(None, ge=1, le=U32_MAX, description="Default output token limit.")
+    fallbacks: list[Identifier] = Field(
+        default_factory=list, description="Catalog models tried in order when this one fails."
+    )
 
 
 @dataclass(frozen=True)
@@ -171,6 +177,8 @@ def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
             else:
                 for key, entry in entries.items():
                     sources[f"{table}.{key}"] = name
+                    if not is_identifier(key):
+                        problems.append(Problem(name, table, f"{key!r}: {KEY_RULE}"))
                     problems.extend(_unwritable(name, (table, key), entry))
                 merged[table] = _merge(merged.get(table, {}), entries)
     if problems:
@@ -262,6 +270,10 @@ def _check_references(catalog: Catalog) -> None:
                 )
             )
             continue
+        if serves_from_own_ollama(catalog, model) and not is_ollama_model(model.model):
+            problems.append(
+                Problem(where, f"models.{name}.model", f"{model.model!r} is not an Ollama model name (name[:tag])")
+            )
         if model.type == "embedding":
             if model.temperature is not None or model.max_tokens is not None:
                 problems.append(

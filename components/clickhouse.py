@@ -49,6 +49,9 @@ READONLY_PROFILE = "pmoves_readonly"
 # max_execution_time from the query timeout); a readonly=1 user may change only these.
 READONLY_CHANGEABLE = ("max_execution_time",)
 GRAFANA = "grafana"  # the only reader of the read-only user
+# The official image's entrypoint puts CLICKHOUSE_PASSWORD between <password> tags as it is: these two break
+# the XML. (The read-only user's password is read with `from_env`, which needs no escaping.)
+XML_UNSAFE = "&<"
 
 
 class ClickHouseSpec(ServiceSpec):
@@ -136,12 +139,18 @@ def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint)
 
 def plan(ctx: Context) -> ServicePlan:
     spec: ClickHouseSpec = ctx.section
-    from_spec = f"{ctx.deployment.stack_file}: clickhouse"
     password = ctx.credential("clickhouse.password_var")
+    if unreadable := sorted(set(password.value) & set(XML_UNSAFE)):
+        ctx.problem(
+            spec.password_var,
+            f"holds {' and '.join(map(repr, unreadable))}, which the image's entrypoint writes unescaped into "
+            "users.d/default-user.xml: ClickHouse would not start; choose a password without them",
+            file=password.source,
+        )
     env = [
-        Variable("CLICKHOUSE_USER", spec.user, f"{from_spec}.user", False),
+        ctx.from_spec("CLICKHOUSE_USER", "clickhouse.user"),
         Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
-        Variable("CLICKHOUSE_DB", spec.database, f"{from_spec}.database", False),
+        ctx.from_spec("CLICKHOUSE_DB", "clickhouse.database"),
         # Lets the seed's user manage users and grants from SQL as well.
         Variable("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1", "components/clickhouse.py", False),
     ]

@@ -145,17 +145,15 @@ def schema_files(deployment: Deployment) -> list[RenderedFile]:
 
 def plan(ctx: Context) -> ServicePlan:
     """One one-shot on ClickHouse's host, with ClickHouse's image, started once the gateway is healthy."""
-    spec = ctx.spec.clickhouse
-    from_spec = f"{ctx.deployment.stack_file}: clickhouse"
     server = ctx.reach(clickhouse.SERVICE, port=clickhouse.NATIVE_PORT)
     password = ctx.credential("clickhouse.password_var")
     here = "components/clickhouse_schema.py"
     env = (
         Variable("CLICKHOUSE_HOST", server.host, here, False),
         Variable("CLICKHOUSE_PORT", str(server.port), here, False),
-        Variable("CLICKHOUSE_USER", spec.user, f"{from_spec}.user", False),
+        ctx.from_spec("CLICKHOUSE_USER", "clickhouse.user"),
         Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
-        Variable("CLICKHOUSE_DATABASE", spec.database, f"{from_spec}.database", False),
+        ctx.from_spec("CLICKHOUSE_DATABASE", "clickhouse.database"),
     )
     apply = OneShot(
         name="apply",

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:
     from .catalog import Catalog, Translation
     from .envfiles import Variable
+    from .errors import Problem
     from .service import ServicePlan
     from .spec import EnvironmentBase
 
@@ -28,6 +29,8 @@ class Deployment:
     catalog: Catalog
     translation: Translation
     variables: dict[str, Variable]
+    notices: tuple[str, ...] = ()  # what `validate` says beside "valid" (an env directory outside the project)
+    allow_missing: bool = False  # credentials nobody supplies yet are listed in `missing`, not refused
 
     @property
     def stack_file(self) -> str:
@@ -53,8 +56,17 @@ class Deployment:
         return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
 
     @cached_property
-    def plans(self) -> dict[str, ServicePlan]:
-        """Every deployed service's plan, in registry (start) order; raises ConfigError naming every problem."""
+    def _planned(self) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
         from .planner import plan_services
 
         return plan_services(self)
+
+    @property
+    def plans(self) -> dict[str, ServicePlan]:
+        """Every deployed service's plan, in registry (start) order; raises ConfigError naming every problem."""
+        return self._planned[0]
+
+    @property
+    def missing(self) -> tuple[Problem, ...]:
+        """With `allow_missing`: each credential nobody supplies yet, as the problem `validate` reports."""
+        return self._planned[1]

@@ -30,7 +30,7 @@ from .names import (
 from .render import RenderedFile, render
 from .service import Endpoint, Front, Monitoring, Scrape, ServiceDefinition, ServicePlan
 from .spec import ServiceSpec
-from .types import EnvName, ImageRef, Port
+from .types import EnvName, Identifier, ImageRef, NginxSize, Port
 
 if TYPE_CHECKING:
     from .deployment import Deployment
@@ -52,7 +52,7 @@ class EdgeSpec(ServiceSpec):
 
     enabled: bool = Field(True, description="Put the compatibility edge in front of the gateway.")
     image: ImageRef = Field("openresty/openresty:1.27.1.2-bookworm", description="Pinned OpenResty image.")
-    host: str = Field("main", description="Key in `hosts`; must be the gateway's host.")
+    host: Identifier = Field("main", description="Key in `hosts`; must be the gateway's host.")
     port: Optional[Port] = Field(
         None,
         description="Host port the edge publishes. Null takes gateway.port, and the gateway itself is not published.",
@@ -62,8 +62,8 @@ class EdgeSpec(ServiceSpec):
         description="Variable (env layer or stack secret) holding the key callers send as `Authorization: Bearer`; "
         "when it is unset or empty, or this is null, the edge asks for no key.",
     )
-    client_max_body_size: str = Field(
-        "32m", pattern=r"^[1-9][0-9]*[km]?$", description="Largest request body accepted (nginx size: 512k, 32m)."
+    client_max_body_size: NginxSize = Field(
+        "32m", description="Largest request body accepted (nginx size: 512k, 32m; at most 1g)."
     )
     upstream_timeout_s: int = Field(
         600,

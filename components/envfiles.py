@@ -12,6 +12,7 @@ from .errors import ConfigError, Problem, read_text
 _CREDENTIAL_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
 _URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")
 MASK = "[secret]"
+MISSING = "[missing]"
 
 
 def is_credential(name: str, value: str) -> bool:
@@ -24,9 +25,12 @@ class Variable:
     value: str
     source: str
     secret: bool
+    missing: bool = False  # no layer or stack secret supplies it yet (`env` before the layers are filled in)
 
     @property
     def shown(self) -> str:
+        if self.missing:
+            return MISSING
         return MASK if self.secret else self.value
 
 

@@ -1,6 +1,6 @@
 """Configuration problems, reported as `file: key: what is wrong`, never as a traceback."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -11,10 +11,14 @@ class Problem:
     file: str
     key: str
     message: str
+    # A credential no env layer or stack secret supplies yet: `env` lists it and carries on, `validate` refuses.
+    missing: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
+        """One line, whatever the message holds (a YAML error spans several)."""
         where = ": ".join(part for part in (self.file, self.key) if part)
-        return f"{where}: {self.message}" if where else self.message
+        message = " ".join(self.message.split())
+        return f"{where}: {message}" if where else message
 
 
 class ConfigError(Exception):

@@ -67,7 +67,9 @@ def plan(ctx: Context) -> ServicePlan:
     for use in deployment.translation.key_uses:
         if why := deployment.unsupplied(use.variable):
             where = deployment.catalog.sources[use.table_key]
-            ctx.problem(use.table_key, f"provider '{use.provider}' needs {use.variable}, {why}", file=where)
+            ctx.problem(
+                use.table_key, f"provider '{use.provider}' needs {use.variable}, {why}", file=where, missing=True
+            )
     for name in deployment.translation.variables:
         if not deployment.unsupplied(name):
             found = deployment.variable(name)

@@ -151,18 +151,17 @@ def dashboard_files(deployment: Deployment, *, edge_metrics: Optional[bool] = No
 
 def plan(ctx: Context) -> ServicePlan:
     grafana: GrafanaSpec = ctx.section
-    from_spec = f"{ctx.deployment.stack_file}: grafana"
     admin = ctx.credential("grafana.admin_password_var")
     here = "components/grafana.py"
     env = (
-        Variable("GF_SECURITY_ADMIN_USER", grafana.admin_user, f"{from_spec}.admin_user", False),
+        ctx.from_spec("GF_SECURITY_ADMIN_USER", "grafana.admin_user"),
         # Grafana sets it when it creates its database; later changes need `grafana cli admin reset-admin-password`.
         Variable("GF_SECURITY_ADMIN_PASSWORD", admin.value, admin.source, True),
         # Installed before provisioning runs, so the ClickHouse datasource exists on the first start.
         Variable(
             "GF_PLUGINS_PREINSTALL_SYNC",
             f"{dashboard_queries.CLICKHOUSE_PLUGIN}@{grafana.clickhouse_plugin_version}",
-            f"{from_spec}.clickhouse_plugin_version",
+            ctx.origin("grafana.clickhouse_plugin_version"),
             False,
         ),
         # The datasource file names this variable; Grafana substitutes it when provisioning.

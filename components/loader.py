@@ -1,116 +1,70 @@
 """Load one stack: its config, catalog and env layers, checked as a whole before any resource exists.
 
-The same loader serves `pulumi up` (values from `pulumi.Config`, secrets
-decrypted by the CLI) and the offline CLI (values read from
-`stacks/Pulumi.<stack>.yaml`; `secure:` values cannot be decrypted there, so
-they come from `PMOVES_SECRET_<NAME>` or an obvious placeholder).
+The same loader serves `pulumi up` (values from `pulumi.Config`, secrets decrypted by the CLI) and the
+offline CLI (values read from `stacks/Pulumi.<stack>.yaml`, stackconfig.py). Every check that can run runs:
+a spec error does not hide a catalog error or a missing credential; all are raised together.
 """
 
-import os
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Callable, Optional, TypeVar
 
-import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from . import registry as registry_module
 from .catalog import Catalog, Translation, load_catalog, translate
 from .deployment import Deployment, stack_file
-from .envfiles import Variable, read_layers
-from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .names import PROJECT
+from .envfiles import read_layers
+from .errors import ConfigError, Problem, problems_from_validation
 from .ollama import ALIAS as OLLAMA_ALIAS
 from .ollama import PORT as OLLAMA_PORT
 from .registry import Registry
 from .service import Endpoint
-from .spec import Tier, Unreachable, placement_problems
+from .spec import CatalogSpec, EnvFilesSpec, Unreachable, host_problems, placement_problems
+from .stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
+    OFFLINE_SECRET_PREFIX,
+    PLACEHOLDER,
+    SECRETS_KEY,
+    known_stack,
+    read_pulumi_config,
+    read_stack_config,
+)
+from .stackconfig import stacks as _stacks
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-SECRETS_KEY = "secrets"
-OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
-PLACEHOLDER = "offline-placeholder-{name}"
 OLLAMA, GATEWAY = "ollama", "gateway"
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice instead of silently keeping the last."""
-
-    def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
-        repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
-        if repeated:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key given twice: {', '.join(repeated)}", node.start_mark
-            )
-        return super().construct_mapping(node, deep=deep)
+T = TypeVar("T")
 
 
 def stacks(project_dir: Path = PROJECT_DIR) -> tuple[str, ...]:
     """Every stack of the project, one per `stacks/Pulumi.<stack>.yaml`: dev, staging, prod first, then the rest."""
-    found = {
-        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for path in (project_dir / "stacks").glob("Pulumi.*.yaml")
-    }
-    promotion = [tier.value for tier in Tier if tier.value in found]
-    return tuple(promotion + sorted(found - set(promotion)))
+    return _stacks(project_dir)
 
 
-def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], dict[str, Variable]]:
-    """Offline: the stack file's project keys, and its `secrets` as variables."""
-    name = stack_file(stack)
+def _collect(problems: list[Problem], step: Callable[[], T]) -> Optional[T]:
+    """The step's result, or None with its problems added to `problems`."""
     try:
-        document = yaml.load(read_text(project_dir / name, name, "stack file"), Loader=_UniqueKeyLoader) or {}
-    except yaml.YAMLError as error:
-        raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
-    config = document.get("config") if isinstance(document, dict) else None
-    if not isinstance(config, dict):
-        raise ConfigError([Problem(name, "config", "missing or not a mapping")])
-    prefix = f"{PROJECT}:"
-    problems = [Problem(name, "config", f"key {key!r} is not a string") for key in config if not isinstance(key, str)]
-    raw = {
-        key.removeprefix(prefix): value
-        for key, value in config.items()
-        if isinstance(key, str) and key.startswith(prefix)
-    }
-    secrets = raw.pop(SECRETS_KEY, None) or {}
-    problems += [
-        Problem(name, key, "only secrets.* may be encrypted") for key, value in raw.items() if _is_secure(value)
-    ]
-    if not isinstance(secrets, dict) or not all(isinstance(key, str) for key in secrets):
-        problems.append(Problem(name, SECRETS_KEY, "must be a mapping of variable name to value"))
-    if problems:
-        raise ConfigError(problems)
-    return raw, {key: _offline_secret(name, key, value) for key, value in secrets.items()}
+        return step()
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return None
 
 
-def _is_secure(value: Any) -> bool:
-    return isinstance(value, dict) and set(value) == {"secure"}
+def _section(spec, raw: dict, key: str, model: type[BaseModel]):
+    """One section of the spec: from the valid spec, or validated on its own when another section is invalid
+    (its own problems are already reported), so the files it names are still read and checked."""
+    if spec is not None:
+        return getattr(spec, key)
+    try:
+        return model.model_validate(raw.get(key))
+    except ValidationError:
+        return None
 
 
-def _offline_secret(file: str, name: str, value: Any) -> Variable:
-    source = f"{file}: {SECRETS_KEY}.{name}"
-    if _is_secure(value):
-        override = os.environ.get(OFFLINE_SECRET_PREFIX + name)
-        if override is not None:
-            return Variable(name, override, f"{source} (offline: ${OFFLINE_SECRET_PREFIX}{name})", True)
-        return Variable(name, PLACEHOLDER.format(name=name), f"{source} (offline placeholder)", True)
-    return Variable(name, str(value), source, True)
-
-
-def read_pulumi_config(stack: str) -> tuple[dict[str, Any], dict[str, Variable]]:
-    """Under the Pulumi CLI: the same keys from `pulumi.Config`, secrets already decrypted."""
-    import pulumi
-
-    config = pulumi.Config(PROJECT)
-    # The CLI hands structured values over as JSON and scalars as plain strings.
-    raw = {
-        key: config.get_object(key) if value.lstrip().startswith(("{", "[")) else value
-        for key in registry_module.REGISTRY.environment.model_fields
-        if (value := config.get(key)) is not None
-    }
-    secrets = config.get_object(SECRETS_KEY) or {}
-    source = f"{stack_file(stack)}: {SECRETS_KEY}"
-    return raw, {key: Variable(key, str(value), f"{source}.{key}", True) for key, value in secrets.items()}
+def _outside_project(project_dir: Path, file: str, key: str, path: str) -> list[Problem]:
+    """A relative path must stay in the project once symlinks are resolved."""
+    if (project_dir / path).resolve().is_relative_to(project_dir.resolve()):
+        return []
+    return [Problem(file, key, f"{path!r} leads out of the project (through a symlink)")]
 
 
 def load(
@@ -119,21 +73,79 @@ def load(
     env_dir: Optional[str] = None,
     read_config: Optional[Callable[[], tuple[dict, dict]]] = None,
     registry: Optional[Registry] = None,
+    allow_missing: bool = False,
 ) -> Deployment:
-    """Load and check a stack, down to every service's plan; raises ConfigError naming file, key and problem."""
+    """Load and check a stack, down to every service's plan; raises ConfigError naming file, key and problem.
+
+    `env_dir` replaces the spec's env directory (an operator's choice on the command line, not confined to
+    the project). With `allow_missing`, credentials nobody supplied yet are listed (`Deployment.missing`)
+    instead of refused, for `env` to show before the layers are filled in.
+    """
     registry = registry or registry_module.REGISTRY
     file = stack_file(stack)
     raw, secrets = read_config() if read_config else read_stack_config(project_dir, stack)
-    if env_dir is not None:
-        raw = {**raw, "env_files": {**(raw.get("env_files") or {}), "dir": env_dir}}
+    problems: list[Problem] = []
+    spec = None
     try:
         spec = registry.environment.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(problems_from_validation(error, file, "")) from None
-    if problems := placement_problems(spec):
-        raise ConfigError([Problem(file, key, message) for key, message in problems])
+        problems += problems_from_validation(error, file, "")
+    if spec is not None:
+        problems += [Problem(file, key, message) for key, message in placement_problems(spec)]
+    placed = spec is not None and not host_problems(spec)
+    catalog_spec = _section(spec, raw, "catalog", CatalogSpec)
+    env_spec = _section(spec, raw, "env_files", EnvFilesSpec)
+    notices = []
+    if env_dir is not None and env_spec is not None:
+        env_spec = env_spec.model_copy(update={"dir": env_dir})
+        spec = spec and spec.model_copy(update={"env_files": env_spec})
+    elif env_spec is not None and Path(env_spec.dir).is_absolute():
+        notices.append(f"env_files.dir: the env layers are read from {env_spec.dir}, outside the project")
+    elif env_spec is not None and (escapes := _outside_project(project_dir, file, "env_files.dir", env_spec.dir)):
+        problems += escapes
+        env_spec = None  # not read: its problem is reported
 
-    catalog = load_catalog(project_dir, spec.catalog.files)
+    catalog = variables = translation = None
+    if catalog_spec is not None:
+        escapes = [
+            problem
+            for index, path in enumerate(catalog_spec.files)
+            for problem in _outside_project(project_dir, file, f"catalog.files.{index}", path)
+        ]
+        problems += escapes
+        if not escapes:
+            catalog = _collect(problems, lambda: load_catalog(project_dir, catalog_spec.files))
+    if env_spec is not None:
+        variables = _collect(problems, lambda: read_layers(project_dir, env_spec.dir, env_spec.layers))
+    if placed and catalog is not None:
+        translation = _collect(problems, lambda: _translation(file, spec, catalog))
+    if translation is None or variables is None:
+        raise ConfigError(problems)
+
+    deployment = Deployment(
+        stack,
+        project_dir,
+        spec,
+        catalog,
+        translation,
+        {**variables, **secrets},
+        notices=tuple(notices),
+        allow_missing=allow_missing,
+    )
+    # Every service's plan, kept for build; its problems join those found so far.
+    try:
+        _collect(problems, lambda: deployment.plans)
+    except Exception:
+        if not problems:
+            raise
+        # A plan may not be computable from a spec that breaks a cross-service rule: that rule is reported.
+    problems += _native_reference_problems(catalog, translation) + _smoke_model_problems(file, spec, translation)
+    if problems:
+        raise ConfigError(problems)
+    return deployment
+
+
+def _translation(file: str, spec, catalog: Catalog) -> Translation:
     selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
     unknown = [name for name in selected if name not in catalog.models]
     repeated = sorted({name for name in selected if selected.count(name) > 1})
@@ -142,14 +154,7 @@ def load(
         problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
     if problems:
         raise ConfigError(problems)
-    translation = translate(catalog, selected, _own_ollama_url(spec))
-    _check_native_references(catalog, translation)
-    _check_smoke_models(file, spec, translation)
-
-    variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
-    deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
-    _ = deployment.plans  # every service's plan, kept for build: raises naming every problem found on the way
-    return deployment
+    return translate(catalog, selected, _own_ollama_url(spec))
 
 
 def _own_ollama_url(spec) -> Optional[str]:
@@ -162,21 +167,19 @@ def _own_ollama_url(spec) -> Optional[str]:
         return Endpoint(OLLAMA_ALIAS, OLLAMA_PORT).url
 
 
-def _check_smoke_models(file: str, spec, translation: Translation) -> None:
+def _smoke_model_problems(file: str, spec, translation: Translation) -> list[Problem]:
     served = {
         "smoke.chat_model": (spec.smoke.chat_model, [m.name for m in translation.models]),
         "smoke.embedding_model": (spec.smoke.embedding_model, [m.name for m in translation.embedding_models]),
     }
-    problems = [
+    return [
         Problem(file, key, f"'{name}' is not served here (served: {', '.join(names) or 'none'})")
         for key, (name, names) in served.items()
         if name is not None and name not in names
     ]
-    if problems:
-        raise ConfigError(problems)
 
 
-def _check_native_references(catalog: Catalog, translation: Translation) -> None:
+def _native_reference_problems(catalog: Catalog, translation: Translation) -> list[Problem]:
     """Native function variants may only name models this environment serves."""
     served = {m.name for m in translation.models + translation.embedding_models} | set(catalog.native.get("models", {}))
     problems = []
@@ -198,5 +201,4 @@ def _check_native_references(catalog: Catalog, translation: Translation) -> None
                         f"'{model}' is not served by this environment (see catalog.models)",
                     )
                 )
-    if problems:
-        raise ConfigError(problems)
+    return problems

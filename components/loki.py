@@ -9,8 +9,8 @@ from pydantic import Field
 from .names import METRICS_PATH
 from .render import RenderedFile, render
 from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan, Volume
-from .spec import DURATION, PUBLISHED_PORT, ServiceSpec
-from .types import ImageRef, Port
+from .spec import PUBLISHED_PORT, ServiceSpec
+from .types import Duration, ImageRef, Port
 
 if TYPE_CHECKING:
     from .deployment import Deployment
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 PORT = 3100
 CONFIG_PATH = "/etc/loki/config.yaml"
+Retention = Duration(low_s=3600, high="100y")
 DATA_PATH = "/loki"
 # The image is distroless with busybox under /busybox (cmd/loki/Dockerfile upstream).
 HEALTHCHECK = ("/busybox/wget", "--spider", "-q", f"http://localhost:{PORT}/ready")
@@ -28,7 +29,7 @@ class LokiSpec(ServiceSpec):
     enabled: bool = Field(False, description="Deploy Loki, with Grafana Alloy shipping the containers' logs.")
     image: ImageRef = Field("grafana/loki:3.5.3", description="Pinned Loki image.")
     port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
-    retention: str = Field("168h", pattern=DURATION, description="How long Loki keeps log lines.")
+    retention: Retention = Field("168h", description="How long Loki keeps log lines (1h to 100y).")
 
 
 def config_files(deployment: Deployment) -> list[RenderedFile]:

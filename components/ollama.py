@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections import Counter
 from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
@@ -37,11 +39,23 @@ def slug(model: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")
 
 
-def pull(model: str) -> OneShot:
+def pull_names(models: tuple[str, ...]) -> dict[str, str]:
+    """Each model's pull-container name: its slug; where two models share a slug (`qwen2.5:0.5b`,
+    `qwen2-5-0-5b`), each of them also gets a hash of its own name, so no two containers share a name."""
+    shared = Counter(slug(model) for model in models)
+    return {
+        model: slug(model)
+        if shared[slug(model)] == 1
+        else f"{slug(model)}-{hashlib.sha256(model.encode()).hexdigest()[:8]}"
+        for model in models
+    }
+
+
+def pull(model: str, name: str) -> OneShot:
     """A one-shot `ollama pull` beside the server; re-run only when the model changes."""
     return OneShot(
-        name=f"pull-{slug(model)}",
-        docker_name=f"ollama-pull-{slug(model)}",
+        name=f"pull-{name}",
+        docker_name=f"ollama-pull-{name}",
         image_of=SERVICE.role,
         entrypoint=BINARY,
         command=("pull", model),
@@ -58,7 +72,7 @@ def plan(ctx: Context) -> ServicePlan:
         volumes=(Volume("models", "ollama-models", MODELS_PATH),),
         healthcheck=HEALTHCHECK,
         gpu=spec.gpu,
-        one_shots=tuple(pull(model) for model in models) if spec.pull_models else (),
+        one_shots=tuple(pull(model, name) for model, name in pull_names(models).items()) if spec.pull_models else (),
         image_tools=frozenset({"ollama"}),
         outputs={"ollama_models": list(models)},
     )

@@ -13,7 +13,7 @@ from .deployment import Deployment
 from .envfiles import Variable
 from .errors import ConfigError, Problem
 from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan
-from .spec import SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
+from .spec import MIN_PASSWORD_LENGTH, SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
 
 
 class Context:
@@ -58,9 +58,26 @@ class Context:
                 self._planner.problem(error.key, f"{self.role} runs on host '{here}' and {error.message}")
             return Endpoint(there.alias or role, port or there.port or 0)
 
-    def problem(self, key: str, message: str, file: Optional[str] = None) -> None:
-        """A problem this plan found, reported with every other one (`file` defaults to the stack file)."""
-        self._planner.problem(key, message, file)
+    def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
+        """A problem this plan found, reported with every other one (`file` defaults to the stack file);
+        `missing`: a credential nobody supplies yet."""
+        self._planner.problem(key, message, file, missing)
+
+    def origin(self, key: str) -> str:
+        """Where spec key `key` ("clickhouse.user") got its value: the stack file, or the spec's default."""
+        value = self.spec
+        for part in key.split("."):
+            if part not in value.model_fields_set:
+                return f"default of {key}"
+            value = getattr(value, part)
+        return f"{self.deployment.stack_file}: {key}"
+
+    def from_spec(self, name: str, key: str) -> Variable:
+        """Variable `name` holding the value of spec key `key`, with its origin."""
+        value = self.spec
+        for part in key.split("."):
+            value = getattr(value, part)
+        return Variable(name, str(value), self.origin(key), False)
 
     def credential(self, key: str) -> Variable:
         """The secret held by the variable that spec key `key` ("clickhouse.password_var") names."""
@@ -82,29 +99,47 @@ class Planner:
         self.plans: dict[str, ServicePlan] = {}
         self.problems: list[Problem] = []
         self._planning: list[str] = []
+        self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
 
-    def problem(self, key: str, message: str, file: Optional[str] = None) -> None:
-        found = Problem(file or self.deployment.stack_file, key, message)
+    def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
+        found = Problem(file or self.deployment.stack_file, key, message, missing)
         if found not in self.problems:
             self.problems.append(found)
 
     def credential(self, key: str, name: str) -> Variable:
         deployment = self.deployment
         if why := deployment.unsupplied(name):
-            self.problem(key, f"{name} is needed, {why}")
-            return Variable(name, "", "not supplied", True)
+            self.problem(key, f"{name} is needed, {why}", missing=True)
+            return Variable(name, "", "not supplied", True, missing=True)
         found = deployment.variable(name)
-        tier = deployment.spec.tier
-        if tier != Tier.dev and found.value in SEED_DEFAULT_CREDENTIALS:
-            self.problem(name, f"the default password '{found.value}' is refused in {tier.value}", file=found.source)
+        if deployment.spec.tier != Tier.dev:
+            self._check_strength(key, found)
         return Variable(name, found.value, found.source, True)
+
+    def _check_strength(self, key: str, found: Variable) -> None:
+        """Outside dev: not a default, long enough, and not the value of another credential."""
+        tier = self.deployment.spec.tier.value
+        if found.value.lower() in SEED_DEFAULT_CREDENTIALS:
+            self.problem(found.name, f"the default password '{found.value}' is refused in {tier}", file=found.source)
+        elif len(found.value) < MIN_PASSWORD_LENGTH:
+            self.problem(
+                found.name,
+                f"{len(found.value)} characters; a password has at least {MIN_PASSWORD_LENGTH} in {tier}",
+                file=found.source,
+            )
+        first = self._credentials.setdefault(found.value, (key, found.name))
+        if first[0] != key:
+            self.problem(
+                key,
+                f"{found.name} holds the same value as {first[1]} ({first[0]}); each credential is its own in {tier}",
+            )
 
     def listed_variables(self, service: ServiceDefinition) -> tuple[Variable, ...]:
         """The layered variables a service asks for by name in `extra_env`."""
         found = []
         for name in self.deployment.spec.section(service).extra_env:
             if why := self.deployment.unsupplied(name):
-                self.problem(f"{service.role}.extra_env", f"{name} is listed, {why}")
+                self.problem(f"{service.role}.extra_env", f"{name} is listed, {why}", missing=True)
             else:
                 found.append(self.deployment.variable(name))
         return tuple(found)
@@ -139,12 +174,14 @@ class Planner:
         )
 
 
-def plan_services(deployment: Deployment) -> dict[str, ServicePlan]:
-    """Every deployed service's plan, in registry (start) order; raises ConfigError naming every problem."""
+def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
+    """Every deployed service's plan, in registry (start) order, and the credentials nobody supplies yet when the
+    deployment allows them; raises ConfigError naming every other problem (every problem, without allowance)."""
     planner = Planner(deployment)
     deployed = deployment.spec.deployed_services
     for service in deployed:
         planner.plan_of(service)
-    if planner.problems:
-        raise ConfigError(planner.problems)
-    return {service.role: planner.plans[service.role] for service in deployed}
+    missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
+    if blocking := [p for p in planner.problems if p not in missing]:
+        raise ConfigError(blocking)
+    return {service.role: planner.plans[service.role] for service in deployed}, missing

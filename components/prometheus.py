@@ -7,7 +7,6 @@ monitoring contract (monitoring.py) and the jobs actually scraped. The templates
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -32,8 +31,8 @@ from .monitoring import (
 from .names import METRICS_PATH
 from .render import RenderedFile, render
 from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan, Target, Volume
-from .spec import DURATION, PUBLISHED_PORT, ServiceSpec, StrictModel
-from .types import ImageRef, Port
+from .spec import PUBLISHED_PORT, ServiceSpec, StrictModel
+from .types import Duration, ImageRef, Port, duration_seconds
 
 if TYPE_CHECKING:
     from .deployment import Deployment
@@ -49,6 +48,10 @@ RULES_MOUNT = f"{RULES_DIR}/tensorzero.yml"
 # Relative to the config file, as Prometheus resolves it: the same layout works in the
 # container, in `render`'s output directory and in a test's temporary directory.
 RULES_REFERENCE = posixpath.relpath(RULES_MOUNT, posixpath.dirname(CONFIG_PATH))
+# Prometheus marks a series stale when a scrape brings no sample for 5m: a longer interval leaves gaps.
+ScrapeInterval = Duration(low_s=1, high="5m")
+Retention = Duration(low_s=3600, high="100y")
+AlertDuration = Duration(low_s=0, high="1d")
 GATEWAY = "gateway"  # roles the alerts name in their `service` label
 CLICKHOUSE = "clickhouse"
 
@@ -56,7 +59,7 @@ CLICKHOUSE = "clickhouse"
 class AlertThresholds(StrictModel):
     """Every alert threshold, in one place; `promtool test rules` fixtures exercise each."""
 
-    for_duration: str = Field("5m", pattern=DURATION, description="How long a condition holds before it alerts.")
+    for_duration: AlertDuration = Field("5m", description="How long a condition holds before it alerts.")
     gateway_overhead_p99_seconds: float = Field(
         0.05, gt=0, description="p99 of the gateway's own overhead (not the provider's latency) above this alerts."
     )
@@ -78,19 +81,12 @@ class PrometheusSpec(ServiceSpec):
     enabled: bool = Field(True, description="Deploy Prometheus (with its blackbox exporter) for this stack.")
     image: ImageRef = Field("prom/prometheus:v3.5.0", description="Pinned Prometheus image.")
     port: Optional[Port] = Field(PORT, description=PUBLISHED_PORT)
-    retention: str = Field("15d", pattern=DURATION, description="How long Prometheus keeps samples.")
-    scrape_interval: str = Field("15s", pattern=DURATION, description="How often every target is scraped.")
+    retention: Retention = Field("15d", description="How long Prometheus keeps samples (1h to 100y).")
+    scrape_interval: ScrapeInterval = Field("15s", description="How often every target is scraped (1s to 5m).")
     alerts: AlertThresholds = Field(default_factory=AlertThresholds, description="Alert thresholds.")
 
 
 DEFAULT_SCRAPE_TIMEOUT_S = 10  # Prometheus's own default; it may not exceed the interval
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def seconds(duration: str) -> float:
-    """A Prometheus duration of the spec's form (`15s`, `5m`) in seconds."""
-    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w|y)", duration).groups()
-    return int(number) * _UNIT_SECONDS[unit]
 
 
 @dataclass(frozen=True)
@@ -243,7 +239,7 @@ def clickhouse_alerts(limits: AlertThresholds) -> list[Alert]:
 
 
 def scrape_timeout(spec: PrometheusSpec) -> str:
-    if seconds(spec.scrape_interval) < DEFAULT_SCRAPE_TIMEOUT_S:
+    if duration_seconds(spec.scrape_interval) < DEFAULT_SCRAPE_TIMEOUT_S:
         return spec.scrape_interval
     return f"{DEFAULT_SCRAPE_TIMEOUT_S}s"
 

@@ -13,11 +13,11 @@ import tomli
 import yaml
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else json.dumps(key)
+    return key if _BARE_KEY.fullmatch(key) else json.dumps(key)
 
 
 def toml_value(value: Any) -> str:

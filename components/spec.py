@@ -15,14 +15,27 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .names import DEFAULT_ENV_LAYERS
 from .service import Endpoint, Placement, ServiceDefinition
-from .types import DockerName, EnvName, HostAddress, Identifier, ImageRef, IPAddress, Port, image_tag
+from .types import (
+    DockerHostURL,
+    DockerName,
+    EnvName,
+    FilePath,
+    HostAddress,
+    Identifier,
+    ImageRef,
+    IPAddress,
+    MemoryMB,
+    Port,
+    ProjectPath,
+    image_tag,
+)
 
 # The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
-SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")
+SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-insensitively
+MIN_PASSWORD_LENGTH = 12  # outside dev
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
-DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 
 
 class StrictModel(BaseModel):
@@ -36,7 +49,7 @@ class Tier(str, Enum):
 
 
 class DockerHost(StrictModel):
-    url: str = Field(
+    url: DockerHostURL = Field(
         "unix:///var/run/docker.sock",
         description="Docker daemon this host's provider talks to (unix://, tcp:// or ssh://).",
     )
@@ -51,9 +64,9 @@ class ServiceSpec(StrictModel):
     """What every service's section has; each service module subclasses it with its own defaults."""
 
     image: ImageRef = Field(description="Pinned image reference (repository:tag).")
-    host: str = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
+    host: Identifier = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
     port: Optional[Port] = Field(description=PUBLISHED_PORT)
-    memory_mb: Optional[int] = Field(None, ge=64, description="Memory limit of the container in MB.")
+    memory_mb: Optional[MemoryMB] = Field(None, description="Memory limit of the container in MB (64 to 4194304).")
     extra_env: list[EnvName] = Field(
         default_factory=list,
         description="Further variables from the env layers this container receives, by name.",
@@ -70,16 +83,21 @@ class SmokeSpec(StrictModel):
 
 
 class EnvFilesSpec(StrictModel):
-    dir: str = Field(description="Directory of the env layers, relative to the project.")
-    layers: list[str] = Field(
+    dir: FilePath = Field(
+        description="Directory of the env layers, relative to the project (and inside it); an absolute path "
+        "is an operator's directory elsewhere, which `validate` names."
+    )
+    layers: list[ProjectPath] = Field(
         default_factory=lambda: list(DEFAULT_ENV_LAYERS),
         description="Env files read in order; a later file wins. Missing files are skipped.",
     )
 
 
 class CatalogSpec(StrictModel):
-    files: list[str] = Field(min_length=1, description="Catalog files in the seed's format, merged in order.")
-    models: Optional[list[str]] = Field(
+    files: list[ProjectPath] = Field(
+        min_length=1, description="Catalog files in the seed's format, merged in order; inside the project."
+    )
+    models: Optional[list[Identifier]] = Field(
         None, description="Catalog models this environment serves; null serves them all."
     )
 
@@ -187,17 +205,25 @@ class EnvironmentBase(StrictModel):
         )
 
 
+def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
+    """(key, problem) of every deployed service placed on a host `hosts` does not name; plans need none."""
+    return [
+        (
+            f"{service.role}.host",
+            f"'{spec.section(service).host}' is not one of hosts ({', '.join(sorted(spec.hosts))})",
+        )
+        for service in spec.deployed_services
+        if service.spec and spec.section(service).host not in spec.hosts
+    ]
+
+
 def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """(key, problem) of every rule that holds across services: hosts, host ports, fronts, images, each
     service's own cross-field checks. Reachability is checked as the plans ask for addresses (planner.py)."""
-    problems = []
-    deployed = spec.deployed_services
-    for service in deployed:
-        if service.spec and spec.section(service).host not in spec.hosts:
-            host = spec.section(service).host
-            problems.append((f"{service.role}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})"))
+    problems = host_problems(spec)
     if problems:
         return problems  # the rules below need every host to exist
+    deployed = spec.deployed_services
     seen: dict[tuple[str, int], str] = {}
     for service in deployed:
         placement = spec.placement(service)

@@ -1,37 +1,54 @@
-"""Annotated types shared by the spec and the catalog: small, pure, offline."""
+"""Annotated types shared by the spec and the catalog: small, pure, offline.
+
+Every pattern here is applied with `fullmatch`: `re.match(r"...$")` accepts a trailing newline, and a
+name with a newline becomes a Docker name, an Alloy string or SQL that its reader refuses.
+"""
 
 import ipaddress
 import re
+from pathlib import PurePosixPath
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field
 
 _IMAGE = re.compile(
-    r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
-    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?$"
+    r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
+    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?"
 )
-_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENTIFIER = _ENV_NAME
 _HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
+# A provider's own model name: printable ASCII without spaces (`@cf/meta/llama-3-8b`, `qwen2.5:0.5b`), never
+# starting with `-`, which a command line would read as an option.
+_UPSTREAM_MODEL = re.compile(r"[!-,.-~][!-~]{0,255}")
+# Ollama's own name grammar (registry/namespace/model:tag); `ollama pull` takes it as one argument.
+_OLLAMA_MODEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}")
+_NGINX_SIZE = re.compile(r"(?P<number>[1-9][0-9]{0,9})(?P<unit>[kmg]?)")
+_SIZE_BYTES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+NGINX_SIZE_MAX = "1g"
+_DURATION = re.compile(r"(?P<number>[0-9]{1,12})(?P<unit>ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+DOCKER_HOST_SCHEMES = ("unix", "tcp", "ssh")
 
 
 def image_tag(image: str) -> str:
-    return _IMAGE.match(image).group("tag")
+    return _IMAGE.fullmatch(image).group("tag")
 
 
 def _pinned_image(value: str) -> str:
-    if not _IMAGE.match(value):
-        raise ValueError(f"'{value}' is not an image reference with a tag (repository:tag)")
+    if not _IMAGE.fullmatch(value):
+        raise ValueError(f"{value!r} is not an image reference with a tag (repository:tag)")
     return value
 
 
 def _matches(pattern: re.Pattern, what: str):
     def check(value: str) -> str:
-        if not pattern.match(value):
-            raise ValueError(f"'{value}' is not a valid {what}")
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
         return value
 
     return check
@@ -41,8 +58,8 @@ def _host_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        if not _HOSTNAME.match(value):
-            raise ValueError(f"'{value}' is neither an IP address nor a hostname") from None
+        if not _HOSTNAME.fullmatch(value):
+            raise ValueError(f"{value!r} is neither an IP address nor a hostname") from None
     return value
 
 
@@ -50,8 +67,108 @@ def _ip_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not an IP address") from None
+        raise ValueError(f"{value!r} is not an IP address") from None
     return value
+
+
+def url_password(url: str) -> bool:
+    """Whether a URL carries a password (`scheme://user:password@host`)."""
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
+def _shown(url: str) -> str:
+    """A URL as an error message may show it: whatever stands before an `@` is masked."""
+    return repr(re.sub(r"//[^/]*@", "//***@", url))
+
+
+def _split_url(value: str):
+    """A URL's parts, its port read (which checks it); refuses white space and control characters."""
+    if any(character.isspace() or character < " " for character in value):
+        raise ValueError(f"{_shown(value)} holds white space or a control character")
+    try:
+        parts = urlsplit(value)
+        return parts, parts.port
+    except ValueError as error:
+        raise ValueError(f"{_shown(value)} is not a URL ({error})") from None
+
+
+def _http_url(value: str) -> str:
+    """An http(s) API base; credentials never ride in it (they would land in tensorzero.toml and the plan)."""
+    parts, _ = _split_url(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{_shown(value)} is not an http:// or https:// URL with a host")
+    if "@" in parts.netloc:
+        raise ValueError('a URL may not hold credentials (user:password@); give the key with api_key = "env::VAR"')
+    return value
+
+
+def _docker_host_url(value: str) -> str:
+    """What the Docker provider can dial: unix:///socket, tcp://host:port or ssh://[user@]host[:port]."""
+    parts, port = _split_url(value)
+    if parts.scheme not in DOCKER_HOST_SCHEMES:
+        raise ValueError(
+            f"{_shown(value)}: the scheme must be one of {', '.join(s + '://' for s in DOCKER_HOST_SCHEMES)}"
+        )
+    if parts.password is not None:
+        raise ValueError("a Docker host URL may not hold a password (use an SSH key or TLS certificates)")
+    if parts.scheme == "unix":
+        if parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(f"{_shown(value)}: a unix socket is written unix:///absolute/path")
+    elif not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError(f"{_shown(value)}: write {parts.scheme}://host[:port] (no path)")
+    elif parts.scheme == "tcp" and port is None:
+        raise ValueError(f"{_shown(value)}: a tcp:// Docker host needs its port (2375, or 2376 with TLS)")
+    else:
+        _host_address(parts.hostname)
+    return value
+
+
+def _nginx_size(value: str) -> str:
+    found = _NGINX_SIZE.fullmatch(value)
+    if not found:
+        raise ValueError(f"{value!r} is not an nginx size (a number, then k, m or g: 512k, 32m)")
+    if int(found.group("number")) * _SIZE_BYTES[found.group("unit")] > _SIZE_BYTES["g"]:
+        raise ValueError(f"{value!r} is more than {NGINX_SIZE_MAX}")
+    return value
+
+
+def _path(value: str) -> str:
+    if not value or value != value.strip() or any(character < " " or character == "\x7f" for character in value):
+        raise ValueError(f"{value!r} is empty, starts or ends with white space, or holds a control character")
+    return value
+
+
+def _relative_path(value: str) -> str:
+    path = PurePosixPath(_path(value))
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"{value!r} must be a path inside the project, relative to it (no leading / and no ..)")
+    return value
+
+
+def duration_seconds(duration: str) -> float:
+    """A Prometheus-style duration (`15s`, `5m`, `365d`) in seconds."""
+    found = _DURATION.fullmatch(duration)
+    return int(found.group("number")) * _UNIT_SECONDS[found.group("unit")]
+
+
+def _duration(low_s: float, high_s: float, high: str):
+    def check(value: str) -> str:
+        if not _DURATION.fullmatch(value):
+            raise ValueError(f"{value!r} is not a duration (a number and one of ms, s, m, h, d, w, y: 15s, 5m)")
+        if not low_s <= duration_seconds(value) <= high_s:
+            low = f"{low_s:g}s"
+            raise ValueError(f"{value!r} is out of range: from {low} to {high}")
+        return value
+
+    return check
+
+
+def Duration(low_s: float = 0.001, high: str = "100y"):
+    """A duration between `low_s` seconds and `high`: bounded, so every reader (Prometheus, Loki) parses it."""
+    return Annotated[str, AfterValidator(_duration(low_s, duration_seconds(high), high))]
 
 
 ImageRef = Annotated[str, AfterValidator(_pinned_image)]
@@ -61,3 +178,24 @@ EnvName = Annotated[str, AfterValidator(_matches(_ENV_NAME, "environment variabl
 Identifier = Annotated[str, AfterValidator(_matches(_IDENTIFIER, "identifier (letters, digits, _)"))]
 HostAddress = Annotated[str, AfterValidator(_host_address)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
+DockerHostURL = Annotated[str, AfterValidator(_docker_host_url)]
+HttpURL = Annotated[str, AfterValidator(_http_url)]
+UpstreamModelName = Annotated[
+    str, AfterValidator(_matches(_UPSTREAM_MODEL, "model name (printable, no spaces, not starting with '-')"))
+]
+OllamaModelName = Annotated[str, AfterValidator(_matches(_OLLAMA_MODEL, "Ollama model name (name[:tag])"))]
+# A file or directory the loader reads; ProjectPath stays inside the project (the loader also refuses a
+# symlink out of it), FilePath may be absolute (an operator's directory elsewhere, which `validate` names).
+ProjectPath = Annotated[str, AfterValidator(_relative_path)]
+FilePath = Annotated[str, AfterValidator(_path)]
+NginxSize = Annotated[str, AfterValidator(_nginx_size)]
+# Docker takes a memory limit in bytes as a 64-bit integer; 4 TiB is past any host this stack runs on.
+MemoryMB = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
+
+
+def is_identifier(value: str) -> bool:
+    return bool(_IDENTIFIER.fullmatch(value))
+
+
+def is_ollama_model(value: str) -> bool:
+    return bool(_OLLAMA_MODEL.fullmatch(value))

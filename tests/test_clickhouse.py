@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
-from conftest import CANARIES, STACKS, container_of, planned_env, resources
+from conftest import CANARIES, STACKS, container_of, planned_env, resources, unavailable
 
 from components import clickhouse, clickhouse_schema
 from components.clickhouse import SERVICE as CLICKHOUSE
@@ -546,7 +546,6 @@ def test_prometheus_section_is_accepted_by_chdb(seeded):
 
 SERVER = shutil.which("clickhouse-server")
 CLIENT = shutil.which("clickhouse-client")
-needs_server = pytest.mark.skipif(not (SERVER and CLIENT), reason="Debian's clickhouse-server is not installed")
 CUSTOM_DATABASE = "pmoves_observability"
 TEST_USER, TEST_PASSWORD = "schema_test", "pw-for-the-script-test"
 
@@ -573,21 +572,12 @@ class Server:
         return done.stdout.strip()
 
 
-@pytest.fixture(scope="module")
-def server(deployments, tmp_path_factory):
-    """Debian's ClickHouse 18.16 with the rendered config.d/pmoves.xml as it is (database made custom, to
-    see it follow the spec), plus test-only ports and paths; a fresh data directory."""
-    if not (SERVER and CLIENT):
-        pytest.skip("Debian's clickhouse-server is not installed")
-    deployment = with_clickhouse(deployments["dev"], database=CUSTOM_DATABASE)
-    root = tmp_path_factory.mktemp("clickhouse-server")
+def server_files(root: Path, users_xml: str) -> dict[str, int]:
+    """Debian's config.xml and users.xml, test-only ports and paths in config.d/, `users_xml` in users.d/."""
     for name in ("config.xml", "users.xml"):
         shutil.copy(f"/etc/clickhouse-server/{name}", root / name)
     (root / "config.d").mkdir()
     (root / "users.d").mkdir()
-    (root / "config.d" / "pmoves.xml").write_text(
-        by_name(clickhouse.config_files(deployment))["config.d/pmoves.xml"].content
-    )
     ports = {name: free_port() for name in ("http_port", "tcp_port", "interserver_http_port")}
     paths = {
         "path": "data/",
@@ -599,11 +589,29 @@ def server(deployments, tmp_path_factory):
         "<yandex>"
         + "".join(f'<{k} replace="replace">{v}</{k}>' for k, v in ports.items())
         + "".join(f'<{k} replace="replace">{root}/{v}</{k}>' for k, v in paths.items())
-        + '<tcp_port_secure remove="remove"/></yandex>'
+        + '<tcp_port_secure remove="remove"/>'
+        # Errors on stderr, not in /var/log/clickhouse-server.
+        + '<logger replace="replace"><console>1</console><level>error</level></logger></yandex>'
     )
-    (root / "users.d" / "test.xml").write_text(
+    (root / "users.d" / "test.xml").write_text(users_xml)
+    return ports
+
+
+@pytest.fixture(scope="module")
+def server(deployments, tmp_path_factory):
+    """Debian's ClickHouse 18.16 with the rendered config.d/pmoves.xml as it is (database made custom, to
+    see it follow the spec), plus test-only ports and paths; a fresh data directory."""
+    if not (SERVER and CLIENT):
+        unavailable("Debian's clickhouse-server and clickhouse-client are not both installed (.ci/system-deps)")
+    deployment = with_clickhouse(deployments["dev"], database=CUSTOM_DATABASE)
+    root = tmp_path_factory.mktemp("clickhouse-server")
+    ports = server_files(
+        root,
         f"<yandex><users><{TEST_USER}><password>{TEST_PASSWORD}</password><networks><ip>::/0</ip></networks>"
-        f"<profile>default</profile><quota>default</quota></{TEST_USER}></users></yandex>"
+        f"<profile>default</profile><quota>default</quota></{TEST_USER}></users></yandex>",
+    )
+    (root / "config.d" / "pmoves.xml").write_text(
+        by_name(clickhouse.config_files(deployment))["config.d/pmoves.xml"].content
     )
     process = subprocess.Popen(
         [SERVER, f"--config-file={root / 'config.xml'}"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -626,11 +634,60 @@ def server(deployments, tmp_path_factory):
         process.wait(timeout=30)
 
 
-@needs_server
 def test_server_creates_and_lands_in_the_tensorzero_database(server):
     assert CUSTOM_DATABASE in server.query("SELECT name FROM system.databases").split()
     assert server.query("SELECT currentDatabase()") == CUSTOM_DATABASE
     assert server.query("SELECT currentDatabase()", TEST_USER, TEST_PASSWORD) == CUSTOM_DATABASE
+
+
+# The official image's entrypoint (docker/server/entrypoint.sh), as it writes users.d/default-user.xml: the
+# password is put between the tags as it is. Here in 18.16's root element.
+ENTRYPOINT_USER_XML = """<yandex>
+  <users>
+    <{user}>
+      <profile>default</profile>
+      <networks><ip>::/0</ip></networks>
+      <password>{password}</password>
+      <quota>default</quota>
+    </{user}>
+  </users>
+</yandex>
+"""
+
+
+@pytest.mark.parametrize(
+    ("password", "starts"),
+    [("c-0123456789&abcdef", False), ("c-0123456789<abcdef", False), ("c-0123456789>\"'$!;abcdef", True)],
+)
+def test_the_password_rule_is_what_the_server_can_read(password, starts, tmp_path, deployments):
+    """A password the spec refuses stops the real server; one it accepts logs in (`validate` decides the same)."""
+    if not (SERVER and CLIENT):
+        unavailable("Debian's clickhouse-server and clickhouse-client are not both installed (.ci/system-deps)")
+    refused = set(password) & set(clickhouse.XML_UNSAFE)
+    assert bool(refused) is not starts
+    ports = server_files(tmp_path, ENTRYPOINT_USER_XML.format(user=TEST_USER, password=password))
+    process = subprocess.Popen(
+        [SERVER, f"--config-file={tmp_path / 'config.xml'}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        for _ in range(100):
+            login = [CLIENT, "--port", str(ports["tcp_port"]), "--user", TEST_USER, "--password", password]
+            if subprocess.run([*login, "--query", "SELECT 1"], capture_output=True).returncode == 0:
+                break
+            if process.poll() is not None:
+                break
+            time.sleep(0.2)
+        if starts:
+            assert process.poll() is None, process.stderr.read().decode()[-2000:]
+        else:
+            assert process.wait(timeout=30) != 0
+            assert "SAXParseException" in process.stderr.read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def apply(server: Server, sql_file: Path, tries: int, password: str = TEST_PASSWORD) -> subprocess.Popen:
@@ -650,7 +707,6 @@ def apply(server: Server, sql_file: Path, tries: int, password: str = TEST_PASSW
     return subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@needs_server
 def test_schema_script_waits_for_the_gateways_table_then_applies(server, tmp_path):
     """The container's script, run by `sh` with the real clickhouse-client against a real server. The SQL
     here is a stand-in that 18.16 understands; the rendered SQL is proven with chdb above."""

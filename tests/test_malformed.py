@@ -26,7 +26,13 @@ CATALOG = "catalog.toml"
 ENV_LAYER = "env/env.shared"
 LITERAL_KEY = "sk-canary-literal-0123456789"  # must never be echoed back
 PROD_READY = {"clickhouse": {"user": "pmoves"}}  # passes the default-user check outside dev
-STRONG_PASSWORD = {ENV_LAYER: "TENSORZERO_CLICKHOUSE_PASSWORD=s3cret-pw\n"}
+STRONG_PASSWORD = {ENV_LAYER: "TENSORZERO_CLICKHOUSE_PASSWORD=s3cret-pw-long-enough\n"}
+# Three credentials that pass every rule outside dev: long enough, distinct, not a default.
+STRONG_ENV = (
+    "TENSORZERO_CLICKHOUSE_PASSWORD=c-0123456789abcdef\n"
+    "GRAFANA_ADMIN_PASSWORD=g-0123456789abcdef\n"
+    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-0123456789abcdef\n"
+)
 
 # The harness relies on this: copying `components` moves PROJECT_DIR along with it.
 assert PROJECT_DIR == Path(components.loader.__file__).resolve().parent.parent
@@ -35,6 +41,10 @@ assert PROJECT_DIR == Path(components.loader.__file__).resolve().parent.parent
 def catalog(extra: str, before: str = "") -> dict[str, str]:
     """The minimal catalog with `extra` tables appended (and `before` top-level keys prepended)."""
     return {CATALOG: before + MINIMAL_CATALOG + extra}
+
+
+class Symlink(str):
+    """A file of the throwaway project written as a symbolic link to this target."""
 
 
 def case(case_id, config, files, file, key, message):
@@ -103,7 +113,7 @@ CASES = [
          STACK_FILE, "", "not valid YAML: mapping values are not allowed here"),
     case("stack-file-without-config", {}, {STACK_FILE: "- just\n- a list\n"},
          STACK_FILE, "config", "missing or not a mapping"),
-    case("stack-file-missing", {}, {STACK_FILE: None}, STACK_FILE, "", "stack file not found"),
+    case("stack-file-missing", {}, {STACK_FILE: None}, STACK_FILE, "", "no such stack (stacks here: none)"),
     case("unknown-key-gatway", {"gatway": {"port": 3030}}, {}, STACK_FILE, "gatway", "unknown key"),
     case("secure-outside-secrets", {"gateway": {"secure": "v1:AAAA"}}, {},
          STACK_FILE, "gateway", "only secrets.* may be encrypted"),
@@ -205,6 +215,62 @@ CASES = [
         "native.toml": '[models.m]\nrouting = ["p"]\n[models.m.providers.p]\n'
                        'type = "openai"\nmodel_name = "x"\napi_key_location = "env::FOO_KEY"\n'},
         "native.toml", "models.m", "provider 'p' needs FOO_KEY"),
+    # --- what validate accepts must run (issue 14) -------------------------------------------------
+    case("name-prefix-trailing-newline", {"name_prefix": "pmoves-test\n"}, {},
+         STACK_FILE, "name_prefix", "'pmoves-test\\n' is not a valid Docker object name"),
+    case("image-trailing-newline", {"gateway": {"image": "tensorzero/gateway:2026.6.0\n"}}, {},
+         STACK_FILE, "gateway.image", "is not an image reference with a tag"),
+    case("host-address-trailing-newline", {"hosts": {"main": {"address": "10.0.0.7\n"}}}, {},
+         STACK_FILE, "hosts.main.address", "is neither an IP address nor a hostname"),
+    case("catalog-key-with-a-tab", {}, catalog('[models."local\\tchat"]\nprovider = "ollama"\nmodel = "q"\n'),
+         CATALOG, "models", "'local\\tchat': a catalog key is an identifier"),
+    case("catalog-key-reserved-prefix", {}, catalog('[models."tensorzero::x"]\nprovider = "ollama"\nmodel = "q"\n'),
+         CATALOG, "models", "'tensorzero::x': a catalog key is an identifier"),
+    case("native-function-key-with-a-space", {}, catalog('[functions."my function"]\ntype = "chat"\n'),
+         CATALOG, "functions", "'my function': a catalog key is an identifier"),
+    case("max-tokens-above-u32", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\nmax_tokens = 9223372036854775807\n'),
+         CATALOG, "models.chat.max_tokens", "Input should be less than or equal to 4294967295"),
+    case("base-url-with-credentials", {}, catalog('[providers.mistral]\nbase_url = "https://user:hunter2@api.mistral.ai/v1"\napi_key = "none"\n'),
+         CATALOG, "providers.mistral.base_url", "a URL may not hold credentials"),
+    case("ollama-model-as-a-flag", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "--insecure"\n'),
+         CATALOG, "models.chat.model", "is not a valid model name"),
+    case("ollama-model-not-an-ollama-name", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "@cf/meta/llama"\n'),
+         CATALOG, "models.chat.model", "'@cf/meta/llama' is not an Ollama model name"),
+    case("clickhouse-password-xml-unsafe", {}, {ENV_LAYER: MINIMAL_ENV.replace("=tensorzero", "=a&b<c")},
+         f"{ENV_LAYER}:1", "TENSORZERO_CLICKHOUSE_PASSWORD", "holds '&' and '<', which the image's entrypoint writes unescaped"),
+    case("memory-beyond-any-host", {"clickhouse": {"memory_mb": 10**17}}, {},
+         STACK_FILE, "clickhouse.memory_mb", "Input should be less than or equal to 4194304"),
+    case("body-size-beyond-nginx", {"edge": {"client_max_body_size": "99999999999999999999m"}}, {},
+         STACK_FILE, "edge.client_max_body_size", "is not an nginx size"),
+    case("body-size-above-1g", {"edge": {"client_max_body_size": "4g"}}, {},
+         STACK_FILE, "edge.client_max_body_size", "'4g' is more than 1g"),
+    case("scrape-interval-huge", {"prometheus": {"scrape_interval": "99999999999999999999s"}}, {},
+         STACK_FILE, "prometheus.scrape_interval", "is not a duration"),
+    case("scrape-interval-beyond-staleness", {"prometheus": {"scrape_interval": "1h"}}, {},
+         STACK_FILE, "prometheus.scrape_interval", "'1h' is out of range: from 1s to 5m"),
+    case("key-without-project-prefix", {}, {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n  bind_address: 0.0.0.0\n"},
+         STACK_FILE, "bind_address", "not read: a key of this project is written pmoves-tensorzero:bind_address"),
+    case("key-with-misspelled-prefix", {}, {STACK_FILE: "config:\n  pmoves-tensorzer:clickhouse:\n    port: 8124\n"},
+         STACK_FILE, "pmoves-tensorzer:clickhouse", "did you mean pmoves-tensorzero:clickhouse?"),
+    case("docker-host-url-typo", {"hosts": {"main": {"url": "htps://host"}}}, {},
+         STACK_FILE, "hosts.main.url", "the scheme must be one of unix://, tcp://, ssh://"),
+    case("docker-host-url-with-password", {"hosts": {"main": {"url": "ssh://pmoves:hunter2@gpu"}}}, {},
+         STACK_FILE, "hosts.main.url", "may not hold a password"),
+    case("catalog-file-absolute", {"catalog": {"files": ["/etc/hostname"]}}, {},
+         STACK_FILE, "catalog.files.0", "must be a path inside the project"),
+    case("catalog-file-above-the-project", {"catalog": {"files": ["../catalog.toml"]}}, {},
+         STACK_FILE, "catalog.files.0", "must be a path inside the project"),
+    case("catalog-file-symlink-out", {"catalog": {"files": ["link.toml"]}}, {"link.toml": Symlink("/etc/hostname")},
+         STACK_FILE, "catalog.files.0", "'link.toml' leads out of the project (through a symlink)"),
+    case("env-dir-symlink-out", {"env_files": {"dir": "envlink"}}, {"envlink": Symlink("/tmp")},
+         STACK_FILE, "env_files.dir", "'envlink' leads out of the project (through a symlink)"),
+    case("weak-password-in-prod", {"tier": "prod", **PROD_READY}, {ENV_LAYER: STRONG_ENV.replace("=g-", "=a\n#")},
+         f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "1 characters; a password has at least 12 in prod"),
+    case("default-password-other-case-in-prod", {"tier": "prod", **PROD_READY}, {ENV_LAYER: STRONG_ENV.replace("=g-", "=Admin\n#")},
+         f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "the default password 'Admin' is refused in prod"),
+    case("one-password-for-both-clickhouse-users", {"tier": "prod", **PROD_READY},
+         {ENV_LAYER: STRONG_ENV.replace("TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-", "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=c-")},
+         STACK_FILE, "clickhouse.readonly_password_var", "holds the same value as TENSORZERO_CLICKHOUSE_PASSWORD"),
 ]
 # fmt: on
 
@@ -219,7 +285,10 @@ def build_project(root: Path, config: dict, files: dict) -> Path:
         if content is None:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
+        if isinstance(content, Symlink):
+            path.symlink_to(content)
+        else:
+            path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
     for directory in ("components", "templates"):
         shutil.copytree(PROJECT_DIR / directory, root / directory, ignore=shutil.ignore_patterns("__pycache__"))
     return root
@@ -257,3 +326,48 @@ def test_malformed_configuration_is_reported_cleanly(tmp_path, config, files, fi
         f"no line starting {where!r} containing {message!r} in:\n{result.stderr}"
     )
     assert LITERAL_KEY not in result.stderr
+
+
+def test_every_problem_is_reported_in_one_run(tmp_path):
+    """A spec error, a tier rule, a broken catalog entry and a missing credential: each stage still runs."""
+    config = minimal_config(
+        tier="prod",
+        gatway={"port": 3030},
+        gateway={"image": "tensorzero/gateway:latest"},
+        ui={"image": "tensorzero/ui:latest"},
+    )
+    files = {**catalog('[models.chat]\nprovider = "mistral"\nmodel = "m"\n'), ENV_LAYER: "OTHER=1\n"}
+    result = validate(build_project(tmp_path, config, files))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    expected = [
+        f"  {STACK_FILE}: gatway: unknown key",
+        f"  {CATALOG}: models.chat.provider: 'mistral' is neither declared under [providers] nor built in",
+    ]
+    for line in expected:
+        assert any(shown.startswith(line) for shown in result.stderr.splitlines()), result.stderr
+    # With the spec valid, the tier rules, the catalog and the credentials are all reported together.
+    del config["gatway"]
+    result = validate(build_project(tmp_path / "valid-spec", config, files))
+    expected = [
+        f"  {STACK_FILE}: gateway.image: 'tensorzero/gateway:latest' uses 'latest', refused in prod",
+        f"  {STACK_FILE}: ui.image: 'tensorzero/ui:latest' uses 'latest', refused in prod",
+        f"  {CATALOG}: models.chat.provider: 'mistral' is neither declared under [providers] nor built in",
+    ]
+    for line in expected:
+        assert any(shown.startswith(line) for shown in result.stderr.splitlines()), result.stderr
+    config["gateway"], config["ui"] = {}, {}
+    result = validate(build_project(tmp_path / "valid-images", config, {ENV_LAYER: "OTHER=1\n"}))
+    lines = result.stderr.splitlines()
+    assert f"  {STACK_FILE}: clickhouse.user: the seed's default user 'tensorzero' is refused in prod" in lines
+    assert any(
+        line.startswith(f"  {STACK_FILE}: clickhouse.password_var: TENSORZERO_CLICKHOUSE_PASSWORD") for line in lines
+    )
+    assert any(line.startswith(f"  {STACK_FILE}: grafana.admin_password_var: GRAFANA_ADMIN_PASSWORD") for line in lines)
+
+
+def test_problems_are_one_line_each(tmp_path):
+    """The README promises one line per problem; a YAML error is several lines of PyYAML's text."""
+    files = {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n   bad: [unclosed\n"}
+    result = validate(build_project(tmp_path, minimal_config(), files))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 2, result.stderr  # the header and one problem

@@ -70,3 +70,24 @@ type = "embedding"
     deployment = load("test", project_dir=project)
     assert deployment.translation.embedding_models[0].providers[0].fields["api_base"] == "http://jetson-ollama:11434/v1"
     assert pulls(plan(deployment)) == []
+
+
+def test_two_models_with_one_slug_get_two_pull_containers(tmp_path):
+    """`qwen2.5:0.5b` and `qwen2-5-0-5b` slug alike: each gets its own name, so their URNs differ."""
+    catalog = """
+[models.dotted]
+provider = "ollama"
+model = "qwen2.5:0.5b"
+
+[models.dashed]
+provider = "ollama"
+model = "qwen2-5-0-5b"
+"""
+    project = make_project(tmp_path, minimal_config(), {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV})
+    desired = plan(load("test", project_dir=project))  # mocks refuse two resources under one URN
+    names = {p["inputs"]["command"][1]: p["name"] for p in pulls(desired)}
+    assert set(names) == {"qwen2.5:0.5b", "qwen2-5-0-5b"}
+    assert len(set(names.values())) == 2
+    assert all(name.startswith("ollama-pull-qwen2-5-0-5b-") for name in names.values())
+    # A model whose slug no other shares keeps its plain name: existing pulls are not renamed.
+    assert ollama.pull_names(("gemma:2b",)) == {"gemma:2b": "gemma-2b"}

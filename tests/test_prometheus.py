@@ -26,6 +26,7 @@ from components.loki import SERVICE as LOKI
 from components.monitoring import EDGE_JOB, PROBE_JOB
 from components.ollama import SERVICE as OLLAMA
 from components.prometheus import SERVICE as PROMETHEUS
+from components.types import duration_seconds
 from components.ui import SERVICE as UI
 
 # Where the blackbox exporter asks each service whether it answers (FACTS.md).
@@ -306,7 +307,7 @@ def test_a_real_prometheus_runs_with_the_command_config_and_rules(deployments, s
 def span(duration: str) -> float:
     parts = re.findall(r"([0-9]+)(ms|s|m|h|d|w|y)", duration)
     assert "".join(n + u for n, u in parts) == duration, duration
-    return sum(prometheus.seconds(n + u) for n, u in parts)
+    return sum(duration_seconds(n + u) for n, u in parts)
 
 
 def active_targets(base: str) -> list[dict]:

@@ -75,3 +75,21 @@ def test_invalid_config_stops_before_any_resource_with_a_clean_message(changes, 
         run_program("dev", pulumi_config("dev", str(env_templates("dev", tmp_path)), **changes), monitor)
     assert message in str(failure.value)
     assert monitor.recorded == []
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("bind_address", "bind_address: not read: a key of this project is written pmoves-tensorzero:bind_address"),
+        ("pmoves-tensorzer:gateway", "did you mean pmoves-tensorzero:gateway?"),
+    ],
+)
+def test_a_key_the_program_would_not_read_stops_it_too(key, message, tmp_path):
+    """Under the CLI the config comes from Pulumi, not the file: the same rule holds there."""
+    config = pulumi_config("dev", str(env_templates("dev", tmp_path)))
+    config[key] = json.dumps({"port": 3031}) if ":" in key else "0.0.0.0"
+    monitor = RecordingMonitor()
+    with pytest.raises(pulumi.RunError) as failure:
+        run_program("dev", config, monitor)
+    assert message in str(failure.value)
+    assert monitor.recorded == []

@@ -1,9 +1,34 @@
-"""The annotated types every spec field is built from, good and bad values side by side."""
+"""The annotated types every spec field is built from, good and bad values side by side, and the rule that
+every pattern is a full match: a trailing newline is refused everywhere."""
+
+import copy
+from typing import Annotated, get_args, get_origin
 
 import pytest
+from conftest import STACKS
 from pydantic import TypeAdapter, ValidationError
 
-from components.types import DockerName, EnvName, HostAddress, ImageRef, IPAddress, Port, image_tag
+from components import types
+from components.catalog import ModelEntry, ProviderEntry
+from components.registry import Environment
+from components.types import (
+    DockerHostURL,
+    DockerName,
+    Duration,
+    EnvName,
+    FilePath,
+    HostAddress,
+    HttpURL,
+    ImageRef,
+    IPAddress,
+    MemoryMB,
+    NginxSize,
+    OllamaModelName,
+    Port,
+    ProjectPath,
+    UpstreamModelName,
+    image_tag,
+)
 
 CASES = [
     (ImageRef, "tensorzero/gateway:2026.6.0", True),
@@ -48,3 +73,140 @@ def test_annotated_type(annotated, value, valid):
 def test_image_tag():
     assert image_tag("registry.local:5000/pmoves/ollama:0.12.6") == "0.12.6"
     assert image_tag("tensorzero/ui:2026.6.0@sha256:" + "b" * 64) == "2026.6.0"
+
+
+MORE_CASES = [
+    (DockerHostURL, "unix:///var/run/docker.sock", True),
+    (DockerHostURL, "tcp://10.0.0.7:2376", True),
+    (DockerHostURL, "ssh://pmoves@jetson-ollama", True),
+    (DockerHostURL, "htps://host", False),  # a typo of the scheme
+    (DockerHostURL, "tcp://10.0.0.7", False),  # no port
+    (DockerHostURL, "ssh://pmoves:pw@jetson-ollama", False),  # a password in the URL
+    (DockerHostURL, "unix://var/run/docker.sock", False),  # not an absolute socket path
+    (HttpURL, "https://api.venice.ai/api/v1", True),
+    (HttpURL, "http://user:pw@llm.internal/v1", False),
+    (HttpURL, "https://token@llm.internal/v1", False),
+    (HttpURL, "ftp://llm.internal", False),
+    (UpstreamModelName, "@cf/meta/llama-3.1-8b-instruct", True),
+    (UpstreamModelName, "qwen2.5:0.5b", True),
+    (UpstreamModelName, "--insecure", False),
+    (UpstreamModelName, "gpt 4o", False),
+    (OllamaModelName, "qwen2.5:0.5b", True),
+    (OllamaModelName, "registry.ollama.ai/library/gemma:2b", True),
+    (OllamaModelName, "-x", False),
+    (OllamaModelName, "@cf/x", False),
+    (NginxSize, "32m", True),
+    (NginxSize, "1g", True),
+    (NginxSize, "2g", False),
+    (NginxSize, "99999999999999999999m", False),
+    (NginxSize, "0", False),
+    (Duration(low_s=1, high="5m"), "15s", True),
+    (Duration(low_s=1, high="5m"), "5m", True),
+    (Duration(low_s=1, high="5m"), "6m", False),
+    (Duration(low_s=1, high="5m"), "999999999999999999s", False),
+    (Duration(low_s=1, high="5m"), "500ms", False),
+    (ProjectPath, "catalog/models.toml", True),
+    (ProjectPath, "/etc/passwd", False),
+    (ProjectPath, "../outside.toml", False),
+    (FilePath, "/srv/pmoves/env", True),
+    (FilePath, "env\tdir", False),
+    (MemoryMB, 4096, True),
+    (MemoryMB, 1e30, False),
+]
+
+
+@pytest.mark.parametrize(("annotated", "value", "valid"), MORE_CASES, ids=[f"{c[1]}" for c in MORE_CASES])
+def test_more_annotated_types(annotated, value, valid):
+    test_annotated_type(annotated, value, valid)
+
+
+# Every named pattern of components/types.py, with a value it accepts.
+ACCEPTED = {
+    "ImageRef": "tensorzero/gateway:2026.6.0",
+    "DockerName": "pmoves-test",
+    "EnvName": "OPENAI_API_KEY",
+    "Identifier": "local_chat",
+    "HostAddress": "jetson-ollama",
+    "IPAddress": "10.0.0.7",
+    "DockerHostURL": "tcp://10.0.0.7:2376",
+    "HttpURL": "https://api.venice.ai/api/v1",
+    "UpstreamModelName": "claude-sonnet-4-5",
+    "OllamaModelName": "qwen2.5:0.5b",
+    "NginxSize": "32m",
+    "ProjectPath": "catalog/models.toml",
+    "FilePath": "envfiles/dev",
+}
+
+
+def test_every_string_type_is_listed_here():
+    strings = {
+        name for name, value in vars(types).items() if get_origin(value) is Annotated and get_args(value)[0] is str
+    }
+    assert strings == set(ACCEPTED)
+
+
+@pytest.mark.parametrize(("name", "value"), sorted(ACCEPTED.items()))
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " "])
+def test_a_trailing_newline_is_refused_by_every_type(name, value, suffix):
+    adapter = TypeAdapter(getattr(types, name))
+    assert adapter.validate_python(value) == value
+    with pytest.raises(ValidationError):
+        adapter.validate_python(value + suffix)
+
+
+def string_leaves(value, path=()):
+    """(path, text) of every string in a dumped spec, dict keys included (path ends with KEY for those)."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield path + (key, KEY), key
+            yield from string_leaves(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from string_leaves(item, path + (index,))
+
+
+KEY = object()
+
+
+def with_newline(document, path):
+    """A deep copy of `document` with a newline after the string (or dict key) at `path`."""
+    document = copy.deepcopy(document)
+    *parents, last = path
+    holder = document
+    for part in parents[:-1] if last is KEY else parents:
+        holder = holder[part]
+    if last is KEY:
+        holder[parents[-1] + "\n"] = holder.pop(parents[-1])
+    else:
+        holder[last] += "\n"
+    return document
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_trailing_newline_anywhere_in_a_stack_spec_is_refused(stack, deployments):
+    """Every string of the whole spec, defaults spelled out: each pattern is a full match."""
+    dumped = deployments[stack].spec.model_dump(mode="json")
+    accepted = [path for path, _ in string_leaves(dumped) if _accepts(Environment, with_newline(dumped, path))]
+    assert accepted == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_trailing_newline_anywhere_in_a_catalog_entry_is_refused(stack, deployments):
+    catalog = deployments[stack].catalog
+    entries = [(ModelEntry, e) for e in catalog.models.values()] + [
+        (ProviderEntry, e) for e in catalog.providers.values()
+    ]
+    for model, entry in entries:
+        dumped = entry.model_dump(mode="json", exclude_none=True)
+        accepted = [path for path, _ in string_leaves(dumped) if _accepts(model, with_newline(dumped, path))]
+        assert accepted == [], dumped
+
+
+def _accepts(model, document) -> bool:
+    try:
+        model.model_validate(document)
+    except ValidationError:
+        return False
+    return True
