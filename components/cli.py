@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import yaml
 
-from . import ci
+from . import ci, tensorzero_check
 from .deployment import Deployment
 from .diff import diff
 from .envfiles import Variable
@@ -109,8 +109,9 @@ def cmd_ci_env(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     deployment = _load(args)
     files = rendered_files(deployment)  # each is parsed back as it renders
+    tensorzero_check.check(deployment)  # the gateway's own loader, as the gateway runs it at start
     desired = plan(deployment)
-    for notice in deployment.translation.notices:
+    for notice in deployment.notices + deployment.translation.notices:
         print(f"notice: {notice}")
     types = Counter(
         "Provider" if r["type"].startswith("pulumi:providers:") else r["type"].rsplit(":", 1)[-1]

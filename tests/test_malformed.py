@@ -264,6 +264,15 @@ CASES = [
          STACK_FILE, "catalog.files.0", "'link.toml' leads out of the project (through a symlink)"),
     case("env-dir-symlink-out", {"env_files": {"dir": "envlink"}}, {"envlink": Symlink("/tmp")},
          STACK_FILE, "env_files.dir", "'envlink' leads out of the project (through a symlink)"),
+    # --- refused by TensorZero's own loader (the gateway would not start) ------------------------------
+    case("loader-function-max-tokens-beyond-u32", {}, catalog(
+        '[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.f]\ntype = "chat"\n'
+        '[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "chat"\nmax_tokens = 9999999999999\n'),
+         CATALOG, "functions.f", "TensorZero's loader refuses the rendered gateway/tensorzero.toml: variants.v: "
+         "max_tokens: invalid value: integer `9999999999999`, expected u32"),
+    case("loader-metric-unknown-key", {}, catalog(
+        '[metrics.m]\ntype = "boolean"\noptimize = "max"\nlevel = "inference"\ncolour = "red"\n'),
+         CATALOG, "metrics.m.colour", "TensorZero's loader refuses the rendered gateway/tensorzero.toml: unknown field `colour`"),
     case("weak-password-in-prod", {"tier": "prod", **PROD_READY}, {ENV_LAYER: STRONG_ENV.replace("=g-", "=a\n#")},
          f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "1 characters; a password has at least 12 in prod"),
     case("default-password-other-case-in-prod", {"tier": "prod", **PROD_READY}, {ENV_LAYER: STRONG_ENV.replace("=g-", "=Admin\n#")},
