@@ -114,8 +114,9 @@ class StackDiff:
         return ", ".join(f"{n} to {action}" for action, n in counts.items() if n) or "no changes"
 
     def text(self) -> str:
+        """The summary first, as `pulumi preview` leads with it, then one line per change."""
         lines = [f"warning: {self.note}"] if self.note else []
-        return "\n".join(lines + [c.line() for c in self.changes] + [self.summary()])
+        return "\n".join(lines + [self.summary()] + [c.line() for c in self.changes])
 
 
 def plan_json(tree: Path, stack: str, env_dir: Path) -> tuple[Optional[str], str]:

@@ -4,13 +4,12 @@ import argparse
 import json
 import os
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
-from . import ci, tensorzero_check
+from . import ci, summary, tensorzero_check
 from .deployment import Deployment
 from .diff import diff
 from .envfiles import Variable
@@ -48,8 +47,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     desired = plan(_load(args))
     if args.json:
         sys.stdout.write(to_json(desired))
-    else:
-        sys.stdout.write(yaml.safe_dump(desired, sort_keys=True, width=120))
+        return 0
+    hint = f"Every input (credentials masked): python -m components plan {args.stack} --details"
+    sys.stdout.write(summary.plan_text(desired, "Every input follows." if args.details else hint))
+    if args.details:
+        sys.stdout.write("\n" + yaml.safe_dump(desired, sort_keys=True, width=120))
     return 0
 
 
@@ -113,14 +115,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     desired = plan(deployment)
     for notice in deployment.notices + deployment.translation.notices:
         print(f"notice: {notice}")
-    types = Counter(
-        "Provider" if r["type"].startswith("pulumi:providers:") else r["type"].rsplit(":", 1)[-1]
-        for r in desired["resources"]
-    )
-    print(
-        f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; "
-        + ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))
-    )
+    print(f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; {summary.counts(desired)}")
     return 0
 
 
@@ -158,9 +153,9 @@ def parser() -> argparse.ArgumentParser:
     stack_command("render", cmd_render, "write every file the stack mounts, plus manifest.json").add_argument(
         "--out", required=True, help="output directory"
     )
-    stack_command("plan", cmd_plan, "desired resources under Pulumi's mocks").add_argument(
-        "--json", action="store_true", help="JSON for `diff`"
-    )
+    planned = stack_command("plan", cmd_plan, "desired resources under Pulumi's mocks: a summary, then on request all")
+    planned.add_argument("--json", action="store_true", help="JSON for `diff`")
+    planned.add_argument("--details", action="store_true", help="every resource's inputs after the summary")
     stack_command("validate", cmd_validate, "every offline check")
     stack_command("env", cmd_env, "each container's environment and where each value comes from")
     compare = commands.add_parser(

@@ -6,6 +6,7 @@ provider, dependencies, protect and inputs, with secrets masked.
 """
 
 import json
+import re
 from typing import Any
 
 import pulumi
@@ -17,8 +18,10 @@ from .envfiles import MASK
 from .loader import Deployment
 from .names import PROJECT
 from .stack import build
+from .types import url_password
 
 IMAGE = "docker:index/remoteImage:RemoteImage"
+_URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/:@]*:)[^/@]*@")
 
 
 class StackMocks(pulumi.runtime.Mocks):
@@ -36,9 +39,10 @@ class StackMocks(pulumi.runtime.Mocks):
 
 
 class RecordingMonitor(mocks.MockMonitor):
-    def __init__(self):
+    def __init__(self, plain_names: frozenset[str] = frozenset()):
         super().__init__(StackMocks())
         self.recorded: list[dict[str, Any]] = []
+        self.plain_names = plain_names
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -53,7 +57,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     "dependencies": sorted(set(request.dependencies)),
                     "protect": bool(request.protect),
                     "delete_before_replace": bool(request.deleteBeforeReplace),
-                    "inputs": masked(rpc.deserialize_properties(request.object)),
+                    "inputs": masked(rpc.deserialize_properties(request.object), self.plain_names),
                 }
             )
         return response
@@ -63,20 +67,46 @@ def _is_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
 
 
-def masked(value: Any) -> Any:
-    """Replace every secret with "[secret]"; a secret `K=V` list keeps its names visible."""
+def masked(value: Any, plain_names: frozenset[str] = frozenset()) -> Any:
+    """Replace every secret with "[secret]".
+
+    Pulumi marks a container's whole `envs` list secret when one entry is: there each `K=V` keeps its name,
+    and only the entries whose name is not a known plain variable are masked, so a changed plain value
+    beside a secret still shows (and `diff` sees the container replaced).
+    """
     if _is_secret(value):
         inner = value["value"]
         if isinstance(inner, list) and all(isinstance(item, str) and "=" in item for item in inner):
-            return [item.split("=", 1)[0] + "=" + MASK for item in inner]
+            return [_masked_entry(item, plain_names) for item in inner]
         return MASK
     if isinstance(value, dict):
-        return {key: masked(item) for key, item in sorted(value.items())}
+        return {key: masked(item, plain_names) for key, item in sorted(value.items())}
     if isinstance(value, list):
-        return [masked(item) for item in value]
+        return [masked(item, plain_names) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)  # protobuf carries every number as a double
     return value
+
+
+def _masked_entry(item: str, plain_names: frozenset[str]) -> str:
+    """`K=V` as a plan shows it: V itself when K is plain; a URL's password alone (its user, host and database
+    are the spec's, and a change to them replaces the container); else "[secret]"."""
+    name, value = item.split("=", 1)
+    if name in plain_names:
+        return item
+    shown, found = _URL_PASSWORD.subn(rf"\1{MASK}@", value, count=1)
+    return f"{name}={shown if found and url_password(value) else MASK}"
+
+
+def plain_names(deployment: Deployment) -> frozenset[str]:
+    """Variables no container gets as a secret: the only entries a secret env list may show."""
+    variables = [
+        variable
+        for service in deployment.plans.values()
+        for variable in service.env + tuple(v for shot in service.one_shots for v in shot.env)
+    ]
+    secret = {v.name for v in variables if v.secret}
+    return frozenset(v.name for v in variables if not v.secret and v.name not in secret)
 
 
 def use_mocks(stack: str, monitor: mocks.MockMonitor | None = None) -> mocks.MockMonitor:
@@ -89,7 +119,7 @@ def use_mocks(stack: str, monitor: mocks.MockMonitor | None = None) -> mocks.Moc
 
 def plan(deployment: Deployment) -> dict[str, Any]:
     """Run the stack's program under mocks; return its resources and outputs."""
-    monitor = use_mocks(deployment.stack, RecordingMonitor())
+    monitor = use_mocks(deployment.stack, RecordingMonitor(plain_names(deployment)))
     settings.SETTINGS.rpc_manager.clear()
     settings.SETTINGS.outputs.clear()
     outputs: dict[str, Any] = {}

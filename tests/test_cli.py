@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import tomli
+import yaml
 from conftest import CANARIES, STACKS, write_canary_env
 
 from components import edge
@@ -215,7 +216,7 @@ def test_an_ollama_model_added_replaces_the_gateway_and_creates_its_pull(stack, 
     )
     assert now["ollama-pull-nomic-embed-text"]["inputs"]["command"] == ["pull", "nomic-embed-text"]
     text = cli(changed, "diff", str(base), str(after))
-    assert text.stdout.splitlines()[-1] == "1 to create, 3 to replace"
+    assert text.stdout.splitlines()[0] == "1 to create, 3 to replace"  # the summary leads
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -230,6 +231,42 @@ def test_a_ui_port_changed_replaces_the_ui_container_and_nothing_else(stack, env
     assert new_port == {**old_port, "external": old_port["external"] + 400}
     text = cli(changed, "diff", str(base), str(after))
     assert text.stdout.splitlines() == [
-        "+- replace docker:index/container:Container ui-container (ports)",
         "1 to replace",
+        "+- replace docker:index/container:Container ui-container (ports)",
     ]
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_a_plain_variable_changed_beside_a_secret_replaces_the_container(stack, env_dirs, tmp_path):
+    """The ClickHouse container holds its password (secret) beside its user (plain): changing the user must
+    show, as `pulumi up` will replace the containers that read it."""
+    changed = copy_project(tmp_path / "changed")
+    base = plan_json(changed, stack, env_dirs[stack], tmp_path / "before.json")
+    update_stack(changed, stack, "clickhouse", lambda clickhouse: clickhouse.update(user="pmoves_renamed"))
+    after = plan_json(changed, stack, env_dirs[stack], tmp_path / "after.json")
+    assert changes(changed, base, after) == [
+        ("replace", "clickhouse-container", ["envs"]),
+        ("replace", "clickhouse-schema-apply", ["envs"]),
+        ("replace", "gateway-container", ["envs"]),  # its ClickHouse URL names the user
+    ]
+    envs = resources_by_name(after)["clickhouse-container"]["inputs"]["envs"]
+    assert "CLICKHOUSE_USER=pmoves_renamed" in envs and "CLICKHOUSE_PASSWORD=[secret]" in envs
+    [url] = [e for e in resources_by_name(after)["gateway-container"]["inputs"]["envs"] if "_URL=" in e]
+    assert url == "TENSORZERO_CLICKHOUSE_URL=http://pmoves_renamed:[secret]@tensorzero-clickhouse:8123/tensorzero"
+    assert_no_canary(after.read_text())
+
+
+def test_plan_leads_with_a_summary_and_gives_every_input_on_request(project, env_dirs):
+    planned = json.loads(cli(project, "plan", "prod", "--json", "--env-dir", env_dirs["prod"]).stdout)
+    short = cli(project, "plan", "prod", "--env-dir", env_dirs["prod"])
+    assert short.returncode == 0, short.stderr
+    lines = short.stdout.splitlines()
+    assert lines[0] == "Plan of stack prod (offline, under Pulumi's mocks): what `pulumi up` declares"
+    assert f"    + {len(planned['resources'])} to create (against an empty stack; `diff` compares two plans)" in lines
+    containers = sum(r["type"].endswith(":Container") for r in planned["resources"])
+    assert f"{containers} Container" in short.stdout
+    assert len(lines) < len(planned["resources"]) + 15  # one line per resource, not every input
+    assert "inputs" not in short.stdout and "protect: " not in short.stdout
+    detailed = cli(project, "plan", "prod", "--details", "--env-dir", env_dirs["prod"])
+    assert detailed.stdout.startswith(short.stdout.rsplit("\n", 2)[0])
+    assert yaml.safe_load(detailed.stdout.split("Every input follows.\n", 1)[1]) == planned

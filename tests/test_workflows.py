@@ -467,19 +467,19 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
 
     # A new model: the gateway serves it, the edge maps its bare names, the `requests` view learns it.
     assert diff_of("dev") == [
+        "1 to create, 3 to replace",
         "+- replace docker:index/container:Container clickhouse-schema-apply (uploads)",
         "+- replace docker:index/container:Container edge-container (uploads)",
         "+- replace docker:index/container:Container gateway-container (uploads)",
         "+  create  docker:index/container:Container ollama-pull-nomic-embed-text",
-        "1 to create, 3 to replace",
     ]
     assert diff_of("staging") == [
-        "+- replace docker:index/container:Container ui-container (ports)",
         "1 to replace",
+        "+- replace docker:index/container:Container ui-container (ports)",
     ]
     assert diff_of("prod") == ["no changes"]
     warning, *created = diff_of("qa")
-    assert created[-1].endswith("to create") and all(line.startswith("+  create") for line in created[:-1])
+    assert created[0].endswith("to create") and all(line.startswith("+  create") for line in created[1:])
     assert warning == f"warning: stack qa does not exist at {base}: everything is new"
     # The job summary and the PR comment show every stack file, in promotion order first.
     comment = (project / "out" / "plan-diff" / "comment.md").read_text()
@@ -488,12 +488,22 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
         ("dev", "1 to create, 3 to replace"),
         ("staging", "1 to replace"),
         ("prod", "no changes"),
-        ("qa", created[-1]),
+        ("qa", created[0]),
     ]
     assert summary.read_text() in comment
+    # docs/ci.md shows this very change's comment: its blocks are what the command wrote.
+    documented = (PROJECT_DIR / "docs" / "ci.md").read_text().split("````markdown\n", 1)[1].split("\n````", 1)[0]
+    for stack in ("dev", "staging", "prod"):
+        assert code_block(documented, stack) == code_block(comment, stack), stack
     # The base worktree is gone; the clone is as it was.
     assert git(project, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert git(project, "status", "--porcelain") == ""
+
+
+def code_block(markdown: str, stack: str) -> str:
+    """The fenced block under the comment's `### `stack`` heading."""
+    section = markdown.split(f"### `{stack}`", 1)[1]
+    return section.split("```\n", 1)[1].split("\n```", 1)[0]
 
 
 def test_plan_diff_refuses_an_unknown_base(tmp_path):

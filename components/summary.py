@@ -1,0 +1,54 @@
+"""What `plan` prints for people: a summary first, as `pulumi preview` does, every input only on request."""
+
+from collections import Counter
+from typing import Any
+
+PROVIDER_PREFIX = "pulumi:providers:"
+
+
+def kind(resource_type: str) -> str:
+    """`docker:index/container:Container` -> `Container`; a provider -> `Provider`."""
+    return "Provider" if resource_type.startswith(PROVIDER_PREFIX) else resource_type.rsplit(":", 1)[-1]
+
+
+def counts(desired: dict[str, Any]) -> str:
+    """`11 Container, 8 RemoteImage, ...`: resources by type, most first."""
+    found = Counter(kind(resource["type"]) for resource in desired["resources"])
+    return ", ".join(f"{count} {name}" for name, count in sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
+def tree(desired: dict[str, Any]) -> list[str]:
+    """One line per resource, under its parent, in declaration order of the stack (components first)."""
+    by_parent: dict[str, list[dict]] = {}
+    urns = {resource["urn"] for resource in desired["resources"]}
+    for resource in desired["resources"]:
+        parent = resource["parent"] if resource["parent"] in urns else None
+        by_parent.setdefault(parent, []).append(resource)
+    lines: list[str] = []
+
+    def walk(parent, depth: int) -> None:
+        for resource in by_parent.get(parent, []):
+            marks = "".join(f" [{flag}]" for flag in ("protect",) if resource.get(flag))
+            lines.append(f" +  {'  ' * depth}{kind(resource['type'])} {resource['name']}{marks}")
+            walk(resource["urn"], depth + 1)
+
+    walk(None, 0)
+    return lines
+
+
+def plan_text(desired: dict[str, Any], details_hint: str) -> str:
+    """The summary `plan` leads with: the resources as a tree, their counts, the stack outputs."""
+    stack, total = desired["stack"], len(desired["resources"])
+    lines = [f"Plan of stack {stack} (offline, under Pulumi's mocks): what `pulumi up` declares", ""]
+    lines += tree(desired)
+    lines += [
+        "",
+        "Resources:",
+        f"    + {total} to create (against an empty stack; `diff` compares two plans)",
+        f"      {counts(desired)}",
+        "",
+        f"Outputs: {', '.join(desired['outputs'])}",
+        "",
+        details_hint,
+    ]
+    return "\n".join(lines) + "\n"
