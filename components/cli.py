@@ -132,10 +132,16 @@ def container_environments(deployment: Deployment) -> dict[str, tuple[str, tuple
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    for section, (container, variables) in container_environments(_load(args)).items():
+    """Works before the env layers are filled in: each credential nobody supplies yet shows as missing."""
+    deployment = load(args.stack, env_dir=args.env_dir, allow_missing=True)
+    for section, (container, variables) in container_environments(deployment).items():
         print(f"[{section}] {container}")
         for variable in variables:
             print(f"  {variable.name}={variable.shown}    # {variable.source}")
+    if deployment.missing:
+        print(f"\nmissing: {len(deployment.missing)} credentials; `validate` refuses the stack until each is set:")
+        for problem in deployment.missing:
+            print(f"  {problem}")
     return 0
 
 

@@ -134,7 +134,8 @@ def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint)
     """TENSORZERO_CLICKHOUSE_URL: the only way the gateway learns where ClickHouse is."""
     credentials = f"{quote(spec.user, safe='')}:{quote(password.value, safe='')}"
     url = f"http://{credentials}@{endpoint.host}:{endpoint.port}/{spec.database}"
-    return Variable("TENSORZERO_CLICKHOUSE_URL", url, f"built from clickhouse.* and {password.source}", True)
+    source = f"built from clickhouse.* and {password.source}"
+    return Variable("TENSORZERO_CLICKHOUSE_URL", url, source, True, missing=password.missing)
 
 
 def plan(ctx: Context) -> ServicePlan:
@@ -149,7 +150,7 @@ def plan(ctx: Context) -> ServicePlan:
         )
     env = [
         ctx.from_spec("CLICKHOUSE_USER", "clickhouse.user"),
-        Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
+        password.renamed("CLICKHOUSE_PASSWORD"),
         ctx.from_spec("CLICKHOUSE_DB", "clickhouse.database"),
         # Lets the seed's user manage users and grants from SQL as well.
         Variable("CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT", "1", "components/clickhouse.py", False),

@@ -152,7 +152,7 @@ def plan(ctx: Context) -> ServicePlan:
         Variable("CLICKHOUSE_HOST", server.host, here, False),
         Variable("CLICKHOUSE_PORT", str(server.port), here, False),
         ctx.from_spec("CLICKHOUSE_USER", "clickhouse.user"),
-        Variable("CLICKHOUSE_PASSWORD", password.value, password.source, True),
+        password.renamed("CLICKHOUSE_PASSWORD"),
         ctx.from_spec("CLICKHOUSE_DATABASE", "clickhouse.database"),
     )
     apply = OneShot(

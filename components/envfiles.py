@@ -2,7 +2,7 @@
 
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from dotenv.parser import parse_stream
@@ -26,6 +26,10 @@ class Variable:
     source: str
     secret: bool
     missing: bool = False  # no layer or stack secret supplies it yet (`env` before the layers are filled in)
+
+    def renamed(self, name: str) -> "Variable":
+        """The same value under the name a container reads it by (CLICKHOUSE_PASSWORD from the stack's variable)."""
+        return replace(self, name=name)
 
     @property
     def shown(self) -> str:

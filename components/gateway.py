@@ -71,7 +71,9 @@ def plan(ctx: Context) -> ServicePlan:
                 use.table_key, f"provider '{use.provider}' needs {use.variable}, {why}", file=where, missing=True
             )
     for name in deployment.translation.variables:
-        if not deployment.unsupplied(name):
+        if why := deployment.unsupplied(name):
+            env.append(Variable(name, "", f"named by the catalog: {why.removeprefix('but ')}", True, missing=True))
+        else:
             found = deployment.variable(name)
             # Whatever `env::` names is a provider credential, however the variable is called.
             env.append(Variable(name, found.value, found.source, True))

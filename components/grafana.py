@@ -156,7 +156,7 @@ def plan(ctx: Context) -> ServicePlan:
     env = (
         ctx.from_spec("GF_SECURITY_ADMIN_USER", "grafana.admin_user"),
         # Grafana sets it when it creates its database; later changes need `grafana cli admin reset-admin-password`.
-        Variable("GF_SECURITY_ADMIN_PASSWORD", admin.value, admin.source, True),
+        admin.renamed("GF_SECURITY_ADMIN_PASSWORD"),
         # Installed before provisioning runs, so the ClickHouse datasource exists on the first start.
         Variable(
             "GF_PLUGINS_PREINSTALL_SYNC",

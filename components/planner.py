@@ -110,7 +110,7 @@ class Planner:
         deployment = self.deployment
         if why := deployment.unsupplied(name):
             self.problem(key, f"{name} is needed, {why}", missing=True)
-            return Variable(name, "", "not supplied", True, missing=True)
+            return Variable(name, "", f"{key}: {why.removeprefix('but ')}", True, missing=True)
         found = deployment.variable(name)
         if deployment.spec.tier != Tier.dev:
             self._check_strength(key, found)
@@ -140,6 +140,7 @@ class Planner:
         for name in self.deployment.spec.section(service).extra_env:
             if why := self.deployment.unsupplied(name):
                 self.problem(f"{service.role}.extra_env", f"{name} is listed, {why}", missing=True)
+                found.append(Variable(name, "", f"{service.role}.extra_env: {why.removeprefix('but ')}", True, True))
             else:
                 found.append(self.deployment.variable(name))
         return tuple(found)

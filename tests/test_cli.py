@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import tomli
 import yaml
-from conftest import CANARIES, STACKS, write_canary_env
+from conftest import CANARIES, STACKS, env_templates, write_canary_env
 
 from components import edge
 from components.loader import PROJECT_DIR
@@ -270,3 +270,35 @@ def test_plan_leads_with_a_summary_and_gives_every_input_on_request(project, env
     detailed = cli(project, "plan", "prod", "--details", "--env-dir", env_dirs["prod"])
     assert detailed.stdout.startswith(short.stdout.rsplit("\n", 2)[0])
     assert yaml.safe_load(detailed.stdout.split("Every input follows.\n", 1)[1]) == planned
+
+
+def test_env_works_before_the_credentials_are_filled_in_and_names_each_missing_one(project, tmp_path):
+    """Straight from the templates, prod supplies no credential: `env` still lists every container, shows
+    each missing credential as missing, and names them all; `validate` refuses the same stack."""
+    layers = env_templates("prod", tmp_path / "env")
+    listed = cli(project, "env", "prod", "--env-dir", str(layers))
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    empty = f"  CLICKHOUSE_PASSWORD=[missing]    # clickhouse.password_var: it is empty in {layers}/env.shared:"
+    assert any(line.startswith(empty) for line in lines), listed.stdout
+    assert any(line.startswith("  ANTHROPIC_API_KEY=[missing]    # named by the catalog: ") for line in lines)
+    summary = lines.index(next(line for line in lines if line.startswith("missing: ")))
+    named = lines[summary + 1 :]
+    refused = cli(project, "validate", "prod", "--env-dir", str(layers))
+    assert refused.returncode == 2
+    # Exactly the problems `validate` reports about them, one line each.
+    assert sorted(named) == sorted(refused.stderr.splitlines()[1:])
+    assert lines[summary] == f"missing: {len(named)} credentials; `validate` refuses the stack until each is set:"
+
+
+@pytest.mark.parametrize(
+    ("stack", "expected"),
+    [
+        ("dev", "  CLICKHOUSE_USER=tensorzero    # default of clickhouse.user"),
+        ("staging", "  CLICKHOUSE_USER=pmoves_tz    # stacks/Pulumi.staging.yaml: clickhouse.user"),
+    ],
+)
+def test_env_names_a_spec_default_as_a_default(stack, expected, project, env_dirs):
+    """dev's stack file does not set clickhouse.user: its value is the spec's default, not a key of that file."""
+    listed = cli(project, "env", stack, "--env-dir", env_dirs[stack])
+    assert expected in listed.stdout.splitlines()
