@@ -1,6 +1,6 @@
 # pmoves-tensorzero: the TensorZero stack of PMOVES.AI.
 #
-# Everything but `up` and `preview` works offline, without the Pulumi CLI or Docker.
+# Everything but `up`, `preview`, `smoke` (without OUTPUTS) and `e2e` works offline, without the Pulumi CLI.
 # Examples:  make test | make validate STACK=staging ENV_DIR=/path/to/env | make up STACK=dev YES=0
 
 STACK ?= dev
@@ -10,8 +10,8 @@ PYTHON = $(VENV)/bin/python
 PYTHON3 ?= python3
 # Optional: read the stack's env layers from this directory (the CLI's --env-dir).
 ENV_DIR ?=
-# `make up YES=0` asks before applying.
-YES ?= 1
+# `make up` applies without asking on dev only; elsewhere it asks, unless YES=1 (or CI is set). YES=0 always asks.
+YES ?=
 # Repetitions of `make bench`.
 BENCH_N ?= 5
 
@@ -31,10 +31,12 @@ SMOKE_BUDGET ?= 60
 STATE_DIR = $(CURDIR)/.pulumi-state
 CLI = $(PYTHON) -m components
 CLI_ENV_DIR = $(if $(ENV_DIR),--env-dir "$(ENV_DIR)")
-PIP = $(PYTHON) -m pip install --quiet --disable-pip-version-check
+# pip's own progress lines show (a first install takes about 30 s, the test requirements a few minutes).
+PIP = $(PYTHON) -m pip install --disable-pip-version-check --progress-bar off
 # Marker files: a venv is (re)installed only when its requirements change.
 VENV_MARKER = $(VENV)/.installed
 TEST_MARKER = $(VENV)/.installed-test
+SMOKE_MARKER = $(VENV)/.installed-smoke
 
 # Shared by `up`, `preview` and `smoke`, written once: the state backend and the passphrase.
 # A local file backend inside the project unless PULUMI_BACKEND_URL is set (CI sets it); an empty
@@ -48,10 +50,13 @@ if [ -z "$${PULUMI_BACKEND_URL:-}" ]; then \
 else \
 	echo "pulumi backend: $$PULUMI_BACKEND_URL (from the environment)"; \
 fi; \
-if [ -z "$${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE+set}" ]; then \
+if [ -z "$${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then \
+	if [ "$(STACK)" != "dev" ]; then \
+		echo "error: stack $(STACK) is not dev: its secrets need a passphrase; set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE." >&2; \
+		exit 2; \
+	fi; \
 	export PULUMI_CONFIG_PASSPHRASE=""; \
 	echo "note: using an empty secrets passphrase, as dev does; set PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE for real secrets."; \
-	if [ "$(STACK)" != "dev" ]; then echo "warning: stack $(STACK) is not dev; its secrets would be encrypted with an empty passphrase."; fi; \
 fi
 endef
 
@@ -64,25 +69,38 @@ pulumi stack select "$(STACK)" --create
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-venv lint test env-layers render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean \
+.PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean \
 	ci-deps system-deps ci-env plan-diff smoke
 
 help: ## list the targets (this text)
-	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0]"
+	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0|1]"
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-venv: $(VENV_MARKER) ## create the virtualenv (VENV, default .venv) with requirements.txt
+venv: $(VENV_MARKER) ## create the virtualenv (VENV, default .venv) with requirements.txt and the pmoves-tz command
 
-$(VENV_MARKER): requirements.txt
+$(VENV_MARKER): requirements.txt pyproject.toml
 	@test -x "$(PYTHON)" || { echo "+ $(PYTHON3) -m venv $(VENV)"; $(PYTHON3) -m venv "$(VENV)"; }
+	@echo "+ pip install -r requirements.txt (a first install takes about 30 s)"
 	$(PIP) -r requirements.txt
+	@echo "+ pip install --no-deps -e . (the pmoves-tz command: python -m components, installed)"
+	$(PIP) --quiet --no-deps -e .
 	@touch "$@"
 
 test-venv: $(TEST_MARKER) ## venv plus requirements-test.txt
 
-$(TEST_MARKER): requirements-test.txt requirements.txt $(VENV_MARKER)
+$(TEST_MARKER): requirements-test.txt requirements.txt $(VENV_MARKER) $(SMOKE_MARKER)
+	@echo "+ pip install -r requirements-test.txt (chdb, the tests' real programs: a few minutes on a first install)"
 	$(PIP) -r requirements-test.txt
+	@touch "$@"
+
+# The smoke suite alone: a deploy job's smoke step needs neither the Pulumi program nor the test programs.
+smoke-venv: $(SMOKE_MARKER) ## the virtualenv with requirements-smoke.txt only (httpx, pytest, testinfra)
+
+$(SMOKE_MARKER): requirements-smoke.txt
+	@test -x "$(PYTHON)" || { echo "+ $(PYTHON3) -m venv $(VENV)"; $(PYTHON3) -m venv "$(VENV)"; }
+	@echo "+ pip install -r requirements-smoke.txt"
+	$(PIP) -r requirements-smoke.txt
 	@touch "$@"
 
 lint: test-venv ## ruff: lint and formatting of the Python code
@@ -119,9 +137,9 @@ env: venv $(if $(ENV_DIR),,env-layers) ## each container's environment and where
 
 check-pulumi:
 	@command -v pulumi >/dev/null 2>&1 || { \
-		echo "error: the Pulumi CLI is needed for 'make up', 'make preview' and 'make smoke', and 'pulumi' is not on PATH."; \
-		echo "       Install it: https://www.pulumi.com/docs/install/"; \
-		echo "       Without it, 'make render', 'make plan' and 'make validate' work offline."; \
+		echo "error: the Pulumi CLI is needed for 'make up', 'make preview', 'make e2e' and 'make smoke' (without OUTPUTS=file),"; \
+		echo "       and 'pulumi' is not on PATH. Install it: https://www.pulumi.com/docs/install/"; \
+		echo "       Without it, 'make validate', 'make render', 'make plan' and 'make env' work offline."; \
 		exit 1; } >&2
 
 # What `pulumi up` itself will read: the spec's env dir, so ENV_DIR does not apply here.
@@ -130,14 +148,20 @@ $(if $(ENV_DIR),@echo "warning: ENV_DIR is ignored here; Pulumi reads the env di
 $(CLI) validate $(STACK)
 endef
 
-# check-pulumi comes first: without the CLI nothing is installed.
-up: check-pulumi venv env-layers ## deploy the stack with Pulumi (YES=0 to confirm interactively)
+# check-pulumi comes first: without the CLI nothing is installed. Outside dev, `pulumi up` shows its
+# preview and asks, unless YES=1 or CI is set (a job has no one to answer).
+up: check-pulumi venv env-layers ## deploy the stack with Pulumi (asks outside dev unless YES=1; YES=0 always asks)
 	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
-	if [ "$(YES)" = "0" ]; then \
-		echo "+ pulumi up --stack $(STACK)"; pulumi up --stack "$(STACK)"; \
-	else \
+	yes="$(YES)"; \
+	if [ -z "$$yes" ]; then \
+		if [ "$(STACK)" = "dev" ] || [ -n "$${CI:-}" ]; then yes=1; else yes=0; fi; \
+	fi; \
+	if [ "$$yes" = "1" ]; then \
 		echo "+ pulumi up --stack $(STACK) --yes"; pulumi up --stack "$(STACK)" --yes; \
+	else \
+		echo "+ pulumi up --stack $(STACK) (it asks before applying; YES=1 applies without asking)"; \
+		pulumi up --stack "$(STACK)"; \
 	fi
 
 up-tensorzero: up ## alias of up
@@ -170,7 +194,7 @@ plan-diff: venv ## desired-state diff from git ref BASE to the working tree (STA
 
 # After `make up`: the smoke suite against the stack's real outputs (`pulumi stack output`, which
 # hold the ClickHouse password: kept in a 0600 file removed on exit), or against OUTPUTS=file.
-smoke: test-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STACK (OUTPUTS=file skips pulumi); JUnit in out/smoke/
+smoke: smoke-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STACK (OUTPUTS=file skips pulumi); JUnit in out/smoke/
 	@set -e; mkdir -p "$(SMOKE_DIR)" "$(dir $(JUNIT))"; outputs="$(OUTPUTS)"; \
 	if [ -z "$$outputs" ]; then \
 		$(PULUMI_ENV); \

@@ -7,6 +7,7 @@ one budget: the run ends within `--budget` seconds, passing or failing.
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
@@ -14,15 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import Optional
-from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from .smoke_outputs import OutputsError, StackOutputs
 
-from .loader import PROJECT_DIR
-
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 SUITE = PROJECT_DIR / "tests" / "smoke"
 DEFAULT_BUDGET_S = 60.0
 # Of the budget, what starting this command and writing the report take: the checks get the rest.
@@ -30,76 +29,15 @@ START_AND_REPORT_S = 1.0
 # Past the budget, the suite is stopped: only a hung check (not a slow one) gets this far.
 HARD_STOP_GRACE_S = 15.0
 EXIT_ERROR = 2
+EXIT_FAILED = 1
+OUTCOMES = ("failure", "error", "skipped")  # a JUnit testcase's child element; none: passed
+FIRST_CAUSE_CHARS = 400
+SUITE_REQUIREMENTS = ("pytest", "httpx", "testinfra")  # what tests/smoke/ imports: requirements-smoke.txt
 
 # How the command hands the run to the suite (read by tests/smoke/conftest.py).
 OUTPUTS_VAR = "PMOVES_SMOKE_OUTPUTS"
 DEADLINE_VAR = "PMOVES_SMOKE_DEADLINE"
 BUDGET_VAR = "PMOVES_SMOKE_BUDGET"
-
-
-class _Outputs(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class SmokeModels(_Outputs):
-    chat_model: Optional[str] = Field(None, description="`tensorzero::model_name::X` for one chat request.")
-    embedding_model: Optional[str] = Field(None, description="`tensorzero::embedding_model_name::Y` for one embedding.")
-
-
-class GrafanaAdmin(_Outputs):
-    user: str
-    password: SecretStr
-
-
-@dataclass(frozen=True)
-class ClickHouseAccess:
-    url: str  # scheme://host:port, without credentials: the only form ever printed
-    user: str
-    password: str
-    database: str
-
-
-class StackOutputs(_Outputs):
-    """The stack outputs the suite reads (components/stack.py `outputs`); other keys are ignored."""
-
-    endpoints: dict[str, str] = Field(default_factory=dict, description="role: published http://host:port")
-    internal_urls: dict[str, str] = Field(default_factory=dict)
-    containers: dict[str, str] = Field(default_factory=dict, description="role: Docker container name")
-    docker_hosts: dict[str, str] = Field(default_factory=dict, description="role: Docker host URL")
-    models: dict[str, list[str]] = Field(default_factory=dict)
-    ollama_models: list[str] = Field(default_factory=list, description="models that must be in Ollama's /api/tags")
-    smoke: SmokeModels = Field(default_factory=SmokeModels)
-    clickhouse_views: Optional[list[str]] = Field(
-        None, description="views the schema one-shot creates; absent from a stack deployed before this key"
-    )
-    clickhouse_url: Optional[SecretStr] = Field(None, description="http://user:password@host:port/database")
-    grafana_admin: Optional[GrafanaAdmin] = None
-
-    def clickhouse(self) -> Optional[ClickHouseAccess]:
-        if self.clickhouse_url is None:
-            return None
-        parts = urlsplit(self.clickhouse_url.get_secret_value())
-        port = f":{parts.port}" if parts.port else ""
-        return ClickHouseAccess(
-            url=f"{parts.scheme}://{parts.hostname}{port}",
-            user=unquote(parts.username or "default"),
-            password=unquote(parts.password or ""),
-            database=parts.path.strip("/") or "default",
-        )
-
-    def schema_container(self) -> str:
-        """The schema one-shot's Docker name: components/schema.py names it after ClickHouse's container."""
-        return f"{self.containers.get('clickhouse', '<name_prefix>-tensorzero-clickhouse')}-schema"
-
-    def secrets(self) -> list[str]:
-        """Every credential in the outputs, as it could appear in text: never to be printed."""
-        found = []
-        if self.clickhouse_url is not None:
-            raw = urlsplit(self.clickhouse_url.get_secret_value()).password or ""
-            found += [raw, unquote(raw)]
-        if self.grafana_admin is not None:
-            found.append(self.grafana_admin.password.get_secret_value())
-        return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 
 class SmokeError(Exception):
@@ -126,16 +64,14 @@ def read_outputs(stack: str, outputs_file: Optional[str]) -> dict:
     except json.JSONDecodeError as error:
         raise SmokeError(f"{source}: not JSON ({error})") from None
     try:
-        StackOutputs.model_validate(document)
-    except ValidationError as error:
-        # The messages name keys and types; `input` could hold a credential, so it is left out.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        raise SmokeError(f"{source}: not the stack outputs' shape: {problems}") from None
+        StackOutputs.from_document(document)
+    except OutputsError as error:
+        raise SmokeError(f"{source}: not the stack outputs' shape: {error}") from None
     return document
 
 
 def run(stack: str, outputs: dict, *, budget: float, junit: Optional[str], extra_args: tuple[str, ...] = ()) -> int:
-    """Run the suite against `outputs`; returns pytest's exit status."""
+    """Run the suite against `outputs`; its exit status, and failed when it checked nothing."""
     deadline = time.time() + max(budget - START_AND_REPORT_S, budget / 2)
     with tempfile.TemporaryDirectory(prefix="pmoves-smoke-") as scratch:
         outputs_path = Path(scratch) / "outputs.json"
@@ -148,22 +84,60 @@ def run(stack: str, outputs: dict, *, budget: float, junit: Optional[str], extra
             OUTPUTS_VAR: str(outputs_path),
             DEADLINE_VAR: repr(deadline),
             BUDGET_VAR: repr(budget),
+            # The suite uses no plugin; a plugin of another package in this environment could break its start.
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         }
+        report = Path(junit).resolve() if junit else Path(scratch) / "smoke.junit.xml"
         command = [sys.executable, "-m", "pytest", str(SUITE), "--confcutdir", str(SUITE)]
         command += ["-p", "no:cacheprovider", "-q", "--no-header", "-rfEs", "-o", f"junit_suite_name=smoke-{stack}"]
-        if junit:
-            command += ["--junitxml", str(Path(junit).resolve())]
-        command += list(extra_args)
+        command += ["--junitxml", str(report), *extra_args]
         print(f"smoke {stack}: budget {budget:g}s", flush=True)
         try:
-            return subprocess.run(command, cwd=PROJECT_DIR, env=env, timeout=budget + HARD_STOP_GRACE_S).returncode
+            status = subprocess.run(command, cwd=PROJECT_DIR, env=env, timeout=budget + HARD_STOP_GRACE_S).returncode
         except subprocess.TimeoutExpired:
             print(f"smoke {stack}: stopped: the suite was still running {HARD_STOP_GRACE_S:g}s past its budget")
-            return 1
+            return EXIT_FAILED
+        return verdict(stack, status, report, StackOutputs.from_document(outputs))
+
+
+def verdict(stack: str, status: int, report: Path, outputs: StackOutputs) -> int:
+    """The run's result in one line: a run that checked nothing fails; a failed run names its first failure."""
+    try:
+        cases = list(ElementTree.parse(report).getroot().iter("testcase"))
+    except (OSError, ElementTree.ParseError):
+        cases = []
+    outcome = {case: next((child.tag for child in case if child.tag in OUTCOMES), "passed") for case in cases}
+    passed = sum(result == "passed" for result in outcome.values())
+    print(f"smoke {stack}: {passed} checked and passed, {len(cases) - passed} not passed ({len(cases)} in all)")
+    failed = [case for case, result in outcome.items() if result in ("failure", "error")]
+    if failed:
+        first = failed[0]
+        message = next(child for child in first if child.tag in ("failure", "error"))
+        cause = " ".join((message.get("message") or message.text or "").removeprefix("Failed: ").split())
+        print(f"smoke {stack}: first failure: {first.get('name')}: {cause[:FIRST_CAUSE_CHARS]}")
+        return status or EXIT_FAILED
+    if passed == 0:
+        why = (
+            "the outputs name no service (`pulumi stack output` answers {} for a stack that was never deployed: "
+            f"run `make up STACK={stack}` first)"
+            if outputs.empty
+            else "every check was skipped"
+        )
+        print(f"smoke {stack}: FAILED: nothing was checked: {why}")
+        return EXIT_FAILED
+    return status
+
+
+def missing_requirements() -> list[str]:
+    return [name for name in SUITE_REQUIREMENTS if importlib.util.find_spec(name) is None]
 
 
 def cmd_smoke(args: argparse.Namespace) -> int:
     try:
+        if missing := missing_requirements():
+            raise SmokeError(
+                f"{', '.join(missing)} not installed for {sys.executable}: `make smoke` installs requirements-smoke.txt"
+            )
         outputs = read_outputs(args.stack, args.outputs)
     except SmokeError as error:
         print(f"smoke {args.stack}: {error}", file=sys.stderr)
@@ -176,6 +150,14 @@ def _positive(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be more than 0 seconds")
     return value
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """`python -m components smoke ...` without the rest of the CLI: runs with requirements-smoke.txt alone."""
+    root = argparse.ArgumentParser(prog="python -m components")
+    register(root.add_subparsers(dest="command", required=True))
+    args = root.parse_args(argv)
+    return args.handler(args)
 
 
 def register(commands) -> None:

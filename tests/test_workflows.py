@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import CANARIES
 from dotenv import dotenv_values
 from test_cli import copy_project
 
@@ -369,9 +370,10 @@ def test_ci_env_is_given_every_variable_a_stack_template_leaves_empty():
 def ci_project(root: Path) -> Path:
     """The project as CI checks it out: a git clone with the Makefile, on one commit."""
     project = copy_project(root)
-    for name in ("Makefile", "__main__.py", ".gitignore", "requirements.txt", "requirements-test.txt"):
+    requirements = ("requirements.txt", "requirements-test.txt", "requirements-smoke.txt", "pyproject.toml")
+    for name in ("Makefile", "__main__.py", ".gitignore", *requirements):
         shutil.copy(PROJECT_DIR / name, project / name)
-    for name in ("requirements.txt", "requirements-test.txt"):
+    for name in requirements:
         os.utime(project / name, (0, 0))  # older than the venv's markers: make installs nothing
     for layer in project.glob("envfiles/*/*"):
         if layer.suffix != ".example":
@@ -568,6 +570,55 @@ def test_up_uses_the_backend_and_passphrase_from_the_environment(tmp_path):
     local = make(project, "up", "STACK=dev", env=clean_env(PATH=env["PATH"], STANDIN_LOG=str(log)))
     assert local.returncode == 0, local.stderr
     assert {c["backend"] for c in calls(log)} == {f"file://{project}/.pulumi-state"}
+
+
+def filled_layers(project: Path, stack: str) -> None:
+    """The stack's credentials in its `.env.local`, as an operator fills them in (canary values)."""
+    (project / "envfiles" / stack / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in CANARIES.items()))
+
+
+@pytest.mark.parametrize(
+    ("given", "asks"),
+    [({}, True), ({"YES": "1"}, False), ({"CI": "true"}, False), ({"CI": "true", "YES": "0"}, True)],
+    ids=["default-asks", "YES=1", "CI", "CI-but-YES=0"],
+)
+def test_up_outside_dev_asks_unless_told_not_to(given, asks, tmp_path):
+    project = ci_project(tmp_path / "project")
+    filled_layers(project, "staging")
+    bin_dir, _, log = standins(tmp_path)
+    passphrase = CI_CANARIES["PULUMI_CONFIG_PASSPHRASE"]
+    env = clean_env(PATH=f"{bin_dir}:{os.environ['PATH']}", STANDIN_LOG=str(log), PULUMI_CONFIG_PASSPHRASE=passphrase)
+    env.pop("CI", None)
+    env.update({k: v for k, v in given.items() if k == "CI"})
+    result = make(project, "up", "STACK=staging", *(f"{k}={v}" for k, v in given.items() if k == "YES"), env=env)
+    assert result.returncode == 0, result.stderr
+    up = calls(log)[-1]["argv"]
+    assert up == (["up", "--stack", "staging"] if asks else ["up", "--stack", "staging", "--yes"])
+
+
+@pytest.mark.parametrize("passphrase", [None, ""], ids=["unset", "empty"])
+def test_up_outside_dev_refuses_an_empty_passphrase(passphrase, tmp_path):
+    project = ci_project(tmp_path / "project")
+    filled_layers(project, "staging")
+    bin_dir, _, log = standins(tmp_path)
+    env = clean_env(PATH=f"{bin_dir}:{os.environ['PATH']}", STANDIN_LOG=str(log), YES="1")
+    if passphrase is not None:
+        env["PULUMI_CONFIG_PASSPHRASE"] = passphrase
+    result = make(project, "up", "STACK=staging", env=env)
+    assert result.returncode != 0
+    assert "error: stack staging is not dev: its secrets need a passphrase" in result.stderr
+    assert not log.exists()  # Pulumi never ran
+    # dev keeps its empty passphrase, saying so.
+    dev = make(project, "up", "STACK=dev", env=env)
+    assert dev.returncode == 0, dev.stderr
+    assert "note: using an empty secrets passphrase, as dev does" in dev.stdout
+    assert {c["passphrase"] for c in calls(log)} == {""}
+
+
+def test_env_layers_of_a_stack_that_does_not_exist_fails(tmp_path):
+    result = make(ci_project(tmp_path / "project"), "env-layers", "STACK=qa")
+    assert result.returncode != 0
+    assert "stacks/Pulumi.qa.yaml: no such stack (stacks here: dev, staging, prod)" in result.stderr
 
 
 def test_smoke_reads_the_stack_outputs_through_pulumi_into_a_private_file_it_removes(tmp_path):

@@ -8,6 +8,8 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -35,13 +37,26 @@ def docker_engine() -> None:
 
 
 @pytest.fixture(scope="session")
-def live_images(docker_engine) -> None:
+def live_images(docker_engine, pytestconfig) -> None:
+    """Builds (or finds built) the test images, its progress on the terminal: a cold build takes a minute."""
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter else print
+    say(f"\nlive tests: {BUILD_IMAGES.name} (about a minute on a cold machine, seconds once built)")
+    started = time.monotonic()
+    process = subprocess.Popen(["bash", str(BUILD_IMAGES)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    timer = threading.Timer(BUILD_TIMEOUT_S, process.kill)
+    timer.start()
+    output = []
     try:
-        done = subprocess.run(["bash", str(BUILD_IMAGES)], capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"{BUILD_IMAGES} did not finish within {BUILD_TIMEOUT_S}s")
-    if done.returncode != 0:
-        pytest.fail(f"{BUILD_IMAGES} failed:\n{done.stderr[-4000:]}")
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("build-images:"):
+                say(f"  {line.rstrip()}")
+    finally:
+        timer.cancel()
+    if process.wait() != 0:
+        pytest.fail(f"{BUILD_IMAGES} failed (or ran past {BUILD_TIMEOUT_S}s):\n{''.join(output)[-4000:]}")
+    say(f"live tests: images ready in {time.monotonic() - started:.0f}s")
 
 
 @pytest.fixture(scope="session")

@@ -11,18 +11,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from components.smoke import BUDGET_VAR, DEADLINE_VAR, OUTPUTS_VAR, ClickHouseAccess, StackOutputs
+from components.smoke import BUDGET_VAR, DEADLINE_VAR, OUTPUTS_VAR
+from components.smoke_outputs import ClickHouseAccess, StackOutputs
 
 from .probes import Budget, ClickHouseQueries, DockerHosts, how_to_query
-
-MIN_REDACTED = 4
 
 if OUTPUTS_VAR not in os.environ:
     collect_ignore_glob = ["test_*.py"]
 
 
 def _outputs() -> StackOutputs:
-    return StackOutputs.model_validate(json.loads(Path(os.environ[OUTPUTS_VAR]).read_text()))
+    return StackOutputs.from_document(json.loads(Path(os.environ[OUTPUTS_VAR]).read_text()))
 
 
 def pytest_generate_tests(metafunc):
@@ -37,15 +36,7 @@ def outputs() -> StackOutputs:
 
 @pytest.fixture(scope="session")
 def budget(outputs) -> Budget:
-    # A secret shorter than this is not worth erasing every such letter from every message.
-    secrets = [secret for secret in outputs.secrets() if len(secret) >= MIN_REDACTED]
-
-    def redact(text: str) -> str:
-        for secret in secrets:
-            text = text.replace(secret, "***")
-        return text
-
-    return Budget(float(os.environ[DEADLINE_VAR]), float(os.environ[BUDGET_VAR]), redact)
+    return Budget(float(os.environ[DEADLINE_VAR]), float(os.environ[BUDGET_VAR]), outputs.redactor())
 
 
 @pytest.fixture(scope="session")

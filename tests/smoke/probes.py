@@ -9,7 +9,7 @@ from typing import Callable, Optional, TypeVar
 import httpx
 import pytest
 
-from components.smoke import ClickHouseAccess, StackOutputs
+from components.smoke_outputs import ClickHouseAccess, StackOutputs
 
 T = TypeVar("T")
 
@@ -26,6 +26,14 @@ class NotYet(Exception):
     """What an attempt saw that is not (yet) what the check wants."""
 
 
+class Refused(Exception):
+    """Nothing listens where the outputs say a service is: an answer, not a reason to wait."""
+
+    def __init__(self, address: str, message: str):
+        super().__init__(message)
+        self.address = address
+
+
 class Budget:
     """One deadline for the whole run; each check retries with backoff inside its share of it."""
 
@@ -33,6 +41,7 @@ class Budget:
         self.deadline = deadline
         self.total = total
         self.redact = redact
+        self.refused: dict[str, str] = {}  # host:port -> the check that found nothing listening there first
 
     @property
     def remaining(self) -> float:
@@ -64,6 +73,10 @@ class Budget:
                 return attempt(timeout)
             except NotYet as not_yet:
                 seen = str(not_yet)
+            except Refused as refused:
+                first = self.refused.setdefault(refused.address, f"{service}: {endpoint}")
+                echo = "" if first == f"{service}: {endpoint}" else f" (first refused to {first})"
+                self.fail(service, endpoint, f"{refused}{echo}", "nothing listens there: is the container running?")
             now = time.time()
             if now >= window_end:
                 break
@@ -88,8 +101,22 @@ def request(client: httpx.Client, method: str, url: str, timeout: float, **kwarg
         return client.request(method, url, timeout=timeout, **kwargs)
     except httpx.TimeoutException:
         raise NotYet(f"no answer within {timeout:.1f}s") from None
+    except httpx.ConnectError as error:
+        if is_refusal(error):
+            address = httpx.URL(url).netloc.decode()
+            raise Refused(address, f"cannot connect: connection refused by {address}") from None
+        raise NotYet(f"cannot connect ({type(error).__name__}: {error})") from None
     except httpx.HTTPError as error:
         raise NotYet(f"cannot connect ({type(error).__name__}: {error})") from None
+
+
+def is_refusal(error: BaseException) -> bool:
+    """Whether a connection error is a refusal (nothing listens), along the chain of causes."""
+    while error is not None:
+        if isinstance(error, ConnectionRefusedError) or "Connection refused" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def wait_until_ok(budget: Budget, http: httpx.Client, service: str, url: str) -> None:

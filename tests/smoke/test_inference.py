@@ -10,7 +10,7 @@ from typing import Callable, Optional
 
 import pytest
 
-from .probes import NotYet, endpoint, json_of, request, shown
+from .probes import NotYet, Refused, endpoint, json_of, request, shown
 
 TABLE = "ModelInference"
 COUNT = f"SELECT count() FROM {TABLE}"
@@ -45,7 +45,7 @@ def ledger(budget, clickhouse_queries) -> Ledger:
     found.where = f"{TABLE} at {clickhouse_queries.where}"
     try:
         found.before = found.count(min(5.0, max(budget.remaining, 0.2)))
-    except NotYet as error:
+    except (NotYet, Refused) as error:
         found.why_no_before = f"cannot count rows before the requests: {error}"
     return found
 

@@ -85,7 +85,8 @@ print(f"real TensorZero OpenAI-compatible routes at {real_base}", file=sys.stder
 lock = threading.Lock()
 requests_total: dict[tuple[str, str], int] = {}
 tokens = {"input": 0, "output": 0}
-faults = {"metrics": False}
+# Faults the live tests inject: /metrics answering 500; answered inferences not written to ClickHouse.
+faults = {"metrics": False, "unlogged": False}
 
 
 def provider_of(model: str) -> str:
@@ -111,7 +112,8 @@ def record(route: str, body: dict, answer: dict, elapsed_ms: int) -> None:
         "ttft_ms": None,
         "cached": 0,
     }
-    clickhouse_query("INSERT INTO ModelInference FORMAT JSONEachRow", json.dumps(row).encode())
+    if not faults["unlogged"]:
+        clickhouse_query("INSERT INTO ModelInference FORMAT JSONEachRow", json.dumps(row).encode())
     with lock:
         key = (ROUTES[route], model)
         requests_total[key] = requests_total.get(key, 0) + 1
@@ -171,7 +173,8 @@ def metrics(request):
 
 
 def fault(request):
-    """Not a gateway route: lets the live tests break /metrics to see Prometheus report the target down."""
+    """Not a gateway route: lets the live tests break /metrics (Prometheus reports the target down) or stop
+    writing inferences to ClickHouse (the smoke suite must see the rows not grow)."""
     faults.update(request.json())
     return 200, faults, JSON
 
