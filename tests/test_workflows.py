@@ -659,3 +659,18 @@ def test_smoke_reads_the_stack_outputs_through_pulumi_into_a_private_file_it_rem
     assert offline.returncode == 0, offline.stderr
     [only] = calls(log)
     assert only["argv"][:4] == ["smoke", "dev", "--outputs", str(given)]
+
+
+def test_the_e2e_job_installs_the_pulumi_cli_then_deploys_through_make_e2e():
+    """The main job where it can run: a GitHub-hosted runner (registry access), the CLI installed by
+    pulumi/actions with no command, then `make e2e`; no secret at all."""
+    job = DOCUMENTS["pull-request.yml"]["jobs"]["e2e"]
+    assert job["runs-on"].startswith("ubuntu-")
+    uses = [step.get("uses", "") for step in job["steps"]]
+    install = next(i for i, u in enumerate(uses) if u.startswith("pulumi/actions@"))
+    assert "command" not in job["steps"][install]["with"]
+    assert job["steps"][install]["with"]["pulumi-version"] == "${{ env.PULUMI_VERSION }}"
+    runs = [step.get("run") for step in job["steps"] if "run" in step]
+    assert runs == ["make e2e"] and [step.get("run") for step in job["steps"]].index("make e2e") > install
+    assert "secrets." not in json.dumps(job)
+    assert "e2e:" in (PROJECT_DIR / "Makefile").read_text()
