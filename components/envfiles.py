@@ -9,14 +9,20 @@ from dotenv.parser import parse_stream
 
 from .errors import ConfigError, Problem, read_text
 
-_CREDENTIAL_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.IGNORECASE)
-_URL_WITH_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")
+# Names that hold credentials: HF_TOKEN, SENTRY_DSN, HF_AUTH, BASIC_AUTH_HEADER, ... (GF_AUTH_ANONYMOUS_ENABLED
+# is a switch, not a credential: AUTH counts only at the end of a name).
+_CREDENTIAL_NAME = re.compile(
+    r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|DSN|COOKIE|PRIVATE|AUTH(_HEADER)?$|AUTHORIZATION)",
+    re.IGNORECASE,
+)
+# A URL that carries anything before an `@` (user:password@, or a token alone as in a Sentry DSN).
+_URL_WITH_USERINFO = re.compile(r"://[^/@\s]+@")
 MASK = "[secret]"
 MISSING = "[missing]"
 
 
 def is_credential(name: str, value: str) -> bool:
-    return bool(_CREDENTIAL_NAME.search(name) or _URL_WITH_PASSWORD.search(value))
+    return bool(_CREDENTIAL_NAME.search(name) or _URL_WITH_USERINFO.search(value))
 
 
 @dataclass(frozen=True)

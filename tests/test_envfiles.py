@@ -50,6 +50,14 @@ def test_a_broken_line_names_file_and_line(tmp_path):
         ("DATABASE_URL", "http://user:pw@db:8123/x", True),
         ("OLLAMA_KEEP_ALIVE", "24h", False),
         ("TENSORZERO_GATEWAY_URL", "http://tensorzero-gateway:3000", False),
+        # Names and values the first rule missed (issue 14).
+        ("HF_AUTH", "hf_abc", True),
+        ("SENTRY_DSN", "https://public@o1.ingest.sentry.io/1", True),
+        ("PROXY_URL", "http://token@proxy.internal:3128", True),
+        ("BASIC_AUTH_HEADER", "Basic dXNlcjpwdw==", True),
+        ("TLS_PRIVATE_PEM", "-----BEGIN", True),
+        ("PULUMI_CONFIG_PASSPHRASE", "p", True),
+        ("GF_AUTH_ANONYMOUS_ENABLED", "false", False),
     ],
 )
 def test_credentials_are_recognised(name, value, credential):
