@@ -3,7 +3,7 @@
     python benchmarks/bench_plan.py [N]     (N repetitions, default 5; or `make bench BENCH_N=N`)
 
 In-process, one repetition is what the two CLI commands do after start-up:
-`validate` (load, rendered_files, plan) then `plan` (load, plan). The CLI
+`validate` (load, rendered_files, TensorZero's own loader on tensorzero.toml, plan) then `plan` (load, plan). The CLI
 column runs `python -m components validate <stack> --env-dir DIR` and then
 `... plan <stack> --env-dir DIR` as subprocesses and measures wall time,
 interpreter start and imports included.
@@ -26,6 +26,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from components import tensorzero_check  # noqa: E402
 from components.loader import load, read_stack_config  # noqa: E402
 from components.plan import plan  # noqa: E402
 from components.spec import EnvFilesSpec  # noqa: E402
@@ -59,6 +60,7 @@ def in_process(stack: str, env_dir: str) -> float:
     start = time.perf_counter()
     deployment = load(stack, env_dir=env_dir)  # validate
     rendered_files(deployment)
+    tensorzero_check.check(deployment)
     plan(deployment)
     plan(load(stack, env_dir=env_dir))  # plan
     return time.perf_counter() - start
