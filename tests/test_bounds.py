@@ -37,9 +37,7 @@ def test_nginx_takes_the_largest_body_size_the_spec_allows(deployments, tmp_path
     assert (checked.returncode == 0) is accepted, checked.stderr
 
 
-@pytest.mark.parametrize(
-    ("interval", "accepted"), [("1s", True), ("5m", True), ("999999999999s", False)], ids=str
-)
+@pytest.mark.parametrize(("interval", "accepted"), [("1s", True), ("5m", True), ("999999999999s", False)], ids=str)
 def test_promtool_takes_the_scrape_intervals_the_spec_allows(deployments, tmp_path, interval, accepted):
     deployment = with_section(deployments["dev"], PROMETHEUS.role, scrape_interval=interval)
     config, _ = rendered(deployment, tmp_path)

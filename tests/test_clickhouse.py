@@ -640,19 +640,11 @@ def test_server_creates_and_lands_in_the_tensorzero_database(server):
     assert server.query("SELECT currentDatabase()", TEST_USER, TEST_PASSWORD) == CUSTOM_DATABASE
 
 
-# The official image's entrypoint (docker/server/entrypoint.sh), as it writes users.d/default-user.xml: the
-# password is put between the tags as it is. Here in 18.16's root element.
-ENTRYPOINT_USER_XML = """<yandex>
-  <users>
-    <{user}>
-      <profile>default</profile>
-      <networks><ip>::/0</ip></networks>
-      <password>{password}</password>
-      <quota>default</quota>
-    </{user}>
-  </users>
-</yandex>
-"""
+# ENTRYPOINT_USER (above) in 18.16's root element, without access management, which 18.16 predates: the
+# password between its tags as the entrypoint puts it, unescaped.
+ENTRYPOINT_USER_XML = ENTRYPOINT_USER.replace("clickhouse>", "yandex>").replace(
+    "            <access_management>1</access_management>\n", ""
+)
 
 
 @pytest.mark.parametrize(
