@@ -674,3 +674,20 @@ def test_the_e2e_job_installs_the_pulumi_cli_then_deploys_through_make_e2e():
     assert runs == ["make e2e"] and [step.get("run") for step in job["steps"]].index("make e2e") > install
     assert "secrets." not in json.dumps(job)
     assert "e2e:" in (PROJECT_DIR / "Makefile").read_text()
+
+
+def test_slow_make_steps_say_what_they_do_and_show_pips_progress(tmp_path):
+    """A first `make` spends tens of seconds in pip: each step is announced and pip's own lines are shown."""
+    fresh = tmp_path / "venv"
+    dry = subprocess.run(
+        ["make", "-n", "--no-print-directory", "-C", str(PROJECT_DIR), f"VENV={fresh}", "test-venv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dry.returncode == 0, dry.stderr
+    installs = [line for line in dry.stdout.splitlines() if " -m pip install " in line and " -r " in line]
+    assert len(installs) == 3  # requirements, smoke, test
+    assert not [line for line in installs if "--quiet" in line or " -q " in line]
+    announced = [line for line in dry.stdout.splitlines() if line.startswith('echo "+ ')]
+    assert len(announced) >= len(installs) + 1  # the venv's creation too
