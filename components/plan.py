@@ -53,6 +53,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     "dependencies": sorted(set(request.dependencies)),
                     "protect": bool(request.protect),
                     "delete_before_replace": bool(request.deleteBeforeReplace),
+                    "retain_on_delete": bool(request.retainOnDelete),
                     "inputs": masked(rpc.deserialize_properties(request.object)),
                 }
             )

@@ -7,7 +7,6 @@ monitoring contract (monitoring.py) and the jobs actually scraped. The templates
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -32,7 +31,7 @@ from .monitoring import (
 from .names import METRICS_PATH
 from .render import RenderedFile, render
 from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan, Target, Volume
-from .spec import DURATION, PUBLISHED_PORT, ServiceSpec, StrictModel
+from .spec import DURATION, PUBLISHED_PORT, ServiceSpec, StrictModel, seconds
 from .types import ImageRef, Port
 
 if TYPE_CHECKING:
@@ -84,13 +83,6 @@ class PrometheusSpec(ServiceSpec):
 
 
 DEFAULT_SCRAPE_TIMEOUT_S = 10  # Prometheus's own default; it may not exceed the interval
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-
-
-def seconds(duration: str) -> float:
-    """A Prometheus duration of the spec's form (`15s`, `5m`) in seconds."""
-    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w|y)", duration).groups()
-    return int(number) * _UNIT_SECONDS[unit]
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ rules below are the only place that decides who reaches whom at which address.
 """
 
 import ipaddress
+import re
 from dataclasses import replace
 from enum import Enum
 from typing import ClassVar, Optional
@@ -23,6 +24,13 @@ SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
 DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def seconds(duration: str) -> float:
+    """A duration of the spec's form (`15s`, `5m`, `24h`: Prometheus's units) in seconds."""
+    number, unit = re.fullmatch(r"([0-9]+)(ms|s|m|h|d|w|y)", duration).groups()
+    return int(number) * _UNIT_SECONDS[unit]
 
 
 class StrictModel(BaseModel):
@@ -110,6 +118,11 @@ class EnvironmentBase(StrictModel):
         description="Prefix of every Docker-side name (containers, volumes, network), "
         "so two stacks can share a Docker host."
     )
+    volume_prefix: Optional[DockerName] = Field(
+        None,
+        description="Prefix of the data volumes' Docker names; null: name_prefix. Set it to the old name_prefix "
+        "before renaming name_prefix, so the volumes (and their data) keep their names.",
+    )
     bind_address: IPAddress = Field("127.0.0.1", description="Host address published ports bind to.")
     protect_data: Optional[bool] = Field(
         None, description="Protect data volumes from `pulumi destroy`; defaults to true outside dev."
@@ -120,6 +133,10 @@ class EnvironmentBase(StrictModel):
     )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")
+
+    @property
+    def data_volume_prefix(self) -> str:
+        return self.volume_prefix or self.name_prefix
 
     @property
     def protected(self) -> bool:

@@ -295,9 +295,9 @@ ENTRYPOINT_USER = """<clickhouse>
 """
 
 
-def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool) -> Path:
+def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool, backups: Optional[Path] = None) -> Path:
     """A ClickHouse config tree for chdb: the rendered config.d and users.d files, with only the edits
-    chdb needs (each named); returns the main config file."""
+    chdb needs (each named), the backups disk at `backups` (default root/backups); returns the main config file."""
     spec = deployment.spec.clickhouse
     for directory in ("config.d", "users.d"):
         (root / directory).mkdir(parents=True)
@@ -316,7 +316,7 @@ def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool) -> P
             # the real server's handling is shown with clickhouse-server below.
             text = edit(text, r"<default_database>[^<]*</default_database>", "")
         if name == "config.d/backups.xml":
-            text = text.replace(clickhouse.BACKUPS_PATH, f"{root}/backups/")
+            text = text.replace(clickhouse.BACKUPS_PATH, f"{backups or root / 'backups'}/")
         if name == "users.d/readonly.xml" and not keep_constraints:
             # chdb ignores access_control_improvements, so it refuses changeable_in_readonly; see
             # test_chdb_reads_the_readonly_constraint for the file as rendered.
