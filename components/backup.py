@@ -25,7 +25,7 @@ from .envfiles import Variable
 from .monitoring import BACKUP_JOB
 from .names import METRICS_PATH
 from .render import RenderedFile
-from .service import Monitoring, OneShot, Scrape, ServiceDefinition, ServicePlan, VolumeMount
+from .service import Monitoring, OneShot, Placement, Scrape, ServiceDefinition, ServicePlan, VolumeMount
 from .spec import DURATION, PUBLISHED_PORT, ServiceSpec, StrictModel, seconds
 from .types import EnvName, ImageRef, Port
 
@@ -67,6 +67,9 @@ class OffsiteSpec(StrictModel):
 class BackupSpec(ServiceSpec):
     enabled: bool = Field(True, description="Take scheduled backups (needs clickhouse.backups).")
     image: ImageRef = Field("python:3.11.13-slim-bookworm", description="Pinned Python image backupctl runs in.")
+    host: Optional[str] = Field(
+        None, description="Docker host; null: ClickHouse's, where it must run (it mounts the backups volume)."
+    )
     port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
     every: str = Field("24h", pattern=DURATION, description="A backup is due this long after the newest one.")
     full_every: int = Field(
@@ -172,15 +175,15 @@ def plan(ctx: Context) -> ServicePlan:
 
 
 def checks(spec) -> list[tuple[str, str]]:
-    problems = []
-    if spec.backup.enabled and spec.backup.host != spec.clickhouse.host:
-        problems.append(
-            (
-                "backup.host",
-                f"must be clickhouse.host ('{spec.clickhouse.host}'): it mounts ClickHouse's backups volume",
-            )
-        )
-    return problems
+    if spec.backup.host in (None, spec.clickhouse.host):
+        return []
+    where = f"must be clickhouse.host ('{spec.clickhouse.host}'): it mounts ClickHouse's backups volume"
+    return [("backup.host", where)]
+
+
+def placement(spec, definition: ServiceDefinition) -> Placement:
+    """On ClickHouse's host (unless the spec says otherwise, which checks() refuses)."""
+    return Placement(spec.backup.host or spec.clickhouse.host, ALIAS, PORT, spec.backup.port)
 
 
 SERVICE = ServiceDefinition(
@@ -195,5 +198,6 @@ SERVICE = ServiceDefinition(
     # The backups disk is where every backup is written first: without it there is nothing to schedule.
     is_deployed=lambda spec: spec.backup.enabled and spec.clickhouse.backups,
     checks=checks,
+    placement=placement,
     monitoring=lambda spec: Monitoring(scrapes=(Scrape(BACKUP_JOB, METRICS_PATH),), probe=HEALTH_PATH),
 )

@@ -210,8 +210,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     problems = []
     deployed = spec.deployed_services
     for service in deployed:
-        if service.spec and spec.section(service).host not in spec.hosts:
-            host = spec.section(service).host
+        if service.spec and (host := service.placement(spec, service).host) not in spec.hosts:
             problems.append((f"{service.role}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})"))
     if problems:
         return problems  # the rules below need every host to exist

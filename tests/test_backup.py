@@ -7,21 +7,36 @@ loading the stack's rendered config.d (the backups disk, the off-host endpoint w
 S3 is moto's server; backupctl runs from the files the stack uploads, with the environment its plan gives.
 """
 
+import itertools
 import json
 import random
 import shutil
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from backupctl_harness import Moto, Server, backupctl, backupctl_env, program_dir, start_server, with_offsite
+from backupctl_harness import (
+    Moto,
+    Server,
+    backupctl,
+    backupctl_env,
+    free_port,
+    program_dir,
+    start_server,
+    with_offsite,
+)
 from chdb_run import tensorzero_tables
+from promtool import run
 from test_clickhouse import SEED_AVERAGE, SEED_BY_MODEL, SEED_COUNT, SEED_LATEST, SEED_SLOW, model_inference_rows
 
 from components import clickhouse_schema
+from components.backupctl import serve as scheduler
+from components.backupctl.jobs import Settings, take
 from components.backupctl.s3 import S3
-from components.backupctl.store import DESCRIPTION
+from components.backupctl.store import DESCRIPTION, Backup, to_delete
 
 SEED_QUERIES = (SEED_COUNT, SEED_BY_MODEL, SEED_AVERAGE, SEED_LATEST, SEED_SLOW)
 PREFIX = "prod"  # the S3 prefix under the bucket
@@ -205,7 +220,7 @@ def test_restore_refuses_a_database_holding_rows_unless_replaced(drill, restored
 
 def corrupt_copy(drill: Drill, name: str) -> str:
     """A copy of backup `name` under a new backup name, one byte of its data flipped."""
-    copy = "tensorzero-20010101T000001Z-full"
+    copy = "tensorzero-20010101T000001.000000Z-full"
     shutil.copytree(drill.backups / name, drill.backups / copy)
     [data] = sorted((drill.backups / copy / "data").rglob("data.bin"))[:1]
     content = bytearray(data.read_bytes())
@@ -229,7 +244,7 @@ def test_a_corrupt_backup_fails_restore_and_touches_nothing(drill, restored):
 
 @pytest.mark.parametrize("case", ["missing", "unfinished"])
 def test_a_missing_or_unfinished_backup_is_refused_by_name(drill, restored, case):
-    name = "tensorzero-20010101T000000Z-full"
+    name = "tensorzero-20010101T000000.000000Z-full"
     if case == "unfinished":
         shutil.copytree(drill.backups / names(drill)[0], drill.backups / name)
         (drill.backups / name / DESCRIPTION).unlink()
@@ -244,3 +259,124 @@ def test_a_missing_or_unfinished_backup_is_refused_by_name(drill, restored, case
         assert answers(restored) == before
     finally:
         shutil.rmtree(drill.backups / name, ignore_errors=True)
+
+
+# --- schedule, chains and retention, with real backups -----------------------------------------------
+
+
+@pytest.fixture
+def scheduled(drill, tmp_path):
+    """A fresh engine holding rows, an empty backups volume and an empty S3 prefix; backupctl's settings."""
+    volume = tmp_path / "backups"
+    volume.mkdir()
+    server = drill.fresh(f"scheduled-{time.monotonic_ns()}", backups=volume)
+    shutil.copytree(drill.backups / names(drill)[0], volume / names(drill)[0])
+    result = drill.run(server, "restore", names(drill)[0], BACKUP_PATH=str(volume))
+    assert result.returncode == 0, result.stderr
+    shutil.rmtree(volume / names(drill)[0])
+    # Under the off-host prefix ClickHouse holds credentials for (its config.d/backups-offsite.xml).
+    prefix = f"{drill.env['BACKUP_OFFSITE_URL']}/scheduled-{time.monotonic_ns()}"
+    env = {**drill.env, "CLICKHOUSE_URL": f"http://127.0.0.1:{server.port}", "BACKUP_PATH": str(volume)}
+    env |= {"BACKUP_OFFSITE_URL": prefix, "BACKUP_FULL_EVERY": "3", "BACKUP_KEEP": "1", "BACKUP_OFFSITE_KEEP": "2"}
+    yield Settings.from_env(env), server
+    server.stop()
+
+
+def test_scheduled_backups_chain_incrementals_and_retention_drops_whole_chains(scheduled):
+    """full_every 3: full, incr, incr, full, ... Locally one chain is kept (keep 1), off the host two (keep 2);
+    a chain goes only once a newer full backup is complete, and never a backup something kept builds on."""
+    settings, _ = scheduled
+    clock = itertools.count(1_800_000_000, 7)  # every call of the clock: 7 seconds later
+    seen = {}
+    for _ in range(7):
+        for outcome in take(settings, "scheduled", now=lambda: next(clock)):
+            assert outcome.ok, outcome.error
+            seen.setdefault(outcome.destination, []).append(outcome)
+    for destination, keep in (("local", 1), ("offsite", 2)):
+        kinds = [o.name.rsplit("-", 1)[1] for o in seen[destination]]
+        assert kinds == ["full", "incr", "incr", "full", "incr", "incr", "full"]
+        left = settings.destinations()[destination].backups()
+        fulls = [b for b in left if b.full]
+        assert len(fulls) == keep and all(b.complete for b in left)
+        assert [b.name for b in left] == [o.name for o in seen[destination]][-(1 + 3 * (keep - 1)) :]
+        assert {b.base for b in left if b.base} <= {b.name for b in left}  # every chain is whole
+    deleted = [name for o in seen["local"] for name in o.deleted]
+    assert len(deleted) == 6 and len(set(deleted)) == 6
+
+
+def test_retention_keeps_what_a_kept_backup_builds_on():
+    import datetime
+
+    def at(hours: int) -> datetime.datetime:
+        return datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(hours=hours)
+
+    backups = [
+        Backup("a-full", at(0), "full", True),
+        Backup("b-incr", at(1), "incr", True, base="a-full"),
+        Backup("c-pre", at(2), "pre-upgrade", True),  # a full one, taken before an upgrade
+        Backup("d-incr", at(3), "incr", True, base="b-incr"),  # built on the old chain after it
+        Backup("e-unfinished", at(4), "full", False),
+        Backup("f-unfinished", at(40), "full", False),  # may still be running
+    ]
+    dropped = {b.name for b in to_delete(backups, keep=1, now=at(41))}
+    assert dropped == {"e-unfinished"}  # a-full and b-incr are what d-incr needs
+    assert {b.name for b in to_delete(backups[:3], keep=1, now=at(41))} == {"a-full", "b-incr"}
+
+
+# --- what Prometheus reads -------------------------------------------------------------------------
+
+
+def test_metrics_say_when_the_last_good_backup_was_and_promtool_accepts_them(scheduled):
+    settings, _ = scheduled
+    settings = Settings(**{**settings.__dict__, "metrics_port": free_port()})
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.serve, args=(settings, stop, 0.2), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{settings.metrics_port}"
+        for _ in range(300):
+            try:
+                text = urllib.request.urlopen(url + scheduler.METRICS_PATH, timeout=2).read().decode()
+            except OSError:
+                text = ""
+            if 'pmoves_backup_last_run_success{destination="offsite"} 1' in text:
+                break
+            time.sleep(0.2)
+        assert urllib.request.urlopen(url + scheduler.HEALTH_PATH, timeout=2).status == 200
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    checked = run("promtool", "check", "metrics", stdin=text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
+    }
+    for destination in ("local", "offsite"):
+        [newest] = settings.destinations()[destination].backups()
+        assert values[f'pmoves_backup_last_success_timestamp_seconds{{destination="{destination}"}}'] == (
+            newest.started.timestamp()
+        )
+        assert values[f'pmoves_backup_runs_total{{destination="{destination}",outcome="success"}}'] == 1
+        assert values[f'pmoves_backup_kept{{destination="{destination}"}}'] == 1
+        assert values[f'pmoves_backup_schedule_seconds{{destination="{destination}"}}'] == settings.every_s
+    # Read back from the destinations, as after a restart: nothing is due before `every` has passed.
+    state = scheduler.State(settings)
+    state.refresh()
+    assert state.due(time.time()) == []
+    assert state.due(time.time() + settings.every_s + 1) == ["local", "offsite"]
+
+
+def test_a_failed_run_is_counted_and_retried_later_not_at_once(scheduled):
+    settings, server = scheduled
+    state = scheduler.State(settings)
+    state.refresh()
+    assert state.due(time.time()) == ["local", "offsite"]  # nothing there yet
+    server.stop()  # ClickHouse is down
+    outcomes = scheduler.run_once(state, ["local"])
+    assert [o.ok for o in outcomes] == [False] and "cannot reach ClickHouse" in outcomes[0].error
+    text = state.exposition()
+    assert 'pmoves_backup_last_run_success{destination="local"} 0' in text
+    assert 'pmoves_backup_runs_total{destination="local",outcome="failure"} 1' in text
+    assert 'pmoves_backup_last_success_timestamp_seconds{destination="local"} 0' in text  # BackupTooOld's input
+    assert state.due(time.time()) == ["offsite"]  # local waits RETRY_S before trying again
+    assert "local" in state.due(time.time() + scheduler.RETRY_S + 1)

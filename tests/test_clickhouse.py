@@ -30,6 +30,8 @@ from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
 from conftest import CANARIES, STACKS, container_of, planned_env, resources
 
 from components import clickhouse, clickhouse_schema
+from components.backupctl.clickhouse import ClickHouse as BackupctlClient
+from components.backupctl.clickhouse import ClickHouseError
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.clickhouse import ClickHouseSpec
 from components.envfiles import Variable
@@ -88,6 +90,7 @@ def test_files_follow_the_spec(deployments, stack):
     expected = {"config.d/pmoves.xml"}
     expected |= {"config.d/prometheus.xml"} if spec.metrics else set()
     expected |= {"config.d/backups.xml"} if spec.backups else set()
+    expected |= {"config.d/backups-offsite.xml"} if clickhouse.offsite_backups(deployment.spec) else set()
     if deployment.spec.deployed(GRAFANA):
         expected |= {"users.d/readonly.xml", "config.d/readonly-constraints.xml"}
     assert set(files) == expected
@@ -561,6 +564,7 @@ def free_port() -> int:
 class Server:
     port: int
     deployment: Deployment
+    http_port: int = 0
 
     def query(self, sql: str, user: str = "default", password: str = "") -> str:
         done = subprocess.run(
@@ -608,7 +612,7 @@ def server(deployments, tmp_path_factory):
     process = subprocess.Popen(
         [SERVER, f"--config-file={root / 'config.xml'}"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    running = Server(ports["tcp_port"], deployment)
+    running = Server(ports["tcp_port"], deployment, ports["http_port"])
     try:
         for _ in range(100):
             if (
@@ -721,9 +725,10 @@ def test_environment_names_user_database_and_secret_password(deployments, stack)
     assert env["CLICKHOUSE_DB"].value == deployment.spec.clickhouse.database
     assert env["CLICKHOUSE_PASSWORD"].secret and not env["CLICKHOUSE_USER"].secret
     assert env["CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT"].value == "1"
+    offsite = clickhouse.offsite_backups(deployment.spec)
     assert [v.name for v in env.values() if v.secret] == ["CLICKHOUSE_PASSWORD"] + (
         [deployment.spec.clickhouse.readonly_password_var] if deployment.spec.deployed(GRAFANA) else []
-    )
+    ) + ([offsite.access_key_var, offsite.secret_key_var] if offsite else [])
 
 
 def test_connection_url_survives_any_password():
@@ -794,3 +799,18 @@ def test_schema_plan_holds_no_secret(schema_plans, stack):
 def test_the_stack_declares_the_schema_container(plans, stack):
     """Needs stack.py to declare ClickHouseSchema (see components/schema.py); fails until it does."""
     assert is_wired(plans[stack])
+
+
+@needs_server
+def test_backupctl_speaks_clickhouses_http_interface(server):
+    """Debian's clickhouse-server 18.16: answers in JSONCompact, Basic auth, its own errors passed on."""
+    url = f"http://127.0.0.1:{server.http_port}"
+    client = BackupctlClient(url, TEST_USER, TEST_PASSWORD, CUSTOM_DATABASE)
+    assert client.run("SELECT 1, 'it''s', currentDatabase()") == [[1, "it's", CUSTOM_DATABASE]]
+    assert client.run("SELECT currentDatabase()", "system") == [["system"]]
+    with pytest.raises(ClickHouseError, match="(?i)password"):
+        BackupctlClient(url, TEST_USER, "wrong", CUSTOM_DATABASE).run("SELECT 1")
+    with pytest.raises(ClickHouseError, match="Code: 62"):  # 18.16 has no BACKUP: its syntax error, as it says
+        client.run("BACKUP DATABASE x TO Disk('backups', 'y')")
+    with pytest.raises(ClickHouseError, match="cannot reach ClickHouse"):
+        BackupctlClient("http://127.0.0.1:9", TEST_USER, TEST_PASSWORD, CUSTOM_DATABASE).run("SELECT 1")

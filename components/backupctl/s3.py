@@ -150,7 +150,8 @@ class S3:
                 + "</Delete>"
             ).encode()
             md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-            answer = self._request("POST", "", {"delete": ""}, body, {"Content-MD5": md5})
+            headers = {"Content-MD5": md5, "Content-Type": "application/xml"}
+            answer = self._request("POST", "", {"delete": ""}, body, headers)
             errors = ElementTree.fromstring(answer).findall(f"{NAMESPACE}Error") if answer.strip() else []
             if errors:
                 raise S3Error(f"could not delete {len(errors)} objects of {directory}")

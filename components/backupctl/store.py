@@ -20,8 +20,8 @@ from .clickhouse import string
 from .s3 import S3
 
 KINDS = ("full", "incr", "manual", "pre-upgrade")  # all but `incr` are full backups
-STAMP = "%Y%m%dT%H%M%SZ"
-NAME = re.compile(r"^(?P<database>.+)-(?P<stamp>\d{8}T\d{6}Z)-(?P<kind>" + "|".join(KINDS) + ")$")
+STAMP = "%Y%m%dT%H%M%S.%fZ"  # to the microsecond: two backups of one chain never share a start
+NAME = re.compile(r"^(?P<database>.+)-(?P<stamp>\d{8}T\d{6}\.\d{6}Z)-(?P<kind>" + "|".join(KINDS) + ")$")
 DESCRIPTION = ".backup"  # ClickHouse writes it last: a backup without it is unfinished or failed
 STALE_AFTER_S = 86400  # an unfinished backup older than this is a failed one
 
