@@ -198,6 +198,9 @@ SERVICE = ServiceDefinition(
     # The backups disk is where every backup is written first: without it there is nothing to schedule.
     is_deployed=lambda spec: spec.backup.enabled and spec.clickhouse.backups,
     checks=checks,
+    destructive=lambda spec: (
+        [] if spec.backup.enabled else [("backup.enabled", "backup.enabled: false", "no scheduled backup is taken")]
+    ),
     placement=placement,
     monitoring=lambda spec: Monitoring(scrapes=(Scrape(BACKUP_JOB, METRICS_PATH),), probe=HEALTH_PATH),
 )

@@ -213,6 +213,19 @@ def checks(spec) -> list[tuple[str, str]]:
     return problems
 
 
+def destructive(spec) -> list[tuple[str, str, str]]:
+    clickhouse: ClickHouseSpec = spec.clickhouse
+    found = []
+    if clickhouse.retention_days:
+        days = clickhouse.retention_days
+        deletes = f"rows older than {days} days are deleted at ClickHouse's next merge, backups or not"
+        found.append(("clickhouse.retention_days", f"clickhouse.retention_days: {days}", deletes))
+    if not clickhouse.backups:
+        deletes = "the backups volume leaves the stack and no backup is taken any more"
+        found.append(("clickhouse.backups", "clickhouse.backups: false", deletes))
+    return found
+
+
 SERVICE = ServiceDefinition(
     role="clickhouse",
     component="ClickHouse",
@@ -223,5 +236,6 @@ SERVICE = ServiceDefinition(
     alias=ALIAS,
     port=PORT,
     checks=checks,
+    destructive=destructive,
     monitoring=monitoring,
 )

@@ -18,12 +18,14 @@ from .catalog import Catalog, Translation, load_catalog, translate
 from .deployment import Deployment, stack_file
 from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation, read_text
+from .guards import confirmation_problems
 from .names import PROJECT
 from .ollama import ALIAS as OLLAMA_ALIAS
 from .ollama import PORT as OLLAMA_PORT
 from .registry import Registry
 from .service import Endpoint
 from .spec import Tier, Unreachable, placement_problems
+from .versions import upgrade_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRETS_KEY = "secrets"
@@ -130,7 +132,7 @@ def load(
         spec = registry.environment.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(problems_from_validation(error, file, "")) from None
-    if problems := placement_problems(spec):
+    if problems := placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir):
         raise ConfigError([Problem(file, key, message) for key, message in problems])
 
     catalog = load_catalog(project_dir, spec.catalog.files)

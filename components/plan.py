@@ -14,6 +14,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from .envfiles import MASK
+from .guards import confirmed
 from .loader import Deployment
 from .names import PROJECT
 from .stack import build
@@ -107,6 +108,8 @@ def plan(deployment: Deployment) -> dict[str, Any]:
     return {
         "project": PROJECT,
         "stack": deployment.stack,
+        # What `diff` needs to tell a refused data loss from a confirmed one (components/guards.py).
+        "guards": {"tier": deployment.spec.tier.value, "confirmed": sorted(confirmed(deployment.spec))},
         "resources": sorted(monitor.recorded, key=lambda r: r["urn"]),
         "outputs": dict(sorted(outputs.items())),
     }

@@ -196,3 +196,5 @@ class ServiceDefinition:
     placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
     monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
     checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
+    # (key, change, what it deletes) of each setting of its section that deletes data: confirmed outside dev.
+    destructive: Callable[["Environment"], list[tuple[str, str, str]]] = lambda spec: []

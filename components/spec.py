@@ -6,6 +6,7 @@ own module and the registry assembles the whole `Environment` (registry.py). The
 rules below are the only place that decides who reaches whom at which address.
 """
 
+import datetime
 import ipaddress
 import re
 from dataclasses import replace
@@ -92,6 +93,22 @@ class CatalogSpec(StrictModel):
     )
 
 
+CONFIRMATIONS = "data_loss_confirmations"
+
+
+class Confirmation(StrictModel):
+    """A person's confirmation of one change that deletes data (components/guards.py)."""
+
+    change: str = Field(
+        min_length=3,
+        description="The change confirmed, as validate or diff names it: `protect_data: false`, "
+        "`clickhouse.retention_days: 90`, `clickhouse.backups: false`, `volume <docker name>: replace`.",
+    )
+    by: str = Field(min_length=2, description="Who confirmed it.")
+    date: datetime.date = Field(description="When (YYYY-MM-DD).")
+    reason: Optional[str] = Field(None, description="Why, for whoever reads the stack file next.")
+
+
 class Unreachable(Exception):
     """A service cannot reach another where the spec placed them; `key` is the spec key to change."""
 
@@ -130,6 +147,10 @@ class EnvironmentBase(StrictModel):
     hosts: dict[Identifier, DockerHost] = Field(
         default_factory=lambda: {"main": DockerHost()},
         description="Docker hosts by name; each service names the host it runs on.",
+    )
+    data_loss_confirmations: list[Confirmation] = Field(
+        default_factory=list,
+        description="Named, dated confirmations of changes that delete data (needed outside dev; see guards.py).",
     )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")

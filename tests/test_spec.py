@@ -18,7 +18,7 @@ from components.ui import SERVICE as UI
 
 BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
 # Defaults from the tier or from name_prefix; Pulumi.yaml may only declare keys every stack sets.
-OPTIONAL_UNDECLARED = {"protect_data", "volume_prefix"}
+OPTIONAL_UNDECLARED = {"protect_data", "volume_prefix", "data_loss_confirmations"}
 
 
 def spec(**overrides) -> Environment:
