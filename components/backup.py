@@ -38,9 +38,9 @@ HEALTH_PATH = "/health"
 PROGRAM = Path(__file__).resolve().parent / "backupctl"
 PROGRAM_DIR = "/opt/pmoves"  # the package is uploaded to PROGRAM_DIR/backupctl
 KIND = "backupctl-program"
-COMMAND = ("python", "-m", "backupctl", "serve")
+COMMAND = ("python3", "-m", "backupctl", "serve")
 HEALTHCHECK = (
-    "python",
+    "python3",
     "-c",
     f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}{HEALTH_PATH}', timeout=4)",
 )
@@ -146,16 +146,17 @@ def plan(ctx: Context) -> ServicePlan:
     mounts = (VolumeMount(clickhouse.SERVICE.role, clickhouse.BACKUPS_VOLUME, clickhouse.BACKUPS_MOUNT),)
     shots = ()
     if spec.pre_upgrade and ctx.deployed(GATEWAY):
-        # Its inputs name both versions: a new one replaces (re-runs) it before the gateway is replaced.
-        versions = f"gateway {ctx.spec.gateway.image}; clickhouse {ctx.spec.clickhouse.image}"
+        # Its command names both versions (a command, not an env: secret envs are masked in plans): a new one
+        # replaces (re-runs) it before the gateway is replaced.
+        versions = f"before gateway {ctx.spec.gateway.image}, clickhouse {ctx.spec.clickhouse.image}"
         shots = (
             OneShot(
                 name="pre-upgrade",
                 docker_name=f"{SERVICE.container}-pre-upgrade",
                 image_of=SERVICE.role,
-                entrypoint="python",
-                command=("-m", "backupctl", "backup", "--kind", "pre-upgrade"),
-                env=env + (Variable("PMOVES_BACKUP_BEFORE", versions, "gateway.image, clickhouse.image", False),),
+                entrypoint="python3",
+                command=("-m", "backupctl", "backup", "--kind", "pre-upgrade", "--reason", versions),
+                env=env,
                 files=files,
                 after=(clickhouse.SERVICE.role,),
                 mounts=mounts,
@@ -170,7 +171,7 @@ def plan(ctx: Context) -> ServicePlan:
         healthcheck=HEALTHCHECK,
         one_shots=shots,
         waits_for=(clickhouse.SERVICE.role,),
-        image_tools=frozenset({"python"}),
+        image_tools=frozenset({"python3"}),
     )
 
 

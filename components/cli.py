@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import yaml
 
-from . import ci
+from . import ci, operate
 from .deployment import Deployment
 from .envfiles import Variable
 from .errors import ConfigError, Problem
@@ -180,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("stack")
         command.set_defaults(handler=handler)
     register_smoke(commands)
+    operate.register(commands, _load)
     return root
 
 

@@ -7,7 +7,7 @@ date:
     pmoves-tensorzero:data_loss_confirmations:
       - change: "clickhouse.retention_days: 90"
         by: Jane Operator
-        date: 2026-07-01
+        date: "2026-07-01"
 
 A confirmation names the value, so lowering retention to 30 later needs a new one. What a change of the
 stack would do to volumes is seen only by comparing plans: `diff` marks every volume it would replace or

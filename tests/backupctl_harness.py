@@ -114,7 +114,7 @@ def backupctl_env(deployment, server: Server, backups: Path, **overrides) -> dic
     """The backup container's environment from the plan, with this machine's addresses."""
     env = {v.name: v.value for v in planned_env(deployment, "backup")}
     assert env["BACKUP_PATH"] == BACKUPS_PATH.rstrip("/")
-    env.update(CLICKHOUSE_URL=f"http://127.0.0.1:{server.port}", BACKUP_PATH=str(backups), **overrides)
+    env.update({"CLICKHOUSE_URL": f"http://127.0.0.1:{server.port}", "BACKUP_PATH": str(backups), **overrides})
     return env
 
 

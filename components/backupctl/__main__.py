@@ -15,6 +15,8 @@ EXIT_FAILED, EXIT_REFUSED = 1, 2
 
 
 def cmd_backup(settings: Settings, args) -> int:
+    if args.reason:
+        print(f"{args.kind} backup: {args.reason}")
     outcomes = take(settings, args.kind, only=args.destination)
     for outcome in outcomes:
         print(outcome.line())
@@ -81,6 +83,7 @@ def parser() -> argparse.ArgumentParser:
     backup = commands.add_parser("backup", help="take one full backup now")
     backup.add_argument("--kind", choices=KINDS, default="manual")
     backup.add_argument("--destination", choices=("local", "offsite"), help="only this one (default: every one)")
+    backup.add_argument("--reason", help="said in the log (the pre-upgrade one-shot names the versions it precedes)")
     backup.set_defaults(handler=cmd_backup)
     listing = commands.add_parser("list", help="the backups at every destination")
     listing.add_argument("--json", action="store_true")
