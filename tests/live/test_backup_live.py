@@ -7,6 +7,7 @@ network, which the container shares)."""
 import argparse
 import json
 import random
+import secrets
 import time
 
 import pytest
@@ -18,14 +19,16 @@ from test_clickhouse import model_inference_rows
 from components import backup, clickhouse_schema, operate
 from components.clickhouse import BACKUPS_MOUNT
 
-from .engine import Container, docker, tar_of
+from .engine import Container, Fleet, docker, tar_of
 
 IMAGE = "pmoves-test/python"
 
 
 @pytest.fixture
-def stack(fleet, deployments, tmp_path):
-    """prod's plan under the fleet's prefix: a ClickHouse with rows, its backup container, a gateway to stop."""
+def stack(live_images, deployments, tmp_path):
+    """prod's plan under a prefix of its own: a ClickHouse with rows, its backup container, a gateway to stop.
+    Its containers are not the session fleet's (the live stack's): they are removed here."""
+    fleet = Fleet(f"pmoves-live-{secrets.token_hex(3)}")
     moto = Moto()
     base = with_offsite(deployments["prod"], f"{moto.url}/backups/live")
     spec = base.spec
@@ -66,9 +69,12 @@ def stack(fleet, deployments, tmp_path):
         "import time; time.sleep(3600)",
     )
     fleet.containers["gateway"] = Container(gateway, "gateway")
-    yield deployment, server
-    server.stop()
-    moto.close()
+    try:
+        yield deployment, server
+    finally:
+        fleet.remove()
+        server.stop()
+        moto.close()
 
 
 def verb(deployment, *argv: str) -> int:
