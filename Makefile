@@ -20,6 +20,11 @@ BASE ?=
 STACKS ?=
 # `make smoke`: read the stack's outputs from this JSON file instead of `pulumi stack output`.
 OUTPUTS ?=
+# `make restore`: the backup to restore (a name `make backups` lists); REPLACE=1 over a database holding rows,
+# OFFSITE=1 from the off-host copy (also for `make restore-drill`).
+FROM ?=
+REPLACE ?=
+OFFSITE ?=
 
 OUT = out
 PY_SOURCES = __main__.py components tests benchmarks
@@ -70,7 +75,7 @@ endef
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean \
-	ci-deps system-deps ci-env plan-diff smoke e2e
+	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore restore-drill bench-backup
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0|1]"
@@ -210,6 +215,22 @@ smoke: smoke-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STAC
 # Pulumi's Automation API (tests/e2e). Elsewhere each test says what is missing; under CI they fail.
 e2e: venv smoke-venv ## deploy an ephemeral stack with the real images and Pulumi's Automation API (tests/e2e)
 	PMOVES_E2E=1 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e
+
+# Backups of a deployed stack, run by backupctl inside its backup container (docker exec; components/operate.py).
+backup: venv $(if $(ENV_DIR),,env-layers) ## take a full backup of the deployed STACK now (disk, and off-host if set)
+	$(CLI) backup $(STACK) $(CLI_ENV_DIR)
+
+backups: venv $(if $(ENV_DIR),,env-layers) ## list the deployed STACK's backups, on its disk and off the host
+	$(CLI) backups $(STACK) $(CLI_ENV_DIR)
+
+restore: venv $(if $(ENV_DIR),,env-layers) ## restore FROM=<backup> into the deployed STACK (REPLACE=1, OFFSITE=1)
+	$(CLI) restore $(STACK) --from "$(FROM)" $(if $(REPLACE),--replace) $(if $(OFFSITE),--offsite) $(CLI_ENV_DIR)
+
+restore-drill: venv $(if $(ENV_DIR),,env-layers) ## back up the deployed STACK, restore beside it, compare (OFFSITE=1)
+	$(CLI) restore-drill $(STACK) $(if $(OFFSITE),--offsite) $(CLI_ENV_DIR)
+
+bench-backup: test-venv ## time backup and restore of 1 million ModelInference rows in chdb, and their size
+	$(PYTHON) benchmarks/bench_backup.py
 
 bench: venv ## time validate + plan of dev, staging and prod (BENCH_N runs, default 5)
 	$(PYTHON) benchmarks/bench_plan.py $(BENCH_N)

@@ -19,6 +19,7 @@ from dotenv import dotenv_values, set_key
 
 from .diff import Change, diff
 from .errors import ConfigError, Problem
+from .guards import KEY, explain, volume_change
 from .loader import PLACEHOLDER, PROJECT_DIR, stack_file, stacks
 from .spec import Tier
 
@@ -108,14 +109,43 @@ class StackDiff:
     stack: str
     changes: list[Change]
     note: str = ""  # why the base side is empty, when it is
+    tier: str = "dev"  # of the changed (head) plan
+    confirmed: frozenset[str] = frozenset()  # its data_loss_confirmations
+
+    @classmethod
+    def of(cls, stack: str, old: dict, new: dict, note: str = "") -> "StackDiff":
+        guards = new.get("guards") or {}
+        confirmed = frozenset(guards.get("confirmed", ()))
+        return cls(stack, diff(old, new), note, guards.get("tier", "dev"), confirmed)
 
     def summary(self) -> str:
         counts = {action: sum(c.action == action for c in self.changes) for action in Change.ACTIONS}
         return ", ".join(f"{n} to {action}" for action, n in counts.items() if n) or "no changes"
 
+    def data_loss(self) -> list[tuple[Change, str, bool]]:
+        """(change, the confirmation it needs, whether the stack file has it) of every volume replaced or deleted."""
+        return [(c, need, need in self.confirmed) for c in self.changes if (need := volume_change(c))]
+
+    @property
+    def refused(self) -> bool:
+        """Outside dev, a data loss no confirmation names stops here (exit status 3)."""
+        return self.tier != Tier.dev.value and any(not ok for _, _, ok in self.data_loss())
+
+    def data_loss_lines(self) -> list[str]:
+        lines = []
+        for change, need, ok in self.data_loss():
+            if ok:
+                verdict = "confirmed in the stack file"
+            elif self.tier == Tier.dev.value:
+                verdict = "dev: no confirmation needed"
+            else:
+                verdict = f'NOT CONFIRMED: add {{change: "{need}", by: <name>, date: <YYYY-MM-DD>}} to {KEY}'
+            lines.append(f"DATA LOSS: {explain(change)} [{verdict}]")
+        return lines
+
     def text(self) -> str:
-        """The summary first, as `pulumi preview` leads with it, then one line per change."""
-        lines = [f"warning: {self.note}"] if self.note else []
+        """DATA LOSS first, then the summary, as `pulumi preview` leads with it, then one line per change."""
+        lines = self.data_loss_lines() + ([f"warning: {self.note}"] if self.note else [])
         return "\n".join(lines + [self.summary()] + [c.line() for c in self.changes])
 
 
@@ -174,7 +204,7 @@ def stack_diff(stack: str, ref: str, base_tree: Path, head_tree: Path, scratch: 
             note = f"the plan of {stack} fails at {ref}: diffed against nothing\n{errors.strip()}"
         else:
             base = json.loads(planned)
-    return StackDiff(stack, diff(base, json.loads(head)), note)
+    return StackDiff.of(stack, base, json.loads(head), note)
 
 
 def comment(ref: str, results: list[StackDiff], project_dir: Path = PROJECT_DIR) -> str:
@@ -193,6 +223,16 @@ def comment(ref: str, results: list[StackDiff], project_dir: Path = PROJECT_DIR)
         "shows only in `pulumi preview`.",
         "",
     ]
+    losses = [(r.stack, line) for r in results for line in r.data_loss_lines()]
+    if losses:
+        refused = [r.stack for r in results if r.refused]
+        parts += ["### DATA LOSS", ""] + [
+            f"- **{stack}**: {line.removeprefix('DATA LOSS: ')}" for stack, line in losses
+        ]
+        if refused:
+            parts += ["", f"Refused for {', '.join(refused)}: confirm each in the stack file or change course.", ""]
+        else:
+            parts.append("")
     commits = f"base `{short(ref)}` → head `{short('HEAD')}`"
     for result in results:
         parts += [f"### `{result.stack}`: {result.summary()}", "", commits, "", "```", result.text(), "```", ""]

@@ -9,9 +9,8 @@ from typing import Any, Optional
 
 import yaml
 
-from . import ci, summary, tensorzero_check
+from . import ci, operate, summary, tensorzero_check
 from .deployment import Deployment
-from .diff import diff
 from .envfiles import Variable
 from .errors import ConfigError, Problem
 from .loader import PROJECT_DIR, load
@@ -20,6 +19,7 @@ from .smoke import register as register_smoke
 from .stack import rendered_files
 
 EXIT_INVALID = 2
+EXIT_DATA_LOSS = 3  # `diff`: a data loss outside dev that the stack file does not confirm
 
 
 def _load(args: argparse.Namespace) -> Deployment:
@@ -72,7 +72,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.against is None:
         if len(args.paths) != 2:
             raise ConfigError([Problem("diff", "", "give two `plan --json` files, or --against REF [STACK...]")])
-        results = [ci.StackDiff("", diff(_read_plan(args.paths[0]), _read_plan(args.paths[1])))]
+        results = [ci.StackDiff.of("", _read_plan(args.paths[0]), _read_plan(args.paths[1]))]
     else:
         results = ci.diff_against(args.against, args.paths)
     if args.json:
@@ -93,6 +93,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         if summary := os.environ.get("GITHUB_STEP_SUMMARY"):
             with open(summary, "a") as handle:
                 handle.write(markdown)
+    if refused := [r.stack or "the new plan" for r in results if r.refused]:
+        print(f"refused: unconfirmed data loss in {', '.join(refused)} (see DATA LOSS above)", file=sys.stderr)
+        return EXIT_DATA_LOSS
     return 0
 
 
@@ -179,6 +182,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("stack")
         command.set_defaults(handler=handler)
     register_smoke(commands)
+    operate.register(commands, _load)
     return root
 
 

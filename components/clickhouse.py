@@ -39,7 +39,10 @@ CONFIG_DIR = "/etc/clickhouse-server/config.d"
 USERS_DIR = "/etc/clickhouse-server/users.d"
 DATA_PATH = "/var/lib/clickhouse"
 BACKUPS_PATH = "/var/lib/clickhouse-backups/"
+BACKUPS_MOUNT = BACKUPS_PATH.rstrip("/")  # where the backups volume is mounted (here and in the backup container)
 BACKUPS_DISK = "backups"  # the seed's `BACKUP ... TO Disk('backups', ...)`
+BACKUPS_VOLUME = "backups"
+OFFSITE_ENDPOINT = "pmoves_offsite_backups"  # the <s3> endpoint section that holds the off-host credentials
 
 HEALTHCHECK = ("wget", "--spider", "-q", f"http://127.0.0.1:{PORT}{PING_PATH}")
 SERVER_CONFIG = "clickhouse-server-config"  # merged into config.xml from config.d/
@@ -52,6 +55,7 @@ GRAFANA = "grafana"  # the only reader of the read-only user
 # The official image's entrypoint puts CLICKHOUSE_PASSWORD between <password> tags as it is: these two break
 # the XML. (The read-only user's password is read with `from_env`, which needs no escaping.)
 XML_UNSAFE = "&<"
+BACKUP = "backup"  # the backup service, whose off-host destination ClickHouse writes to
 
 
 class ClickHouseSpec(ServiceSpec):
@@ -112,6 +116,20 @@ def config_files(deployment: Deployment) -> list[RenderedFile]:
         )
     if spec.backups:
         files.append(_file("config.d", CONFIG_DIR, "backups.xml", SERVER_CONFIG, disk=BACKUPS_DISK, path=BACKUPS_PATH))
+    if offsite := offsite_backups(deployment.spec):
+        files.append(
+            _file(
+                "config.d",
+                CONFIG_DIR,
+                "backups-offsite.xml",
+                SERVER_CONFIG,
+                endpoint_name=OFFSITE_ENDPOINT,
+                url=offsite.url.rstrip("/") + "/",
+                access_key_var=offsite.access_key_var,
+                secret_key_var=offsite.secret_key_var,
+                region=offsite.region,
+            )
+        )
     if has_readonly_user(deployment):
         files.append(_file("config.d", CONFIG_DIR, "readonly-constraints.xml", SERVER_CONFIG))
         files.append(
@@ -128,6 +146,11 @@ def config_files(deployment: Deployment) -> list[RenderedFile]:
             )
         )
     return files
+
+
+def offsite_backups(spec):
+    """The backup service's off-host destination, when it is deployed with one (ClickHouse writes there)."""
+    return spec.backup.offsite if spec.deployed(BACKUP) else None
 
 
 def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint) -> Variable:
@@ -158,10 +181,13 @@ def plan(ctx: Context) -> ServicePlan:
     if has_readonly_user(ctx.deployment):
         # Read by users.d/readonly.xml (`from_env`) under the same name.
         env.append(ctx.credential("clickhouse.readonly_password_var"))
+    if offsite_backups(ctx.spec):
+        # Read by config.d/backups-offsite.xml (`from_env`): BACKUP ... TO S3(url) names no credential.
+        env += [ctx.credential("backup.offsite.access_key_var"), ctx.credential("backup.offsite.secret_key_var")]
     volumes = [Volume("data", "tensorzero-clickhouse-data", DATA_PATH)]
     if spec.backups:
         # Apart from the data volume, and protected like it: a backup must outlive the data it saves.
-        volumes.append(Volume("backups", "tensorzero-clickhouse-backups", BACKUPS_PATH.rstrip("/")))
+        volumes.append(Volume(BACKUPS_VOLUME, "tensorzero-clickhouse-backups", BACKUPS_MOUNT))
     operators = ctx.spec.published_endpoint(SERVICE) or Endpoint(ALIAS, PORT)
     return ServicePlan(
         env=tuple(env),
@@ -197,6 +223,19 @@ def checks(spec) -> list[tuple[str, str]]:
     return problems
 
 
+def destructive(spec) -> list[tuple[str, str, str]]:
+    clickhouse: ClickHouseSpec = spec.clickhouse
+    found = []
+    if clickhouse.retention_days:
+        days = clickhouse.retention_days
+        deletes = f"rows older than {days} days are deleted at ClickHouse's next merge, backups or not"
+        found.append(("clickhouse.retention_days", f"clickhouse.retention_days: {days}", deletes))
+    if not clickhouse.backups:
+        deletes = "the backups volume leaves the stack and no backup is taken any more"
+        found.append(("clickhouse.backups", "clickhouse.backups: false", deletes))
+    return found
+
+
 SERVICE = ServiceDefinition(
     role="clickhouse",
     component="ClickHouse",
@@ -207,5 +246,6 @@ SERVICE = ServiceDefinition(
     alias=ALIAS,
     port=PORT,
     checks=checks,
+    destructive=destructive,
     monitoring=monitoring,
 )

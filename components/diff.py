@@ -27,8 +27,8 @@ UPDATED_IN_PLACE = {
     "docker:index/network:Network": set(),
     "pulumi:providers:docker": set(),
 }
-# Resource options that change without touching the resource itself.
-OPTIONS = ("protect", "dependencies", "delete_before_replace")
+# Resource options that change without touching the resource itself; absent in an older plan means off.
+OPTIONS = ("protect", "dependencies", "delete_before_replace", "retain_on_delete")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class Change:
     type: str
     name: str
     keys: tuple[str, ...] = ()
+    docker_name: str = ""  # the Docker-side name before the change (after it, for a create)
+    new_docker_name: str = ""
 
     def line(self) -> str:
         symbol = {"create": "+", "delete": "-", "replace": "+-", "update": "~"}[self.action]
@@ -53,9 +55,11 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     changes = []
     for urn in sorted(before.keys() | after.keys()):
         if urn not in before:
-            changes.append(Change("create", urn, after[urn]["type"], after[urn]["name"]))
+            new = after[urn]
+            changes.append(Change("create", urn, new["type"], new["name"], (), _docker(new), _docker(new)))
         elif urn not in after:
-            changes.append(Change("delete", urn, before[urn]["type"], before[urn]["name"]))
+            old = before[urn]
+            changes.append(Change("delete", urn, old["type"], old["name"], (), _docker(old)))
         else:
             change = _compare(before[urn], after[urn])
             if change:
@@ -66,7 +70,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
 def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
     inputs_old, inputs_new = old["inputs"], new["inputs"]
     changed_inputs = sorted(k for k in inputs_old.keys() | inputs_new.keys() if inputs_old.get(k) != inputs_new.get(k))
-    changed_options = [k for k in OPTIONS if old.get(k) != new.get(k)]
+    changed_options = [k for k in OPTIONS if (old.get(k) or None) != (new.get(k) or None)]
     if old.get("provider") != new.get("provider"):
         changed_inputs.append("provider")
     if not changed_inputs and not changed_options:
@@ -77,4 +81,10 @@ def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
     if in_place is None and changed_inputs:
         replaces = True
     action = "replace" if replaces else "update"
-    return Change(action, new["urn"], new["type"], new["name"], tuple(changed_inputs + changed_options))
+    keys = tuple(changed_inputs + changed_options)
+    return Change(action, new["urn"], new["type"], new["name"], keys, _docker(old), _docker(new))
+
+
+def _docker(resource: dict[str, Any]) -> str:
+    name = resource["inputs"].get("name")
+    return name if isinstance(name, str) else ""

@@ -9,7 +9,7 @@ import pulumi_docker as docker
 from .envfiles import Variable
 from .names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
 from .render import RenderedFile
-from .service import OneShot, ServicePlan
+from .service import OneShot, ServicePlan, VolumeMount
 from .spec import DockerHost as DockerHostSpec
 
 HEALTH_INTERVAL = "10s"
@@ -54,6 +54,20 @@ def labels(name_prefix: str, role: str) -> list[docker.ContainerLabelArgs]:
     ]
 
 
+def passed(name: str):
+    """A one-shot's exit code, checked: anything but 0 stops the program before what waits for it."""
+
+    def check(code: Optional[float]) -> None:
+        # None: not known yet (a preview, or Pulumi's mocks): nothing to hold back on.
+        if code is not None and int(code) != 0:
+            raise pulumi.RunError(
+                f"{name} exited with {int(code)}: nothing that waits for it was changed. See `docker logs {name}`; "
+                "once fixed, run it again with `pulumi up --replace <its URN>`."
+            )
+
+    return check
+
+
 class ServiceComponent(pulumi.ComponentResource):
     """One service: its image, volumes and container, and its one-shots, at its placement on its host."""
 
@@ -67,6 +81,7 @@ class ServiceComponent(pulumi.ComponentResource):
         name_prefix: str,
         bind_address: str,
         protect_data: bool,
+        volume_prefix: str,
         started: dict[str, "ServiceComponent"],
         opts: Optional[pulumi.ResourceOptions] = None,
     ):
@@ -74,17 +89,20 @@ class ServiceComponent(pulumi.ComponentResource):
         self.plan = plan
         self._host = host
         self._name_prefix = name_prefix
-        volumes = [
-            (
-                docker.Volume(
-                    f"{plan.role}-{volume.name}",
-                    name=f"{name_prefix}-{volume.docker_name}",
-                    opts=pulumi.ResourceOptions(parent=self, provider=host.provider, protect=protect_data),
+        # Every volume holds data: protected outside dev, and never deleted by Pulumi (retain_on_delete:
+        # `pulumi destroy`, or a volume dropped from the spec, leaves it in Docker, protected or not).
+        self.volumes = {
+            volume.name: docker.Volume(
+                f"{plan.role}-{volume.name}",
+                name=f"{volume_prefix}-{volume.docker_name}",
+                opts=pulumi.ResourceOptions(
+                    parent=self, provider=host.provider, protect=protect_data, retain_on_delete=True
                 ),
-                volume.mount,
             )
             for volume in plan.volumes
-        ]
+        }
+        volumes = [(self.volumes[v.name], v.mount) for v in plan.volumes]
+        volumes += [self._shared(mount, started) for mount in plan.mounts]
         if plan.runs_container:
             self.container = self._container(plan, volumes, bind_address, started)
         started = {**started, plan.role: self}
@@ -92,6 +110,21 @@ class ServiceComponent(pulumi.ComponentResource):
         # A one-shot's exit code is reported here: pulumi-docker does not fail on it.
         exit_codes = [shot.exit_code for shot in self.one_shots]
         self.register_outputs({"container": self.container.name} if self.container else {"exit_codes": exit_codes})
+
+    @staticmethod
+    def _shared(mount: VolumeMount, started: dict[str, "ServiceComponent"]) -> tuple[docker.Volume, str]:
+        return started[mount.owner].volumes[mount.volume], mount.mount
+
+    @staticmethod
+    def gates(role: str, started: dict[str, "ServiceComponent"]) -> list:
+        """The one-shots declared before `role`'s container must run first, and exit 0 (`OneShot.before`)."""
+        found = []
+        for component in started.values():
+            for shot, container in zip(component.plan.one_shots, component.one_shots, strict=True):
+                if role in shot.before:
+                    name = f"{component._name_prefix}-{shot.docker_name}"
+                    found += [container, container.exit_code.apply(passed(name))]
+        return found
 
     def _container(self, plan, volumes, bind_address, started) -> docker.Container:
         placement = plan.placement
@@ -144,7 +177,7 @@ class ServiceComponent(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self._host.provider,
-                depends_on=[started[role].container for role in plan.waits_for],
+                depends_on=[started[role].container for role in plan.waits_for] + self.gates(plan.role, started),
                 # Fixed Docker names and host ports: the old container must go first.
                 delete_before_replace=True,
             ),
@@ -152,6 +185,7 @@ class ServiceComponent(pulumi.ComponentResource):
 
     def _one_shot(self, shot: OneShot, started: dict[str, "ServiceComponent"]) -> docker.Container:
         """Runs once per change of its inputs (uploads and envs force replacement) and exits."""
+        mounts = [self._shared(mount, started) for mount in shot.mounts]
         return docker.Container(
             f"{self.plan.role}-{shot.name}",
             name=f"{self._name_prefix}-{shot.docker_name}",
@@ -161,6 +195,7 @@ class ServiceComponent(pulumi.ComponentResource):
             envs=envs(shot.env),
             uploads=uploads(shot.files) or None,
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self._host.network.name)],
+            volumes=[docker.ContainerVolumeArgs(volume_name=v.name, container_path=path) for v, path in mounts] or None,
             labels=labels(self._name_prefix, shot.image_of),
             # pulumi-docker waits for an attached container to stop, but does not fail on its exit code
             # (terraform-provider-docker, resourceDockerContainerCreate): the smoke suite checks the result.

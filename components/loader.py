@@ -15,6 +15,7 @@ from .catalog import Catalog, Translation, load_catalog, translate
 from .deployment import Deployment, stack_file
 from .envfiles import read_layers
 from .errors import ConfigError, Problem, problems_from_validation
+from .guards import confirmation_problems
 from .ollama import ALIAS as OLLAMA_ALIAS
 from .ollama import PORT as OLLAMA_PORT
 from .registry import Registry
@@ -29,6 +30,7 @@ from .stackconfig import (  # noqa: F401 (the loader's public names, as callers 
     read_stack_config,
 )
 from .stackconfig import stacks as _stacks
+from .versions import upgrade_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OLLAMA, GATEWAY = "ollama", "gateway"
@@ -91,7 +93,8 @@ def load(
     except ValidationError as error:
         problems += problems_from_validation(error, file, "")
     if spec is not None:
-        problems += [Problem(file, key, message) for key, message in placement_problems(spec)]
+        found = placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir)
+        problems += [Problem(file, key, message) for key, message in found]
     placed = spec is not None and not host_problems(spec)
     catalog_spec = _section(spec, raw, "catalog", CatalogSpec)
     env_spec = _section(spec, raw, "env_files", EnvFilesSpec)

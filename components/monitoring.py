@@ -19,6 +19,7 @@ GATEWAY_JOB = "tensorzero"  # the seed's prometheus.yml names the gateway's job 
 EDGE_JOB = "tensorzero-edge"
 CLICKHOUSE_JOB = "clickhouse"
 PROBE_JOB = "blackbox-http"
+BACKUP_JOB = "backup"
 SERVICE_LABEL = "service"  # every target names the service it watches, for alerts and dashboards
 RATE_WINDOW = "5m"
 
@@ -33,6 +34,12 @@ EDGE_DURATION = "tensorzero_request_duration_seconds"
 EDGE_REQUESTS = "tensorzero_http_requests_total"
 
 PROBE_SUCCESS = "probe_success"
+
+# backupctl's metrics (components/backupctl/serve.py), each labelled with its `destination` (local, offsite).
+BACKUP_LAST_SUCCESS = "pmoves_backup_last_success_timestamp_seconds"
+BACKUP_LAST_RUN_SUCCESS = "pmoves_backup_last_run_success"
+BACKUP_RUNS = "pmoves_backup_runs_total"
+BACKUP_DESTINATION_LABEL = "destination"
 CLICKHOUSE_ASYNC = "ClickHouseAsyncMetrics_"
 CLICKHOUSE_EVENTS = "ClickHouseProfileEvents_"
 

@@ -15,6 +15,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from .envfiles import MASK
+from .guards import confirmed
 from .loader import Deployment
 from .names import PROJECT
 from .stack import build
@@ -57,6 +58,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     "dependencies": sorted(set(request.dependencies)),
                     "protect": bool(request.protect),
                     "delete_before_replace": bool(request.deleteBeforeReplace),
+                    "retain_on_delete": bool(request.retainOnDelete),
                     "inputs": masked(rpc.deserialize_properties(request.object), self.plain_names),
                 }
             )
@@ -136,6 +138,8 @@ def plan(deployment: Deployment) -> dict[str, Any]:
     return {
         "project": PROJECT,
         "stack": deployment.stack,
+        # What `diff` needs to tell a refused data loss from a confirmed one (components/guards.py).
+        "guards": {"tier": deployment.spec.tier.value, "confirmed": sorted(confirmed(deployment.spec))},
         "resources": sorted(monitor.recorded, key=lambda r: r["urn"]),
         "outputs": dict(sorted(outputs.items())),
     }

@@ -7,6 +7,7 @@ defaults), how every service is watched (`ctx.monitored`) and the plans of the o
 """
 
 from dataclasses import replace
+from functools import reduce
 from typing import Optional
 
 from .deployment import Deployment
@@ -80,9 +81,10 @@ class Context:
         return Variable(name, str(value), self.origin(key), False)
 
     def credential(self, key: str) -> Variable:
-        """The secret held by the variable that spec key `key` ("clickhouse.password_var") names."""
-        role, field = key.split(".", 1)
-        return self._planner.credential(key, getattr(self.spec.section(role), field))
+        """The secret held by the variable that spec key `key` ("clickhouse.password_var",
+        "backup.offsite.access_key_var") names."""
+        role, *path = key.split(".")
+        return self._planner.credential(key, reduce(getattr, path, self.spec.section(role)))
 
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
         """How each deployed service is watched, in registry order (from the spec: needs no plan)."""

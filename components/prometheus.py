@@ -14,6 +14,9 @@ from pydantic import Field
 
 from . import blackbox
 from .monitoring import (
+    BACKUP_JOB,
+    BACKUP_LAST_RUN_SUCCESS,
+    BACKUP_LAST_SUCCESS,
     CLICKHOUSE_ASYNC,
     CLICKHOUSE_EVENTS,
     CLICKHOUSE_JOB,
@@ -54,6 +57,7 @@ Retention = Duration(low_s=3600, high="100y")
 AlertDuration = Duration(low_s=0, high="1d")
 GATEWAY = "gateway"  # roles the alerts name in their `service` label
 CLICKHOUSE = "clickhouse"
+BACKUP = "backup"
 
 
 class AlertThresholds(StrictModel):
@@ -133,8 +137,8 @@ def percent(ratio: float) -> str:
     return f"{ratio * 100:g}%"
 
 
-def alerts(limits: AlertThresholds, jobs: set[str]) -> list[Alert]:
-    """The alert rules for the jobs scraped, thresholds from `prometheus.alerts`."""
+def alerts(limits: AlertThresholds, jobs: set[str], backup_max_age_s: Optional[int] = None) -> list[Alert]:
+    """The alert rules for the jobs scraped, thresholds from `prometheus.alerts` (and the backup schedule)."""
     held = limits.for_duration
     rules = [
         Alert(
@@ -178,7 +182,35 @@ def alerts(limits: AlertThresholds, jobs: set[str]) -> list[Alert]:
         rules.append(edge_error_alert(limits))
     if CLICKHOUSE_JOB in jobs:
         rules += clickhouse_alerts(limits)
+    if BACKUP_JOB in jobs and backup_max_age_s:
+        rules += backup_alerts(backup_max_age_s)
     return rules
+
+
+def backup_alerts(max_age_s: int) -> list[Alert]:
+    """From backupctl's own metrics, per destination (local, offsite): the schedule is missed, or a run failed.
+    The age is read from the backups themselves, so it holds across restarts of the backup container; the
+    container not answering at all is TargetDown."""
+    return [
+        Alert(
+            "BackupTooOld",
+            f"time() - {BACKUP_LAST_SUCCESS} > {max_age_s}",
+            "critical",
+            "No good {{ $labels.destination }} backup of ClickHouse for too long",
+            'The newest complete {{ $labels.destination }} backup started {{ printf "%.0f" $value }}s ago; '
+            f"the schedule allows {max_age_s}s (backup.every + backup.grace).",
+            service=BACKUP,
+        ),
+        Alert(
+            "BackupFailed",
+            f"{BACKUP_LAST_RUN_SUCCESS} == 0",
+            "warning",
+            "The last {{ $labels.destination }} backup of ClickHouse failed",
+            "backupctl's last run to {{ $labels.destination }} failed; it tries again every 10 minutes "
+            "(`docker logs` of the backup container says why).",
+            service=BACKUP,
+        ),
+    ]
 
 
 def edge_error_alert(limits: AlertThresholds) -> Alert:
@@ -238,6 +270,11 @@ def clickhouse_alerts(limits: AlertThresholds) -> list[Alert]:
     ]
 
 
+def backup_max_age(spec) -> Optional[int]:
+    """How old the newest backup may be, from the backup service's schedule; None without it."""
+    return spec.backup.max_age_s() if spec.deployed(BACKUP) else None
+
+
 def scrape_timeout(spec: PrometheusSpec) -> str:
     if duration_seconds(spec.scrape_interval) < DEFAULT_SCRAPE_TIMEOUT_S:
         return spec.scrape_interval
@@ -259,7 +296,7 @@ def config_files(deployment: Deployment, jobs: list[ScrapeJob]) -> list[Rendered
     rules = render(
         "prometheus/rules/tensorzero.yml.j2",
         stack=deployment.stack,
-        alerts=alerts(spec.prometheus.alerts, {job.name for job in jobs}),
+        alerts=alerts(spec.prometheus.alerts, {job.name for job in jobs}, backup_max_age(spec)),
         service_label=SERVICE_LABEL,
     )
     return [

@@ -6,7 +6,20 @@ Adding a service is a module (its spec model, `plan(ctx)` and `SERVICE`), its te
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import alloy, blackbox, clickhouse, clickhouse_schema, edge, gateway, grafana, loki, ollama, prometheus, ui
+from . import (
+    alloy,
+    backup,
+    blackbox,
+    clickhouse,
+    clickhouse_schema,
+    edge,
+    gateway,
+    grafana,
+    loki,
+    ollama,
+    prometheus,
+    ui,
+)
 from .service import ServiceDefinition
 from .spec import EnvironmentBase, environment_model
 
@@ -30,6 +43,7 @@ class Registry:
 REGISTRY = Registry(
     (
         clickhouse.SERVICE,
+        backup.SERVICE,  # before the gateway: its pre-upgrade one-shot runs before the migrations
         ollama.SERVICE,
         gateway.SERVICE,
         edge.SERVICE,

@@ -55,6 +55,15 @@ class Volume:
 
 
 @dataclass(frozen=True)
+class VolumeMount:
+    """Another service's volume, mounted here too (the backup container reads the backups volume)."""
+
+    owner: str  # role of the service that declares the volume
+    volume: str  # that Volume's `name`
+    mount: str  # path inside this container
+
+
+@dataclass(frozen=True)
 class HostPath:
     source: str  # path on the Docker host, mounted read-only
     target: str
@@ -76,6 +85,10 @@ class OneShot:
     env: tuple[Variable, ...]
     files: tuple[RenderedFile, ...] = ()
     after: tuple[str, ...] = ()  # roles whose containers must be up first
+    mounts: tuple[VolumeMount, ...] = ()
+    # Roles whose containers are created only after this one-shot ran and exited 0 (declared later in the
+    # registry): a failure stops `pulumi up` before them. Other one-shots' exit codes are only reported.
+    before: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +146,7 @@ class ServicePlan:
     env: tuple[Variable, ...] = ()
     files: tuple[RenderedFile, ...] = ()
     volumes: tuple[Volume, ...] = ()
+    mounts: tuple[VolumeMount, ...] = ()
     host_paths: tuple[HostPath, ...] = ()
     healthcheck: tuple[str, ...] = ()  # a command the image can run; exit 0 means healthy
     gpu: bool = False
@@ -155,7 +169,8 @@ class ServicePlan:
         return self.image is not None
 
     def all_files(self) -> tuple[RenderedFile, ...]:
-        return self.files + tuple(f for shot in self.one_shots for f in shot.files)
+        """Each file once, though the container and its one-shots may mount the same one."""
+        return tuple(dict.fromkeys(self.files + tuple(f for shot in self.one_shots for f in shot.files)))
 
 
 def default_placement(spec: "Environment", service: "ServiceDefinition") -> Placement:
@@ -181,3 +196,5 @@ class ServiceDefinition:
     placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
     monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
     checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
+    # (key, change, what it deletes) of each setting of its section that deletes data: confirmed outside dev.
+    destructive: Callable[["Environment"], list[tuple[str, str, str]]] = lambda spec: []

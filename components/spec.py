@@ -6,6 +6,7 @@ own module and the registry assembles the whole `Environment` (registry.py). The
 rules below are the only place that decides who reaches whom at which address.
 """
 
+import datetime
 import ipaddress
 from dataclasses import replace
 from enum import Enum
@@ -24,6 +25,7 @@ from .types import (
     Identifier,
     ImageRef,
     IPAddress,
+    Line,
     MemoryMB,
     Port,
     ProjectPath,
@@ -102,6 +104,22 @@ class CatalogSpec(StrictModel):
     )
 
 
+CONFIRMATIONS = "data_loss_confirmations"
+
+
+class Confirmation(StrictModel):
+    """A person's confirmation of one change that deletes data (components/guards.py)."""
+
+    change: Line = Field(
+        min_length=3,
+        description="The change confirmed, as validate or diff names it: `protect_data: false`, "
+        "`clickhouse.retention_days: 90`, `clickhouse.backups: false`, `volume <docker name>: replace`.",
+    )
+    by: Line = Field(min_length=2, description="Who confirmed it.")
+    date: datetime.date = Field(description="When (YYYY-MM-DD).")
+    reason: Optional[Line] = Field(None, description="Why, for whoever reads the stack file next.")
+
+
 class Unreachable(Exception):
     """A service cannot reach another where the spec placed them; `key` is the spec key to change."""
 
@@ -128,6 +146,11 @@ class EnvironmentBase(StrictModel):
         description="Prefix of every Docker-side name (containers, volumes, network), "
         "so two stacks can share a Docker host."
     )
+    volume_prefix: Optional[DockerName] = Field(
+        None,
+        description="Prefix of the data volumes' Docker names; null: name_prefix. Set it to the old name_prefix "
+        "before renaming name_prefix, so the volumes (and their data) keep their names.",
+    )
     bind_address: IPAddress = Field("127.0.0.1", description="Host address published ports bind to.")
     protect_data: Optional[bool] = Field(
         None, description="Protect data volumes from `pulumi destroy`; defaults to true outside dev."
@@ -136,8 +159,16 @@ class EnvironmentBase(StrictModel):
         default_factory=lambda: {"main": DockerHost()},
         description="Docker hosts by name; each service names the host it runs on.",
     )
+    data_loss_confirmations: list[Confirmation] = Field(
+        default_factory=list,
+        description="Named, dated confirmations of changes that delete data (needed outside dev; see guards.py).",
+    )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")
+
+    @property
+    def data_volume_prefix(self) -> str:
+        return self.volume_prefix or self.name_prefix
 
     @property
     def protected(self) -> bool:
@@ -208,12 +239,9 @@ class EnvironmentBase(StrictModel):
 def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """(key, problem) of every deployed service placed on a host `hosts` does not name; plans need none."""
     return [
-        (
-            f"{service.role}.host",
-            f"'{spec.section(service).host}' is not one of hosts ({', '.join(sorted(spec.hosts))})",
-        )
+        (f"{service.role}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})")
         for service in spec.deployed_services
-        if service.spec and spec.section(service).host not in spec.hosts
+        if service.spec and (host := service.placement(spec, service).host) not in spec.hosts
     ]
 
 

@@ -39,6 +39,7 @@ def build(deployment: Deployment) -> BuiltStack:
             name_prefix=spec.name_prefix,
             bind_address=spec.bind_address,
             protect_data=spec.protected,
+            volume_prefix=spec.data_volume_prefix,
             started=services,
         )
     return BuiltStack(hosts, services, outputs=outputs(deployment))

@@ -190,6 +190,9 @@ ProjectPath = Annotated[str, AfterValidator(_relative_path)]
 FilePath = Annotated[str, AfterValidator(_path)]
 NginxSize = Annotated[str, AfterValidator(_nginx_size)]
 # Docker takes a memory limit in bytes as a 64-bit integer; 4 TiB is past any host this stack runs on.
+# One line of text a person writes (a name, a reason): no line break or other control character, no space around.
+_LINE = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?")
+Line = Annotated[str, AfterValidator(_matches(_LINE, "single line of text"))]
 MemoryMB = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
 
 

@@ -21,6 +21,8 @@ CANARIES = {
     "VENICE_API_KEY": "canary-venice-key-2b6f",
     "GRAFANA_ADMIN_PASSWORD": "canary-grafana-pw-5e1d",
     "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "canary-readonly-pw-c83b",
+    "TENSORZERO_BACKUP_S3_ACCESS_KEY": "canary-s3-access-key-6a90",
+    "TENSORZERO_BACKUP_S3_SECRET_KEY": "canary-s3-secret-key-0f17",
 }
 
 

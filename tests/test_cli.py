@@ -245,6 +245,8 @@ def test_a_plain_variable_changed_beside_a_secret_replaces_the_container(stack, 
     update_stack(changed, stack, "clickhouse", lambda clickhouse: clickhouse.update(user="pmoves_renamed"))
     after = plan_json(changed, stack, env_dirs[stack], tmp_path / "after.json")
     assert changes(changed, base, after) == [
+        ("replace", "backup-container", ["envs"]),  # backupctl logs in as that user
+        ("replace", "backup-pre-upgrade", ["envs"]),
         ("replace", "clickhouse-container", ["envs"]),
         ("replace", "clickhouse-schema-apply", ["envs"]),
         ("replace", "gateway-container", ["envs"]),  # its ClickHouse URL names the user

@@ -30,6 +30,8 @@ from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
 from conftest import CANARIES, STACKS, container_of, planned_env, resources, unavailable
 
 from components import clickhouse, clickhouse_schema
+from components.backupctl.clickhouse import ClickHouse as BackupctlClient
+from components.backupctl.clickhouse import ClickHouseError
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.clickhouse import ClickHouseSpec
 from components.envfiles import Variable
@@ -88,6 +90,7 @@ def test_files_follow_the_spec(deployments, stack):
     expected = {"config.d/pmoves.xml"}
     expected |= {"config.d/prometheus.xml"} if spec.metrics else set()
     expected |= {"config.d/backups.xml"} if spec.backups else set()
+    expected |= {"config.d/backups-offsite.xml"} if clickhouse.offsite_backups(deployment.spec) else set()
     if deployment.spec.deployed(GRAFANA):
         expected |= {"users.d/readonly.xml", "config.d/readonly-constraints.xml"}
     assert set(files) == expected
@@ -295,9 +298,9 @@ ENTRYPOINT_USER = """<clickhouse>
 """
 
 
-def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool) -> Path:
+def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool, backups: Optional[Path] = None) -> Path:
     """A ClickHouse config tree for chdb: the rendered config.d and users.d files, with only the edits
-    chdb needs (each named); returns the main config file."""
+    chdb needs (each named), the backups disk at `backups` (default root/backups); returns the main config file."""
     spec = deployment.spec.clickhouse
     for directory in ("config.d", "users.d"):
         (root / directory).mkdir(parents=True)
@@ -316,7 +319,7 @@ def chdb_layout(root: Path, deployment: Deployment, keep_constraints: bool) -> P
             # the real server's handling is shown with clickhouse-server below.
             text = edit(text, r"<default_database>[^<]*</default_database>", "")
         if name == "config.d/backups.xml":
-            text = text.replace(clickhouse.BACKUPS_PATH, f"{root}/backups/")
+            text = text.replace(clickhouse.BACKUPS_PATH, f"{backups or root / 'backups'}/")
         if name == "users.d/readonly.xml" and not keep_constraints:
             # chdb ignores access_control_improvements, so it refuses changeable_in_readonly; see
             # test_chdb_reads_the_readonly_constraint for the file as rendered.
@@ -560,6 +563,7 @@ def free_port() -> int:
 class Server:
     port: int
     deployment: Deployment
+    http_port: int = 0
 
     def query(self, sql: str, user: str = "default", password: str = "") -> str:
         done = subprocess.run(
@@ -616,7 +620,7 @@ def server(deployments, tmp_path_factory):
     process = subprocess.Popen(
         [SERVER, f"--config-file={root / 'config.xml'}"], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    running = Server(ports["tcp_port"], deployment)
+    running = Server(ports["tcp_port"], deployment, ports["http_port"])
     try:
         for _ in range(100):
             if (
@@ -769,9 +773,10 @@ def test_environment_names_user_database_and_secret_password(deployments, stack)
     assert env["CLICKHOUSE_DB"].value == deployment.spec.clickhouse.database
     assert env["CLICKHOUSE_PASSWORD"].secret and not env["CLICKHOUSE_USER"].secret
     assert env["CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT"].value == "1"
+    offsite = clickhouse.offsite_backups(deployment.spec)
     assert [v.name for v in env.values() if v.secret] == ["CLICKHOUSE_PASSWORD"] + (
         [deployment.spec.clickhouse.readonly_password_var] if deployment.spec.deployed(GRAFANA) else []
-    )
+    ) + ([offsite.access_key_var, offsite.secret_key_var] if offsite else [])
 
 
 def test_connection_url_survives_any_password():
@@ -842,3 +847,17 @@ def test_schema_plan_holds_no_secret(schema_plans, stack):
 def test_the_stack_declares_the_schema_container(plans, stack):
     """Needs stack.py to declare ClickHouseSchema (see components/schema.py); fails until it does."""
     assert is_wired(plans[stack])
+
+
+def test_backupctl_speaks_clickhouses_http_interface(server):
+    """Debian's clickhouse-server 18.16: answers in JSONCompact, Basic auth, its own errors passed on."""
+    url = f"http://127.0.0.1:{server.http_port}"
+    client = BackupctlClient(url, TEST_USER, TEST_PASSWORD, CUSTOM_DATABASE)
+    assert client.run("SELECT 1, 'it''s', currentDatabase()") == [[1, "it's", CUSTOM_DATABASE]]
+    assert client.run("SELECT currentDatabase()", "system") == [["system"]]
+    with pytest.raises(ClickHouseError, match="(?i)password"):
+        BackupctlClient(url, TEST_USER, "wrong", CUSTOM_DATABASE).run("SELECT 1")
+    with pytest.raises(ClickHouseError, match="Code: 62"):  # 18.16 has no BACKUP: its syntax error, as it says
+        client.run("BACKUP DATABASE x TO Disk('backups', 'y')")
+    with pytest.raises(ClickHouseError, match="cannot reach ClickHouse"):
+        BackupctlClient("http://127.0.0.1:9", TEST_USER, TEST_PASSWORD, CUSTOM_DATABASE).run("SELECT 1")

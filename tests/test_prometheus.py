@@ -16,6 +16,7 @@ from promtool import declared, render_cases, run, tool, write_mounted
 
 from components import clickhouse, edge, prometheus
 from components.alloy import SERVICE as ALLOY
+from components.backup import SERVICE as BACKUP
 from components.blackbox import SERVICE as BLACKBOX
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.edge import SERVICE as EDGE
@@ -26,11 +27,12 @@ from components.loki import SERVICE as LOKI
 from components.monitoring import EDGE_JOB, PROBE_JOB
 from components.ollama import SERVICE as OLLAMA
 from components.prometheus import SERVICE as PROMETHEUS
+from components.prometheus import backup_max_age
 from components.types import duration_seconds
 from components.ui import SERVICE as UI
 
 # Where the blackbox exporter asks each service whether it answers (FACTS.md).
-PROBED_PATHS = {GATEWAY: "/status", CLICKHOUSE: "/ping", UI: "/health", OLLAMA: "/api/version"}
+PROBED_PATHS = {GATEWAY: "/status", CLICKHOUSE: "/ping", UI: "/health", OLLAMA: "/api/version", BACKUP: "/health"}
 
 
 def rendered(deployment, root):
@@ -61,7 +63,9 @@ def cases(deployment, config_path, rules_path):
     scraped = [{"job": j, "instance": t, "service": s} for j, t, s in found if j != PROBE_JOB]
     probes = [{"job": j, "instance": t, "service": s} for j, t, s in found if j == PROBE_JOB]
     thresholds = deployment.spec.prometheus.alerts
-    return render_cases(rules_path, scraped, probes, thresholds, deployment.spec.clickhouse.metrics)
+    return render_cases(
+        rules_path, scraped, probes, thresholds, deployment.spec.clickhouse.metrics, backup_max_age(deployment.spec)
+    )
 
 
 def deployment_with(deployment, spec):
@@ -171,7 +175,7 @@ def test_every_target_is_a_deployed_service_where_the_spec_puts_it(deployments, 
         expected.add(("tensorzero-edge", address(spec, EDGE), EDGE.role))
     if spec.clickhouse.metrics:
         expected.add(("clickhouse", f"{CLICKHOUSE.alias}:{clickhouse.METRICS_PORT}", CLICKHOUSE.role))
-    for service in (GRAFANA, LOKI, ALLOY):
+    for service in (GRAFANA, LOKI, ALLOY, BACKUP):
         if spec.deployed(service):
             expected.add((service.role, address(spec, service), service.role))
     probe_host = spec.blackbox.host
@@ -219,7 +223,7 @@ def test_a_disabled_service_is_neither_scraped_nor_probed(reduced, tmp_path):
     config, rules = rendered(reduced, tmp_path)
     found, _ = targets(config)
     watched = {service for _, _, service in found}
-    assert watched == {PROMETHEUS.role, GATEWAY.role, EDGE.role, BLACKBOX.role, CLICKHOUSE.role}
+    assert watched == {PROMETHEUS.role, GATEWAY.role, EDGE.role, BLACKBOX.role, CLICKHOUSE.role, BACKUP.role}
     assert [t for j, t, s in found if s == CLICKHOUSE.role] == [f"http://{CLICKHOUSE.alias}:{CLICKHOUSE.port}/ping"]
     assert not [name for name in alert_names(rules) if name.startswith("ClickHouse")]
     checked = run("promtool", "check", "config", str(config))

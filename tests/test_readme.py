@@ -31,8 +31,13 @@ NOT_RUN = {
     "pulumi config set --secret --path 'secrets.ANTHROPIC_API_KEY' sk-ant-... --stack prod": (
         "needs the Pulumi CLI, which cannot be installed on these machines, and a created stack"
     ),
+    "make restore STACK=prod FROM=<name> OFFSITE=1": "a template: <name> is one of the backups `make backups` lists",
+    "git revert <the upgrade commit>": "a template: the commit is the operator's own upgrade",
+    "make restore STACK=prod FROM=tensorzero-<time>-pre-upgrade REPLACE=1": "a template: <time> is the backup's",
 }
 NEEDS_PULUMI = re.compile(r"^make (up|preview|smoke) ")
+# Run inside a deployed stack's backup container: in a fresh checkout they stop cleanly, naming what is missing.
+NEEDS_DEPLOYED = re.compile(r"^make (backup|backups|restore|restore-drill) ")
 PULUMI_MISSING = "error: the Pulumi CLI is needed for"
 SEED_HOST = "http://localhost:3030"
 
@@ -91,6 +96,9 @@ def test_every_shell_command_runs_as_the_readme_says(command, checkout):
     done = run(checkout, command)
     if NEEDS_PULUMI.match(command) and "OUTPUTS=" not in command:
         assert done.returncode != 0 and PULUMI_MISSING in done.stdout, done.stdout
+    elif NEEDS_DEPLOYED.match(command):
+        assert done.returncode != 0 and "invalid configuration" in done.stdout, done.stdout
+        assert "Traceback" not in done.stdout
     else:
         assert done.returncode == 0, done.stdout
 

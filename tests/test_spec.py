@@ -17,7 +17,8 @@ from components.service import Endpoint
 from components.ui import SERVICE as UI
 
 BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
-OPTIONAL_UNDECLARED = {"protect_data"}  # has a tier default; Pulumi.yaml may only declare keys every stack sets
+# Defaults from the tier or from name_prefix; Pulumi.yaml may only declare keys every stack sets.
+OPTIONAL_UNDECLARED = {"protect_data", "volume_prefix", "data_loss_confirmations"}
 
 
 def spec(**overrides) -> Environment:

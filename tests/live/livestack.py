@@ -19,7 +19,8 @@ import tensorzero
 import yaml
 from conftest import make_project, write_canary_env
 
-from components import blackbox, clickhouse, clickhouse_schema, gateway, grafana, prometheus, ui
+from components import backup, blackbox, clickhouse, clickhouse_schema, gateway, grafana, prometheus, ui
+from components.backup import SERVICE as BACKUP
 from components.blackbox import SERVICE as BLACKBOX
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.clickhouse_schema import sql_identifier
@@ -236,6 +237,17 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         ],
         publish=[CLICKHOUSE.port],
         healthcheck=clickhouse.HEALTHCHECK,
+    )
+    # The real backupctl (its files, environment, command and healthcheck as planned) on this image's python3.
+    # ClickHouse 18.16 has no BACKUP, so its runs fail (BackupFailed); Prometheus scrapes its metrics all the same.
+    fleet.run(
+        BACKUP.role,
+        "pmoves-test/python",
+        aliases=[BACKUP.alias],
+        env=env_of(deployment.plans[BACKUP.role].env),
+        command=backup.COMMAND[1:],
+        files=uploads(deployment.plans[BACKUP.role].files),
+        healthcheck=backup.HEALTHCHECK,
     )
     # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
     standin(fleet, OLLAMA, "ollama.py", healthcheck=("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/"))

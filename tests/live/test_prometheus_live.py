@@ -64,4 +64,16 @@ def test_rendered_alert_rules_are_loaded(live_stack):
     declared = {rule["alert"] for group in yaml.safe_load(rendered.content)["groups"] for rule in group["rules"]}
     assert {rule["name"] for rule in rules} == declared
     assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
-    assert [rule["name"] for rule in rules if rule["state"] == "firing"] == []
+    # Debian's ClickHouse 18.16 has no BACKUP: the real backupctl's runs fail, and the backup alerts say so from
+    # its own metrics. Nothing else fires on the healthy stack.
+    expected = {"BackupTooOld", "BackupFailed"}
+
+    def backup_alerts_firing():
+        states = {rule["name"]: rule["state"] for rule in evaluated()}
+        firing = {name for name, state in states.items() if state == "firing"}
+        assert firing <= expected, firing  # never anything else
+        if firing != expected:
+            raise NotReady(f"firing {sorted(firing)}, backup rules {[states[n] for n in sorted(expected)]}")
+
+    # The first failed run, its scrape and the rules' `for` take a few evaluation rounds.
+    wait_for("the backup alerts firing", backup_alerts_firing, 90, live_stack.fleet.logs)

@@ -30,9 +30,9 @@ def tool(name: str) -> str:
     return found
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, cwd: Path | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run a tool; the caller asserts on returncode and shows the output when it fails."""
-    return subprocess.run([tool(args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run([tool(args[0]), *args[1:]], cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
 
 
 def write_mounted(root: Path, files: list[RenderedFile]) -> dict[str, Path]:
@@ -63,7 +63,14 @@ def hold_minutes(duration: str) -> int:
     return math.ceil(number * units[duration[len(str(number)) :]] / 60)
 
 
-def render_cases(rule_file: Path, scraped: list[dict], probes: list[dict], thresholds, clickhouse: bool) -> str:
+def render_cases(
+    rule_file: Path,
+    scraped: list[dict],
+    probes: list[dict],
+    thresholds,
+    clickhouse: bool,
+    backup_max_age_s: int | None = None,
+) -> str:
     """The unit-test file for these targets and thresholds (tests/promtool/alerts.test.yml.j2)."""
     hold = hold_minutes(thresholds.for_duration)
     fire_at = HEALTHY + hold + 7  # the 5m rate windows hold only failing samples by then
@@ -151,7 +158,31 @@ def render_cases(rule_file: Path, scraped: list[dict], probes: list[dict], thres
         overhead=overhead,
         edge_scrape=edge_scrape,
         errors=edge_errors(thresholds.gateway_error_ratio, failing) if edge_scrape else None,
+        backup=backup_ages(scraped, backup_max_age_s),
     )
+
+
+def backup_ages(scraped: list[dict], max_age_s: int | None) -> dict | None:
+    """backupctl's last-success series (a unix time, per destination): `local` last succeeded at 0 (epoch,
+    where promtool's clock starts) and is checked a minute before and after the schedule runs out; `offsite`
+    succeeded again halfway and stays quiet at both. Samples every 10 minutes."""
+    target = next((t for t in scraped if t["service"] == "backup"), None)
+    if target is None or not max_age_s:
+        return None
+    step = 600
+    steps = max_age_s // step + 3
+    halfway = (max_age_s // 2) // step
+    return {
+        "instance": target["instance"],
+        "job": target["job"],
+        "steps": steps,
+        "max_age": max_age_s,
+        "halfway": halfway,
+        "offsite_success": halfway * step,
+        "quiet_at": f"{max_age_s - 60}s",
+        "fire_at": f"{max_age_s + 60}s",
+        "fired_value": max_age_s + 60,
+    }
 
 
 def edge_errors(ratio: float, failing: int) -> dict:
