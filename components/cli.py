@@ -110,7 +110,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     deployment = _load(args)
     files = rendered_files(deployment)  # each is parsed back as it renders
     desired = plan(deployment)
-    for notice in deployment.translation.notices:
+    for notice in [*deployment.translation.notices, *(n for p in deployment.plans.values() for n in p.notices)]:
         print(f"notice: {notice}")
     types = Counter(
         "Provider" if r["type"].startswith("pulumi:providers:") else r["type"].rsplit(":", 1)[-1]
@@ -129,7 +129,9 @@ def container_environments(deployment: Deployment) -> dict[str, tuple[str, tuple
     found = {}
     for service in deployment.plans.values():
         if service.runs_container:
-            found[service.role] = (f"{prefix}-{service.docker_name}", service.env)
+            # A rolling container gets a fresh random suffix on every replacement (docker_target.py).
+            suffix = "-<generation>" if service.rolling else ""
+            found[service.role] = (f"{prefix}-{service.docker_name}{suffix}", service.env)
         for shot in service.one_shots:
             found[f"{service.role} {shot.name}"] = (f"{prefix}-{shot.docker_name}", shot.env)
     return found

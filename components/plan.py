@@ -5,6 +5,7 @@ keeps what the engine would receive for each resource: type, name, parent,
 provider, dependencies, protect and inputs, with secrets masked.
 """
 
+import hashlib
 import json
 from typing import Any
 
@@ -19,6 +20,7 @@ from .names import PROJECT
 from .stack import build
 
 IMAGE = "docker:index/remoteImage:RemoteImage"
+RANDOM_ID = "random:index/randomId:RandomId"
 
 
 class StackMocks(pulumi.runtime.Mocks):
@@ -29,6 +31,11 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.typ == IMAGE:
             # The engine would answer with the pulled image's id; its reference reads better in a plan.
             state["imageId"] = args.inputs["name"]
+        if args.typ == RANDOM_ID:
+            # The engine draws random bytes; a digest of the resource's name keeps offline plans reproducible
+            # (never of its inputs: they hold credentials).
+            digest = hashlib.sha256(args.name.encode()).hexdigest()
+            state["hex"] = digest[: 2 * int(args.inputs["byteLength"])]
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):

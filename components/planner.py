@@ -6,6 +6,7 @@ a credential named by a spec key (`ctx.credential`, checked for presence and, ou
 defaults), how every service is watched (`ctx.monitored`) and the plans of the others (`ctx.others`).
 """
 
+import ipaddress
 from dataclasses import replace
 from typing import Optional
 
@@ -13,7 +14,7 @@ from .deployment import Deployment
 from .envfiles import Variable
 from .errors import ConfigError, Problem
 from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan
-from .spec import SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
+from .spec import LOOPBACK, SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
 
 
 class Context:
@@ -64,8 +65,11 @@ class Context:
 
     def credential(self, key: str) -> Variable:
         """The secret held by the variable that spec key `key` ("clickhouse.password_var") names."""
-        role, field = key.split(".", 1)
-        return self._planner.credential(key, getattr(self.spec.section(role), field))
+        role, path = key.split(".", 1)
+        value = self.spec.section(role)
+        for field in path.split("."):
+            value = getattr(value, field)
+        return self._planner.credential(key, value)
 
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
         """How each deployed service is watched, in registry order (from the spec: needs no plan)."""
@@ -139,12 +143,30 @@ class Planner:
         )
 
 
+def exposure_problems(planner: Planner) -> None:
+    """Beyond loopback, every published port must belong to a service that asks callers who they are."""
+    spec = planner.deployment.spec
+    for role, planned in planner.plans.items():
+        exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
+        if not exposed or planned.authentication:
+            continue
+        definition = spec.definition(role)
+        where = ", ".join(f"{p.ip}:{p.external}" for p in exposed)
+        fix = definition.exposure_fix or f"{role} does not authenticate callers"
+        planner.problem(
+            f"{role}.bind_address",
+            f"{role} would be published on {where} without authentication; {fix}, or publish it on loopback "
+            f"({role}.bind_address: {LOOPBACK}) or not at all ({role}.port: null)",
+        )
+
+
 def plan_services(deployment: Deployment) -> dict[str, ServicePlan]:
     """Every deployed service's plan, in registry (start) order; raises ConfigError naming every problem."""
     planner = Planner(deployment)
     deployed = deployment.spec.deployed_services
     for service in deployed:
         planner.plan_of(service)
+    exposure_problems(planner)
     if planner.problems:
         raise ConfigError(planner.problems)
     return {service.role: planner.plans[service.role] for service in deployed}

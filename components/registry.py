@@ -6,7 +6,20 @@ Adding a service is a module (its spec model, `plan(ctx)` and `SERVICE`), its te
 from dataclasses import dataclass
 from functools import cached_property
 
-from . import alloy, blackbox, clickhouse, clickhouse_schema, edge, gateway, grafana, loki, ollama, prometheus, ui
+from . import (
+    alloy,
+    blackbox,
+    clickhouse,
+    clickhouse_schema,
+    edge,
+    gateway,
+    grafana,
+    loki,
+    ollama,
+    ollama_guard,
+    prometheus,
+    ui,
+)
 from .service import ServiceDefinition
 from .spec import EnvironmentBase, environment_model
 
@@ -31,10 +44,11 @@ REGISTRY = Registry(
     (
         clickhouse.SERVICE,
         ollama.SERVICE,
+        ollama_guard.SERVICE,
         gateway.SERVICE,
-        edge.SERVICE,
-        clickhouse_schema.SERVICE,
         ui.SERVICE,
+        edge.SERVICE,  # after the UI: it may serve it behind a login
+        clickhouse_schema.SERVICE,
         loki.SERVICE,
         alloy.SERVICE,
         blackbox.SERVICE,

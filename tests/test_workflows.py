@@ -48,6 +48,7 @@ CI_CANARIES = {
     "TENSORZERO_CLICKHOUSE_PASSWORD": "ci-canary-clickhouse-3f70",
     "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "ci-canary-readonly-6b1e",
     "GRAFANA_ADMIN_PASSWORD": "ci-canary-grafana-0d94",
+    "TENSORZERO_UI_PASSWORD": "ci-canary-ui-41c7",
     # Quotes, a backslash and a dollar: the layer must keep them literally.
     "ANTHROPIC_API_KEY": "ci-canary-anthropic-'a7c3' \\x $HOME \"q\"",
     "OPENAI_API_KEY": "ci-canary-openai-58f0",
@@ -473,8 +474,9 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
         "+  create  docker:index/container:Container ollama-pull-nomic-embed-text",
         "1 to create, 3 to replace",
     ]
+    # The UI's port is published by the edge, behind the UI's login.
     assert diff_of("staging") == [
-        "+- replace docker:index/container:Container ui-container (ports)",
+        "+- replace docker:index/container:Container edge-container (ports)",
         "1 to replace",
     ]
     assert diff_of("prod") == ["no changes"]

@@ -127,11 +127,21 @@ def _is_uuid(value) -> bool:
         return False
 
 
+def relay(answer):
+    """A streamed answer of the real routes, chunk by chunk as it arrives."""
+    with answer:
+        while chunk := answer.read1(65536):
+            yield chunk
+
+
 def forward(request):
     route = request.route_path.removeprefix("/openai/v1/")
     raw = request.body()
     upstream = urllib.request.Request(f"{real_base}/{route}", data=raw, method="POST")
     upstream.add_header("content-type", request.headers.get("content-type", JSON))
+    if json.loads(raw or b"{}").get("stream"):
+        answer = urllib.request.urlopen(upstream, timeout=60)
+        return answer.status, relay(answer), answer.headers.get("content-type", "text/event-stream")
     started = time.monotonic()
     try:
         with urllib.request.urlopen(upstream, timeout=60) as answer:
