@@ -51,7 +51,8 @@ UI_HEALTH_PATH = "/health"  # the UI's own liveness, open: it says nothing about
 DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
 UPSTREAM = "pmoves_gateway"  # the upstream block whose peer the Lua balancer picks
 RESOLVE_EVERY_S = 1  # how often the gateway's alias is resolved again (a swap adds and removes a container)
-UPSTREAM_TRIES = 3  # a connection refused before the request was sent is tried on the next gateway
+UPSTREAM_TRIES = 3  # a connection that fails before an answer is tried on the next gateway...
+RETRY_WINDOW_S = 5  # ...within this many seconds of the request's start (two connect timeouts and then some)
 KEEPALIVE_CONNECTIONS = 64  # idle connections to the gateway(s) each worker keeps
 
 
@@ -256,6 +257,7 @@ def config_files(
         upstream_name=UPSTREAM,
         keepalive=KEEPALIVE_CONNECTIONS,
         tries=UPSTREAM_TRIES,
+        retry_window_s=RETRY_WINDOW_S,
         ui=ui if edge_access.serves_ui(deployment.spec) else None,
         ui_health=UI_HEALTH_PATH,
         tls=spec.tls.enabled,

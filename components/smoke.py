@@ -51,6 +51,11 @@ class GrafanaAdmin(_Outputs):
     password: SecretStr
 
 
+class EdgeKey(_Outputs):
+    caller: str = Field(description="The edge caller (edge.keys) the key belongs to.")
+    key: SecretStr
+
+
 @dataclass(frozen=True)
 class ClickHouseAccess:
     url: str  # scheme://host:port, without credentials: the only form ever printed
@@ -74,6 +79,11 @@ class StackOutputs(_Outputs):
     )
     clickhouse_url: Optional[SecretStr] = Field(None, description="http://user:password@host:port/database")
     grafana_admin: Optional[GrafanaAdmin] = None
+    edge_key: Optional[EdgeKey] = Field(None, description="the key the suite sends to the gateway (the edge's)")
+
+    def gateway_headers(self) -> dict[str, str]:
+        """What a request to the gateway's endpoint carries: the edge caller's key, when the stack has one."""
+        return {"Authorization": f"Bearer {self.edge_key.key.get_secret_value()}"} if self.edge_key else {}
 
     def clickhouse(self) -> Optional[ClickHouseAccess]:
         if self.clickhouse_url is None:
@@ -99,6 +109,8 @@ class StackOutputs(_Outputs):
             found += [raw, unquote(raw)]
         if self.grafana_admin is not None:
             found.append(self.grafana_admin.password.get_secret_value())
+        if self.edge_key is not None:
+            found.append(self.edge_key.key.get_secret_value())
         return sorted({secret for secret in found if secret}, key=len, reverse=True)
 
 

@@ -50,7 +50,7 @@ def refusal(name: str):
 
 
 STREAM_CHUNKS = 8
-STREAM_GAP_S = 0.5  # a stream lasts about 4 s: long enough to stay open while the gateway is replaced
+STREAM_GAP_S = 1.0  # a stream lasts about 8 s: long enough to stay open while the gateway is replaced
 
 
 def streamed(model: str):
