@@ -13,6 +13,7 @@ import argparse
 import secrets
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -57,6 +58,9 @@ def main() -> int:
     for label, (count, p50, p99), during_swap in (("at rest", rest, False), ("during the swap", during, True)):
         failed = len([o for o in swap.phase(during_swap) if not o.ok])
         lines.append(f"| {label} | {count} | {failed} | {p50 * 1000:.1f} | {p99 * 1000:.1f} |")
+    failures = Counter(f"{o.status or o.error.split(':')[0]}" for o in swap.failed())
+    if failures:
+        lines += ["", "Failed: " + ", ".join(f"{count} x {kind}" for kind, count in sorted(failures.items())) + "."]
     streamed = "completed" if swap.stream_done and not swap.stream_error else f"FAILED ({swap.stream_error})"
     lines += ["", f"A streamed answer open across the swap: {streamed} ({len(swap.stream_chunks)} chunks)."]
     text = "\n".join(lines)

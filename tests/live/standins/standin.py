@@ -176,3 +176,6 @@ def serve(port: int, routes: dict[tuple[str, str], Route], prefixes: dict[tuple[
     DRAIN.start(server)
     print(f"stand-in listening on :{port}", file=sys.stderr, flush=True)
     server.serve_forever()
+    # Returned: SIGTERM stopped accepting. The requests still in flight run in daemon threads, which die with
+    # the main thread, so it waits here until the drain has seen them all finish (and exits the process).
+    threading.Event().wait()
