@@ -11,6 +11,7 @@ from . import (
     blackbox,
     clickhouse,
     clickhouse_schema,
+    docker_proxy,
     edge,
     gateway,
     grafana,
@@ -50,6 +51,7 @@ REGISTRY = Registry(
         edge.SERVICE,  # after the UI: it may serve it behind a login
         clickhouse_schema.SERVICE,
         loki.SERVICE,
+        docker_proxy.SERVICE,
         alloy.SERVICE,
         blackbox.SERVICE,
         prometheus.SERVICE,
