@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
+from . import openresty
 from .render import RenderedFile, render
 from .service import HostPath, ServiceDefinition, ServicePlan
 from .spec import PUBLISHED_PORT, ServiceSpec
@@ -26,13 +27,8 @@ PORT = 2375  # Docker's plain-HTTP port number, so `tcp://<alias>:2375` reads as
 DOCKER_SOCKET = "/var/run/docker.sock"
 CONFIG_PATH = "/etc/nginx/conf.d/default.conf"
 HEALTH_PATH = "/proxy/health"
-COMMAND = ("/usr/bin/openresty", "-g", "daemon off;")
-HEALTHCHECK = (
-    "bash",
-    "-c",
-    f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET {HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 "
-    "&& head -n 1 <&3 | grep -q '^HTTP/1\\.[01] 200 '",
-)
+COMMAND = openresty.COMMAND
+HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
 # What Alloy asks (Prometheus's Docker discovery, Loki's Docker source): the API version, container lists and
 # inspections, container logs, networks. Paths with an optional API version prefix (/v1.43/...).
 ALLOWED_PATHS = (
@@ -48,7 +44,7 @@ ALLOWED_PATHS = (
 
 
 class DockerProxySpec(ServiceSpec):
-    image: ImageRef = Field("openresty/openresty:1.27.1.2-bookworm", description="Pinned OpenResty image.")
+    image: ImageRef = Field(openresty.IMAGE, description="Pinned OpenResty image.")
     port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
 
 
@@ -71,7 +67,7 @@ def plan(ctx: Context) -> ServicePlan:
         # The socket is the proxy's alone; it forwards only GETs of ALLOWED_PATHS.
         host_paths=(HostPath(DOCKER_SOCKET, DOCKER_SOCKET),),
         healthcheck=HEALTHCHECK,
-        image_tools=frozenset({"bash"}),
+        image_tools=openresty.TOOLS,
     )
 
 

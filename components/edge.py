@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
-from . import edge_access, gateway
+from . import edge_access, gateway, openresty
 from .edge_access import EdgeAccess
 from .monitoring import EDGE_DURATION, EDGE_JOB, EDGE_REQUESTS
 from .names import (
@@ -61,7 +61,7 @@ class EdgeSpec(ServiceSpec, EdgeAccess):
     """The compatibility edge: the seed's API (`/v1/...`, bare model names, bearer keys) in front of the gateway."""
 
     enabled: bool = Field(True, description="Put the compatibility edge in front of the gateway.")
-    image: ImageRef = Field("openresty/openresty:1.27.1.2-bookworm", description="Pinned OpenResty image.")
+    image: ImageRef = Field(openresty.IMAGE, description="Pinned OpenResty image.")
     host: str = Field("main", description="Key in `hosts`; must be the gateway's host.")
     port: Optional[Port] = Field(
         None,
@@ -111,22 +111,14 @@ ERROR_STATUSES = (413, 502, 503, 504)
 SETTINGS_FILE = "settings.json"
 LUA_MODULE = "pmoves_edge.lua"
 
-OPENRESTY = "/usr/bin/openresty"
-# The OpenResty bookworm image has neither curl nor wget; bash (Essential in Debian) speaks TCP itself.
-# Only a status line of exactly 200 passes.
-HEALTHCHECK = (
-    "bash",
-    "-c",
-    f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET {HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 "
-    "&& head -n 1 <&3 | grep -q '^HTTP/1\\.[01] 200 '",
-)
+HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
 
 
 def command(deployment: Deployment) -> tuple[str, ...]:
     """The image's command plus nginx's `env` directives (main level, which conf.d cannot reach): nginx clears
     every other variable from its workers."""
     keep = "".join(f" env {name};" for name in edge_access.env_names(deployment))
-    return (OPENRESTY, "-g", f"daemon off;{keep}")
+    return (openresty.BINARY, "-g", f"daemon off;{keep}")
 
 
 @dataclass(frozen=True)
@@ -306,8 +298,7 @@ def plan(ctx: Context) -> ServicePlan:
         host_paths=host_paths,
         healthcheck=HEALTHCHECK,
         waits_for=(gateway.SERVICE.role, UI),
-        # The bookworm image has neither curl nor wget; bash is Essential in Debian.
-        image_tools=frozenset({"bash"}),
+        image_tools=openresty.TOOLS,
         authentication=edge_access.authentication(deployment),
         outputs=edge_access.outputs(ctx),
         notices=edge_access.tls_notices(ctx.spec),

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field, field_validator
 
-from . import ollama
+from . import ollama, openresty
 from .render import RenderedFile, render
 from .service import Front, ServiceDefinition, ServicePlan
 from .spec import ServiceSpec
@@ -28,13 +28,8 @@ PORT = ollama.PORT  # callers keep Ollama's port
 HEALTH_PATH = "/guard/health"
 CONFIG_PATH = "/etc/nginx/conf.d/default.conf"
 DOCKER_DNS = "127.0.0.11"
-HEALTHCHECK = (
-    "bash",
-    "-c",
-    f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET {HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 "
-    "&& head -n 1 <&3 | grep -q '^HTTP/1\\.[01] 200 '",
-)
-COMMAND = ("/usr/bin/openresty", "-g", "daemon off;")
+HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
+COMMAND = openresty.COMMAND
 TIMEOUT_S = 600  # a long unstreamed generation
 
 
@@ -42,7 +37,7 @@ class OllamaGuardSpec(ServiceSpec):
     enabled: bool = Field(
         False, description="Put the allow-list guard in front of Ollama's published port (needed beyond loopback)."
     )
-    image: ImageRef = Field("openresty/openresty:1.27.1.2-bookworm", description="Pinned OpenResty image.")
+    image: ImageRef = Field(openresty.IMAGE, description="Pinned OpenResty image.")
     host: str = Field("main", description="Key in `hosts`; must be Ollama's host.")
     port: Optional[Port] = Field(
         None, description="Host port of its own; null takes ollama.port (Ollama then has none)."
@@ -95,7 +90,7 @@ def plan(ctx: Context) -> ServicePlan:
         files=tuple(config_files(ctx.deployment, ollama_address=f"{target.host}:{target.port}")),
         healthcheck=HEALTHCHECK,
         waits_for=(ollama.SERVICE.role,),
-        image_tools=frozenset({"bash"}),
+        image_tools=openresty.TOOLS,
         authentication=f"allow-list {', '.join(spec.allow)}" if spec.allow else None,
     )
 
