@@ -169,9 +169,11 @@ def request_bytes(path: str, body: bytes, headers: dict) -> bytes:
     ).encode() + body
 
 
-async def read_answer(reader: asyncio.StreamReader) -> int:
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """The status, and whether the server keeps the connection open."""
     head = await reader.readuntil(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
+    keep = re.search(rb"(?i)\r\nconnection:\s*close", head) is None
     length = re.search(rb"(?i)content-length:\s*(\d+)", head)
     if length:
         await reader.readexactly(int(length.group(1)))
@@ -181,15 +183,16 @@ async def read_answer(reader: asyncio.StreamReader) -> int:
             await reader.readexactly(size + 2)
             if size == 0:
                 break
-    return status
+    return status, keep
 
 
-async def open_loop_latencies(port: int, payload: bytes, rate: float, seconds: float) -> tuple[list[float], int]:
-    """Latencies (from each request's due time) of rate x seconds requests; and how many failed."""
+async def open_loop_latencies(port: int, payload: bytes, rate: float, seconds: float) -> tuple[list[float], str]:
+    """Latencies (from each request's due time) of rate x seconds requests; and what failed ("" if nothing)."""
     loop = asyncio.get_running_loop()
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     latencies: list[float] = []
     failed = 0
+    kinds: dict[str, int] = {}
 
     async def one(due: float) -> None:
         nonlocal failed
@@ -197,14 +200,19 @@ async def open_loop_latencies(port: int, payload: bytes, rate: float, seconds: f
         reader, writer = connection
         writer.write(payload)
         try:
-            status = await read_answer(reader)
-        except (asyncio.IncompleteReadError, ConnectionError):
+            status, keep = await read_answer(reader)
+        except (asyncio.IncompleteReadError, ConnectionError) as error:
             failed += 1
+            kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
             return
         latencies.append(loop.time() - due)
         if status != 200:
             failed += 1
-        idle.append(connection)
+            kinds[str(status)] = kinds.get(str(status), 0) + 1
+        if keep:  # nginx closes a connection after keepalive_requests answers
+            idle.append(connection)
+        else:
+            writer.close()
 
     start = loop.time() + 0.05
     tasks = []
@@ -218,7 +226,7 @@ async def open_loop_latencies(port: int, payload: bytes, rate: float, seconds: f
     for _, writer in idle:
         writer.close()
     warmup = int(len(latencies) * 0.1)  # connections open and caches warm in the first tenth
-    return latencies[warmup:], failed
+    return latencies[warmup:], failed and f"{failed} ({kinds})"
 
 
 def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> float:
@@ -279,12 +287,13 @@ def main() -> int:
                 latencies, failed = asyncio.run(
                     open_loop_latencies(port, request_bytes(path, body, headers), args.rate, args.seconds)
                 )
-                if failed:
-                    raise SystemExit(f"{label}: {failed} requests failed")
+                if failed:  # an overloaded path: reported beside its figures, never hidden
+                    print(f"{label}: failed {failed}", file=sys.stderr)
                 throughput = closed_loop_throughput(port, path, body, headers, args.throughput_seconds)
-                rounds[label].append((percentile(latencies, 0.5), percentile(latencies, 0.99), throughput))
+                lost = int(failed.split(" ")[0]) if failed else 0
+                rounds[label].append((percentile(latencies, 0.5), percentile(latencies, 0.99), throughput, lost))
         measured = {
-            label: tuple(statistics.median(figures[i] for figures in results) for i in range(3))
+            label: tuple(statistics.median(figures[i] for figures in results) for i in range(4))
             for label, results in rounds.items()
         }
         del keep
@@ -300,7 +309,7 @@ def main() -> int:
 
 def table(measured: dict, args) -> str:
     nginx_version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    (base_p50, base_p99, base_rps), (plain_p50, _, _), (edge_p50, edge_p99, edge_rps) = measured.values()
+    (base_p50, base_p99, base_rps, _), (plain_p50, _, _, _), (edge_p50, edge_p99, edge_rps, _) = measured.values()
     lines = [
         f"Measured by `benchmarks/bench_edge.py` on a {os.cpu_count()}-core machine "
         f"({nginx_version.removeprefix('nginx version: ')} with the Lua module, Python {sys.version.split()[0]} "
@@ -308,13 +317,13 @@ def table(measured: dict, args) -> str:
         f"request's due time, first tenth not counted); closed-loop throughput with `wrk -c16` for "
         f"{args.throughput_seconds} s per path; median of {args.rounds} rounds; milliseconds.",
         "",
-        "| path | p50 | p99 | added p50 | added p99 | closed-loop req/s | x TensorZero |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| path | p50 | p99 | added p50 | added p99 | failed (open loop) | closed-loop req/s | x TensorZero |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, (p50, p99, rps) in measured.items():
+    for label, (p50, p99, rps, lost) in measured.items():
         lines.append(
-            f"| {label} | {ms(p50)} | {ms(p99)} | {ms(p50 - base_p50)} | {ms(p99 - base_p99)} | {rps:.0f} | "
-            f"{rps / base_rps:.2f} |"
+            f"| {label} | {ms(p50)} | {ms(p99)} | {ms(p50 - base_p50)} | {ms(p99 - base_p99)} | {lost:.0f} | "
+            f"{rps:.0f} | {rps / base_rps:.2f} |"
         )
 
     def verdict(met: bool) -> str:
