@@ -402,15 +402,16 @@ def test_open_paths_need_no_key_and_the_key_goes_no_further(rig, stand_in, tmp_p
 
 
 @pytest.mark.parametrize(
-    "path", ["/health%2F..%2Finference", "/status/../inference", "/health/%2e%2e/feedback", "/status?/../inference"]
+    "path",
+    ["/inference%2F..%2Fhealth", "/inference/../status", "/feedback/%2e%2e/health", "//health", "/%68ealth"],
 )
 def test_open_paths_forward_only_their_own_path(rig, stand_in, tmp_path, path):
-    """A crafted open path reaches the gateway as exactly /health or /status, or needs the key."""
+    """A crafted path that nginx normalises to /health or /status reaches the gateway as exactly that path,
+    never as the raw URI it was sent as (which the gateway could route elsewhere without a key)."""
     with running_edge(rig.keyed, stand_in.endpoint, tmp_path) as running:
         status, _, _ = raw_get(running.port, path)
-    forwarded = [r["path"].split("?")[0] for r in stand_in.requests]
+    forwarded = [r["path"] for r in stand_in.requests]
     assert status == 401 or forwarded in (["/health"], ["/status"]), (status, forwarded)
-    assert not any(p.startswith(("/inference", "/feedback")) for p in forwarded)
 
 
 def test_gateway_down_and_oversized_body_answer_in_json(rig, tmp_path):

@@ -600,3 +600,12 @@ def test_smoke_reads_the_stack_outputs_through_pulumi_into_a_private_file_it_rem
     assert offline.returncode == 0, offline.stderr
     [only] = calls(log)
     assert only["argv"][:4] == ["smoke", "dev", "--outputs", str(given)]
+
+
+def test_no_job_runs_a_forks_code_on_a_self_hosted_runner():
+    """`make test` runs as root on a self-hosted runner: a fork's pull request must never reach it."""
+    same_repository = "github.event.pull_request.head.repo.full_name == github.repository"
+    for name, job in DOCUMENTS["pull-request.yml"]["jobs"].items():
+        runs_on = job["runs-on"]
+        if "self-hosted" in (runs_on if isinstance(runs_on, list) else [runs_on]):
+            assert same_repository in job.get("if", ""), name
