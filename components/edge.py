@@ -53,7 +53,7 @@ UPSTREAM = "pmoves_gateway"  # the upstream block whose peer the Lua balancer pi
 RESOLVE_EVERY_S = 0.5  # how often the gateway's alias is resolved again (a swap adds and removes a container)
 AVOID_FAILED_S = 3  # a gateway a connection to failed is skipped this long (draining, or gone before DNS says so)
 UPSTREAM_TRIES = 3  # a connection that fails before an answer is tried on the next gateway...
-RETRY_WINDOW_S = 5  # ...within this many seconds of the request's start (two connect timeouts and then some)
+RETRY_WINDOW_S = 6  # ...within this many seconds of the request's start (two connect timeouts and then some)
 KEEPALIVE_CONNECTIONS = 64  # idle connections to the gateway(s) each worker keeps
 
 
@@ -105,7 +105,7 @@ METRICS_DICT_SIZE = "4m"  # a few hundred bytes per series; models x routes x st
 LIMITS_DICT = "pmoves_edge_limits"
 LIMITS_DICT_SIZE = "1m"  # one counter per caller and minute
 CLIENT_BODY_BUFFER_SIZE = "1m"  # larger bodies spool to the container's temp dir, read back for the rewrite
-CONNECT_TIMEOUT_S = 1  # a gateway that does not accept within this is skipped for the next one
+CONNECT_TIMEOUT_S = 2  # a gateway that does not accept within this is skipped (a lost SYN is resent after 1 s)
 RESOLVER_VALID = "10s"  # the UI's address, resolved by nginx itself
 ERROR_STATUSES = (413, 502, 503, 504)
 SETTINGS_FILE = "settings.json"

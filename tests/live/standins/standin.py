@@ -171,6 +171,8 @@ class Request(BaseHTTPRequestHandler):
 
 def serve(port: int, routes: dict[tuple[str, str], Route], prefixes: dict[tuple[str, str], Route] = None) -> None:
     handler = type("Routes", (Request,), {"routes": routes, "prefixes": prefixes or {}})
+    # A real server's accept queue, not socketserver's 5: a burst must not drop connection attempts.
+    ThreadingHTTPServer.request_queue_size = 128
     server = ThreadingHTTPServer(("0.0.0.0", port), handler)
     server.daemon_threads = True
     DRAIN.start(server)
