@@ -24,7 +24,7 @@ import uuid
 from urllib.parse import quote, unquote, urlsplit
 
 import tensorzero
-from standin import JSON, TEXT, serve
+from standin import DRAIN, JSON, TEXT, serve
 
 ROUTES = {"chat/completions": "openai_chat_completions", "embeddings": "openai_embeddings"}
 PREFIXES = ("tensorzero::model_name::", "tensorzero::embedding_model_name::")
@@ -95,6 +95,36 @@ def provider_of(model: str) -> str:
     return "unknown"
 
 
+pending: list[str] = []  # rows answered but not yet written
+FLUSH_EVERY_S = 0.2
+
+
+def flush() -> None:
+    """Rows go to ClickHouse in batches, as the gateway's batch writes send them: one insert per batch, not per
+    inference (18.16 makes a part per insert, and the answer never waits for ClickHouse)."""
+    with lock:
+        batch = pending[:]
+        pending.clear()
+    if not batch:
+        return
+    try:
+        clickhouse_query("INSERT INTO ModelInference FORMAT JSONEachRow", "\n".join(batch).encode())
+    except (OSError, urllib.error.HTTPError) as error:
+        print(f"rows not written, kept for the next batch: {error}", file=sys.stderr, flush=True)
+        with lock:
+            pending[:0] = batch
+
+
+def flush_forever() -> None:
+    while True:
+        time.sleep(FLUSH_EVERY_S)
+        flush()
+
+
+threading.Thread(target=flush_forever, daemon=True).start()
+DRAIN.before_exit.append(flush)  # a drained gateway writes what it still holds before it goes
+
+
 def record(route: str, body: dict, answer: dict, elapsed_ms: int) -> None:
     model = body.get("model", "")
     for prefix in PREFIXES:
@@ -111,8 +141,8 @@ def record(route: str, body: dict, answer: dict, elapsed_ms: int) -> None:
         "ttft_ms": None,
         "cached": 0,
     }
-    clickhouse_query("INSERT INTO ModelInference FORMAT JSONEachRow", json.dumps(row).encode())
     with lock:
+        pending.append(json.dumps(row))
         key = (ROUTES[route], model)
         requests_total[key] = requests_total.get(key, 0) + 1
         tokens["input"] += usage.get("prompt_tokens") or 0

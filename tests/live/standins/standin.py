@@ -31,6 +31,7 @@ class Drain:
         self.idle: set = set()  # sockets of kept-alive connections waiting for their next request
         self.draining = threading.Event()
         self.done = threading.Condition(self.lock)
+        self.before_exit: list[Callable[[], None]] = []  # e.g. writing what is still buffered
 
     def start(self, server) -> None:
         def drain():
@@ -45,6 +46,8 @@ class Drain:
                         pass
                 while self.busy:
                     self.done.wait()
+            for finish in self.before_exit:
+                finish()
             sys.stderr.write("stand-in: drained, exiting\n")
             sys.stderr.flush()
             os._exit(0)
