@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
-from . import gateway, loki
+from . import docker_proxy, gateway, loki
 from .names import METRICS_PATH, SERVICE_LABEL, STACK_LABEL
 from .render import RenderedFile, render
-from .service import Endpoint, HostPath, Monitoring, Scrape, ServiceDefinition, ServicePlan
+from .service import Endpoint, Monitoring, Scrape, ServiceDefinition, ServicePlan
 from .spec import PUBLISHED_PORT, ServiceSpec
 from .types import ImageRef, Port
 
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 
 PORT = 12345
 CONFIG_PATH = "/etc/alloy/config.alloy"
-DOCKER_SOCKET = "/var/run/docker.sock"
 # Alloy's image is Ubuntu with curl installed (Dockerfile upstream).
 HEALTHCHECK = ("curl", "-fsS", "-o", "/dev/null", f"http://localhost:{PORT}/-/ready")
 COMMAND = ("run", CONFIG_PATH, f"--server.http.listen-addr=0.0.0.0:{PORT}", "--storage.path=/tmp/alloy")
@@ -37,10 +36,10 @@ def docker_meta_label(label: str) -> str:
     return "__meta_docker_container_label_" + re.sub(r"[^A-Za-z0-9_]", "_", label)
 
 
-def config_files(deployment: Deployment, loki_endpoint: Endpoint) -> list[RenderedFile]:
+def config_files(deployment: Deployment, loki_endpoint: Endpoint, docker_api: Endpoint) -> list[RenderedFile]:
     content = render(
         "alloy/config.alloy.j2",
-        docker_socket=DOCKER_SOCKET,
+        docker_host=f"tcp://{docker_api.host}:{docker_api.port}",
         stack_label=STACK_LABEL,
         stack=deployment.spec.name_prefix,
         service_meta_label=docker_meta_label(SERVICE_LABEL),
@@ -53,11 +52,10 @@ def config_files(deployment: Deployment, loki_endpoint: Endpoint) -> list[Render
 def plan(ctx: Context) -> ServicePlan:
     return ServicePlan(
         command=COMMAND,
-        files=tuple(config_files(ctx.deployment, ctx.reach(loki.SERVICE))),
-        # Read-only: Alloy lists containers and reads their logs, nothing more.
-        host_paths=(HostPath(DOCKER_SOCKET, DOCKER_SOCKET),),
+        # No Docker socket here: Alloy asks the read-only proxy, which lets only its GETs through.
+        files=tuple(config_files(ctx.deployment, ctx.reach(loki.SERVICE), ctx.reach(docker_proxy.SERVICE))),
         healthcheck=HEALTHCHECK,
-        waits_for=(loki.SERVICE.role,),
+        waits_for=(loki.SERVICE.role, docker_proxy.SERVICE.role),
         image_tools=frozenset({"curl"}),
     )
 

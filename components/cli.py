@@ -116,7 +116,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     files = rendered_files(deployment)  # each is parsed back as it renders
     tensorzero_check.check(deployment)  # the gateway's own loader, as the gateway runs it at start
     desired = plan(deployment)
-    for notice in deployment.notices + deployment.translation.notices:
+    for notice in [
+        *deployment.notices,
+        *deployment.translation.notices,
+        *(n for p in deployment.plans.values() for n in p.notices),
+    ]:
         print(f"notice: {notice}")
     print(f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; {summary.counts(desired)}")
     return 0
@@ -128,7 +132,9 @@ def container_environments(deployment: Deployment) -> dict[str, tuple[str, tuple
     found = {}
     for service in deployment.plans.values():
         if service.runs_container:
-            found[service.role] = (f"{prefix}-{service.docker_name}", service.env)
+            # A rolling container gets a fresh random suffix on every replacement (docker_target.py).
+            suffix = "-<generation>" if service.rolling else ""
+            found[service.role] = (f"{prefix}-{service.docker_name}{suffix}", service.env)
         for shot in service.one_shots:
             found[f"{service.role} {shot.name}"] = (f"{prefix}-{shot.docker_name}", shot.env)
     return found

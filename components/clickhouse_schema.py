@@ -48,9 +48,16 @@ def apply_script(sql_path: str = SQL_PATH, tries: int = WAIT_TRIES, delay_s: flo
     never from text rendered here (plans, state and `docker inspect` show this command as it is).
     """
     return f"""set -eu
+# The password goes to clickhouse-client in a config file only this script reads, never on its command line
+# (where `ps` on the host would show it): printf is a shell builtin, so no process carries it either.
+umask 077
+config="$(mktemp)"
+trap 'rm -f "$config"' EXIT
+password="$(printf '%s' "$CLICKHOUSE_PASSWORD" | sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' -e 's/>/\\&gt;/g')"
+printf '<config><password>%s</password></config>\\n' "$password" >"$config"
 client() {{
-    clickhouse-client --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_PORT" --user "$CLICKHOUSE_USER" \\
-        --password "$CLICKHOUSE_PASSWORD" --database "$CLICKHOUSE_DATABASE" "$@"
+    clickhouse-client --config-file "$config" --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_PORT" \\
+        --user "$CLICKHOUSE_USER" --database "$CLICKHOUSE_DATABASE" "$@"
 }}
 tries=0
 until [ "$(client --query 'EXISTS TABLE ModelInference' 2>/dev/null)" = 1 ]; do

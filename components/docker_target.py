@@ -1,15 +1,17 @@
 """The Docker target: service plans become pulumi-docker resources, every service by the same component."""
 
+import json
 from collections.abc import Sequence
 from typing import Optional
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 
 from .envfiles import Variable
 from .names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
 from .render import RenderedFile
-from .service import OneShot, ServicePlan, VolumeMount
+from .service import OneShot, SecretFile, ServicePlan, VolumeMount
 from .spec import DockerHost as DockerHostSpec
 
 HEALTH_INTERVAL = "10s"
@@ -42,8 +44,13 @@ def envs(variables: Sequence[Variable]) -> list[pulumi.Input[str]]:
     return [pulumi.Output.secret(f"{v.name}={v.value}") if v.secret else f"{v.name}={v.value}" for v in variables]
 
 
-def uploads(files: Sequence[RenderedFile]) -> list[docker.ContainerUploadArgs]:
-    return [docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files]
+def uploads(files: Sequence[RenderedFile], secret_files: Sequence[SecretFile] = ()) -> list[docker.ContainerUploadArgs]:
+    return [docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files] + [
+        docker.ContainerUploadArgs(file=f.mount, content=pulumi.Output.secret(f.variable.value)) for f in secret_files
+    ]
+
+
+ROLLING_SUFFIX_BYTES = 4  # 8 hex digits after the Docker name of a container replaced create-before-delete
 
 
 def labels(name_prefix: str, role: str) -> list[docker.ContainerLabelArgs]:
@@ -79,7 +86,6 @@ class ServiceComponent(pulumi.ComponentResource):
         *,
         host: DockerHost,
         name_prefix: str,
-        bind_address: str,
         protect_data: bool,
         volume_prefix: str,
         started: dict[str, "ServiceComponent"],
@@ -104,7 +110,7 @@ class ServiceComponent(pulumi.ComponentResource):
         volumes = [(self.volumes[v.name], v.mount) for v in plan.volumes]
         volumes += [self._shared(mount, started) for mount in plan.mounts]
         if plan.runs_container:
-            self.container = self._container(plan, volumes, bind_address, started)
+            self.container = self._container(plan, volumes, started)
         started = {**started, plan.role: self}
         self.one_shots = [self._one_shot(shot, started) for shot in plan.one_shots]
         # A one-shot's exit code is reported here: pulumi-docker does not fail on it.
@@ -126,7 +132,7 @@ class ServiceComponent(pulumi.ComponentResource):
                     found += [container, container.exit_code.apply(passed(name))]
         return found
 
-    def _container(self, plan, volumes, bind_address, started) -> docker.Container:
+    def _container(self, plan, volumes, started) -> docker.Container:
         placement = plan.placement
         image = docker.RemoteImage(
             f"{plan.role}-image",
@@ -134,14 +140,8 @@ class ServiceComponent(pulumi.ComponentResource):
             keep_locally=True,
             opts=pulumi.ResourceOptions(parent=self, provider=self._host.provider),
         )
-        ports = (
-            [docker.ContainerPortArgs(internal=placement.port, external=placement.published, ip=bind_address)]
-            if placement.published is not None
-            else []
-        )
-        return docker.Container(
-            f"{plan.role}-container",
-            name=f"{self._name_prefix}-{plan.docker_name}",
+        ports = [docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip) for p in placement.ports]
+        replaced_by = dict(
             image=image.image_id,
             command=list(plan.command) or None,
             envs=envs(plan.env),
@@ -156,7 +156,7 @@ class ServiceComponent(pulumi.ComponentResource):
                     for p in plan.host_paths
                 ),
             ],
-            uploads=uploads(plan.files),
+            uploads=uploads(plan.files, plan.secret_files),
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=["CMD", *plan.healthcheck],
                 interval=HEALTH_INTERVAL,
@@ -164,6 +164,12 @@ class ServiceComponent(pulumi.ComponentResource):
                 retries=HEALTH_RETRIES,
                 start_period=HEALTH_START_PERIOD,
             ),
+        )
+        name = f"{self._name_prefix}-{plan.docker_name}"
+        return docker.Container(
+            f"{plan.role}-container",
+            name=self._rolling_name(name, replaced_by) if plan.rolling else name,
+            **replaced_by,
             device_requests=[docker.ContainerDeviceRequestArgs(driver="nvidia", count=-1, capabilities=["gpu"])]
             if plan.gpu
             else None,
@@ -174,14 +180,33 @@ class ServiceComponent(pulumi.ComponentResource):
             log_opts=LOG_OPTS,
             wait=True,
             wait_timeout=WAIT_TIMEOUT_S,
+            # `docker stop` waits this long after SIGTERM: in-flight requests drain before the container goes.
+            destroy_grace_seconds=plan.stop_grace_s,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self._host.provider,
                 depends_on=[started[role].container for role in plan.waits_for] + self.gates(plan.role, started),
-                # Fixed Docker names and host ports: the old container must go first.
-                delete_before_replace=True,
+                # A fixed Docker name (and host port) must be freed before the new container takes it; a rolling
+                # one gets a fresh name and publishes no port: the new one is healthy before the old one goes.
+                delete_before_replace=not plan.rolling,
             ),
         )
+
+    def _rolling_name(self, name: str, replaced_by: dict) -> pulumi.Output[str]:
+        """`name-<random hex>`, drawn anew whenever an input that replaces the container changes.
+
+        Random, not a hash of those inputs: they hold credentials, and a name is shown everywhere.
+        """
+        keepers = pulumi.Output.from_input(replaced_by).apply(
+            lambda resolved: {"replaced_by": json.dumps(resolved, sort_keys=True, default=str)}
+        )
+        suffix = random.RandomId(
+            f"{self.plan.role}-generation",
+            byte_length=ROLLING_SUFFIX_BYTES,
+            keepers=keepers,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.concat(name, "-", suffix.hex)
 
     def _one_shot(self, shot: OneShot, started: dict[str, "ServiceComponent"]) -> docker.Container:
         """Runs once per change of its inputs (uploads and envs force replacement) and exits."""

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
-from . import gateway
-from .envfiles import Variable
+from . import edge_access, gateway, openresty
+from .edge_access import EdgeAccess
 from .monitoring import EDGE_DURATION, EDGE_JOB, EDGE_REQUESTS
 from .names import (
     CHAT_MODEL_PREFIX,
@@ -30,37 +30,42 @@ from .names import (
 from .render import RenderedFile, render
 from .service import Endpoint, Front, Monitoring, Scrape, ServiceDefinition, ServicePlan
 from .spec import ServiceSpec
-from .types import EnvName, Identifier, ImageRef, NginxSize, Port
+from .types import Identifier, ImageRef, NginxSize, Port
 
 if TYPE_CHECKING:
     from .deployment import Deployment
     from .planner import Context
 
-PORT = 3000
+PORT = 3000  # the API, plain HTTP: what containers on the stack's network call
+UI_PORT = 4000  # the UI behind its login (the UI's own port number)
+TLS_PORTS = {PORT: 3443, UI_PORT: 4443}  # with TLS on, the published ports map to these HTTPS listeners
+METRICS_PORT = 9145  # the edge's own metrics for Prometheus: never published, so open inside the network
 GATEWAY_BEHIND_EDGE_ALIAS = "tensorzero-gateway-core"  # where the real gateway answers once the edge fronts it
 OWN_METRICS_PATH = "/edge/metrics"  # the edge's own Prometheus text; /metrics stays the gateway's
 HEALTH_PATH = "/edge/health"  # answered by the edge itself: its healthcheck
 PREFIX = "/usr/local/openresty/nginx"  # the OpenResty image's nginx prefix (-p)
 CONFIG_PATH = "/etc/nginx/conf.d/default.conf"  # included inside the image's http block
 LUA_DIR = "pmoves-edge"  # under PREFIX: the edge's Lua module and settings
-API_KEY_ENV = "TENSORZERO_API_KEY"  # the seed's name; the edge reads its key from it
+UI = "ui"  # fronted when edge.serve_ui: its published port is the edge's, behind a login
+UI_HEALTH_PATH = "/health"  # the UI's own liveness, open: it says nothing about what the UI holds
 DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
+UPSTREAM = "pmoves_gateway"  # the upstream block whose peer the Lua balancer picks
+RESOLVE_EVERY_S = 0.5  # how often the gateway's alias is resolved again (a swap adds and removes a container)
+AVOID_FAILED_S = 3  # a gateway a connection to failed is skipped this long (draining, or gone before DNS says so)
+UPSTREAM_TRIES = 3  # a connection that fails before an answer is tried on the next gateway...
+RETRY_WINDOW_S = 6  # ...within this many seconds of the request's start (two connect timeouts and then some)
+KEEPALIVE_CONNECTIONS = 64  # idle connections to the gateway(s) each worker keeps
 
 
-class EdgeSpec(ServiceSpec):
-    """The compatibility edge: the seed's API (`/v1/...`, bare model names, bearer key) in front of the gateway."""
+class EdgeSpec(ServiceSpec, EdgeAccess):
+    """The compatibility edge: the seed's API (`/v1/...`, bare model names, bearer keys) in front of the gateway."""
 
     enabled: bool = Field(True, description="Put the compatibility edge in front of the gateway.")
-    image: ImageRef = Field("openresty/openresty:1.27.1.2-bookworm", description="Pinned OpenResty image.")
+    image: ImageRef = Field(openresty.IMAGE, description="Pinned OpenResty image.")
     host: Identifier = Field("main", description="Key in `hosts`; must be the gateway's host.")
     port: Optional[Port] = Field(
         None,
         description="Host port the edge publishes. Null takes gateway.port, and the gateway itself is not published.",
-    )
-    api_key_var: Optional[EnvName] = Field(
-        API_KEY_ENV,
-        description="Variable (env layer or stack secret) holding the key callers send as `Authorization: Bearer`; "
-        "when it is unset or empty, or this is null, the edge asks for no key.",
     )
     client_max_body_size: NginxSize = Field(
         "32m", description="Largest request body accepted (nginx size: 512k, 32m; at most 1g)."
@@ -87,31 +92,33 @@ MODEL_ROUTES = (
     ModelRoute("/openai/v1/chat/completions", "chat", "label", "/openai/v1/chat/completions"),
     ModelRoute("/openai/v1/embeddings", "embedding", "label", "/openai/v1/embeddings"),
 )
-# Liveness and the gateway's own metrics answer without a key, as the seed's health checks expect.
-OPEN_PATHS = (gateway.HEALTH_PATH, gateway.STATUS_PATH, METRICS_PATH)
+# Liveness and health answer without a key, as the seed's health checks expect; each is forwarded to that
+# exact upstream path (never the raw URI: `/health%2F..%2Finference` must not reach the gateway keyless).
+OPEN_PATHS = (gateway.HEALTH_PATH, gateway.STATUS_PATH)
 # Routes named in the metrics; every other path is counted as route "other" (bounded label values).
-COUNTED_ROUTES = (*(r.path for r in MODEL_ROUTES), *OPEN_PATHS, "/inference", "/feedback")
+COUNTED_ROUTES = (*(r.path for r in MODEL_ROUTES), *OPEN_PATHS, METRICS_PATH, "/inference", "/feedback")
 
 # From an embedding (tens of ms) to a long unstreamed generation (minutes).
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300)
 METRICS_DICT = "pmoves_edge_metrics"
 METRICS_DICT_SIZE = "4m"  # a few hundred bytes per series; models x routes x status classes x buckets
+LIMITS_DICT = "pmoves_edge_limits"
+LIMITS_DICT_SIZE = "1m"  # one counter per caller and minute
 CLIENT_BODY_BUFFER_SIZE = "1m"  # larger bodies spool to the container's temp dir, read back for the rewrite
-CONNECT_TIMEOUT_S = 10
-RESOLVER_VALID = "10s"
+CONNECT_TIMEOUT_S = 2  # a gateway that does not accept within this is skipped (a lost SYN is resent after 1 s)
+RESOLVER_VALID = "10s"  # the UI's address, resolved by nginx itself
 ERROR_STATUSES = (413, 502, 503, 504)
 SETTINGS_FILE = "settings.json"
 LUA_MODULE = "pmoves_edge.lua"
 
-# nginx's -g: `env` must be at the main level, which the image's nginx.conf gives conf.d no way to reach.
-COMMAND = ("/usr/bin/openresty", "-g", f"daemon off; env {API_KEY_ENV};")
-# The OpenResty bookworm image has neither curl nor wget; bash (Essential in Debian) speaks TCP itself.
-HEALTHCHECK = (
-    "bash",
-    "-c",
-    f"exec 3<>/dev/tcp/127.0.0.1/{PORT} && printf 'GET {HEALTH_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 "
-    "&& head -n 1 <&3 | grep -q ' 200 '",
-)
+HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
+
+
+def command(deployment: Deployment) -> tuple[str, ...]:
+    """The image's command plus nginx's `env` directives (main level, which conf.d cannot reach): nginx clears
+    every other variable from its workers."""
+    keep = "".join(f" env {name};" for name in edge_access.env_names(deployment))
+    return (openresty.BINARY, "-g", f"daemon off;{keep}")
 
 
 @dataclass(frozen=True)
@@ -165,22 +172,22 @@ def name_map(models: list[ServedModel]) -> tuple[dict[str, str], dict[str, list[
     return dict(sorted(names.items())), dict(sorted(ambiguous.items()))
 
 
-def auth_variable(deployment: Deployment) -> Optional[Variable]:
-    """The key callers must send, under the name the edge reads; None when the stack supplies none."""
-    spec = deployment.spec.edge
-    found = deployment.variables.get(spec.api_key_var) if spec.api_key_var else None
-    if found is None or found.value == "":
-        return None
-    return Variable(API_KEY_ENV, found.value, found.source, True)
-
-
-def settings(deployment: Deployment) -> dict:
-    """Every decision the Lua module carries out; it holds no key, only whether one is required."""
+def settings(deployment: Deployment, upstream: Endpoint) -> dict:
+    """Every decision the Lua module carries out; it holds no key, only which callers' keys to read."""
     spec = deployment.spec.edge
     models = served_models(deployment)
     maps = {kind: name_map(served) for kind, served in models.items()}
     return {
-        "auth": {"required": auth_variable(deployment) is not None, "env": API_KEY_ENV},
+        "access": edge_access.settings(deployment),
+        "upstream": {
+            "host": upstream.host,
+            "port": upstream.port,
+            "resolver": DOCKER_DNS,
+            "resolve_every_s": RESOLVE_EVERY_S,
+            "avoid_failed_s": AVOID_FAILED_S,
+            "tries": UPSTREAM_TRIES,
+        },
+        "limits_dict": LIMITS_DICT,
         "passthrough_prefix": TENSORZERO_NAME_PREFIX,
         "models": {kind: names for kind, (names, _) in maps.items()},
         "ambiguous": {kind: ambiguous for kind, (_, ambiguous) in maps.items()},
@@ -199,7 +206,7 @@ def settings(deployment: Deployment) -> dict:
             "duration_help": "Time from the edge receiving a request to its last byte sent, "
             "by catalog model, route and status class.",
             "requests": EDGE_REQUESTS,
-            "requests_help": "Requests answered by the edge, by route and HTTP status.",
+            "requests_help": "Requests answered by the edge, by route, HTTP status and caller (the key's name).",
             "buckets": list(DURATION_BUCKETS),
             "routes": list(COUNTED_ROUTES),
             "own_paths": [HEALTH_PATH, OWN_METRICS_PATH],
@@ -207,10 +214,25 @@ def settings(deployment: Deployment) -> dict:
     }
 
 
-def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = str(PORT)) -> list[RenderedFile]:
+@dataclass(frozen=True)
+class Layout:
+    """Where the edge's servers listen and find their TLS files; tests use free loopback ports and a temp dir."""
+
+    api: str = str(PORT)
+    ui: str = str(UI_PORT)
+    metrics: str = str(METRICS_PORT)
+    api_tls: str = str(TLS_PORTS[PORT])
+    ui_tls: str = str(TLS_PORTS[UI_PORT])
+    tls_certificate: str = edge_access.TLS_CERTIFICATE
+    tls_key: str = edge_access.TLS_KEY
+
+
+def config_files(
+    deployment: Deployment, upstream: Endpoint, ui: Optional[Endpoint] = None, *, layout: Layout = Layout()
+) -> list[RenderedFile]:
     """conf.d/default.conf (inside the image's http block), the Lua module and its settings.
 
-    `listen` is the nginx listen address; tests bind a free loopback port, the container port 3000.
+    `ui` is where the UI answers when the edge serves it behind its login.
     """
     spec = deployment.spec.edge
     lua_dir = f"{PREFIX}/{LUA_DIR}"
@@ -221,10 +243,22 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
         settings_file=SETTINGS_FILE,
         metrics_dict=METRICS_DICT,
         metrics_dict_size=METRICS_DICT_SIZE,
+        limits_dict=LIMITS_DICT,
+        limits_dict_size=LIMITS_DICT_SIZE,
         resolver=DOCKER_DNS,
         resolver_valid=RESOLVER_VALID,
-        listen=listen,
-        upstream=upstream,
+        listens=layout,
+        upstream_name=UPSTREAM,
+        keepalive=KEEPALIVE_CONNECTIONS,
+        tries=UPSTREAM_TRIES,
+        retry_window_s=RETRY_WINDOW_S,
+        ui=ui if edge_access.serves_ui(deployment.spec) else None,
+        ui_health=UI_HEALTH_PATH,
+        tls=spec.tls.enabled,
+        tls_certificate=layout.tls_certificate,
+        tls_key=layout.tls_key,
+        tls_protocols=" ".join(edge_access.TLS_PROTOCOLS),
+        tls_ciphers=edge_access.TLS_CIPHERS,
         client_max_body_size=spec.client_max_body_size,
         client_body_buffer_size=CLIENT_BODY_BUFFER_SIZE,
         connect_timeout_s=CONNECT_TIMEOUT_S,
@@ -232,10 +266,11 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
         error_statuses=ERROR_STATUSES,
         health_path=HEALTH_PATH,
         metrics_path=OWN_METRICS_PATH,
+        gateway_metrics_path=METRICS_PATH,
         open_paths=OPEN_PATHS,
         model_routes=MODEL_ROUTES,
     )
-    document = json.dumps(settings(deployment), indent=2, sort_keys=True)
+    document = json.dumps(settings(deployment, upstream), indent=2, sort_keys=True)
 
     def lua(file: str, kind: str, **values) -> RenderedFile:
         return RenderedFile(
@@ -250,29 +285,48 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
 
 
 def plan(ctx: Context) -> ServicePlan:
-    """The key, when the stack supplies one (a secret), is all the edge reads from the environment."""
-    key = auth_variable(ctx.deployment)
-    # Uploads and envs force replacement: the edge restarts exactly when its files or key change.
+    """The callers' keys and the UI's password (secrets) are all the edge reads from the environment."""
+    deployment = ctx.deployment
+    ui_endpoint = ctx.reach(UI) if edge_access.serves_ui(ctx.spec) else None
+    secret_files, host_paths = edge_access.tls_files(ctx)
+    # Uploads and envs force replacement: the edge restarts exactly when its files or keys change.
     return ServicePlan(
-        command=COMMAND,
-        env=(key,) if key else (),
-        files=tuple(config_files(ctx.deployment, ctx.reach(gateway.SERVICE))),
+        command=command(deployment),
+        env=edge_access.env(ctx),
+        files=tuple(config_files(deployment, ctx.reach(gateway.SERVICE), ui_endpoint)),
+        secret_files=secret_files,
+        host_paths=host_paths,
         healthcheck=HEALTHCHECK,
-        waits_for=(gateway.SERVICE.role,),
-        # The bookworm image has neither curl nor wget; bash is Essential in Debian.
-        image_tools=frozenset({"bash"}),
+        waits_for=(gateway.SERVICE.role, UI),
+        image_tools=openresty.TOOLS,
+        authentication=edge_access.authentication(deployment),
+        awaiting_credentials=bool(ctx.section.keys) and not edge_access.callers(deployment),
+        outputs=edge_access.outputs(ctx),
+        notices=edge_access.tls_notices(ctx.spec),
     )
+
+
+def published_as(spec, port: int) -> tuple[int, str]:
+    """With TLS on, a published port reaches the HTTPS listener beside the plain one (which stays internal)."""
+    return (TLS_PORTS[port], "https") if spec.edge.tls.enabled else (port, "http")
 
 
 SERVICE = ServiceDefinition(
     role="edge",
     component="Edge",
     plan=plan,
-    description="The compatibility edge in front of the gateway.",
+    description="The compatibility edge in front of the gateway (and the UI, behind a login).",
     spec=EdgeSpec,
     container="tensorzero-edge",
     alias=gateway.ALIAS,  # the seed's hostname for the gateway: callers reach the edge
     port=PORT,
-    front=Front(gateway.SERVICE.role, GATEWAY_BEHIND_EDGE_ALIAS),
-    monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH),)),
+    fronts=(
+        Front(gateway.SERVICE.role, GATEWAY_BEHIND_EDGE_ALIAS),
+        # The UI keeps its hostname (Prometheus probes it); only its published port is the edge's.
+        Front(UI, None, UI_PORT, when=lambda spec: spec.edge.serve_ui),
+    ),
+    published_as=published_as,
+    checks=edge_access.tls_checks,
+    monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH, port=METRICS_PORT),)),
+    exposure_fix="supply a key for at least one caller in edge.keys (each one's variable, env layer or stack secret)",
 )

@@ -37,6 +37,13 @@ class GatewaySpec(ServiceSpec):
         False, description="Write observability rows without waiting (`observability.async_writes`)."
     )
     debug: bool = Field(False, description="Gateway debug logging (`gateway.debug`); logs prompts, keep off in prod.")
+    drain_s: int = Field(
+        120,
+        ge=1,
+        le=3600,
+        description="After SIGTERM, how long a replaced gateway may finish its in-flight (also streaming) "
+        "requests before it is killed.",
+    )
 
 
 def config_file(deployment: Deployment) -> RenderedFile:
@@ -78,8 +85,11 @@ def plan(ctx: Context) -> ServicePlan:
             # Whatever `env::` names is a provider credential, however the variable is called.
             env.append(Variable(name, found.value, found.source, True))
     # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
-    # when its rendered config or its environment changes.
+    # when its rendered config or its environment changes. Behind the edge it publishes no port, so the
+    # new container starts (under a new name) and is healthy before the old one is stopped and drains.
     return ServicePlan(
+        rolling=not ctx.placement.ports,
+        stop_grace_s=spec.gateway.drain_s,
         command=COMMAND,
         env=tuple(env),
         files=(config_file(ctx.deployment),),

@@ -186,7 +186,16 @@ def plan(ctx: Context) -> ServicePlan:
         waits_for=tuple(backends),
         image_tools=frozenset({"curl"}),
         outputs={"grafana_admin": Secret({"user": grafana.admin_user, "password": admin.value})},
+        authentication=authentication(env),
     )
+
+
+def authentication(env: tuple[Variable, ...]) -> Optional[str]:
+    """Grafana's own login, as long as its environment turns off anonymous access and sign-up."""
+    values = {variable.name: variable.value for variable in env}
+    if values.get("GF_AUTH_ANONYMOUS_ENABLED") == "false" and values.get("GF_USERS_ALLOW_SIGN_UP") == "false":
+        return "Grafana login (no anonymous access, no sign-up)"
+    return None
 
 
 def checks(spec) -> list[tuple[str, str]]:

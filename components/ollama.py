@@ -88,4 +88,6 @@ SERVICE = ServiceDefinition(
     alias=ALIAS,
     port=PORT,
     monitoring=lambda spec: Monitoring(probe=VERSION_PATH),
+    exposure_fix="Ollama has no authentication: keep it on loopback and let ollama_guard (enabled, with the "
+    "gateway host's address in ollama_guard.allow) publish its port on a private address",
 )

@@ -5,6 +5,7 @@ keeps what the engine would receive for each resource: type, name, parent,
 provider, dependencies, protect and inputs, with secrets masked.
 """
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -23,6 +24,7 @@ from .types import url_password
 
 IMAGE = "docker:index/remoteImage:RemoteImage"
 _URL_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/:@]*:)[^/@]*@")
+RANDOM_ID = "random:index/randomId:RandomId"
 
 
 class StackMocks(pulumi.runtime.Mocks):
@@ -33,6 +35,11 @@ class StackMocks(pulumi.runtime.Mocks):
         if args.typ == IMAGE:
             # The engine would answer with the pulled image's id; its reference reads better in a plan.
             state["imageId"] = args.inputs["name"]
+        if args.typ == RANDOM_ID:
+            # The engine draws random bytes; a digest of the resource's name keeps offline plans reproducible
+            # (never of its inputs: they hold credentials).
+            digest = hashlib.sha256(args.name.encode()).hexdigest()
+            state["hex"] = digest[: 2 * int(args.inputs["byteLength"])]
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):

@@ -6,6 +6,7 @@ a credential named by a spec key (`ctx.credential`, checked for presence and, ou
 defaults), how every service is watched (`ctx.monitored`) and the plans of the others (`ctx.others`).
 """
 
+import ipaddress
 from dataclasses import replace
 from functools import reduce
 from typing import Optional
@@ -14,7 +15,7 @@ from .deployment import Deployment
 from .envfiles import Variable
 from .errors import ConfigError, Problem
 from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan
-from .spec import MIN_PASSWORD_LENGTH, SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
+from .spec import LOOPBACK, MIN_PASSWORD_LENGTH, SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
 
 
 class Context:
@@ -177,6 +178,24 @@ class Planner:
         )
 
 
+def exposure_problems(planner: Planner) -> None:
+    """Beyond loopback, every published port must belong to a service that asks callers who they are."""
+    spec = planner.deployment.spec
+    for role, planned in planner.plans.items():
+        exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
+        if not exposed or planned.authentication:
+            continue
+        definition = spec.definition(role)
+        where = ", ".join(f"{p.ip}:{p.external}" for p in exposed)
+        fix = definition.exposure_fix or f"{role} does not authenticate callers"
+        planner.problem(
+            f"{role}.bind_address",
+            f"{role} would be published on {where} without authentication; {fix}, or publish it on loopback "
+            f"({role}.bind_address: {LOOPBACK}) or not at all ({role}.port: null)",
+            missing=planned.awaiting_credentials,
+        )
+
+
 def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
     """Every deployed service's plan, in registry (start) order, and the credentials nobody supplies yet when the
     deployment allows them; raises ConfigError naming every other problem (every problem, without allowance)."""
@@ -184,6 +203,7 @@ def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple
     deployed = deployment.spec.deployed_services
     for service in deployed:
         planner.plan_of(service)
+    exposure_problems(planner)
     missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
     if blocking := [p for p in planner.problems if p not in missing]:
         raise ConfigError(blocking)

@@ -21,10 +21,21 @@ if TYPE_CHECKING:
 class Endpoint:
     host: str
     port: int
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A container port published on the Docker host, at `ip` (the service's bind address)."""
+
+    internal: int
+    external: int
+    ip: str
+    origin: str = ""  # the service whose port it is (a front publishes the ports of what it fronts)
 
 
 @dataclass(frozen=True)
@@ -34,15 +45,28 @@ class Placement:
     host: str  # key of spec.hosts
     alias: Optional[str]  # hostname on the host's network; None for a service with no container of its own
     port: Optional[int]  # port inside the container
-    published: Optional[int]  # host port, None when internal
+    published: Optional[int]  # host port of `port`, None when internal
+    bind: str = "127.0.0.1"  # host address its ports are published on
+    ports: tuple[PublishedPort, ...] = ()  # every port the container publishes (`published` first)
+
+
+def always(spec: "Environment") -> bool:
+    return True
 
 
 @dataclass(frozen=True)
 class Front:
-    """A service that stands in front of another: it takes that service's hostname and public port."""
+    """A service that stands in front of another and takes its public port.
+
+    The first front of a service takes the fronted service's port on the front's own port (unless the
+    front's section sets a port of its own); the others serve it on `port`, a port of the front's container.
+    """
 
     role: str  # the service fronted
-    moved_alias: str  # the fronted service's hostname once it is behind the front
+    moved_alias: Optional[str]  # the fronted service's hostname once behind the front; None: it keeps its alias
+    port: Optional[int] = None  # the front's container port serving it; None: the front's own port
+    when: Callable[["Environment"], bool] = always  # whether the front serves it in this stack
+    for_callers: bool = True  # the front's URL is the fronted service's URL in the stack outputs
 
 
 @dataclass(frozen=True)
@@ -61,6 +85,14 @@ class VolumeMount:
     owner: str  # role of the service that declares the volume
     volume: str  # that Volume's `name`
     mount: str  # path inside this container
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file whose content is a credential (a TLS key): uploaded as a Pulumi secret, never rendered."""
+
+    mount: str
+    variable: Variable
 
 
 @dataclass(frozen=True)
@@ -155,6 +187,15 @@ class ServicePlan:
     prober: Optional[Prober] = None  # probes this service runs for Prometheus (the blackbox exporter)
     image_tools: frozenset[str] = frozenset()  # what the image ships that a healthcheck may run
     outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs this service adds
+    # How callers prove who they are at its published ports ("bearer keys", "Grafana login"); None: anyone
+    # who reaches them gets in, which only a loopback bind address makes safe.
+    authentication: Optional[str] = None
+    # It would authenticate once credentials nobody supplies yet are: its exposure is then a missing credential.
+    awaiting_credentials: bool = False
+    secret_files: tuple["SecretFile", ...] = ()  # files whose content is a credential (uploaded as secrets)
+    stop_grace_s: Optional[int] = None  # how long `docker stop` waits after SIGTERM (in-flight requests drain)
+    notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan
+    rolling: bool = False  # replaced create-before-delete under a name that changes with what forces replacement
     role: str = ""
     component: str = ""  # Pulumi component type after the project's type prefix
     placement: Optional[Placement] = None
@@ -191,10 +232,15 @@ class ServiceDefinition:
     alias: Optional[str] = None  # hostname callers use (the seed's)
     port: Optional[int] = None  # port its image listens on
     follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
-    front: Optional[Front] = None
+    fronts: tuple[Front, ...] = ()
     is_deployed: Optional[Callable[["Environment"], bool]] = None  # default: its section's `enabled`
     placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
     monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
     checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
     # (key, change, what it deletes) of each setting of its section that deletes data: confirmed outside dev.
     destructive: Callable[["Environment"], list[tuple[str, str, str]]] = lambda spec: []
+    # Beyond loopback, every published port must ask callers who they are (planner.py refuses it otherwise);
+    # how to publish it safely beyond loopback, named in that refusal.
+    exposure_fix: str = ""
+    # (container port, scheme) a published port of `port` really reaches (the edge's HTTPS listeners).
+    published_as: Callable[["Environment", int], tuple[int, str]] = lambda spec, port: (port, "http")

@@ -45,6 +45,12 @@ class GrafanaAdmin:
 
 
 @dataclass(frozen=True)
+class EdgeKey:
+    caller: str  # the edge caller (edge.keys) the key belongs to
+    key: Secret
+
+
+@dataclass(frozen=True)
 class ClickHouseAccess:
     url: str  # scheme://host:port, without credentials: the only form ever printed
     user: str
@@ -64,6 +70,7 @@ SHAPES: dict[str, Any] = {
     "clickhouse_views": "list",  # views the schema one-shot creates; absent from a stack deployed before this key
     "clickhouse_url": "str",  # http://user:password@host:port/database
     "grafana_admin": GrafanaAdmin,
+    "edge_key": EdgeKey,  # the key the suite sends to the gateway (the edge's)
 }
 
 
@@ -112,6 +119,7 @@ class StackOutputs:
     clickhouse_views: Optional[list[str]] = None
     clickhouse_url: Optional[Secret] = None
     grafana_admin: Optional[GrafanaAdmin] = None
+    edge_key: Optional[EdgeKey] = None
 
     @classmethod
     def from_document(cls, document: Any) -> "StackOutputs":
@@ -125,12 +133,18 @@ class StackOutputs:
         smoke = given.pop("smoke", {})
         admin = given.pop("grafana_admin", None)
         url = given.pop("clickhouse_url", None)
+        key = given.pop("edge_key", None)
         return cls(
             **given,
             smoke=SmokeModels(smoke.get("chat_model"), smoke.get("embedding_model")),
             clickhouse_url=Secret(url) if url is not None else None,
             grafana_admin=GrafanaAdmin(admin["user"], Secret(admin["password"])) if admin else None,
+            edge_key=EdgeKey(key["caller"], Secret(key["key"])) if key else None,
         )
+
+    def gateway_headers(self) -> dict[str, str]:
+        """What a request to the gateway's endpoint carries: the edge caller's key, when the stack has one."""
+        return {"Authorization": f"Bearer {self.edge_key.key.get_secret_value()}"} if self.edge_key else {}
 
     @property
     def empty(self) -> bool:
@@ -161,12 +175,16 @@ class StackOutputs:
             found.append((access.user, access.password))
         if self.grafana_admin is not None:
             found.append((self.grafana_admin.user, self.grafana_admin.password.get_secret_value()))
+        if self.edge_key is not None:
+            found.append((self.edge_key.caller, self.edge_key.key.get_secret_value()))
         return found
 
     def public_text(self) -> str:
         """Everything the outputs show openly (names, URLs, models): a secret found here is also a common word."""
         shown = {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("clickhouse_url", "grafana_admin")
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.name not in ("clickhouse_url", "grafana_admin", "edge_key")
         }
         return json.dumps(shown, default=lambda value: value.__dict__)
 

@@ -12,10 +12,10 @@ from dataclasses import replace
 from enum import Enum
 from typing import ClassVar, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from .names import DEFAULT_ENV_LAYERS
-from .service import Endpoint, Placement, ServiceDefinition
+from .service import Endpoint, Front, Placement, PublishedPort, ServiceDefinition
 from .types import (
     DockerHostURL,
     DockerName,
@@ -38,6 +38,7 @@ SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-i
 MIN_PASSWORD_LENGTH = 12  # outside dev
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
+LOOPBACK = "127.0.0.1"
 
 
 class StrictModel(BaseModel):
@@ -60,6 +61,11 @@ class DockerHost(StrictModel):
         description="Address at which services published on this host are reached, "
         "by operators and by services placed on other hosts.",
     )
+    bind_address: IPAddress = Field(
+        LOOPBACK,
+        description="Host address the ports of this host's services are published on, unless a service sets "
+        "its own `bind_address`. Beyond loopback, Docker's published ports bypass host firewalls such as ufw.",
+    )
 
 
 class ServiceSpec(StrictModel):
@@ -68,6 +74,9 @@ class ServiceSpec(StrictModel):
     image: ImageRef = Field(description="Pinned image reference (repository:tag).")
     host: Identifier = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
     port: Optional[Port] = Field(description=PUBLISHED_PORT)
+    bind_address: Optional[IPAddress] = Field(
+        None, description="Host address its ports are published on; null takes its host's `bind_address`."
+    )
     memory_mb: Optional[MemoryMB] = Field(None, description="Memory limit of the container in MB (64 to 4194304).")
     extra_env: list[EnvName] = Field(
         default_factory=list,
@@ -81,6 +90,9 @@ class SmokeSpec(StrictModel):
     )
     embedding_model: Optional[Identifier] = Field(
         None, description="Catalog embedding model the smoke suite embeds one text with; null skips it."
+    )
+    caller: Optional[Identifier] = Field(
+        None, description="Edge caller (edge.keys) whose key the smoke suite sends; null: the first with a key."
     )
 
 
@@ -151,7 +163,6 @@ class EnvironmentBase(StrictModel):
         description="Prefix of the data volumes' Docker names; null: name_prefix. Set it to the old name_prefix "
         "before renaming name_prefix, so the volumes (and their data) keep their names.",
     )
-    bind_address: IPAddress = Field("127.0.0.1", description="Host address published ports bind to.")
     protect_data: Optional[bool] = Field(
         None, description="Protect data volumes from `pulumi destroy`; defaults to true outside dev."
     )
@@ -165,6 +176,16 @@ class EnvironmentBase(StrictModel):
     )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_stack_wide_bind_address(cls, data):
+        if isinstance(data, dict) and "bind_address" in data:
+            raise ValueError(
+                "the stack-wide bind_address is gone: set hosts.<host>.bind_address, and <service>.bind_address "
+                "for a service that must differ (publish beyond loopback only what authenticates)"
+            )
+        return data
 
     @property
     def data_volume_prefix(self) -> str:
@@ -194,18 +215,62 @@ class EnvironmentBase(StrictModel):
     def deployed_services(self) -> list[ServiceDefinition]:
         return [s for s in self.services if self.deployed(s)]
 
+    def bind_address(self, service: ServiceRef) -> str:
+        """Where the service's ports are published: its own `bind_address`, else its host's."""
+        definition = self.definition(service)
+        section = self.section(definition) if definition.spec else None
+        own = getattr(section, "bind_address", None)
+        if own is not None:
+            return own
+        host = definition.placement(self, definition).host
+        return self.hosts[host].bind_address if host in self.hosts else LOOPBACK
+
+    def active_fronts(self, service: ServiceRef) -> list[tuple[ServiceDefinition, Front]]:
+        """(front service, front) of every deployed front that serves `service` in this stack."""
+        role = role_of(service)
+        return [
+            (front_service, front)
+            for front_service in self.deployed_services
+            for front in self.fronts_served(front_service)
+            if front.role == role
+        ]
+
+    def fronts_served(self, service: ServiceRef) -> list[Front]:
+        """The fronts `service` runs: those whose fronted service is deployed and that this stack turns on."""
+        return [f for f in self.definition(service).fronts if self.deployed(f.role) and f.when(self)]
+
+    def _takes_port(self, front_service: ServiceDefinition, front: Front) -> bool:
+        first = self.fronts_served(front_service)[0] == front
+        return not first or self.section(front_service).port is None
+
     def placement(self, service: ServiceRef) -> Placement:
         """Where the service runs and how it is addressed; a deployed front takes over what it fronts."""
         definition = self.definition(service)
         own = definition.placement(self, definition)
-        front = next((s for s in self.deployed_services if s.front and s.front.role == definition.role), None)
-        if front is not None:
-            takes_port = self.section(front).port is None
-            return replace(own, alias=front.front.moved_alias, published=None if takes_port else own.published)
-        if definition.front and self.deployed(definition) and self.section(definition).port is None:
-            fronted = self.definition(definition.front.role)
-            return replace(own, published=fronted.placement(self, fronted).published)
-        return own
+        for front_service, front in self.active_fronts(definition):
+            if front.moved_alias:
+                own = replace(own, alias=front.moved_alias)
+            if self._takes_port(front_service, front):
+                own = replace(own, published=None)
+        bind = self.bind_address(definition)
+        taken = []
+        if self.deployed(definition):
+            for front in self.fronts_served(definition):
+                fronted = self.definition(front.role)
+                external = fronted.placement(self, fronted).published
+                if not self._takes_port(definition, front) or external is None:
+                    continue
+                if front.port is None:
+                    own = replace(own, published=external)
+                else:
+                    internal = definition.published_as(self, front.port)[0]
+                    taken.append(PublishedPort(internal, external, bind, front.role))
+        primary = (
+            [PublishedPort(definition.published_as(self, own.port)[0], own.published, bind, definition.role)]
+            if own.published is not None
+            else []
+        )
+        return replace(own, bind=bind, ports=tuple(primary + taken))
 
     def endpoint(self, service: ServiceRef, seen_from: str, port: Optional[int] = None) -> Endpoint:
         """Where a container on host `seen_from` reaches `service` (on `port`, an internal one, if given).
@@ -220,20 +285,32 @@ class EnvironmentBase(StrictModel):
             return Endpoint(there.alias, port or there.port)
         if port is not None:
             raise Unreachable(role, f"port {port} of {role} is internal to host '{there.host}'")
-        if there.published is None or ipaddress.ip_address(self.bind_address).is_loopback:
+        published, bind = there.published, there.bind
+        if published is None:
+            # Its port may be published by a front that leaves it its hostname (Ollama's guard).
+            for front_service, front in self.active_fronts(role):
+                if front.moved_alias is None:
+                    front_placement = self.placement(front_service)
+                    internal = front_service.published_as(self, front.port or front_placement.port)[0]
+                    for taken in front_placement.ports:
+                        if taken.internal == internal:
+                            published, bind = taken.external, taken.ip
+        if published is None or ipaddress.ip_address(bind).is_loopback:
             raise Unreachable(
                 f"{role}.port",
                 f"reaches {role} on host '{there.host}' through its published port, so {role}.port must be set "
-                "and bind_address must not be a loopback address",
+                f"and {role}.bind_address or hosts.{there.host}.bind_address must not be a loopback address",
             )
-        return Endpoint(self.hosts[there.host].address, there.published)
+        scheme = self.definition(role).published_as(self, there.port)[1]
+        return Endpoint(self.hosts[there.host].address, published, scheme)
 
     def published_endpoint(self, service: ServiceRef) -> Optional[Endpoint]:
         """Where operators (and other hosts) reach `service`; None when it is not published."""
         placement = self.placement(service)
-        return (
-            None if placement.published is None else Endpoint(self.hosts[placement.host].address, placement.published)
-        )
+        if placement.published is None:
+            return None
+        scheme = self.definition(service).published_as(self, placement.port)[1]
+        return Endpoint(self.hosts[placement.host].address, placement.published, scheme)
 
 
 def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
@@ -255,26 +332,25 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     seen: dict[tuple[str, int], str] = {}
     for service in deployed:
         placement = spec.placement(service)
-        if placement.published is None:
-            continue
-        where = (placement.host, placement.published)
-        if where in seen:
-            problems.append(
-                (
-                    f"{service.role}.port",
-                    f"{placement.published} is already published by {seen[where]} on host '{placement.host}'",
+        for published in placement.ports:
+            where = (placement.host, published.external)
+            if where in seen:
+                problems.append(
+                    (
+                        f"{published.origin or service.role}.port",
+                        f"{published.external} is already published by {seen[where]} on host '{placement.host}'",
+                    )
                 )
-            )
-        seen.setdefault(where, service.role)
+            seen.setdefault(where, service.role)
     for service in deployed:
-        if service.front and spec.deployed(service.front.role):
-            host, fronted_host = spec.placement(service).host, spec.placement(service.front.role).host
+        for front in spec.fronts_served(service):
+            host, fronted_host = spec.placement(service).host, spec.placement(front.role).host
             if host != fronted_host:
                 problems.append(
                     (
                         f"{service.role}.host",
-                        f"'{host}' must be the {service.front.role}'s host '{fronted_host}'; "
-                        f"the {service.role} reaches the {service.front.role} on that host's network",
+                        f"'{host}' must be the {front.role}'s host '{fronted_host}'; "
+                        f"the {service.role} reaches the {front.role} on that host's network",
                     )
                 )
         problems += service.checks(spec)

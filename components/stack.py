@@ -8,7 +8,7 @@ from .deployment import Deployment
 from .docker_target import DockerHost, ServiceComponent
 from .names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX
 from .render import RenderedFile
-from .service import Secret
+from .service import Endpoint, Secret
 
 
 def rendered_files(deployment: Deployment) -> list[RenderedFile]:
@@ -37,29 +37,33 @@ def build(deployment: Deployment) -> BuiltStack:
             plan,
             host=hosts[plan.placement.host],
             name_prefix=spec.name_prefix,
-            bind_address=spec.bind_address,
             protect_data=spec.protected,
             volume_prefix=spec.data_volume_prefix,
             started=services,
         )
-    return BuiltStack(hosts, services, outputs=outputs(deployment))
+    return BuiltStack(hosts, services, outputs=outputs(deployment, services))
 
 
-def outputs(deployment: Deployment) -> dict[str, pulumi.Input]:
+def outputs(deployment: Deployment, services: dict[str, ServiceComponent]) -> dict[str, pulumi.Input]:
     """What operators and the smoke suite read with `pulumi stack output --json` (secrets stay secret)."""
     spec = deployment.spec
     translation = deployment.translation
     running = [plan for plan in deployment.plans.values() if plan.runs_container]
     endpoints = {plan.role: spec.published_endpoint(plan.role).url for plan in running if plan.placement.published}
     for plan in running:
-        front = spec.definition(plan.role).front
-        if front and plan.role in endpoints:
-            # Callers' URL of what it fronts is the front's: it passes every path through.
-            endpoints.setdefault(front.role, endpoints[plan.role])
+        address = spec.hosts[plan.placement.host].address
+        definition = spec.definition(plan.role)
+        taken = {port.internal: port.external for port in plan.placement.ports}
+        for front in spec.fronts_served(plan.role):
+            internal, scheme = definition.published_as(spec, front.port or plan.placement.port)
+            if internal in taken and front.for_callers:
+                # Callers' URL of what it fronts is the front's: it serves that service's paths.
+                endpoints.setdefault(front.role, Endpoint(address, taken[internal], scheme).url)
     result = {
         "endpoints": endpoints,
         "internal_urls": {p.role: spec.endpoint(p.role, seen_from=p.placement.host).url for p in running},
-        "containers": {p.role: f"{spec.name_prefix}-{p.docker_name}" for p in running},
+        # A rolling container's name changes with each replacement: the name Docker really has.
+        "containers": {p.role: services[p.role].container.name for p in running},
         "docker_hosts": {p.role: spec.hosts[p.placement.host].url for p in running},
         "models": {
             "chat": [m.name for m in translation.models],

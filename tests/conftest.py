@@ -23,6 +23,8 @@ CANARIES = {
     "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "canary-readonly-pw-c83b",
     "TENSORZERO_BACKUP_S3_ACCESS_KEY": "canary-s3-access-key-6a90",
     "TENSORZERO_BACKUP_S3_SECRET_KEY": "canary-s3-secret-key-0f17",
+    "TENSORZERO_API_KEY": "canary-edge-key-0a7d",
+    "TENSORZERO_UI_PASSWORD": "canary-ui-pw-3b9e",
 }
 
 
@@ -238,4 +240,24 @@ type = "embedding"
 """
 # Grafana is deployed by default, so a stack needs its admin password and ClickHouse's read-only user's.
 GRAFANA_CREDENTIALS_ENV = "GRAFANA_ADMIN_PASSWORD=g\nTENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r\n"
-MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n" + GRAFANA_CREDENTIALS_ENV
+# The edge serves the UI behind a login by default: its password.
+UI_LOGIN_ENV = "TENSORZERO_UI_PASSWORD=u\n"
+MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n" + GRAFANA_CREDENTIALS_ENV + UI_LOGIN_ENV
+
+
+@pytest.fixture(scope="session")
+def self_signed(tmp_path_factory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM), made by openssl."""
+    directory = tmp_path_factory.mktemp("tls")
+    import subprocess
+
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout", str(directory / "key.pem"), "-out", str(directory / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return (directory / "cert.pem").read_text(), (directory / "key.pem").read_text()

@@ -7,8 +7,9 @@ import re
 
 from conftest import CANARIES, container_of, resources
 
-from components import alloy
+from components import alloy, docker_proxy
 from components.alloy import SERVICE as ALLOY
+from components.docker_proxy import SERVICE as DOCKER_PROXY
 from components.gateway import SERVICE as GATEWAY
 from components.loki import SERVICE as LOKI
 from components.names import SERVICE_LABEL, STACK_LABEL
@@ -57,12 +58,18 @@ def test_config_blocks_are_balanced_and_hold_no_credential(deployments):
         assert not [name for name, value in CANARIES.items() if value in file.content]
 
 
-def test_container_sees_the_docker_socket_read_only_and_starts_after_loki(plans, deployments):
-    for stack in alloy_stacks(deployments):
+def test_alloy_reaches_docker_only_through_the_read_only_proxy_and_starts_after_loki(plans, deployments):
+    for stack, deployment in alloy_stacks(deployments).items():
         container = container_of(plans[stack], ALLOY.role)
         inputs = container["inputs"]
-        assert inputs["volumes"] == [
-            {"containerPath": alloy.DOCKER_SOCKET, "hostPath": alloy.DOCKER_SOCKET, "readOnly": True}
-        ]
+        assert inputs.get("volumes", []) == []  # no Docker socket in Alloy
+        [file] = deployment.plans[ALLOY.role].files
+        proxy = deployment.spec.endpoint(DOCKER_PROXY, seen_from=deployment.spec.alloy.host)
+        assert attribute(file.content, "host") == [f"tcp://{proxy.host}:{proxy.port}"] * 2
         assert inputs["command"][:2] == ["run", alloy.CONFIG_PATH]
         assert container_of(plans[stack], LOKI.role)["urn"] in container["dependencies"]
+        assert container_of(plans[stack], DOCKER_PROXY.role)["urn"] in container["dependencies"]
+        # The socket is the proxy's alone, and the proxy publishes nothing.
+        proxy_inputs = container_of(plans[stack], DOCKER_PROXY.role)["inputs"]
+        assert [v["hostPath"] for v in proxy_inputs["volumes"]] == [docker_proxy.DOCKER_SOCKET]
+        assert proxy_inputs.get("ports", []) == []

@@ -33,7 +33,7 @@ def test_nginx_takes_the_largest_body_size_the_spec_allows(deployments, tmp_path
     deployment = with_section(deployments["dev"], "edge", client_max_body_size=size)
     files = edge.config_files(deployment, Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000))
     assert f"client_max_body_size {size};" in files[0].content
-    checked = nginx_t(files, tmp_path)
+    checked = nginx_t(files, tmp_path, deployment)
     assert (checked.returncode == 0) is accepted, checked.stderr
 
 

@@ -703,6 +703,19 @@ def apply(server: Server, sql_file: Path, tries: int, password: str = TEST_PASSW
     return subprocess.Popen(["sh", "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def command_lines_for(seconds: float, program: str, secret: str) -> tuple[list[str], list[str]]:
+    """Every process command line seen over `seconds` that runs `program`, and those holding `secret`."""
+    seen: set[str] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            try:
+                seen.add(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                pass
+    return [c for c in seen if program in c], [c for c in seen if secret in c]
+
+
 def test_schema_script_waits_for_the_gateways_table_then_applies(server, tmp_path):
     """The container's script, run by `sh` with the real clickhouse-client against a real server. The SQL
     here is a stand-in that 18.16 understands; the rendered SQL is proven with chdb above."""
@@ -720,7 +733,9 @@ def test_schema_script_waits_for_the_gateways_table_then_applies(server, tmp_pat
     assert server.query(f"EXISTS TABLE {db}.applied") == "0"
 
     waiting = apply(server, sql_file, tries=100)
-    time.sleep(1.0)
+    clients, leaked = command_lines_for(1.5, "clickhouse-client", TEST_PASSWORD)
+    assert clients, "no clickhouse-client was seen running: the scan checked nothing"
+    assert leaked == [], "the password was on a command line, where `ps` shows it"
     assert waiting.poll() is None  # still waiting for the gateway's migrations
     server.query(f"CREATE TABLE {db}.ModelInference (x UInt8) ENGINE = Memory")
     out, err = waiting.communicate(timeout=60)
@@ -836,7 +851,9 @@ def test_schema_container_connects_natively_with_a_secret_password(deployments, 
     )
     assert env["CLICKHOUSE_PASSWORD"].secret
     assert [name for name, v in env.items() if v.secret] == ["CLICKHOUSE_PASSWORD"]
-    assert '--password "$CLICKHOUSE_PASSWORD"' in clickhouse_schema.apply_script()
+    # The client reads it from a config file the script writes; never from its command line (`ps` shows that).
+    script = clickhouse_schema.apply_script()
+    assert "--password" not in script and '--config-file "$config"' in script
 
 
 def test_schema_plan_holds_no_secret(schema_plans, stack):

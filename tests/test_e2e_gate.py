@@ -51,8 +51,10 @@ def test_the_ephemeral_stack_is_valid_and_its_own(project):
     assert not spec.protected  # destroy must be able to remove its volumes
     assert deployment.translation.ollama_pulls == ("smollm:135m", "all-minilm:22m")
     assert deployment.translation.variables == []  # no hosted key
-    ports = [spec.placement(role).published for role in ephemeral.PUBLISHED]
+    # Every host port it publishes (the edge publishes the gateway's and the UI's) is its own, chosen free.
+    ports = [p.external for service in spec.deployed_services for p in spec.placement(service).ports]
     assert len(set(ports)) == len(ports)
+    assert set(ports) == {spec.section(role).port for role in ephemeral.PUBLISHED}
     done = subprocess.run(
         [sys.executable, "-m", "components", "validate", "e2e-check"],
         cwd=project,

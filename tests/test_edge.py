@@ -1,68 +1,47 @@
 """The compatibility edge: its rendered nginx config and Lua, run by a real nginx with the Lua module.
 
-Debian's nginx 1.22 with libnginx-mod-http-lua and lua-cjson (the module OpenResty ships) runs the
-exact files the package mounts into OpenResty, inside a main nginx.conf shaped like the OpenResty
-image's own (conf.d included in its http block) and with the `-g` directives of the edge's container
-command. Behind it run TensorZero's real OpenAI-compatible routes (package `tensorzero`) in front of
-local mock providers. Where the `tensorzero` package serves no route here (/health, /status,
-/metrics, /inference, /feedback), a recording HTTP server is the gateway's stand-in, named so below.
+What the edge does with requests (model names, routes, streaming, metrics, passthrough), behind Debian's
+nginx running the exact rendered files (tests/edge_rig.py), in front of TensorZero's real OpenAI-compatible
+routes (package `tensorzero`) and local mock providers. Who may call it (keys, the UI's login, TLS):
+tests/test_edge_access.py.
 """
 
 import http.client
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
-import threading
-import time
 from collections import Counter
-from contextlib import contextmanager
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
-from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
 
 import httpx
 import pulumi
 import pytest
-from conftest import CANARIES, MINIMAL_ENV, STACKS, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
+from conftest import CANARIES, STACKS, OpenAIMock
+from edge_rig import (
+    API_KEY,
+    HELLO,
+    KEYS,
+    StandIn,
+    build_rig,
+    container_env,
+    free_port,
+    local_layout,
+    nginx_command,
+    nginx_t,
+    post_as_sent,
+    running_edge,
+    write_tls,
+)
 
-from components import edge, gateway
+from components import edge, edge_access
 from components.edge import SERVICE as EDGE
-from components.loader import load
 from components.monitoring import EDGE_DURATION, EDGE_REQUESTS
 from components.plan import use_mocks
 from components.service import Endpoint
 from components.stack import build
+from components.ui import SERVICE as UI
 
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")
-GLOBAL_DIRECTIVES = edge.COMMAND[edge.COMMAND.index("-g") + 1]
-API_KEY = "edge-canary-key-6a0f"
-HOLD_S = 10.0  # how long the streaming provider holds its second chunk for the client to see the first
-
-# The OpenResty image's nginx.conf (worker_processes 1, conf.d inside http), with Debian's Lua module
-# loaded and every path inside the test's prefix; the edge's files are included unchanged.
-MAIN_CONF = """{load_modules}
-{user}
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/logs/error.log info;
-events {{
-    worker_connections 1024;
-}}
-http {{
-    client_body_temp_path {prefix}/temp/body;
-    proxy_temp_path {prefix}/temp/proxy;
-    fastcgi_temp_path {prefix}/temp/fastcgi;
-    uwsgi_temp_path {prefix}/temp/uwsgi;
-    scgi_temp_path {prefix}/temp/scgi;
-    keepalive_timeout 65;
-    include {prefix}/conf.d/*.conf;
-}}
-"""
+KEYED = {"Authorization": f"Bearer {API_KEY}"}
 
 # The seed document's examples (tensorzero-in-pmoves.md, "From Command Line", "Embedding Generation"), verbatim.
 SEED_CHAT_CURL = [
@@ -89,237 +68,11 @@ SEED_EMBEDDING_CURL = [
     "input": "Text to embed"
   }""",
 ]
-HELLO = [{"role": "user", "content": "Hello"}]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def place(files, prefix: Path) -> Path:
-    """Lay the rendered files out as the image sees them (conf.d, the nginx prefix); return the main conf."""
-    for rendered in files:
-        if rendered.mount.startswith(f"{edge.PREFIX}/"):
-            target = prefix / rendered.mount.removeprefix(f"{edge.PREFIX}/")
-        else:
-            assert rendered.mount == edge.CONFIG_PATH
-            target = prefix / "conf.d" / PurePosixPath(rendered.mount).name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(rendered.content)
-    (prefix / "logs").mkdir(exist_ok=True)
-    (prefix / "temp").mkdir(exist_ok=True)
-    main = prefix / "nginx.conf"
-    main.write_text(
-        MAIN_CONF.format(
-            load_modules="\n".join(f"load_module {module};" for module in LUA_MODULES),
-            # Workers of a root master become `nobody`, who cannot read pytest's private temp dirs.
-            user="user root root;" if os.geteuid() == 0 else "",
-            prefix=prefix,
-        )
-    )
-    return main
-
-
-def nginx_command(prefix: Path, *extra: str) -> list[str]:
-    return [NGINX, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-g", GLOBAL_DIRECTIVES, *extra]
-
-
-def nginx_t(files, prefix: Path) -> subprocess.CompletedProcess:
-    place(files, prefix)
-    return subprocess.run(nginx_command(prefix, "-t"), capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
-
-
-@dataclass
-class RunningEdge:
-    url: str
-    port: int
-    prefix: Path
-
-    def log(self, name: str) -> str:
-        return (self.prefix / "logs" / name).read_text()
-
-
-@contextmanager
-def running_edge(deployment, upstream: Endpoint, prefix: Path, key: str | None = None):
-    """The edge's rendered files under a real nginx on a free loopback port; `key` is its container env."""
-    port = free_port()
-    files = edge.config_files(deployment, upstream, listen=f"127.0.0.1:{port}")
-    checked = nginx_t(files, prefix)
-    assert checked.returncode == 0, checked.stderr
-    env = {"PATH": os.environ["PATH"], **({edge.API_KEY_ENV: key} if key is not None else {})}
-    process = subprocess.Popen(nginx_command(prefix), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, f"nginx exited: {(prefix / 'logs' / 'error.log').read_text()}"
-            try:
-                if httpx.get(url + edge.HEALTH_PATH, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "nginx did not answer its health path"
-            time.sleep(0.05)
-        yield RunningEdge(url, port, prefix)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-class StandIn(LocalServer):
-    """Stand-in for the gateway routes the `tensorzero` package does not serve here: records every request."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def answer(self):
-                body = self.rfile.read(int(self.headers.get("content-length") or 0))
-                stand_in.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
-                )
-                payload = json.dumps({"stand_in": True, "path": self.path}).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = do_PUT = do_DELETE = answer
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(Handler)
-        self.endpoint = Endpoint("127.0.0.1", self.port)
-
-
-class StreamingProvider(LocalServer):
-    """An OpenAI-compatible provider that streams its first chunk, then holds the rest until released."""
-
-    def __init__(self):
-        self.released = threading.Event()
-        self.held: list[bool] = []  # per stream: True when the client released it before HOLD_S ran out
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                self.send_response(200)
-                self.send_header("content-type", "text/event-stream")
-                self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
-                self.event(body["model"], {"role": "assistant", "content": "first "})
-                provider.held.append(provider.released.wait(HOLD_S))
-                self.event(body["model"], {"content": "second"})
-                self.event(body["model"], {}, "stop")
-                usage = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
-                self.send({"id": "s", "object": "chat.completion.chunk", "created": 1, "model": body["model"],
-                           "choices": [], "usage": usage})  # fmt: skip
-                self.wfile.write(b"data: [DONE]\n\n")
-
-            def event(self, model, delta, finish=None):
-                choice = {"index": 0, "delta": delta, "finish_reason": finish}
-                self.send({"id": "s", "object": "chat.completion.chunk", "created": 1, "model": model,
-                           "choices": [choice]})  # fmt: skip
-
-            def send(self, data):
-                self.wfile.write(b"data: " + json.dumps(data).encode() + b"\n\n")
-                self.wfile.flush()
-
-            def log_message(self, *args):
-                pass
-
-        super().__init__(Handler)
-        self.url = f"http://127.0.0.1:{self.port}/v1"
-
-    def close(self):
-        self.released.set()
-        super().close()
-
-
-def edge_catalog(mock: OpenAIMock, streamer: StreamingProvider) -> str:
-    return f"""
-[providers.mock]
-base_url = "{mock.url}"
-api_key = "none"
-
-[providers.streamer]
-base_url = "{streamer.url}"
-api_key = "none"
-
-[providers.ollama]
-base_url = "{mock.url.removesuffix("/v1")}"
-
-[models.claude_sonnet]
-provider = "mock"
-model = "claude-sonnet-4-5"
-
-[models.gpt_4o]
-provider = "mock"
-model = "gpt-4o"
-temperature = 0.7
-max_tokens = 1000
-
-[models.streaming_chat]
-provider = "streamer"
-model = "streamer-model"
-
-# Two keys on one upstream name: that name is ambiguous, each key still works.
-[models.fast_a]
-provider = "mock"
-model = "shared-model"
-
-[models.fast_b]
-provider = "mock"
-model = "shared-model"
-
-[models.gemma_embed_local]
-provider = "ollama"
-model = "gemma:2b"
-type = "embedding"
-"""
-
-
-@dataclass
-class Rig:
-    mock: OpenAIMock
-    streamer: StreamingProvider
-    open: object  # deployment without a key
-    keyed: object  # deployment whose env layer supplies TENSORZERO_API_KEY
-    gateway_routes: Endpoint  # TensorZero's real /openai/v1 routes
 
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
-    mock, streamer = OpenAIMock(), StreamingProvider()
-    root = tmp_path_factory.mktemp("edge-rig")
-    project = make_project(
-        root / "project",
-        minimal_config(ollama={"enabled": False}),
-        {
-            "catalog.toml": edge_catalog(mock, streamer),
-            "env/env.shared": MINIMAL_ENV,
-            "env-keyed/env.shared": MINIMAL_ENV + f"{edge.API_KEY_ENV}={API_KEY}\n",
-        },
-    )
-    deployment = load("test", project_dir=project)
-    with pytest.MonkeyPatch.context() as patch:
-        served = openai_routes(gateway.config_file(deployment).content, root, patch, {})
-    address = urlsplit(str(served.base_url))
-    yield Rig(
-        mock,
-        streamer,
-        deployment,
-        load("test", project_dir=project, env_dir=str(project / "env-keyed")),
-        Endpoint(address.hostname, address.port),
-    )
-    mock.close()
-    streamer.close()
+    yield from build_rig(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -330,7 +83,7 @@ def open_edge(rig, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def keyed_edge(rig, tmp_path_factory):
-    with running_edge(rig.keyed, rig.gateway_routes, tmp_path_factory.mktemp("keyed-edge"), API_KEY) as running:
+    with running_edge(rig.keyed, rig.gateway_routes, tmp_path_factory.mktemp("keyed-edge")) as running:
         yield running
 
 
@@ -349,13 +102,14 @@ def curl(args: list[str], base: str) -> tuple[int, dict]:
     return int(status), json.loads(body)
 
 
-def post_as_sent(port: int, path: str, headers: dict, payload: dict) -> tuple[int, dict, dict]:
-    """POST through the standard library, which sends header values httpx refuses (the seed's `Bearer `)."""
+def raw_get(port: int, path: str) -> tuple[int, dict, bytes]:
+    """GET a path exactly as written (no client normalises it)."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        connection.request("POST", path, json.dumps(payload), {"Content-Type": "application/json", **headers})
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        connection.endheaders()
         answer = connection.getresponse()
-        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, json.loads(answer.read())
+        return answer.status, dict(answer.getheaders()), answer.read()
     finally:
         connection.close()
 
@@ -368,28 +122,36 @@ def models_sent(mock: OpenAIMock, since: int) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(stack, deployments, tmp_path, stand_in):
+def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(stack, deployments, tmp_path, stand_in, self_signed):
     deployment = deployments[stack]
     # Exactly what the container gets: port 3000, the gateway's internal alias, Docker's resolver.
-    deployed = edge.config_files(deployment, Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000))
-    checked = nginx_t(deployed, tmp_path / "deployed")
+    # Exactly what the container gets (its ports, the gateway's internal alias, Docker's resolver), with the
+    # TLS files of its uploads laid out under the test's directory.
+    layout = edge.Layout(tls_certificate=str(tmp_path / "tls" / "cert.pem"), tls_key=str(tmp_path / "tls" / "key.pem"))
+    write_tls(tmp_path, *self_signed)
+    ui = Endpoint(UI.alias, UI.port)
+    deployed = edge.config_files(deployment, Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000), ui, layout=layout)
+    checked = nginx_t(deployed, tmp_path / "deployed", deployment)
     assert checked.returncode == 0, checked.stderr
     assert f"listen {EDGE.port};" in deployed[0].content
 
     # Running it loads the Lua module and settings; each served model answers to its upstream name.
-    with running_edge(deployment, stand_in.endpoint, tmp_path / "running") as running:
-        decided = edge.settings(deployment)
+    # Running it loads the Lua module and settings; each served model answers to its upstream name.
+    with running_edge(deployment, stand_in.endpoint, tmp_path / "running", tls=self_signed) as running:
+        decided = edge.settings(deployment, stand_in.endpoint)
+        key = container_env(deployment).get(edge_access.KEY_ENV_PREFIX + "pmoves")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
         for kind, route in (("chat", "/v1/chat/completions"), ("embedding", "/v1/embeddings")):
             for name, key in decided["models"][kind].items():
-                answer = httpx.post(running.url + route, json={"model": name, "input": "x"})
+                answer = httpx.post(running.url + route, json={"model": name, "input": "x"}, headers=headers)
                 assert answer.status_code == 200, answer.text
                 assert json.loads(stand_in.requests[-1]["body"])["model"] == decided["targets"][kind][key]
-        scraped = httpx.get(running.url + edge.OWN_METRICS_PATH).text
+        scraped = httpx.get(f"http://{running.layout.metrics}{edge.OWN_METRICS_PATH}").text
     assert promtool_check(scraped) == ""
 
 
 def test_staging_maps_the_seed_names(deployments):
-    names = edge.settings(deployments["staging"])["models"]
+    names = edge.settings(deployments["staging"], Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000))["models"]
     assert names["chat"]["claude-sonnet-4-5"] == names["chat"]["claude_sonnet"] == "claude_sonnet"
     assert names["embedding"]["gemma_embed_local"] == "gemma_embed_local"
 
@@ -503,24 +265,12 @@ def test_auth_on_serves_the_seed_call_with_the_key(keyed_edge, scheme):
     assert status == 200
 
 
-def test_keyed_edge_never_logs_the_key(keyed_edge):
-    for authorization in (f"Bearer {API_KEY}", f"Bearer {API_KEY}-guess"):
-        httpx.post(
-            f"{keyed_edge.url}/v1/chat/completions",
-            headers={"Authorization": authorization},
-            json={"model": "claude_sonnet", "messages": HELLO},
-        )
-    logs = keyed_edge.log("access.log") + keyed_edge.log("error.log")
-    assert "/v1/chat/completions" in keyed_edge.log("access.log")
-    assert API_KEY not in logs
-
-
 def test_a_required_key_that_is_not_set_stops_the_edge_from_starting(rig, tmp_path):
-    files = edge.config_files(rig.keyed, rig.gateway_routes, listen=f"127.0.0.1:{free_port()}")
-    assert nginx_t(files, tmp_path).returncode == 0  # -t does not run Lua; starting does
-    started = subprocess.run(nginx_command(tmp_path), env={"PATH": os.environ["PATH"]}, timeout=10)
+    files = edge.config_files(rig.keyed, rig.gateway_routes, layout=local_layout(tmp_path))
+    assert nginx_t(files, tmp_path, rig.keyed).returncode == 0  # -t does not run Lua; starting does
+    started = subprocess.run(nginx_command(tmp_path, rig.keyed), env={"PATH": os.environ["PATH"]}, timeout=10)
     assert started.returncode != 0
-    assert f"{edge.API_KEY_ENV} is not set" in (tmp_path / "logs" / "error.log").read_text()
+    assert f"{edge_access.KEY_ENV_PREFIX}agent_zero is not set" in (tmp_path / "logs" / "error.log").read_text()
 
 
 # ---- metrics -----------------------------------------------------------------------------------------
@@ -541,7 +291,8 @@ def samples(text: str) -> dict[tuple, float]:
 
 
 def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
-    before_text = httpx.get(open_edge.url + edge.OWN_METRICS_PATH).text
+    scrape = f"http://{open_edge.layout.metrics}{edge.OWN_METRICS_PATH}"
+    before_text = httpx.get(scrape).text
     sent = [
         ("/v1/chat/completions", {"model": "claude-sonnet-4-5", "messages": HELLO}, "claude_sonnet"),
         ("/v1/chat/completions", {"model": "claude_sonnet", "messages": HELLO}, "claude_sonnet"),
@@ -560,7 +311,7 @@ def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
         status = httpx.post(open_edge.url + route, json=body).status_code
         counted[(route, str(status))] += 1
         timed[(model, route, f"{status // 100}xx")] += 1
-    after_text = httpx.get(open_edge.url + edge.OWN_METRICS_PATH).text
+    after_text = httpx.get(scrape).text
     assert promtool_check(after_text) == ""
     before, after = samples(before_text), samples(after_text)
     moved = {key: after[key] - before.get(key, 0) for key in after if after[key] != before.get(key, 0)}
@@ -571,6 +322,7 @@ def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
         if name == EDGE_REQUESTS
     }
     assert requests == counted
+    assert {dict(labels)["caller"] for (name, labels) in moved if name == EDGE_REQUESTS} == {"none"}
     counts = {
         (dict(labels)["model"], dict(labels)["route"], dict(labels)["status_class"]): delta
         for (name, labels), delta in moved.items()
@@ -636,26 +388,42 @@ def test_a_body_beyond_the_memory_buffer_is_rewritten_too(rig, stand_in, tmp_pat
 
 
 def test_open_paths_need_no_key_and_the_key_goes_no_further(rig, stand_in, tmp_path):
-    with running_edge(rig.keyed, stand_in.endpoint, tmp_path, API_KEY) as running:
-        for path in ("/health", "/status", "/metrics"):
+    with running_edge(rig.keyed, stand_in.endpoint, tmp_path) as running:
+        for path in ("/health", "/status", edge.HEALTH_PATH):
             assert httpx.get(running.url + path).status_code == 200
-        for path in (edge.HEALTH_PATH, edge.OWN_METRICS_PATH):
-            assert httpx.get(running.url + path).status_code == 200
-        keyed = {"Authorization": f"Bearer {API_KEY}"}
-        assert httpx.post(f"{running.url}/inference", headers=keyed, content=b"{}").status_code == 200
+        for path in ("/metrics", edge.OWN_METRICS_PATH):  # the gateway's metrics and the edge's: a key
+            assert httpx.get(running.url + path).status_code == 401
+            assert httpx.get(running.url + path, headers=KEYED).status_code == 200
+        # Prometheus scrapes the edge on its own port, which is never published.
+        assert httpx.get(f"http://{running.layout.metrics}{edge.OWN_METRICS_PATH}").status_code == 200
+        assert httpx.post(f"{running.url}/inference", headers=KEYED, content=b"{}").status_code == 200
     assert [r["path"] for r in stand_in.requests] == ["/health", "/status", "/metrics", "/inference"]
     assert "Authorization" not in stand_in.requests[-1]["headers"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/inference%2F..%2Fhealth", "/inference/../status", "/feedback/%2e%2e/health", "//health", "/%68ealth"],
+)
+def test_open_paths_forward_only_their_own_path(rig, stand_in, tmp_path, path):
+    """A crafted path that nginx normalises to /health or /status reaches the gateway as exactly that path,
+    never as the raw URI it was sent as (which the gateway could route elsewhere without a key)."""
+    with running_edge(rig.keyed, stand_in.endpoint, tmp_path) as running:
+        status, _, _ = raw_get(running.port, path)
+    forwarded = [r["path"] for r in stand_in.requests]
+    assert status == 401 or forwarded in (["/health"], ["/status"]), (status, forwarded)
 
 
 def test_gateway_down_and_oversized_body_answer_in_json(rig, tmp_path):
     with running_edge(rig.open, Endpoint("127.0.0.1", free_port()), tmp_path) as running:
         down = httpx.post(f"{running.url}/v1/chat/completions", json={"model": "claude_sonnet", "messages": HELLO})
         large = httpx.post(f"{running.url}/inference", content=b"x" * (33 * 1024 * 1024))
-        scraped = samples(httpx.get(running.url + edge.OWN_METRICS_PATH).text)
+        scraped = samples(httpx.get(f"http://{running.layout.metrics}{edge.OWN_METRICS_PATH}").text)
     assert down.status_code == 502 and down.json()["error"]["type"] == "server_error"
     assert large.status_code == 413 and "32m" in large.json()["error"]["message"]
-    assert scraped[(EDGE_REQUESTS, (("route", "/v1/chat/completions"), ("status", "502")))] == 1
-    assert scraped[(EDGE_REQUESTS, (("route", "/inference"), ("status", "413")))] == 1
+    none = ("caller", "none")
+    assert scraped[(EDGE_REQUESTS, (none, ("route", "/v1/chat/completions"), ("status", "502")))] == 1
+    assert scraped[(EDGE_REQUESTS, (none, ("route", "/inference"), ("status", "413")))] == 1
 
 
 def test_healthcheck_command_passes_only_while_the_edge_answers(rig, stand_in, tmp_path):
@@ -671,17 +439,21 @@ def test_healthcheck_command_passes_only_while_the_edge_answers(rig, stand_in, t
 # ---- secrets ---------------------------------------------------------------------------------------------
 
 
-def test_the_key_is_a_secret_variable_and_in_no_rendered_file(rig):
-    assert rig.open.plans[EDGE.role].env == ()
-    [key] = rig.keyed.plans[EDGE.role].env
-    assert (key.name, key.value, key.secret) == (edge.API_KEY_ENV, API_KEY, True)
-    assert edge.settings(rig.keyed)["auth"]["required"] and not edge.settings(rig.open)["auth"]["required"]
+def test_each_key_is_a_secret_variable_and_in_no_rendered_file(rig):
+    assert [v.name for v in rig.open.plans[EDGE.role].env] == [edge_access.UI_PASSWORD_ENV]
+    keyed = {v.name: v for v in rig.keyed.plans[EDGE.role].env}
+    supplied = {name: key for name, key in KEYS.items()}
+    assert {name: keyed[edge_access.KEY_ENV_PREFIX + name].value for name in supplied} == supplied
+    assert edge_access.KEY_ENV_PREFIX + "revoked" not in keyed  # listed, not supplied: refused
+    assert all(variable.secret for variable in keyed.values())
+    assert [c["name"] for c in edge.settings(rig.keyed, rig.gateway_routes)["access"]["callers"]] == sorted(KEYS)
+    assert edge.settings(rig.open, rig.gateway_routes)["access"]["callers"] == []
     for rendered in edge.config_files(rig.keyed, rig.gateway_routes):
-        assert API_KEY not in rendered.content
+        assert not [key for key in KEYS.values() if key in rendered.content]
 
 
 def test_stack_files_hold_no_canary(deployments, stack):
-    for rendered in edge.config_files(deployments[stack], Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000)):
+    for rendered in deployments[stack].plans[EDGE.role].files:
         for canary in CANARIES.values():
             assert canary not in rendered.content
 
@@ -693,21 +465,25 @@ def test_edge_component_runs_the_image_with_its_files_key_and_healthcheck(rig):
     # The edge as deployed: with no port of its own it publishes the gateway's.
     published = rig.keyed.spec.placement(EDGE).published
     assert published == rig.keyed.spec.gateway.port is not None
-    files = edge.config_files(rig.keyed, Endpoint(edge.GATEWAY_BEHIND_EDGE_ALIAS, 3000))
+    files = rig.keyed.plans[EDGE.role].files
     use_mocks("test")
 
     async def assert_container(container):
         assert await container.envs.is_secret()
-        assert await container.envs.future() == [f"{edge.API_KEY_ENV}={API_KEY}"]
-        assert await container.command.future() == list(edge.COMMAND)
+        assert await container.envs.future() == [f"{v.name}={v.value}" for v in rig.keyed.plans[EDGE.role].env]
+        assert await container.command.future() == list(edge.command(rig.keyed))
         health = await container.healthcheck.future()
         assert health["tests"] == ["CMD", *edge.HEALTHCHECK]
         uploads = await container.uploads.future()
         assert [(u["file"], u["content"]) for u in uploads] == [(f.mount, f.content) for f in files]
         [network] = await container.networks_advanced.future()
         assert network["aliases"] == [EDGE.alias]
-        [port] = await container.ports.future()
-        assert (port["internal"], port["external"]) == (EDGE.port, published)
+        ports = await container.ports.future()
+        # ...and the UI's, served behind the login on the edge's UI port.
+        assert [(p["internal"], p["external"]) for p in ports] == [
+            (EDGE.port, published),
+            (edge.UI_PORT, rig.keyed.spec.ui.port),
+        ]
 
     @pulumi.runtime.test
     def check():

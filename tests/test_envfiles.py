@@ -1,7 +1,7 @@
 """Env-file layering: the seed's order, later wins, every value traceable to its file and line."""
 
 import pytest
-from conftest import GRAFANA_CREDENTIALS_ENV, MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+from conftest import GRAFANA_CREDENTIALS_ENV, MINIMAL_CATALOG, MINIMAL_ENV, UI_LOGIN_ENV, make_project, minimal_config
 
 from components.envfiles import is_credential, read_layers
 from components.errors import ConfigError
@@ -83,7 +83,7 @@ def test_stack_secrets_win_over_every_layer(tmp_path):
 def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, monkeypatch):
     config = minimal_config(secrets={"TENSORZERO_CLICKHOUSE_PASSWORD": {"secure": "v1:abc"}})
     # No layer supplies the ClickHouse password; Grafana's credentials come from a layer as usual.
-    layer = "OTHER=1\n" + GRAFANA_CREDENTIALS_ENV
+    layer = "OTHER=1\n" + GRAFANA_CREDENTIALS_ENV + UI_LOGIN_ENV
     project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": layer})
     placeholder = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
     assert placeholder.value == "offline-placeholder-TENSORZERO_CLICKHOUSE_PASSWORD"

@@ -19,6 +19,7 @@ from components import dashboard_queries, dashboards, grafana
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.edge import SERVICE as EDGE
 from components.envfiles import is_credential
+from components.errors import ConfigError
 from components.grafana import SERVICE as GRAFANA
 from components.loki import SERVICE as LOKI
 from components.names import SERVICE_LABEL
@@ -67,16 +68,25 @@ def test_datasource_addresses_are_the_service_aliases_on_the_same_host(deploymen
 def test_grafana_on_another_host_reaches_the_backends_at_their_published_addresses(deployments):
     base = deployments["dev"]
     raw = base.spec.model_dump(mode="json")
-    raw["bind_address"] = "0.0.0.0"
-    raw["hosts"] = {"main": {"address": "tz-main.internal"}, "dashboards": {"address": "tz-dash.internal"}}
+    raw["hosts"] = {
+        "main": {"address": "tz-main.internal", "bind_address": "10.0.0.4"},
+        "dashboards": {"address": "tz-dash.internal"},
+    }
     raw["grafana"]["host"] = "dashboards"
     raw["loki"].update(enabled=True, port=13100)
     deployment = dataclasses.replace(base, spec=Environment.model_validate(raw))
-    sources = provisioned(deployment)
-    assert sources["prometheus"]["url"] == f"http://tz-main.internal:{raw['prometheus']['port']}"
-    assert sources["loki"]["url"] == "http://tz-main.internal:13100"
-    clickhouse = sources["clickhouse"]["jsonData"]
+    spec = deployment.spec
+    backends = {role: spec.endpoint(role, seen_from="dashboards") for role in ("prometheus", "clickhouse", "loki")}
+    sources = {source.uid: source for source in grafana.datasources(deployment, backends)}
+    assert sources["prometheus"].url == f"http://tz-main.internal:{raw['prometheus']['port']}"
+    assert sources["loki"].url == "http://tz-main.internal:13100"
+    clickhouse = dict(sources["clickhouse"].json_data)
     assert (clickhouse["host"], clickhouse["port"]) == ("tz-main.internal", raw["clickhouse"]["port"])
+    # ...and the stack as a whole is refused: those backends would answer anyone who reaches 10.0.0.4.
+    with pytest.raises(ConfigError) as refused:
+        _ = deployment.plans
+    keys = {problem.key for problem in refused.value.problems}
+    assert {"prometheus.bind_address", "clickhouse.bind_address", "loki.bind_address"} <= keys
 
 
 def test_datasource_addresses_resolve_to_containers_of_the_same_plan(plans, stack):

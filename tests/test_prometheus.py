@@ -172,7 +172,8 @@ def test_every_target_is_a_deployed_service_where_the_spec_puts_it(deployments, 
         ("blackbox", address(spec, BLACKBOX), BLACKBOX.role),
     }
     if spec.deployed(EDGE):
-        expected.add(("tensorzero-edge", address(spec, EDGE), EDGE.role))
+        # The edge's own metrics port, never published: open inside the network only.
+        expected.add(("tensorzero-edge", address(spec, EDGE, edge.METRICS_PORT), EDGE.role))
     if spec.clickhouse.metrics:
         expected.add(("clickhouse", f"{CLICKHOUSE.alias}:{clickhouse.METRICS_PORT}", CLICKHOUSE.role))
     for service in (GRAFANA, LOKI, ALLOY, BACKUP):

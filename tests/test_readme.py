@@ -33,6 +33,12 @@ NOT_RUN = {
     ),
     "make restore STACK=prod FROM=<name> OFFSITE=1": "a template: <name> is one of the backups `make backups` lists",
     "git revert <the upgrade commit>": "a template: the commit is the operator's own upgrade",
+    "pulumi config set --secret --path 'secrets.HIRAG_TENSORZERO_KEY' \"$(openssl rand -hex 32)\" --stack prod": (
+        "needs the Pulumi CLI, which cannot be installed on these machines, and a created stack"
+    ),
+    'curl -H "Authorization: Bearer $HIRAG_TENSORZERO_KEY" https://tensorzero.pmoves.internal:3030/v1/embeddings ...': (
+        "a template against prod's host; the keyed calls themselves run against the edge in test_edge_access.py"
+    ),
     "make restore STACK=prod FROM=tensorzero-<time>-pre-upgrade REPLACE=1": "a template: <time> is the backup's",
 }
 NEEDS_PULUMI = re.compile(r"^make (up|preview|smoke) ")

@@ -42,6 +42,8 @@ def cache_plan(ctx) -> ServicePlan:
         volumes=(Volume("data", "cache-data", "/data"),),
         healthcheck=("valkey-cli", "ping"),
         image_tools=frozenset({"valkey-cli"}),
+        # Published beyond loopback (on its own host), so it must say how callers authenticate.
+        authentication="Valkey password (CACHE_PASSWORD)",
     )
 
 
@@ -86,8 +88,7 @@ EXTENDED = REGISTRY.with_service(CACHE, after="gateway").with_service(WORKER, af
 def extended(tmp_path_factory):
     """A two-host stack: the cache on its own host, published; the worker and Prometheus on main."""
     config = minimal_config(
-        bind_address="0.0.0.0",
-        hosts={"main": {}, "data": {"url": "ssh://ops@data-host", "address": "10.0.0.9"}},
+        hosts={"main": {}, "data": {"url": "ssh://ops@data-host", "address": "10.0.0.9", "bind_address": "0.0.0.0"}},
         cache={"host": "data", "port": 16379},
         worker={},
     )

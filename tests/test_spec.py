@@ -64,8 +64,7 @@ def test_data_protection_defaults_from_the_tier(tier, protected):
 
 def test_endpoints_follow_placement():
     two_hosts = spec(
-        bind_address="0.0.0.0",
-        hosts={"main": {}, "gpu": {"url": "ssh://ops@jetson", "address": "jetson-ollama"}},
+        hosts={"main": {}, "gpu": {"url": "ssh://ops@jetson", "address": "jetson-ollama", "bind_address": "0.0.0.0"}},
         ollama={"host": "gpu", "port": 21434},
     )
     assert two_hosts.endpoint(OLLAMA, seen_from="main") == Endpoint("jetson-ollama", 21434)
@@ -101,22 +100,26 @@ def test_an_edge_with_its_own_port_leaves_the_gateway_published():
         ),
         (
             {
-                "bind_address": "0.0.0.0",
-                "hosts": {"main": {}, "data": {}},
+                "hosts": {"main": {}, "data": {"bind_address": "10.0.0.7"}},
                 "clickhouse": {"host": "data", "port": None},
             },
             "clickhouse.port must be set",
         ),
         ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by edge on host 'main'"),
         (
+            {"edge": {"serve_ui": False}, "ui": {"port": 3030}},
+            "edge.port: 3030 is already published by ui on host 'main'",
+        ),
+        (
             {"edge": {"enabled": False}, "ui": {"port": 3030}},
             "ui.port: 3030 is already published by gateway on host 'main'",
         ),
         (
-            {"bind_address": "0.0.0.0", "hosts": {"main": {}, "other": {}}, "edge": {"host": "other", "port": 3031}},
+            {"hosts": {"main": {}, "other": {"bind_address": "10.0.0.8"}}, "edge": {"host": "other", "port": 3031}},
             "edge.host: 'other' must be the gateway's host 'main'",
         ),
         ({"ollama": {"host": "edge"}}, "ollama.host: 'edge' is not one of hosts (main)"),
+        ({"bind_address": "0.0.0.0"}, "the stack-wide bind_address is gone: set hosts.<host>.bind_address"),
     ],
 )
 def test_impossible_placements_are_refused(overrides, message, tmp_path):

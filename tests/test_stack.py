@@ -1,5 +1,6 @@
 """Rules every stack must keep, checked on the whole program under Pulumi's mocks."""
 
+import ipaddress
 import json
 import re
 from urllib.parse import urlsplit
@@ -47,7 +48,11 @@ def test_expected_resources(plans, deployments, stack):
     assert sorted(v["inputs"]["name"] for v in resources(desired, "volume:Volume")) == sorted(
         f"{spec.name_prefix}-{volume.docker_name}" for p in planned for volume in p.volumes
     )
-    assert sorted(containers(desired)) == sorted(f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.image)
+    # A rolling container (the gateway behind the edge) ends in a random generation, new on each replacement.
+    named = sorted(re.sub(r"-[0-9a-f]{8}$", "", name) for name in containers(desired))
+    assert named == sorted(f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.image)
+    rolling = [re.sub(r"-[0-9a-f]{8}$", "", n) for n in containers(desired) if re.search(r"-[0-9a-f]{8}$", n)]
+    assert rolling == [f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.rolling]
     components = sorted(
         r["type"].removeprefix(f"{TYPE_PREFIX}:") for r in desired["resources"] if r["type"].startswith(TYPE_PREFIX)
     )
@@ -62,17 +67,37 @@ def test_images_are_pinned_and_never_latest_outside_dev(plans, deployments, stac
         assert container["inputs"]["image"] in {i["inputs"]["name"] for i in resources(plans[stack], "RemoteImage")}
 
 
-def test_only_the_spec_ports_are_published_on_the_bind_address(plans, deployments, stack):
+def test_only_the_spec_ports_are_published_each_on_its_bind_address(plans, deployments, stack):
     spec = deployments[stack].spec
     for service in spec.deployed_services:
         if service.container is None:
             continue
         ports = container_of(plans[stack], service.role)["inputs"].get("ports", [])
-        published = spec.placement(service).published
-        expected = (
-            [] if published is None else [{"internal": service.port, "external": published, "ip": spec.bind_address}]
-        )
+        placement = spec.placement(service)
+        expected = [
+            {"internal": p.internal, "external": p.external, "ip": spec.bind_address(service)} for p in placement.ports
+        ]
         assert ports == expected
+        if placement.published is not None:
+            assert ports[0]["external"] == placement.published
+
+
+def test_every_port_published_beyond_loopback_belongs_to_a_service_that_authenticates(plans, deployments, stack):
+    """The rule of issue 13, over the whole program's resources: nothing answers strangers unasked."""
+    planned = deployments[stack].plans
+    for container in containers(plans[stack]).values():
+        for port in container["inputs"].get("ports", []):
+            if not ipaddress.ip_address(port["ip"]).is_loopback:
+                assert planned[role(container)].authentication, (role(container), port)
+
+
+def test_the_ui_is_published_only_through_the_edges_login(plans, deployments, stack):
+    spec = deployments[stack].spec
+    if not (spec.deployed(UI) and spec.deployed(EDGE) and spec.edge.serve_ui):
+        return
+    assert container_of(plans[stack], UI.role)["inputs"].get("ports", []) == []
+    edge_ports = container_of(plans[stack], EDGE.role)["inputs"]["ports"]
+    assert spec.ui.port in [p["external"] for p in edge_ports]
 
 
 def seed_alias(spec, service) -> str:
@@ -178,7 +203,7 @@ def test_credentials_reach_containers_and_outputs_as_pulumi_secrets(stack_name, 
     async def assert_secrets(built):
         for service in (CLICKHOUSE, GATEWAY, GRAFANA):
             assert await built.services[service.role].container.envs.is_secret()
-        secret = {"clickhouse_url", "grafana_admin"}
+        secret = {"clickhouse_url", "grafana_admin", "edge_key"}
         for key, value in built.outputs.items():
             output = pulumi.Output.from_input(value)
             assert await output.is_secret() is (key in secret), key
@@ -246,29 +271,30 @@ def test_the_edge_owns_the_public_gateway_port_and_the_seed_hostname(any_stack):
     spec = deployment.spec
     every = resources(desired, "container:Container")  # one-shot containers included
     on_gateway_port = [
-        role(c)
-        for c in every
-        if any((p["external"], p["ip"]) == (spec.gateway.port, spec.bind_address) for p in c["inputs"].get("ports", []))
+        role(c) for c in every if any(p["external"] == spec.gateway.port for p in c["inputs"].get("ports", []))
     ]
     answering_as_gateway = [role(c) for c in every if GATEWAY.alias in aliases(c)]
     gateway = container_of(desired, GATEWAY.role)["inputs"]
+    gateway_bind = spec.bind_address(GATEWAY)
     if not spec.deployed(EDGE):
         assert (on_gateway_port, answering_as_gateway) == ([GATEWAY.role], [GATEWAY.role])
-        assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": spec.bind_address}]
+        assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": gateway_bind}]
         assert aliases(container_of(desired, GATEWAY.role)) == [GATEWAY.alias]
         return
     front = container_of(desired, EDGE.role)
     assert answering_as_gateway == [EDGE.role] and aliases(front) == [GATEWAY.alias]
     assert aliases(container_of(desired, GATEWAY.role)) == [edge.GATEWAY_BEHIND_EDGE_ALIAS]
     edge_port = spec.edge.port or spec.gateway.port
-    assert front["inputs"]["ports"] == [{"internal": EDGE.port, "external": edge_port, "ip": spec.bind_address}]
+    # With TLS on, the published port reaches the HTTPS listener; the plain port stays on the stack's network.
+    internal = edge.TLS_PORTS[EDGE.port] if spec.edge.tls.enabled else EDGE.port
+    assert front["inputs"]["ports"][0] == {"internal": internal, "external": edge_port, "ip": spec.bind_address(EDGE)}
     if spec.edge.port is None:
         # The seed's `localhost:3030` reaches the edge; the real gateway is reachable only inside.
         assert on_gateway_port == [EDGE.role]
         assert gateway.get("ports", []) == []
     else:  # an edge on a port of its own leaves the gateway where it was
         assert on_gateway_port == [GATEWAY.role]
-        assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": spec.bind_address}]
+        assert gateway["ports"] == [{"internal": GATEWAY.port, "external": spec.gateway.port, "ip": gateway_bind}]
 
 
 def test_the_ui_and_prometheus_reach_the_real_gateway_and_prometheus_scrapes_the_edge(any_stack):
@@ -291,13 +317,21 @@ def test_the_ui_and_prometheus_reach_the_real_gateway_and_prometheus_scrapes_the
     if not spec.deployed(EDGE):
         assert "tensorzero-edge" not in jobs
         return
-    assert scraped(jobs["tensorzero-edge"]) == [f"{GATEWAY.alias}:{EDGE.port}"]
+    # The edge's own metrics port, never published: open inside the network, keyed on the public port.
+    assert scraped(jobs["tensorzero-edge"]) == [f"{GATEWAY.alias}:{edge.METRICS_PORT}"]
     assert jobs["tensorzero-edge"]["metrics_path"] == edge.OWN_METRICS_PATH
     # ...and the edge itself forwards to the real gateway.
     [conf] = [
         u["content"] for u in container_of(desired, EDGE.role)["inputs"]["uploads"] if u["file"] == edge.CONFIG_PATH
     ]
-    assert re.findall(r'set \$tensorzero_gateway "([^"]+)";', conf) == [real_gateway]
+    [settings] = [
+        u["content"]
+        for u in container_of(desired, EDGE.role)["inputs"]["uploads"]
+        if u["file"].endswith("/settings.json")
+    ]
+    upstream = json.loads(settings)["upstream"]
+    assert f"{upstream['host']}:{upstream['port']}" == real_gateway
+    assert f"upstream {edge.UPSTREAM} {{" in conf
 
 
 def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_nothing_of_it_exists(any_stack):
@@ -305,19 +339,23 @@ def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_not
     spec = deployment.spec
     endpoints = desired["outputs"]["endpoints"]
     # The URL callers are given: the edge's when it took the gateway's port (it passes every path through).
-    public = f"http://{spec.hosts[spec.gateway.host].address}:{spec.gateway.port}"
+    scheme = "https" if spec.deployed(EDGE) and spec.edge.tls.enabled else "http"
+    public = f"{scheme}://{spec.hosts[spec.gateway.host].address}:{spec.gateway.port}"
     assert endpoints["gateway"] == public
     edge_parts = [
         r["urn"]
         for r in desired["resources"]
         if r["type"] == f"{TYPE_PREFIX}:Edge"
         or (r["type"].endswith("container:Container") and role(r) == EDGE.role)
-        or r["inputs"].get("name", "").startswith("openresty/")
+        or (r["inputs"].get("name", "").startswith("openresty/") and r["name"].startswith(f"{EDGE.role}-"))
     ]
     rendered_for_edge = [f.path for f in rendered_files(deployment) if f.container == EDGE.role]
     if spec.deployed(EDGE):
         assert len(edge_parts) == 3 and rendered_for_edge  # component, container, image; its files
-        assert endpoints["edge"] == f"http://{spec.hosts[spec.edge.host].address}:{spec.edge.port or spec.gateway.port}"
+        assert (
+            endpoints["edge"]
+            == f"{scheme}://{spec.hosts[spec.edge.host].address}:{spec.edge.port or spec.gateway.port}"
+        )
     else:
         assert edge_parts == [] and rendered_for_edge == []
         assert "edge" not in endpoints and "edge" not in desired["outputs"]["containers"]
@@ -327,6 +365,7 @@ def reachable_in_plan(desired: dict, spec) -> set[tuple[str, int]]:
     """Every (host, port) a container of the plan answers on: alias and port on its network, published ports."""
     listening = {s.role: {s.port} for s in REGISTRY.services if s.port}
     listening[CLICKHOUSE.role].add(clickhouse.METRICS_PORT)
+    listening[EDGE.role].add(edge.METRICS_PORT)
     found = set()
     for container in containers(desired).values():
         inputs = container["inputs"]

@@ -49,6 +49,7 @@ CI_CANARIES = {
     "TENSORZERO_CLICKHOUSE_PASSWORD": "ci-canary-clickhouse-3f70",
     "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "ci-canary-readonly-6b1e",
     "GRAFANA_ADMIN_PASSWORD": "ci-canary-grafana-0d94",
+    "TENSORZERO_UI_PASSWORD": "ci-canary-ui-41c7",
     # Quotes, a backslash and a dollar: the layer must keep them literally.
     "ANTHROPIC_API_KEY": "ci-canary-anthropic-'a7c3' \\x $HOME \"q\"",
     "OPENAI_API_KEY": "ci-canary-openai-58f0",
@@ -475,9 +476,10 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
         "+- replace docker:index/container:Container gateway-container (uploads)",
         "+  create  docker:index/container:Container ollama-pull-nomic-embed-text",
     ]
+    # The UI's port is published by the edge, behind the UI's login.
     assert diff_of("staging") == [
         "1 to replace",
-        "+- replace docker:index/container:Container ui-container (ports)",
+        "+- replace docker:index/container:Container edge-container (ports)",
     ]
     assert diff_of("prod") == ["no changes"]
     warning, *created = diff_of("qa")
@@ -691,3 +693,12 @@ def test_slow_make_steps_say_what_they_do_and_show_pips_progress(tmp_path):
     assert not [line for line in installs if "--quiet" in line or " -q " in line]
     announced = [line for line in dry.stdout.splitlines() if line.startswith('echo "+ ')]
     assert len(announced) >= len(installs) + 1  # the venv's creation too
+
+
+def test_no_job_runs_a_forks_code_on_a_self_hosted_runner():
+    """`make test` runs as root on a self-hosted runner: a fork's pull request must never reach it."""
+    same_repository = "github.event.pull_request.head.repo.full_name == github.repository"
+    for name, job in DOCUMENTS["pull-request.yml"]["jobs"].items():
+        runs_on = job["runs-on"]
+        if "self-hosted" in (runs_on if isinstance(runs_on, list) else [runs_on]):
+            assert same_repository in job.get("if", ""), name

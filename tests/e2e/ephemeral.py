@@ -97,6 +97,8 @@ def make_project(root: Path, stack: str) -> Path:
         "TENSORZERO_CLICKHOUSE_PASSWORD",
         "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD",
         "GRAFANA_ADMIN_PASSWORD",
+        "TENSORZERO_UI_PASSWORD",  # the edge's UI login
+        "TENSORZERO_API_KEY",  # the edge's caller `pmoves`: the smoke suite sends it
     )
     layer = "".join(f"{name}=e2e-{secrets.token_hex(12)}\n" for name in credentials) + "OLLAMA_KEEP_ALIVE=5m\n"
     (layers / ".env.local").write_text(layer)

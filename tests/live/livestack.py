@@ -19,12 +19,13 @@ import tensorzero
 import yaml
 from conftest import make_project, write_canary_env
 
-from components import backup, blackbox, clickhouse, clickhouse_schema, gateway, grafana, prometheus, ui
+from components import backup, blackbox, clickhouse, clickhouse_schema, edge, gateway, grafana, prometheus, ui
 from components.backup import SERVICE as BACKUP
 from components.blackbox import SERVICE as BLACKBOX
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.clickhouse_schema import sql_identifier
 from components.clickhouse_schema import views as clickhouse_views
+from components.edge import SERVICE as EDGE
 from components.gateway import SERVICE as GATEWAY
 from components.grafana import SERVICE as GRAFANA
 from components.loader import PROJECT_DIR, Deployment, load
@@ -68,8 +69,8 @@ def live_config(name_prefix: str) -> dict:
     config["env_files"] = {"dir": "env"}
     # Debian's ClickHouse 18.16 predates the built-in Prometheus endpoint.
     config["clickhouse"] = {**config.get("clickhouse", {}), "metrics": False}
-    # The compatibility edge (OpenResty) has no image here; the gateway answers under its own alias.
-    config["edge"] = {**config.get("edge", {}), "enabled": False}
+    # The edge runs as prod has it: every caller needs its key (.env.local's canary TENSORZERO_API_KEY), the UI
+    # its login; its image is the stand-in pmoves-test/openresty.
     # Targets are up after the first scrape: the tests should not wait dev's 15s.
     config["prometheus"] = {**config.get("prometheus", {}), "scrape_interval": SCRAPE_INTERVAL}
     return config
@@ -91,7 +92,9 @@ def uploads(files) -> dict[str, str]:
     return {rendered.mount: rendered.content for rendered in files}
 
 
-PUBLISHED = (CLICKHOUSE, OLLAMA, UI, GATEWAY, GRAFANA, PROMETHEUS)
+PUBLISHED = (CLICKHOUSE, OLLAMA, GRAFANA, PROMETHEUS)  # by their own containers
+# Published by the edge: the gateway's API and the UI behind its login, on the edge's container ports.
+THROUGH_EDGE = {GATEWAY.role: edge.PORT, UI.role: edge.UI_PORT, EDGE.role: edge.PORT}
 
 
 @dataclass
@@ -101,8 +104,20 @@ class LiveStack:
 
     @property
     def urls(self) -> dict[str, str]:
-        """Role: where this host reaches the service (asked each time: a restarted container gets a new port)."""
-        return {s.role: self.fleet.containers[s.role].url(s.port) for s in PUBLISHED}
+        """Role: where this host reaches the service as the stack publishes it (asked each time: a restarted
+        container gets a new port). The gateway and the UI are the edge's."""
+        found = {s.role: self.fleet.containers[s.role].url(s.port) for s in PUBLISHED}
+        edge_container = self.fleet.containers[EDGE.role]
+        return {**found, **{role: edge_container.url(port) for role, port in THROUGH_EDGE.items()}}
+
+    @property
+    def gateway_core_url(self) -> str:
+        """The gateway (stand-in) itself, for the tests' fault injection: not published by the stack."""
+        return self.fleet.containers[GATEWAY.role].url(GATEWAY.port)
+
+    def edge_key(self) -> dict:
+        """The `edge_key` stack output: the caller and key the smoke suite sends."""
+        return self.deployment.plans[EDGE.role].outputs["edge_key"].value
 
     def container(self, service: ServiceDefinition) -> Container:
         return self.fleet.containers[service.role]
@@ -112,7 +127,7 @@ class LiveStack:
         spec = self.deployment.spec
         translation = self.deployment.translation
         urls = self.urls
-        published = [role for role in urls if spec.placement(role).published is not None]
+        published = [role for role in urls if spec.placement(role).published is not None or role in THROUGH_EDGE]
         ch = urls[CLICKHOUSE.role].removeprefix("http://").rsplit(":", 1)
         password = self.deployment.variable(spec.clickhouse.password_var)
         return {
@@ -135,6 +150,7 @@ class LiveStack:
                 "user": spec.grafana.admin_user,
                 "password": self.deployment.variable(spec.grafana.admin_password_var).value,
             },
+            "edge_key": self.edge_key(),
         }
 
     def internal_clickhouse_url(self) -> str:
@@ -201,7 +217,7 @@ class LiveStack:
         httpx.request("DELETE", self.urls[OLLAMA.role] + "/api/delete", json={"model": model}).raise_for_status()
 
     def gateway_fault(self, **faults: bool) -> None:
-        httpx.post(self.urls[GATEWAY.role] + "/stand-in/fault", json=faults).raise_for_status()
+        httpx.post(self.gateway_core_url + "/stand-in/fault", json=faults).raise_for_status()
 
 
 def standin(
@@ -218,6 +234,44 @@ def standin(
         mounts=mounts,
         healthcheck=healthcheck,
         **kwargs,
+    )
+
+
+def run_gateway(fleet: Fleet, deployment: Deployment, name: str, config_comment: str = "") -> Container:
+    """The gateway stand-in under the alias the plan gives it (behind the edge), with the plan's environment;
+    published on an engine-chosen port for the tests' own fault injection only. `config_comment` changes
+    its config as a catalog change would (a new container, as `pulumi up` replaces it)."""
+    planned = deployment.plans[GATEWAY.role]
+    container = fleet.run(
+        name,
+        "pmoves-test/python",
+        aliases=[planned.placement.alias],
+        command=[f"{STANDINS_MOUNT}/gateway.py", *gateway.COMMAND],
+        env=env_of(planned.env) + [("PYTHONPATH", f"{TENSORZERO_MOUNT}:{STANDINS_MOUNT}")],
+        files={gateway.CONFIG_PATH: gateway.config_file(deployment).content + config_comment},
+        mounts=[
+            (str(STANDINS), STANDINS_MOUNT),
+            (str(Path(tensorzero.__file__).resolve().parent.parent), TENSORZERO_MOUNT),
+        ],
+        publish=[GATEWAY.port],
+        healthcheck=gateway.HEALTHCHECK,
+    )
+    container.role = GATEWAY.role
+    return container
+
+
+def run_edge(fleet: Fleet, deployment: Deployment) -> Container:
+    """The edge as the plan declares it: the stand-in OpenResty image, its files, keys, command and healthcheck."""
+    planned = deployment.plans[EDGE.role]
+    return fleet.run(
+        EDGE.role,
+        "pmoves-test/openresty",
+        aliases=[planned.placement.alias],
+        command=list(planned.command),
+        env=env_of(planned.env),
+        files=uploads(planned.files),
+        publish=[edge.PORT, edge.UI_PORT],
+        healthcheck=edge.HEALTHCHECK,
     )
 
 
@@ -251,17 +305,9 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
     )
     # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
     standin(fleet, OLLAMA, "ollama.py", healthcheck=("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/"))
-    standin(fleet, UI, "ui.py", healthcheck=ui.HEALTHCHECK)
-    standin(
-        fleet,
-        GATEWAY,
-        "gateway.py",
-        args=gateway.COMMAND,
-        env=env_of(deployment.plans[GATEWAY.role].env) + [("PYTHONPATH", f"{TENSORZERO_MOUNT}:{STANDINS_MOUNT}")],
-        files={gateway.CONFIG_PATH: gateway.config_file(deployment).content},
-        mounts=[(str(Path(tensorzero.__file__).resolve().parent.parent), TENSORZERO_MOUNT)],
-        healthcheck=gateway.HEALTHCHECK,
-    )
+    standin(fleet, UI, "ui.py", healthcheck=ui.HEALTHCHECK, publish=False)  # published by the edge
+    run_gateway(fleet, deployment, GATEWAY.role)
+    run_edge(fleet, deployment)
     datasources = [f for f in deployment.plans[GRAFANA.role].files if f.kind == "grafana-datasources"]
     standin(
         fleet,

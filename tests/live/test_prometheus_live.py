@@ -6,8 +6,10 @@ that export no metrics, with the `service` label every alert and dashboard selec
 import httpx
 import yaml
 
+from components.edge import GATEWAY_BEHIND_EDGE_ALIAS, OWN_METRICS_PATH
+from components.edge import METRICS_PORT as EDGE_METRICS_PORT
 from components.gateway import SERVICE as GATEWAY
-from components.monitoring import GATEWAY_JOB, PROBE_JOB, SERVICE_LABEL
+from components.monitoring import EDGE_JOB, GATEWAY_JOB, PROBE_JOB, SERVICE_LABEL
 from components.ollama import SERVICE as OLLAMA
 from components.prometheus import SERVICE as PROMETHEUS
 from components.ui import SERVICE as UI
@@ -38,7 +40,10 @@ def test_rendered_jobs_are_scraped_and_up(live_stack):
     assert itself["scrapeUrl"] == f"http://{PROMETHEUS.alias}:{PROMETHEUS.port}/metrics"
     [gateway] = jobs[GATEWAY_JOB]
     assert gateway["labels"][SERVICE_LABEL] == GATEWAY.role
-    assert gateway["scrapeUrl"] == f"http://{GATEWAY.alias}:{GATEWAY.port}/metrics"
+    # Behind the edge (as here), the gateway answers at its internal alias; the edge's own job is up too.
+    assert gateway["scrapeUrl"] == f"http://{GATEWAY_BEHIND_EDGE_ALIAS}:{GATEWAY.port}/metrics"
+    [edge] = jobs[EDGE_JOB]
+    assert edge["scrapeUrl"] == f"http://{GATEWAY.alias}:{EDGE_METRICS_PORT}{OWN_METRICS_PATH}"
 
 
 def test_probes_name_the_probed_service_and_succeed(live_stack):

@@ -17,6 +17,7 @@ import pytest
 from conftest import CANARIES
 
 from components.clickhouse import SERVICE as CLICKHOUSE
+from components.edge import GATEWAY_BEHIND_EDGE_ALIAS
 from components.gateway import SERVICE as GATEWAY
 from components.loader import PROJECT_DIR
 from components.ollama import SERVICE as OLLAMA
@@ -68,7 +69,7 @@ def smoke(outputs: dict, directory: Path, budget: float) -> SmokeRun:
     seconds = time.monotonic() - started
     assert junit.exists(), f"no JUnit report:\n{done.stdout}{done.stderr}"
     run = SmokeRun(done.returncode, done.stdout + done.stderr, seconds, junit.read_text())
-    for secret in [*CANARIES.values(), WRONG_PASSWORD]:
+    for secret in [*CANARIES.values(), WRONG_PASSWORD, outputs.get("edge_key", {}).get("key", WRONG_PASSWORD)]:
         assert secret not in run.output and secret not in run.report, f"a credential was printed:\n{run.output}"
     return run
 
@@ -161,7 +162,8 @@ def test_stopped_container_is_named(live_stack, tmp_path):
         f"ui: docker inspect {ui.name} on unix://"
     )
     assert f"container {ui.name} is exited" in failures["test_containers::test_running_and_healthy[ui]"]
-    assert failures["test_ui::test_health"].startswith(f"ui: GET {outputs['endpoints']['ui']}/health: cannot connect")
+    # The UI's port is the edge's: it answers, and says the UI behind it is unreachable.
+    assert failures["test_ui::test_health"].startswith(f"ui: GET {outputs['endpoints']['ui']}/health: HTTP 502")
     assert (
         f"ui probe of http://{UI.alias}:{UI.port}/health fails"
         in failures["test_prometheus::test_every_probe_succeeds"]
@@ -273,7 +275,8 @@ def test_prometheus_target_down_is_named(live_stack, tmp_path):
             live_stack.gateway_fault(metrics=False)
     [failure] = only(run, "test_prometheus::test_every_target_up").values()
     assert failure.startswith(f"prometheus: GET {live_stack.urls['prometheus']}/api/v1/targets?state=active: ")
-    assert f"gateway target http://{GATEWAY.alias}:{GATEWAY.port}/metrics (job tensorzero) is down" in failure
+    core = f"http://{GATEWAY_BEHIND_EDGE_ALIAS}:{GATEWAY.port}/metrics"
+    assert f"gateway target {core} (job tensorzero) is down" in failure
     assert "500" in failure
 
 

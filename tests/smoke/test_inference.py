@@ -54,7 +54,8 @@ def post(outputs, budget, http, route: str, body: dict, check) -> None:
     url = endpoint(outputs, "gateway") + route
 
     def attempt(timeout):
-        answer = json_of(request(http, "POST", url, timeout, json=body))
+        # Only the gateway's endpoint gets the edge's key: no other service ever sees it.
+        answer = json_of(request(http, "POST", url, timeout, json=body, headers=outputs.gateway_headers()))
         if not check(answer):
             raise NotYet(f"unexpected answer: {shown(str(answer))}")
 

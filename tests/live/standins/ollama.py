@@ -4,7 +4,9 @@ Models appear through `POST /api/pull` and go with `DELETE /api/delete`, as in O
 canned but shaped like Ollama's, and a model that is not pulled is refused the way Ollama refuses it.
 """
 
+import json
 import threading
+import time
 
 from standin import JSON, serve
 
@@ -47,8 +49,35 @@ def refusal(name: str):
     return 404, {"error": {"message": f'model "{name}" not found, try pulling it first', "type": "api_error"}}, JSON
 
 
+STREAM_CHUNKS = 8
+STREAM_GAP_S = 1.0  # a stream lasts about 8 s: long enough to stay open while the gateway is replaced
+
+
+def streamed(model: str):
+    """Server-sent events in OpenAI's chunk shape, one word every STREAM_GAP_S."""
+
+    def event(delta, finish=None, usage=None):
+        choices = [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}]
+        chunk = {"id": "chatcmpl-stand-in", "object": "chat.completion.chunk", "created": 1, "model": model,
+                 "choices": choices}  # fmt: skip
+        if usage:
+            chunk["usage"] = usage
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    yield event({"role": "assistant", "content": ""})
+    for index in range(STREAM_CHUNKS):
+        time.sleep(STREAM_GAP_S)
+        yield event({"content": f"word{index} "})
+    yield event({}, "stop")
+    yield event({}, usage={"prompt_tokens": 9, "completion_tokens": STREAM_CHUNKS, "total_tokens": 9 + STREAM_CHUNKS})
+    yield b"data: [DONE]\n\n"
+
+
 def chat(request):
-    model = request.json()["model"]
+    body = request.json()
+    model = body["model"]
+    if body.get("stream"):
+        return refusal(model) or (200, streamed(model), "text/event-stream")
     answer = {
         "id": "chatcmpl-stand-in",
         "object": "chat.completion",
