@@ -136,6 +136,7 @@ class Planner:
             env=plan.env + (self.listed_variables(service) if section else ()),
             waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
             reaches=tuple(context.reached),
+            networks=tuple(section.networks) if section and service.container else (),
         )
 
 

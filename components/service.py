@@ -125,8 +125,8 @@ class ServicePlan:
     """Everything one service runs, as data.
 
     A service's `plan(ctx)` fills in what is its own; the planner adds what every service has the same
-    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring and
-    `reaches`.
+    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring,
+    `reaches` and the networks it joins.
     """
 
     command: tuple[str, ...] = ()
@@ -149,6 +149,7 @@ class ServicePlan:
     memory_mb: Optional[int] = None
     monitoring: Monitoring = Monitoring()  # from the definition
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
+    networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
 
     @property
     def runs_container(self) -> bool:

@@ -45,6 +45,11 @@ class DockerHost(StrictModel):
         description="Address at which services published on this host are reached, "
         "by operators and by services placed on other hosts.",
     )
+    networks: list[DockerName] = Field(
+        default_factory=list,
+        description="Existing Docker networks on this host (PMOVES's `pmoves_api`, ...) that services may join; "
+        "the stack never creates or deletes them.",
+    )
 
 
 class ServiceSpec(StrictModel):
@@ -57,6 +62,11 @@ class ServiceSpec(StrictModel):
     extra_env: list[EnvName] = Field(
         default_factory=list,
         description="Further variables from the env layers this container receives, by name.",
+    )
+    networks: list[DockerName] = Field(
+        default_factory=list,
+        description="Existing networks of its host (listed in `hosts.<host>.networks`) the container joins, "
+        "answering there to its hostname as on the stack's own network.",
     )
 
 
@@ -120,6 +130,11 @@ class EnvironmentBase(StrictModel):
     )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")
+
+    @property
+    def network_name(self) -> str:
+        """The Docker network the stack creates on each of its hosts."""
+        return f"{self.name_prefix}-tensorzero"
 
     @property
     def protected(self) -> bool:
@@ -223,10 +238,35 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                         f"the {service.role} reaches the {service.front.role} on that host's network",
                     )
                 )
+        problems += joined_network_problems(spec, service)
         problems += service.checks(spec)
         if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
             image = spec.section(service).image
             problems.append((f"{service.role}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
+    return problems
+
+
+def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
+    """A service joins only networks its host declares, each once, and never the stack's own."""
+    if not service.spec:
+        return []
+    section = spec.section(service)
+    declared = spec.hosts[section.host].networks
+    problems = []
+    for name in sorted(set(section.networks)):
+        if section.networks.count(name) > 1:
+            problems.append((f"{service.role}.networks", f"'{name}' is listed twice"))
+        if name == spec.network_name:
+            problems.append((f"{service.role}.networks", f"'{name}' is the stack's own network; list only others"))
+        elif name not in declared:
+            listed = ", ".join(declared) or "none"
+            problems.append(
+                (
+                    f"{service.role}.networks",
+                    f"'{name}' is not declared in hosts.{section.host}.networks ({listed}): the stack joins only "
+                    "networks that exist on the service's host",
+                )
+            )
     return problems
 
 

@@ -28,7 +28,7 @@ def build(deployment: Deployment) -> BuiltStack:
     spec = deployment.spec
     plans = deployment.plans
     hosts = {
-        name: DockerHost(f"host-{name}", spec.hosts[name], network_name=f"{spec.name_prefix}-tensorzero")
+        name: DockerHost(f"host-{name}", spec.hosts[name], network_name=spec.network_name)
         for name in sorted({plan.placement.host for plan in plans.values()})
     }
     services: dict[str, ServiceComponent] = {}
