@@ -110,15 +110,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     deployment = _load(args)
     files = rendered_files(deployment)  # each is parsed back as it renders
     desired = plan(deployment)
-    for notice in deployment.translation.notices:
+    for notice in deployment.notices:
         print(f"notice: {notice}")
     types = Counter(
         "Provider" if r["type"].startswith("pulumi:providers:") else r["type"].rsplit(":", 1)[-1]
         for r in desired["resources"]
     )
+    adopted = Counter(r["type"].rsplit(":", 1)[-1] for r in desired.get("external", []))
     print(
         f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; "
         + ", ".join(f"{count} {kind}" for kind, count in sorted(types.items()))
+        + "".join(f"; adopts {count} existing {kind}" for kind, count in sorted(adopted.items()))
     )
     return 0
 

@@ -49,6 +49,8 @@ READONLY_PROFILE = "pmoves_readonly"
 # max_execution_time from the query timeout); a readonly=1 user may change only these.
 READONLY_CHANGEABLE = ("max_execution_time",)
 GRAFANA = "grafana"  # the only reader of the read-only user
+# PMOVES's compose points the gateway at `.../default` (FACTS): an adopted volume from it holds its rows there.
+PMOVES_DATABASE = "default"
 
 
 class ClickHouseSpec(ServiceSpec):
@@ -152,6 +154,13 @@ def plan(ctx: Context) -> ServicePlan:
     if spec.backups:
         # Apart from the data volume, and protected like it: a backup must outlive the data it saves.
         volumes.append(Volume("backups", "tensorzero-clickhouse-backups", BACKUPS_PATH.rstrip("/")))
+    if "data" in spec.adopt_volumes and spec.database != PMOVES_DATABASE:
+        ctx.notice(
+            f"clickhouse.adopt_volumes.data: the gateway logs to database '{spec.database}'; PMOVES's compose "
+            f"logged to '{PMOVES_DATABASE}' (TENSORZERO_CLICKHOUSE_URL .../{PMOVES_DATABASE}), and rows there stay "
+            f"out of the gateway's and the `requests` view's sight (clickhouse.database: {PMOVES_DATABASE} "
+            "keeps using them)"
+        )
     operators = ctx.spec.published_endpoint(SERVICE) or Endpoint(ALIAS, PORT)
     return ServicePlan(
         env=tuple(env),

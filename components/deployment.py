@@ -52,6 +52,11 @@ class Deployment:
         )
         return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
 
+    @property
+    def notices(self) -> list[str]:
+        """What `validate` tells the operator: the catalog translation's, then each plan's."""
+        return [*self.translation.notices, *(notice for plan in self.plans.values() for notice in plan.notices)]
+
     @cached_property
     def plans(self) -> dict[str, ServicePlan]:
         """Every deployed service's plan, in registry (start) order; raises ConfigError naming every problem."""

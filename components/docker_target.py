@@ -9,7 +9,7 @@ import pulumi_docker as docker
 from .envfiles import Variable
 from .names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
 from .render import RenderedFile
-from .service import OneShot, ServicePlan
+from .service import OneShot, ServicePlan, Volume
 from .spec import DockerHost as DockerHostSpec
 
 HEALTH_INTERVAL = "10s"
@@ -74,17 +74,7 @@ class ServiceComponent(pulumi.ComponentResource):
         self.plan = plan
         self._host = host
         self._name_prefix = name_prefix
-        volumes = [
-            (
-                docker.Volume(
-                    f"{plan.role}-{volume.name}",
-                    name=f"{name_prefix}-{volume.docker_name}",
-                    opts=pulumi.ResourceOptions(parent=self, provider=host.provider, protect=protect_data),
-                ),
-                volume.mount,
-            )
-            for volume in plan.volumes
-        ]
+        volumes = [(self._volume(volume, protect_data), volume.mount) for volume in plan.volumes]
         if plan.runs_container:
             self.container = self._container(plan, volumes, bind_address, started)
         started = {**started, plan.role: self}
@@ -92,6 +82,18 @@ class ServiceComponent(pulumi.ComponentResource):
         # A one-shot's exit code is reported here: pulumi-docker does not fail on it.
         exit_codes = [shot.exit_code for shot in self.one_shots]
         self.register_outputs({"container": self.container.name} if self.container else {"exit_codes": exit_codes})
+
+    def _volume(self, volume: Volume, protect_data: bool) -> docker.Volume:
+        opts = pulumi.ResourceOptions(parent=self, provider=self._host.provider)
+        if volume.adopted:
+            # Read, not declared: Pulumi never creates, replaces or deletes it, and `pulumi up` stops when it is
+            # missing instead of Docker quietly creating an empty one at the container's start.
+            return docker.Volume.get(f"{self.plan.role}-{volume.name}", volume.docker_name, opts=opts)
+        return docker.Volume(
+            f"{self.plan.role}-{volume.name}",
+            name=volume.docker_name_in(self._name_prefix),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect_data)),
+        )
 
     def _container(self, plan, volumes, bind_address, started) -> docker.Container:
         placement = plan.placement

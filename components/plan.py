@@ -2,7 +2,8 @@
 
 The program that `pulumi up` runs is run here unchanged; a recording monitor
 keeps what the engine would receive for each resource: type, name, parent,
-provider, dependencies, protect and inputs, with secrets masked.
+provider, dependencies, protect and inputs, with secrets masked; and, apart
+(`external`), each existing resource the program only reads by its id.
 """
 
 import json
@@ -26,6 +27,9 @@ class StackMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
+        if args.resource_id is not None:
+            # A resource read by its id (an adopted volume): Docker names such objects by their id.
+            state.setdefault("name", args.resource_id)
         if args.typ == IMAGE:
             # The engine would answer with the pulled image's id; its reference reads better in a plan.
             state["imageId"] = args.inputs["name"]
@@ -39,6 +43,21 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self):
         super().__init__(StackMocks())
         self.recorded: list[dict[str, Any]] = []
+        self.read: list[dict[str, Any]] = []  # existing resources the program only reads (never owns)
+
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        self.read.append(
+            {
+                "urn": response.urn,
+                "type": request.type,
+                "name": request.name,
+                "id": request.id,
+                "parent": request.parent or None,
+                "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+            }
+        )
+        return response
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -103,12 +122,15 @@ def plan(deployment: Deployment) -> dict[str, Any]:
             _sync_await(resolve(name, value))
 
     _sync_await(run_pulumi_func(program))
-    return {
+    desired = {
         "project": PROJECT,
         "stack": deployment.stack,
         "resources": sorted(monitor.recorded, key=lambda r: r["urn"]),
         "outputs": dict(sorted(outputs.items())),
     }
+    if monitor.read:  # only stacks that adopt something: every other plan stays as it was
+        desired["external"] = sorted(monitor.read, key=lambda r: r["urn"])
+    return desired
 
 
 def to_json(desired: dict[str, Any]) -> str:

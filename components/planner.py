@@ -12,7 +12,7 @@ from typing import Optional
 from .deployment import Deployment
 from .envfiles import Variable
 from .errors import ConfigError, Problem
-from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan
+from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan, Volume
 from .spec import SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
 
 
@@ -26,6 +26,7 @@ class Context:
         self.spec = planner.deployment.spec
         self.role = service.role
         self.reached: list[str] = []
+        self.notices: list[str] = []
 
     @property
     def section(self):
@@ -62,6 +63,10 @@ class Context:
         """A problem this plan found, reported with every other one (`file` defaults to the stack file)."""
         self._planner.problem(key, message, file)
 
+    def notice(self, message: str) -> None:
+        """Something `validate` tells the operator that is not a problem (a default that may surprise)."""
+        self.notices.append(message)
+
     def credential(self, key: str) -> Variable:
         """The secret held by the variable that spec key `key` ("clickhouse.password_var") names."""
         role, field = key.split(".", 1)
@@ -82,6 +87,7 @@ class Planner:
         self.plans: dict[str, ServicePlan] = {}
         self.problems: list[Problem] = []
         self._planning: list[str] = []
+        self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
 
     def problem(self, key: str, message: str, file: Optional[str] = None) -> None:
         found = Problem(file or self.deployment.stack_file, key, message)
@@ -108,6 +114,37 @@ class Planner:
             else:
                 found.append(self.deployment.variable(name))
         return tuple(found)
+
+    def adopted_volumes(self, service: ServiceDefinition, volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
+        """The service's volumes, those its section adopts replaced by the existing volumes it names."""
+        spec = self.deployment.spec
+        adopt = spec.section(service).adopt_volumes if service.spec else {}
+        own = {volume.name for volume in volumes}
+        for name in sorted(set(adopt) - own):
+            has = ", ".join(sorted(own)) or "none"
+            self.problem(
+                f"{service.role}.adopt_volumes.{name}", f"{service.role} has no volume '{name}' (its volumes: {has})"
+            )
+        found = []
+        for volume in volumes:
+            if volume.name not in adopt:
+                found.append(volume)
+                continue
+            existing, key = adopt[volume.name], f"{service.role}.adopt_volumes.{volume.name}"
+            if existing.name in self._adopted:
+                self.problem(key, f"'{existing.name}' is adopted by {self._adopted[existing.name]} already")
+            self._adopted.setdefault(existing.name, key)
+            found.append(replace(volume, docker_name=existing.name, mount=existing.mount or volume.mount, adopted=True))
+        return tuple(found)
+
+    def check_adoptions(self) -> None:
+        """Once every plan is known: no adopted volume is one the stack itself creates."""
+        prefix = self.deployment.spec.name_prefix
+        for plan in self.plans.values():
+            for volume in plan.volumes:
+                name = volume.docker_name_in(prefix)
+                if not volume.adopted and name in self._adopted:
+                    self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
 
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:
@@ -137,6 +174,8 @@ class Planner:
             waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
             reaches=tuple(context.reached),
             networks=tuple(section.networks) if section and service.container else (),
+            volumes=self.adopted_volumes(service, plan.volumes),
+            notices=plan.notices + tuple(context.notices),
         )
 
 
@@ -146,6 +185,7 @@ def plan_services(deployment: Deployment) -> dict[str, ServicePlan]:
     deployed = deployment.spec.deployed_services
     for service in deployed:
         planner.plan_of(service)
+    planner.check_adoptions()
     if planner.problems:
         raise ConfigError(planner.problems)
     return {service.role: planner.plans[service.role] for service in deployed}

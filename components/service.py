@@ -50,8 +50,12 @@ class Volume:
     """A named Docker volume the service mounts; every volume here holds data that must outlive the container."""
 
     name: str  # Pulumi name after the service's: "data" -> "clickhouse-data"
-    docker_name: str  # Docker name after the stack's name_prefix
+    docker_name: str  # Docker name after the stack's name_prefix; adopted: the existing volume's whole name
     mount: str  # path inside the container
+    adopted: bool = False  # exists already (`adopt_volumes`): read, mounted, never created or deleted
+
+    def docker_name_in(self, name_prefix: str) -> str:
+        return self.docker_name if self.adopted else f"{name_prefix}-{self.docker_name}"
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,7 @@ class ServicePlan:
     monitoring: Monitoring = Monitoring()  # from the definition
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
     networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
+    notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan (not a problem)
 
     @property
     def runs_container(self) -> bool:

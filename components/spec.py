@@ -15,7 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .names import DEFAULT_ENV_LAYERS
 from .service import Endpoint, Placement, ServiceDefinition
-from .types import DockerName, EnvName, HostAddress, Identifier, ImageRef, IPAddress, Port, image_tag
+from .types import (
+    ContainerPath,
+    DockerName,
+    EnvName,
+    HostAddress,
+    Identifier,
+    ImageRef,
+    IPAddress,
+    Port,
+    image_tag,
+)
 
 # The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
@@ -52,6 +62,17 @@ class DockerHost(StrictModel):
     )
 
 
+class AdoptedVolume(StrictModel):
+    """A data volume that exists already (PMOVES's `tensorzero-clickhouse-data`): mounted, never owned."""
+
+    name: DockerName = Field(description="The existing Docker volume's name, as `docker volume ls` shows it.")
+    mount: Optional[ContainerPath] = Field(
+        None,
+        description="Where it is mounted; null: where the service mounts its own volume of that name "
+        "(PMOVES mounts `pmoves-ollama-models` at /root/.ollama/models).",
+    )
+
+
 class ServiceSpec(StrictModel):
     """What every service's section has; each service module subclasses it with its own defaults."""
 
@@ -67,6 +88,11 @@ class ServiceSpec(StrictModel):
         default_factory=list,
         description="Existing networks of its host (listed in `hosts.<host>.networks`) the container joins, "
         "answering there to its hostname as on the stack's own network.",
+    )
+    adopt_volumes: dict[Identifier, AdoptedVolume] = Field(
+        default_factory=dict,
+        description="Its volumes (`data`, `models`, ...) that already exist on its host: mounted by name, never "
+        "created, replaced or deleted by the stack; `pulumi up` stops if one is missing.",
     )
 
 

@@ -37,6 +37,12 @@ def _matches(pattern: re.Pattern, what: str):
     return check
 
 
+def _container_path(value: str) -> str:
+    if not value.startswith("/") or "\0" in value or ".." in value.split("/"):
+        raise ValueError(f"'{value}' is not an absolute path inside a container (no '..')")
+    return value
+
+
 def _host_address(value: str) -> str:
     try:
         ipaddress.ip_address(value)
@@ -61,3 +67,4 @@ EnvName = Annotated[str, AfterValidator(_matches(_ENV_NAME, "environment variabl
 Identifier = Annotated[str, AfterValidator(_matches(_IDENTIFIER, "identifier (letters, digits, _)"))]
 HostAddress = Annotated[str, AfterValidator(_host_address)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
+ContainerPath = Annotated[str, AfterValidator(_container_path)]

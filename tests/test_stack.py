@@ -45,7 +45,7 @@ def test_expected_resources(plans, deployments, stack):
     assert len(resources(desired, "network:Network")) == len(hosts_used)
     assert len(resources(desired, "providers:docker")) == len(hosts_used)
     assert sorted(v["inputs"]["name"] for v in resources(desired, "volume:Volume")) == sorted(
-        f"{spec.name_prefix}-{volume.docker_name}" for p in planned for volume in p.volumes
+        f"{spec.name_prefix}-{volume.docker_name}" for p in planned for volume in p.volumes if not volume.adopted
     )
     assert sorted(containers(desired)) == sorted(f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.image)
     components = sorted(
