@@ -20,14 +20,12 @@ tools, and `[models.X]` written with `routing`) pass through unchanged.
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
-from urllib.parse import urlsplit
 
 import tomli
 from pydantic import Field, ValidationError
 
 from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .ollama import ALIAS as OLLAMA_ALIAS
-from .ollama import API_PATH as OLLAMA_API_PATH
+from .ollama_routing import NotRoutable, check_ollama_url, check_openai_url, route
 from .render import toml_value
 from .spec import StrictModel
 
@@ -52,13 +50,17 @@ BUILTIN_PROVIDERS = {
 }
 # Provider types whose blocks accept `api_base`, and that serve embeddings.
 OPENAI_COMPATIBLE = "openai"
+# An authoring-only type: an Ollama, rendered as OpenAI-compatible at its `/v1` (ollama_routing.py).
+OLLAMA = "ollama"
 # URLs the seed documents that the real services do not serve.
 SEED_URL_FIXES = {"https://api.venice.ai/v1": "https://api.venice.ai/api/v1"}
 
 
 class ProviderEntry(StrictModel):
-    type: Optional[Literal["openai", "anthropic", "openrouter", "together"]] = Field(
-        None, description="TensorZero provider type; built-in names know theirs, others are OpenAI-compatible."
+    type: Optional[Literal["openai", "anthropic", "openrouter", "together", "ollama"]] = Field(
+        None,
+        description="TensorZero provider type; built-in names know theirs, others are OpenAI-compatible. "
+        '"ollama": an Ollama, the stack\'s own when `base_url` names one of its hostnames.',
     )
     api_key: Optional[str] = Field(
         None,
@@ -124,7 +126,7 @@ class Translation:
     functions: tuple[SamplingFunction, ...]
     native: dict[str, Any]
     key_uses: tuple[KeyUse, ...]
-    ollama_pulls: tuple[str, ...]  # models to pull into the stack's own Ollama
+    ollama_pulls: dict[str, tuple[str, ...]]  # hostname of one of the stack's Ollamas -> models to pull into it
     notices: tuple[str, ...] = field(default=())
 
     @property
@@ -225,12 +227,17 @@ def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
     return catalog
 
 
-def _provider(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
-    """(type, api_key, base_url) of a provider, built-in defaults filled in."""
+def is_ollama(catalog: Catalog, name: str) -> bool:
     entry = catalog.providers.get(name, ProviderEntry())
-    builtin = BUILTIN_PROVIDERS.get(name)
+    return entry.type == OLLAMA or (entry.type is None and name == OLLAMA)
+
+
+def _provider(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
+    """(type, api_key, base_url) of a provider as rendered, built-in defaults filled in."""
+    entry = catalog.providers.get(name, ProviderEntry())
+    builtin = BUILTIN_PROVIDERS.get(OLLAMA if is_ollama(catalog, name) else name)
     return (
-        entry.type or (builtin.type if builtin else OPENAI_COMPATIBLE),
+        builtin.type if entry.type in (None, OLLAMA) and builtin else (entry.type or OPENAI_COMPATIBLE),
         entry.api_key or (builtin.api_key if builtin else ""),
         entry.base_url or (builtin.base_url if builtin else None),
     )
@@ -240,7 +247,14 @@ def _check_references(catalog: Catalog) -> None:
     problems = []
     for name, entry in catalog.providers.items():
         where = catalog.sources[f"providers.{name}"]
-        if name not in BUILTIN_PROVIDERS:
+        if entry.base_url:
+            # The hostname of an Ollama is resolved per stack (translate); its path is checked here.
+            check = check_ollama_url if is_ollama(catalog, name) else check_openai_url
+            try:
+                check(entry.base_url)
+            except NotRoutable as why:
+                problems.append(Problem(where, f"providers.{name}.base_url", str(why)))
+        if name not in BUILTIN_PROVIDERS and not is_ollama(catalog, name):
             if entry.base_url is None:
                 problems.append(
                     Problem(where, f"providers.{name}.base_url", "required for a provider that is not built in")
@@ -311,49 +325,40 @@ def _check_references(catalog: Catalog) -> None:
         raise ConfigError(problems)
 
 
-def _api_base(
-    provider: str, base_url: Optional[str], own_ollama_url: Optional[str], notices: list[str], where: str
-) -> Optional[str]:
+def _seed_url(provider: str, base_url: Optional[str], notices: list[str]) -> Optional[str]:
     if base_url in SEED_URL_FIXES:
         notices.append(
             f"providers.{provider}.base_url: {base_url} is the seed's path; using {SEED_URL_FIXES[base_url]}"
         )
-        base_url = SEED_URL_FIXES[base_url]
-    if provider != "ollama":
-        return base_url
-    if base_url is None or urlsplit(base_url).hostname == OLLAMA_ALIAS:
-        if own_ollama_url is None:
-            raise ConfigError(
-                [Problem(where, "providers.ollama.base_url", "not set and this environment deploys no Ollama")]
-            )
-        base_url = own_ollama_url
-    if urlsplit(base_url).path in ("", "/"):
-        base_url = base_url.rstrip("/") + OLLAMA_API_PATH
+        return SEED_URL_FIXES[base_url]
     return base_url
 
 
-def serves_from_own_ollama(catalog: Catalog, model: ModelEntry) -> bool:
-    base_url = _provider(catalog, model.provider)[2]
-    return model.provider == "ollama" and (base_url is None or urlsplit(base_url).hostname == OLLAMA_ALIAS)
-
-
-def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[str]) -> Translation:
+def translate(catalog: Catalog, selected: list[str], stack_ollamas: dict[str, str]) -> Translation:
+    """The selected models in TensorZero's schema. `stack_ollamas`: hostname -> URL the gateway reaches each
+    of the stack's Ollamas at (ollama_routing.py)."""
     notices: list[str] = []
     key_uses: list[KeyUse] = []
-    pulls: list[str] = []
+    pulls: dict[str, list[str]] = {}
 
     def block(model_name: str, entry: ModelEntry, taken: set[str]) -> ProviderBlock:
         provider_type, api_key, base_url = _provider(catalog, entry.provider)
         fields = {"type": provider_type, "model_name": entry.model}
         where = catalog.sources.get(f"providers.{entry.provider}", catalog.sources[f"models.{model_name}"])
-        api_base = _api_base(entry.provider, base_url, own_ollama_url, notices, where)
+        api_base = _seed_url(entry.provider, base_url, notices)
+        if is_ollama(catalog, entry.provider):
+            try:
+                served = route(api_base, stack_ollamas)
+            except NotRoutable as why:
+                raise ConfigError([Problem(where, f"providers.{entry.provider}.base_url", str(why))]) from None
+            api_base = served.api_base
+            if served.alias and entry.model not in pulls.setdefault(served.alias, []):
+                pulls[served.alias].append(entry.model)
         if api_base:
             fields["api_base"] = api_base
         fields["api_key_location"] = api_key
         if api_key.startswith("env::"):
             key_uses.append(KeyUse(api_key.removeprefix("env::"), f"models.{model_name}", entry.provider))
-        if serves_from_own_ollama(catalog, entry) and entry.model not in pulls:
-            pulls.append(entry.model)
         # Two routing entries on one provider (a fallback to a sibling model) need distinct names.
         name, count = entry.provider, 1
         while name in taken:
@@ -384,7 +389,7 @@ def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[st
         functions=tuple(functions),
         native=catalog.native,
         key_uses=tuple(key_uses),
-        ollama_pulls=tuple(pulls),
+        ollama_pulls={alias: tuple(models) for alias, models in pulls.items()},
         notices=tuple(notices),
     )
 

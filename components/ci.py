@@ -188,8 +188,9 @@ def comment(ref: str, results: list[StackDiff], project_dir: Path = PROJECT_DIR)
         "",
         "Offline plans (`make plan-diff`) of the base and of this change, compared by pulumi-docker's replacement "
         "rules.",
-        "`+` create, `~` update in place, `+-` replace, `-` delete; credentials are masked, so a changed secret "
-        "shows only in `pulumi preview`.",
+        "`+` create, `~` update in place, `+-` replace, `-` delete, `>` read an existing resource (adopted, never "
+        "created or deleted), `<` stop reading it; credentials are masked, so a changed secret shows only in "
+        "`pulumi preview`.",
         "",
     ]
     commits = f"base `{short(ref)}` → head `{short('HEAD')}`"

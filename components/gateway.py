@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
-from . import clickhouse
+from . import clickhouse, ollama
 from .envfiles import Variable
 from .monitoring import GATEWAY_JOB
 from .names import METRICS_PATH
@@ -26,7 +26,6 @@ HEALTH_PATH = "/health"  # checks ClickHouse too: 503 naming the failing part
 CONFIG_PATH = "/app/config/tensorzero.toml"
 HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{STATUS_PATH}")
 COMMAND = ("--config-file", CONFIG_PATH, "--log-format", "json")
-OLLAMA = "ollama"  # the stack's own Ollama, which the catalog translation already addresses
 
 
 class GatewaySpec(ServiceSpec):
@@ -57,8 +56,10 @@ def plan(ctx: Context) -> ServicePlan:
     """Only what the gateway reads: where ClickHouse is, and the keys its config names."""
     spec = ctx.spec
     store = ctx.reach(clickhouse.SERVICE)
-    if ctx.deployed(OLLAMA):
-        ctx.reach(OLLAMA)
+    # The stack's Ollamas the catalog routes models to: the translation addressed each by the endpoint rule.
+    routed = [s for s in ollama.servers(ctx.spec) if s.alias in ctx.deployment.translation.ollama_pulls]
+    for server in routed:
+        ctx.reach(server)
     env = []
     if spec.gateway.observability:
         env.append(clickhouse.connection_url(spec.clickhouse, ctx.credential("clickhouse.password_var"), store))
@@ -81,7 +82,7 @@ def plan(ctx: Context) -> ServicePlan:
         files=(config_file(ctx.deployment),),
         healthcheck=HEALTHCHECK,
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
-        waits_for=(clickhouse.SERVICE.role, OLLAMA),
+        waits_for=(clickhouse.SERVICE.role, *(server.role for server in routed)),
         image_tools=frozenset({"wget"}),
     )
 

@@ -13,14 +13,13 @@ from typing import Any, Callable, Optional
 import yaml
 from pydantic import ValidationError
 
+from . import ollama
 from . import registry as registry_module
 from .catalog import Catalog, Translation, load_catalog, translate
 from .deployment import Deployment, stack_file
 from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation, read_text
 from .names import PROJECT
-from .ollama import ALIAS as OLLAMA_ALIAS
-from .ollama import PORT as OLLAMA_PORT
 from .registry import Registry
 from .service import Endpoint
 from .spec import Tier, Unreachable, placement_problems
@@ -29,7 +28,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
 PLACEHOLDER = "offline-placeholder-{name}"
-OLLAMA, GATEWAY = "ollama", "gateway"
+GATEWAY = "gateway"
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -142,7 +141,7 @@ def load(
         problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
     if problems:
         raise ConfigError(problems)
-    translation = translate(catalog, selected, _own_ollama_url(spec))
+    translation = translate(catalog, selected, _stack_ollamas(spec))
     _check_native_references(catalog, translation)
     _check_smoke_models(file, spec, translation)
 
@@ -152,14 +151,16 @@ def load(
     return deployment
 
 
-def _own_ollama_url(spec) -> Optional[str]:
-    """Where the gateway reaches the stack's own Ollama; its plan reports it if that is impossible."""
-    if not spec.deployed(OLLAMA):
-        return None
-    try:
-        return spec.endpoint(OLLAMA, seen_from=spec.placement(GATEWAY).host).url
-    except Unreachable:
-        return Endpoint(OLLAMA_ALIAS, OLLAMA_PORT).url
+def _stack_ollamas(spec) -> dict[str, str]:
+    """Hostname -> where the gateway reaches each of the stack's Ollamas; its plan reports it if that is
+    impossible."""
+    found = {}
+    for server in ollama.servers(spec):
+        try:
+            found[server.alias] = spec.endpoint(server, seen_from=spec.placement(GATEWAY).host).url
+        except Unreachable:
+            found[server.alias] = Endpoint(server.alias, server.port).url
+    return found
 
 
 def _check_smoke_models(file: str, spec, translation: Translation) -> None:

@@ -110,7 +110,7 @@ class Planner:
         found = []
         for name in self.deployment.spec.section(service).extra_env:
             if why := self.deployment.unsupplied(name):
-                self.problem(f"{service.role}.extra_env", f"{name} is listed, {why}")
+                self.problem(f"{self.deployment.spec.key(service)}.extra_env", f"{name} is listed, {why}")
             else:
                 found.append(self.deployment.variable(name))
         return tuple(found)
@@ -120,20 +120,19 @@ class Planner:
         spec = self.deployment.spec
         adopt = spec.section(service).adopt_volumes if service.spec else {}
         own = {volume.name for volume in volumes}
+        key = f"{spec.key(service)}.adopt_volumes"
         for name in sorted(set(adopt) - own):
             has = ", ".join(sorted(own)) or "none"
-            self.problem(
-                f"{service.role}.adopt_volumes.{name}", f"{service.role} has no volume '{name}' (its volumes: {has})"
-            )
+            self.problem(f"{key}.{name}", f"{service.role} has no volume '{name}' (its volumes: {has})")
         found = []
         for volume in volumes:
             if volume.name not in adopt:
                 found.append(volume)
                 continue
-            existing, key = adopt[volume.name], f"{service.role}.adopt_volumes.{volume.name}"
+            existing, where = adopt[volume.name], f"{key}.{volume.name}"
             if existing.name in self._adopted:
-                self.problem(key, f"'{existing.name}' is adopted by {self._adopted[existing.name]} already")
-            self._adopted.setdefault(existing.name, key)
+                self.problem(where, f"'{existing.name}' is adopted by {self._adopted[existing.name]} already")
+            self._adopted.setdefault(existing.name, where)
             found.append(replace(volume, docker_name=existing.name, mount=existing.mount or volume.mount, adopted=True))
         return tuple(found)
 

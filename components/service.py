@@ -187,3 +187,8 @@ class ServiceDefinition:
     placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
     monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
     checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
+    # One service kind, several containers: the further instances its section declares (`ollama.instances`),
+    # each a definition of its own placed right after this one in start order.
+    instances: Callable[["Environment"], tuple["ServiceDefinition", ...]] = lambda spec: ()
+    key: Optional[str] = None  # an instance's stack-file key ("ollama.instances.jetson"); default: role
+    section_of: Optional[Callable[["Environment"], "ServiceSpec"]] = None  # an instance's section; default: spec.<role>

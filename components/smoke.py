@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -67,7 +67,11 @@ class StackOutputs(_Outputs):
     containers: dict[str, str] = Field(default_factory=dict, description="role: Docker container name")
     docker_hosts: dict[str, str] = Field(default_factory=dict, description="role: Docker host URL")
     models: dict[str, list[str]] = Field(default_factory=dict)
-    ollama_models: list[str] = Field(default_factory=list, description="models that must be in Ollama's /api/tags")
+    ollama_models: Union[dict[str, list[str]], list[str]] = Field(
+        default_factory=dict,
+        description="role of each of the stack's Ollamas: the models that must be in its /api/tags "
+        "(a list: the one Ollama of a stack deployed before instances)",
+    )
     smoke: SmokeModels = Field(default_factory=SmokeModels)
     clickhouse_views: Optional[list[str]] = Field(
         None, description="views the schema one-shot creates; absent from a stack deployed before this key"
@@ -86,6 +90,10 @@ class StackOutputs(_Outputs):
             password=unquote(parts.password or ""),
             database=parts.path.strip("/") or "default",
         )
+
+    def ollama_servers(self) -> dict[str, list[str]]:
+        """Role -> the models each of the stack's Ollamas must list."""
+        return {"ollama": self.ollama_models} if isinstance(self.ollama_models, list) else self.ollama_models
 
     def schema_container(self) -> str:
         """The schema one-shot's Docker name: components/schema.py names it after ClickHouse's container."""

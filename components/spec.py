@@ -9,6 +9,7 @@ rules below are the only place that decides who reaches whom at which address.
 import ipaddress
 from dataclasses import replace
 from enum import Enum
+from functools import cached_property
 from typing import ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -166,13 +167,24 @@ class EnvironmentBase(StrictModel):
     def protected(self) -> bool:
         return self.tier != Tier.dev if self.protect_data is None else self.protect_data
 
+    @cached_property
+    def all_services(self) -> tuple[ServiceDefinition, ...]:
+        """The registry's services in start order, each followed by the instances its section declares."""
+        return tuple(found for service in self.services for found in (service, *service.instances(self)))
+
     def definition(self, service: ServiceRef) -> ServiceDefinition:
         role = role_of(service)
-        return next(s for s in self.services if s.role == role)
+        return next(s for s in self.all_services if s.role == role)
 
     def section(self, service: ServiceRef) -> ServiceSpec:
-        """The service's own section of the stack file."""
-        return getattr(self, role_of(service))
+        """The service's own section of the stack file (an instance's: its entry, defaults filled in)."""
+        definition = self.definition(service)
+        return definition.section_of(self) if definition.section_of else getattr(self, definition.role)
+
+    def key(self, service: ServiceRef) -> str:
+        """Where the service's section is in the stack file, as problems name it."""
+        definition = self.definition(service)
+        return definition.key or definition.role
 
     def deployed(self, service: ServiceRef) -> bool:
         definition = self.definition(service)
@@ -184,7 +196,7 @@ class EnvironmentBase(StrictModel):
 
     @property
     def deployed_services(self) -> list[ServiceDefinition]:
-        return [s for s in self.services if self.deployed(s)]
+        return [s for s in self.all_services if self.deployed(s)]
 
     def placement(self, service: ServiceRef) -> Placement:
         """Where the service runs and how it is addressed; a deployed front takes over what it fronts."""
@@ -210,12 +222,13 @@ class EnvironmentBase(StrictModel):
         there = self.placement(role)
         if there.host == seen_from:
             return Endpoint(there.alias, port or there.port)
+        key = self.key(role)
         if port is not None:
-            raise Unreachable(role, f"port {port} of {role} is internal to host '{there.host}'")
+            raise Unreachable(key, f"port {port} of {role} is internal to host '{there.host}'")
         if there.published is None or ipaddress.ip_address(self.bind_address).is_loopback:
             raise Unreachable(
-                f"{role}.port",
-                f"reaches {role} on host '{there.host}' through its published port, so {role}.port must be set "
+                f"{key}.port",
+                f"reaches {role} on host '{there.host}' through its published port, so {key}.port must be set "
                 "and bind_address must not be a loopback address",
             )
         return Endpoint(self.hosts[there.host].address, there.published)
@@ -236,7 +249,9 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     for service in deployed:
         if service.spec and spec.section(service).host not in spec.hosts:
             host = spec.section(service).host
-            problems.append((f"{service.role}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})"))
+            problems.append(
+                (f"{spec.key(service)}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})")
+            )
     if problems:
         return problems  # the rules below need every host to exist
     seen: dict[tuple[str, int], str] = {}
@@ -248,7 +263,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
         if where in seen:
             problems.append(
                 (
-                    f"{service.role}.port",
+                    f"{spec.key(service)}.port",
                     f"{placement.published} is already published by {seen[where]} on host '{placement.host}'",
                 )
             )
@@ -259,7 +274,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
             if host != fronted_host:
                 problems.append(
                     (
-                        f"{service.role}.host",
+                        f"{spec.key(service)}.host",
                         f"'{host}' must be the {service.front.role}'s host '{fronted_host}'; "
                         f"the {service.role} reaches the {service.front.role} on that host's network",
                     )
@@ -268,7 +283,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
         problems += service.checks(spec)
         if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
             image = spec.section(service).image
-            problems.append((f"{service.role}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
+            problems.append((f"{spec.key(service)}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
     return problems
 
 
@@ -276,19 +291,19 @@ def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -
     """A service joins only networks its host declares, each once, and never the stack's own."""
     if not service.spec:
         return []
-    section = spec.section(service)
+    section, key = spec.section(service), f"{spec.key(service)}.networks"
     declared = spec.hosts[section.host].networks
     problems = []
     for name in sorted(set(section.networks)):
         if section.networks.count(name) > 1:
-            problems.append((f"{service.role}.networks", f"'{name}' is listed twice"))
+            problems.append((key, f"'{name}' is listed twice"))
         if name == spec.network_name:
-            problems.append((f"{service.role}.networks", f"'{name}' is the stack's own network; list only others"))
+            problems.append((key, f"'{name}' is the stack's own network; list only others"))
         elif name not in declared:
             listed = ", ".join(declared) or "none"
             problems.append(
                 (
-                    f"{service.role}.networks",
+                    key,
                     f"'{name}' is not declared in hosts.{section.host}.networks ({listed}): the stack joins only "
                     "networks that exist on the service's host",
                 )

@@ -71,5 +71,7 @@ def outputs(deployment: Deployment) -> dict[str, pulumi.Input]:
     }
     for plan in deployment.plans.values():
         for key, value in plan.outputs.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                value = {**result[key], **value}  # one entry per instance of a kind (`ollama_models`)
             result[key] = pulumi.Output.secret(value.value) if isinstance(value, Secret) else value
     return result

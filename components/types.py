@@ -13,6 +13,7 @@ _IMAGE = re.compile(
 _DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INSTANCE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -68,3 +69,6 @@ Identifier = Annotated[str, AfterValidator(_matches(_IDENTIFIER, "identifier (le
 HostAddress = Annotated[str, AfterValidator(_host_address)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
 ContainerPath = Annotated[str, AfterValidator(_container_path)]
+Hostname = Annotated[str, AfterValidator(_matches(_HOSTNAME, "hostname"))]
+# Part of container names, Pulumi names and a hostname: lower-case letters, digits and inner hyphens.
+InstanceName = Annotated[str, AfterValidator(_matches(_INSTANCE_NAME, "instance name (a-z, 0-9, inner '-')"))]

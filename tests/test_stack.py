@@ -29,7 +29,6 @@ from components.names import SERVICE_LABEL, TYPE_PREFIX
 from components.ollama import SERVICE as OLLAMA
 from components.plan import plan, use_mocks
 from components.prometheus import SERVICE as PROMETHEUS
-from components.registry import REGISTRY
 from components.spec import Tier
 from components.stack import build, rendered_files
 from components.types import image_tag
@@ -320,7 +319,7 @@ def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_not
 
 def reachable_in_plan(desired: dict, spec) -> set[tuple[str, int]]:
     """Every (host, port) a container of the plan answers on: alias and port on its network, published ports."""
-    listening = {s.role: {s.port} for s in REGISTRY.services if s.port}
+    listening = {s.role: {s.port} for s in spec.all_services if s.port}
     listening[CLICKHOUSE.role].add(clickhouse.METRICS_PORT)
     found = set()
     for container in containers(desired).values():

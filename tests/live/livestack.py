@@ -123,7 +123,7 @@ class LiveStack:
                 "chat": [m.name for m in translation.models],
                 "embedding": [m.name for m in translation.embedding_models],
             },
-            "ollama_models": list(translation.ollama_pulls),
+            "ollama_models": {OLLAMA.role: list(translation.ollama_pulls.get(OLLAMA.alias, ()))},
             "smoke": {
                 "chat_model": CHAT_MODEL_PREFIX + spec.smoke.chat_model,
                 "embedding_model": EMBEDDING_MODEL_PREFIX + spec.smoke.embedding_model,
@@ -282,7 +282,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         container.wait_healthy()
     stack = LiveStack(deployment, fleet)
     stack.create_views()
-    for model in deployment.translation.ollama_pulls:  # what the stack's one-shot `ollama pull` containers do
+    for model in deployment.translation.ollama_pulls[OLLAMA.alias]:  # what the one-shot `ollama pull`s do
         stack.pull(model)
     stack.wait_monitoring_green()
     return stack

@@ -268,16 +268,16 @@ def gateway_target_down(live_stack) -> None:
 
 def test_missing_ollama_model_is_named(live_stack, tmp_path):
     missing = "gemma:2b"
-    assert missing in live_stack.outputs()["ollama_models"]
+    assert missing in live_stack.outputs()["ollama_models"][OLLAMA.role]
     with restored(live_stack):
         live_stack.remove_model(missing)
         try:
             run = smoke(live_stack.outputs(), tmp_path, FAULT_BUDGET_S)
         finally:
             live_stack.pull(missing)
-    failures = only(run, "test_ollama::test_every_model_present", "test_inference::test_embedding")
-    assert failures["test_ollama::test_every_model_present"].startswith(
-        f"ollama: GET {live_stack.urls[OLLAMA.role]}/api/tags: model {missing} missing; Ollama has qwen2.5:0.5b ("
+    failures = only(run, "test_ollama::test_every_model_present[ollama]", "test_inference::test_embedding")
+    assert failures["test_ollama::test_every_model_present[ollama]"].startswith(
+        f"ollama: GET {live_stack.urls[OLLAMA.role]}/api/tags: model {missing} missing; ollama has qwen2.5:0.5b ("
     )
     # The gateway's real routes relay Ollama's refusal: the smoke request names the gateway and the model.
     embedding = failures["test_inference::test_embedding"]
