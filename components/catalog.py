@@ -1,4 +1,4 @@
-"""The model catalog: the seed's authoring format, translated to TensorZero's schema.
+"""The model catalog: every catalog file of the project, read and checked (translation.py renders a stack's part).
 
 Authors write what the seed documents:
 
@@ -10,14 +10,17 @@ Authors write what the seed documents:
     model = "claude-sonnet-4-5"
     type = "chat"
 
-and this module turns it into `[models.X] routing = [...]` with typed provider
+and translation.py turns it into `[models.X] routing = [...]` with typed provider
 blocks, `[embedding_models.X]`, and a generated `[functions.X]` that carries the
 seed's model-level `temperature`/`max_tokens` (the real schema has no
 model-level sampling parameters). Native TensorZero tables (functions, metrics,
-tools, and `[models.X]` written with `routing`) pass through unchanged.
+tools, and `[models.X]` written with `routing`) pass through, cut down to what
+each stack serves (native.py). The checks here hold for every stack; what
+depends on the stack (which Ollama a hostname names, `${NAME}` values, which
+variants remain) is checked as a stack's part is rendered.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -25,7 +28,7 @@ import tomli
 from pydantic import Field, ValidationError
 
 from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .ollama_routing import NotRoutable, check_ollama_url, check_openai_url, route
+from .ollama_routing import NotRoutable, check_ollama_url, check_openai_url
 from .render import toml_value
 from .spec import StrictModel
 
@@ -85,53 +88,6 @@ class Catalog:
     models: dict[str, ModelEntry]
     native: dict[str, Any]  # TensorZero tables passed through unchanged
     sources: dict[str, str]  # "models.X" / "providers.X" -> file that last set it
-
-
-@dataclass(frozen=True)
-class ProviderBlock:
-    name: str
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True)
-class RoutedModel:
-    name: str
-    providers: tuple[ProviderBlock, ...]
-
-    @property
-    def routing(self) -> list[str]:
-        return [block.name for block in self.providers]
-
-
-@dataclass(frozen=True)
-class SamplingFunction:
-    name: str
-    model: str
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KeyUse:
-    """A variable the rendered config reads with `env::`."""
-
-    variable: str
-    table_key: str  # "models.claude_sonnet": the catalog entry that needs it
-    provider: str
-
-
-@dataclass(frozen=True)
-class Translation:
-    models: tuple[RoutedModel, ...]
-    embedding_models: tuple[RoutedModel, ...]
-    functions: tuple[SamplingFunction, ...]
-    native: dict[str, Any]
-    key_uses: tuple[KeyUse, ...]
-    ollama_pulls: dict[str, tuple[str, ...]]  # hostname of one of the stack's Ollamas -> models to pull into it
-    notices: tuple[str, ...] = field(default=())
-
-    @property
-    def variables(self) -> list[str]:
-        return sorted({use.variable for use in self.key_uses})
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -232,7 +188,7 @@ def is_ollama(catalog: Catalog, name: str) -> bool:
     return entry.type == OLLAMA or (entry.type is None and name == OLLAMA)
 
 
-def _provider(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
+def provider_settings(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
     """(type, api_key, base_url) of a provider as rendered, built-in defaults filled in."""
     entry = catalog.providers.get(name, ProviderEntry())
     builtin = BUILTIN_PROVIDERS.get(OLLAMA if is_ollama(catalog, name) else name)
@@ -247,8 +203,9 @@ def _check_references(catalog: Catalog) -> None:
     problems = []
     for name, entry in catalog.providers.items():
         where = catalog.sources[f"providers.{name}"]
-        if entry.base_url:
-            # The hostname of an Ollama is resolved per stack (translate); its path is checked here.
+        if entry.base_url and "${" not in entry.base_url:
+            # The hostname of an Ollama is resolved per stack (translation.py), which checks a URL holding
+            # per-stack values once they are in; any other URL is checked here.
             check = check_ollama_url if is_ollama(catalog, name) else check_openai_url
             try:
                 check(entry.base_url)
@@ -261,7 +218,7 @@ def _check_references(catalog: Catalog) -> None:
                 )
             if entry.api_key is None:
                 problems.append(Problem(where, f"providers.{name}.api_key", 'required: "env::VAR" or "none"'))
-        provider_type = _provider(catalog, name)[0]
+        provider_type = provider_settings(catalog, name)[0]
         if entry.base_url and provider_type != OPENAI_COMPATIBLE:
             problems.append(Problem(where, f"providers.{name}.base_url", f"type '{provider_type}' takes no base_url"))
     for name, model in catalog.models.items():
@@ -281,7 +238,7 @@ def _check_references(catalog: Catalog) -> None:
                 problems.append(
                     Problem(where, f"models.{name}", "temperature and max_tokens apply to chat models only")
                 )
-            if _provider(catalog, model.provider)[0] != OPENAI_COMPATIBLE:
+            if provider_settings(catalog, model.provider)[0] != OPENAI_COMPATIBLE:
                 problems.append(
                     Problem(
                         where,
@@ -323,83 +280,3 @@ def _check_references(catalog: Catalog) -> None:
             )
     if problems:
         raise ConfigError(problems)
-
-
-def _seed_url(provider: str, base_url: Optional[str], notices: list[str]) -> Optional[str]:
-    if base_url in SEED_URL_FIXES:
-        notices.append(
-            f"providers.{provider}.base_url: {base_url} is the seed's path; using {SEED_URL_FIXES[base_url]}"
-        )
-        return SEED_URL_FIXES[base_url]
-    return base_url
-
-
-def translate(catalog: Catalog, selected: list[str], stack_ollamas: dict[str, str]) -> Translation:
-    """The selected models in TensorZero's schema. `stack_ollamas`: hostname -> URL the gateway reaches each
-    of the stack's Ollamas at (ollama_routing.py)."""
-    notices: list[str] = []
-    key_uses: list[KeyUse] = []
-    pulls: dict[str, list[str]] = {}
-
-    def block(model_name: str, entry: ModelEntry, taken: set[str]) -> ProviderBlock:
-        provider_type, api_key, base_url = _provider(catalog, entry.provider)
-        fields = {"type": provider_type, "model_name": entry.model}
-        where = catalog.sources.get(f"providers.{entry.provider}", catalog.sources[f"models.{model_name}"])
-        api_base = _seed_url(entry.provider, base_url, notices)
-        if is_ollama(catalog, entry.provider):
-            try:
-                served = route(api_base, stack_ollamas)
-            except NotRoutable as why:
-                raise ConfigError([Problem(where, f"providers.{entry.provider}.base_url", str(why))]) from None
-            api_base = served.api_base
-            if served.alias and entry.model not in pulls.setdefault(served.alias, []):
-                pulls[served.alias].append(entry.model)
-        if api_base:
-            fields["api_base"] = api_base
-        fields["api_key_location"] = api_key
-        if api_key.startswith("env::"):
-            key_uses.append(KeyUse(api_key.removeprefix("env::"), f"models.{model_name}", entry.provider))
-        # Two routing entries on one provider (a fallback to a sibling model) need distinct names.
-        name, count = entry.provider, 1
-        while name in taken:
-            count += 1
-            name = f"{entry.provider}_{count}"
-        taken.add(name)
-        return ProviderBlock(name, fields)
-
-    chat, embedding, functions = [], [], []
-    for name in selected:
-        entry = catalog.models[name]
-        taken: set[str] = set()
-        chain = [entry] + [catalog.models[fallback] for fallback in entry.fallbacks]
-        routed = RoutedModel(name, tuple(block(name, link, taken) for link in chain))
-        (chat if entry.type == "chat" else embedding).append(routed)
-        params = {
-            k: v for k, v in (("temperature", entry.temperature), ("max_tokens", entry.max_tokens)) if v is not None
-        }
-        if params:
-            functions.append(SamplingFunction(name, name, params))
-    for value, path in _strings(catalog.native, ()):
-        if value.startswith("env::"):
-            inside = path[3] if path[2:3] == ("providers",) else ".".join(path[2:])
-            key_uses.append(KeyUse(value.removeprefix("env::"), ".".join(path[:2]), inside))
-    return Translation(
-        models=tuple(chat),
-        embedding_models=tuple(embedding),
-        functions=tuple(functions),
-        native=catalog.native,
-        key_uses=tuple(key_uses),
-        ollama_pulls={alias: tuple(models) for alias, models in pulls.items()},
-        notices=tuple(notices),
-    )
-
-
-def _strings(value: Any, path: tuple[str, ...]):
-    if isinstance(value, str):
-        yield value, path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, path + (key,))
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item, path)

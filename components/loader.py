@@ -15,14 +15,16 @@ from pydantic import ValidationError
 
 from . import ollama
 from . import registry as registry_module
-from .catalog import Catalog, Translation, load_catalog, translate
-from .deployment import Deployment, stack_file
+from .catalog import load_catalog
+from .catalog_values import CatalogValues
+from .deployment import Deployment, stack_file, why_unsupplied
 from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation, read_text
 from .names import PROJECT
 from .registry import Registry
 from .service import Endpoint
 from .spec import Tier, Unreachable, placement_problems
+from .translation import Translation, native_models, translate
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 SECRETS_KEY = "secrets"
@@ -133,19 +135,25 @@ def load(
         raise ConfigError([Problem(file, key, message) for key, message in problems])
 
     catalog = load_catalog(project_dir, spec.catalog.files)
-    selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
-    unknown = [name for name in selected if name not in catalog.models]
+    every = sorted(catalog.models) + sorted(native_models(catalog))
+    selected = spec.catalog.models if spec.catalog.models is not None else every
+    unknown = [name for name in selected if name not in every]
     repeated = sorted({name for name in selected if selected.count(name) > 1})
     problems = [Problem(file, "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
     if repeated:
         problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
     if problems:
         raise ConfigError(problems)
-    translation = translate(catalog, selected, _stack_ollamas(spec))
-    _check_native_references(catalog, translation)
-    _check_smoke_models(file, spec, translation)
 
     variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
+    values = CatalogValues(
+        variables,
+        spec.catalog.variables,
+        lambda name: why_unsupplied(name, variables, project_dir, spec.env_files.dir),
+        f"{file}: catalog.variables",
+    )
+    translation = translate(catalog, selected, _stack_ollamas(spec), values)
+    _check_smoke_models(file, spec, translation)
     deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
     _ = deployment.plans  # every service's plan, kept for build: raises naming every problem found on the way
     return deployment
@@ -173,31 +181,5 @@ def _check_smoke_models(file: str, spec, translation: Translation) -> None:
         for key, (name, names) in served.items()
         if name is not None and name not in names
     ]
-    if problems:
-        raise ConfigError(problems)
-
-
-def _check_native_references(catalog: Catalog, translation: Translation) -> None:
-    """Native function variants may only name models this environment serves."""
-    served = {m.name for m in translation.models + translation.embedding_models} | set(catalog.native.get("models", {}))
-    problems = []
-    for function, table in catalog.native.get("functions", {}).items():
-        variants = table.get("variants") or {}
-        if not isinstance(variants, dict):
-            problems.append(
-                Problem(catalog.sources[f"functions.{function}"], f"functions.{function}.variants", "must be a table")
-            )
-            continue
-        for variant, settings in variants.items():
-            model = settings.get("model") if isinstance(settings, dict) else None
-            # `provider::model` shorthands need no catalog entry.
-            if isinstance(model, str) and "::" not in model and model not in served:
-                problems.append(
-                    Problem(
-                        catalog.sources[f"functions.{function}"],
-                        f"functions.{function}.variants.{variant}.model",
-                        f"'{model}' is not served by this environment (see catalog.models)",
-                    )
-                )
     if problems:
         raise ConfigError(problems)

@@ -117,7 +117,14 @@ class EnvFilesSpec(StrictModel):
 class CatalogSpec(StrictModel):
     files: list[str] = Field(min_length=1, description="Catalog files in the seed's format, merged in order.")
     models: Optional[list[str]] = Field(
-        None, description="Catalog models this environment serves; null serves them all."
+        None,
+        description="Catalog models (seed format or native) this environment serves; null serves them all. "
+        "Functions keep the variants whose models are served.",
+    )
+    variables: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Values of the catalog's `${NAME}` placeholders for this environment, where no env layer or "
+        "stack secret sets NAME (an account id in a URL); never credentials.",
     )
 
 
