@@ -20,7 +20,7 @@ depends on the stack (which Ollama a hostname names, `${NAME}` values, which
 variants remain) is checked as a stack's part is rendered.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -88,6 +88,7 @@ class Catalog:
     models: dict[str, ModelEntry]
     native: dict[str, Any]  # TensorZero tables passed through unchanged
     sources: dict[str, str]  # "models.X" / "providers.X" -> file that last set it
+    project_dir: Path = Path(".")  # what `sources` are relative to (files named by path live beside them)
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -133,7 +134,7 @@ def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
                 merged[table] = _merge(merged.get(table, {}), entries)
     if problems:
         raise ConfigError(problems)
-    return _parse(merged, sources)
+    return replace(_parse(merged, sources), project_dir=project_dir)
 
 
 def _unwritable(file: str, path: tuple[str, ...], value: Any) -> list[Problem]:

@@ -23,7 +23,8 @@ ALIAS = "tensorzero-gateway"
 PORT = 3000
 STATUS_PATH = "/status"  # liveness; touches no database
 HEALTH_PATH = "/health"  # checks ClickHouse too: 503 naming the failing part
-CONFIG_PATH = "/app/config/tensorzero.toml"
+CONFIG_DIR = "/app/config"  # files the config names by path are resolved from here
+CONFIG_PATH = f"{CONFIG_DIR}/tensorzero.toml"
 HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{STATUS_PATH}")
 COMMAND = ("--config-file", CONFIG_PATH, "--log-format", "json")
 
@@ -50,6 +51,15 @@ def config_file(deployment: Deployment) -> RenderedFile:
         native=toml_tables(translation.native),
     )
     return RenderedFile("gateway/tensorzero.toml", "tensorzero-config", SERVICE.role, CONFIG_PATH, content)
+
+
+def config_files(deployment: Deployment) -> list[RenderedFile]:
+    """tensorzero.toml and, beside it, every file its tables name by path (templates, JSON schemas)."""
+    named = [
+        RenderedFile(f"gateway/{file.path}", file.kind, SERVICE.role, f"{CONFIG_DIR}/{file.path}", file.content)
+        for file in deployment.translation.files
+    ]
+    return [config_file(deployment), *named]
 
 
 def plan(ctx: Context) -> ServicePlan:
@@ -79,7 +89,7 @@ def plan(ctx: Context) -> ServicePlan:
     return ServicePlan(
         command=COMMAND,
         env=tuple(env),
-        files=(config_file(ctx.deployment),),
+        files=tuple(config_files(ctx.deployment)),
         healthcheck=HEALTHCHECK,
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
         waits_for=(clickhouse.SERVICE.role, *(server.role for server in routed)),

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .catalog import SEED_URL_FIXES, Catalog, ModelEntry, is_ollama, provider_settings
+from .catalog_files import ConfigFile, referenced_files
 from .catalog_values import CatalogValues
 from .errors import ConfigError, Problem
 from .native_tables import MODEL_TABLES, subset
@@ -60,6 +61,7 @@ class Translation:
     key_uses: tuple[KeyUse, ...]
     ollama_pulls: dict[str, tuple[str, ...]]  # hostname of one of the stack's Ollamas -> models to pull into it
     notices: tuple[str, ...] = field(default=())
+    files: tuple[ConfigFile, ...] = ()  # what the native tables name by path, uploaded beside tensorzero.toml
 
     @property
     def variables(self) -> list[str]:
@@ -165,6 +167,7 @@ def translate(
         key_uses=tuple(key_uses),
         ollama_pulls={alias: tuple(models) for alias, models in pulls.items()},
         notices=tuple(notices + native.notices),
+        files=referenced_files(tables, catalog.sources, catalog.project_dir),
     )
 
 

@@ -81,7 +81,7 @@ candidates = ["local", "hosted"]
 model = "local_chat"
 
 [functions.agent.experimentation]
-type = "uniform"
+type = "static"
 candidate_variants = ["hosted", "oss"]
 fallback_variants = ["local", "native"]
 
@@ -134,7 +134,7 @@ def test_a_local_stack_keeps_each_functions_local_variants_with_no_hosted_key(tm
     # `best` runs `hosted` among its candidates: it falls with it.
     assert sorted(agent["variants"]) == ["local", "native"]
     assert agent["experimentation"] == {
-        "type": "uniform",
+        "type": "static",
         "candidate_variants": [],
         "fallback_variants": ["local", "native"],
     }

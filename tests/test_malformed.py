@@ -91,6 +91,11 @@ CASES = [
          catalog('[providers.cf]\nbase_url = "https://api.cloudflare.com/accounts/${CF_ACCOUNT}/v1"\napi_key = "none"\n'
                  '[models.chat]\nprovider = "cf"\nmodel = "m"\n'),
          CATALOG, "providers.cf.base_url", "${CF_ACCOUNT} is needed, but no env layer in env/"),
+    case("template-file-missing", {},
+         catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.f]\ntype = "chat"\n'
+                 '[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "chat"\n'
+                 'system_template = "f/system.minijinja"\n'),
+         CATALOG, "functions.f.variants.v.system_template", "f/system.minijinja: file not found"),
     case("openai-url-on-ollama-port-without-v1", {},
          catalog('[providers.gpu]\nbase_url = "http://gpu-box:11434"\napi_key = "none"\n'),
          CATALOG, "providers.gpu.base_url", "is Ollama's port without its OpenAI path"),

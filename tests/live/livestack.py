@@ -246,7 +246,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         "gateway.py",
         args=gateway.COMMAND,
         env=env_of(deployment.plans[GATEWAY.role].env) + [("PYTHONPATH", f"{TENSORZERO_MOUNT}:{STANDINS_MOUNT}")],
-        files={gateway.CONFIG_PATH: gateway.config_file(deployment).content},
+        files=uploads(deployment.plans[GATEWAY.role].files),
         mounts=[(str(Path(tensorzero.__file__).resolve().parent.parent), TENSORZERO_MOUNT)],
         healthcheck=gateway.HEALTHCHECK,
     )
