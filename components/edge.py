@@ -252,6 +252,13 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
 def plan(ctx: Context) -> ServicePlan:
     """The key, when the stack supplies one (a secret), is all the edge reads from the environment."""
     key = auth_variable(ctx.deployment)
+    # Told at validation, not discovered by a caller as a 404.
+    for kind, served in served_models(ctx.deployment).items():
+        for name, keys in name_map(served)[1].items():
+            ctx.notice(
+                f"edge: the bare {kind} model name '{name}' names {len(keys)} models; callers must send one of "
+                f"{', '.join(keys)} instead (the edge answers '{name}' with a 404 listing them)"
+            )
     # Uploads and envs force replacement: the edge restarts exactly when its files or key change.
     return ServicePlan(
         command=COMMAND,

@@ -1,7 +1,10 @@
 """Shared fixtures: canary credentials, loaded stacks, their plans, and an OpenAI-compatible mock provider."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -228,3 +231,25 @@ type = "embedding"
 # Grafana is deployed by default, so a stack needs its admin password and ClickHouse's read-only user's.
 GRAFANA_CREDENTIALS_ENV = "GRAFANA_ADMIN_PASSWORD=g\nTENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r\n"
 MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n" + GRAFANA_CREDENTIALS_ENV
+
+
+PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
+
+
+def copy_project(target: Path) -> Path:
+    """This project's package, templates, catalog, stacks and env templates, copied: the CLI run there reads them."""
+    for part in PROJECT_PARTS:
+        source = PROJECT_DIR / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__", ".env.local"))
+        else:
+            shutil.copy(source, target / part)
+    return target
+
+
+def cli(project: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess:
+    """`python -m components ARGS` as a separate process in `project` (a copy_project)."""
+    env = {**os.environ, "PYTHONPATH": str(project), "PYTHONHASHSEED": hash_seed}
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )

@@ -1,38 +1,15 @@
 """The offline CLI as an operator and CI run it: as a separate process, on copies of this project."""
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import tomli
-from conftest import CANARIES, STACKS, write_canary_env
+from conftest import CANARIES, STACKS, cli, copy_project, write_canary_env
 
 from components import edge
 from components.loader import PROJECT_DIR
-
-PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
-
-
-def copy_project(target: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = PROJECT_DIR / part
-        if source.is_dir():
-            shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__", ".env.local"))
-        else:
-            shutil.copy(source, target / part)
-    return target
-
-
-def cli(project: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(project), "PYTHONHASHSEED": hash_seed}
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,17 @@ from pathlib import Path
 import httpx
 import pytest
 import tomli
-from conftest import CANARIES, MINIMAL_ENV, make_project, minimal_config, openai_routes, resources, tensorzero_gateway
+from conftest import (
+    CANARIES,
+    MINIMAL_ENV,
+    cli,
+    copy_project,
+    make_project,
+    minimal_config,
+    openai_routes,
+    resources,
+    tensorzero_gateway,
+)
 
 from components import gateway
 from components.loader import load
@@ -198,3 +208,38 @@ def test_the_template_and_the_tool_schema_reach_the_provider(tmp_path, monkeypat
     [tool] = sent["tools"]
     assert tool["function"]["name"] == "web_search"
     assert tool["function"]["parameters"] == json.loads((FIXTURE / "tools" / "web_search.json").read_text())
+
+
+def test_a_bare_name_of_several_models_is_listed_at_validation(full, local):
+    ambiguous = [n for n in full.notices if n.startswith("edge: the bare chat model name")]
+    assert ambiguous == [
+        "edge: the bare chat model name 'mistral:7b-instruct' names 2 models; callers must send one of "
+        "agent_zero_mistral7b_edge, agent_zero_mistral7b_local instead (the edge answers 'mistral:7b-instruct' "
+        "with a 404 listing them)",
+        "edge: the bare chat model name 'phi3:3.8b-mini-128k-instruct' names 2 models; callers must send one of "
+        "agent_zero_phi3_mini_edge, agent_zero_phi3_mini_local instead (the edge answers "
+        "'phi3:3.8b-mini-128k-instruct' with a 404 listing them)",
+    ]
+    # Where only one of them is served, the name is not ambiguous.
+    assert not [n for n in local.notices if n.startswith("edge:")]
+
+
+def test_the_cli_lists_what_a_stack_leaves_out_and_renders_the_files_beside_the_config(tmp_path, monkeypatch):
+    """`validate` and `render` as an operator runs them, on a copy of this project given the fixture as a stack."""
+    root = copy_project(tmp_path / "project")
+    shutil.copytree(FIXTURE, root / "catalog" / "pmoves")
+    files = [f"catalog/pmoves/{Path(name).name}" for name in FILES]
+    make_project(
+        root, minimal_config(catalog={"files": files, "models": LOCAL}), {"env/env.shared": MINIMAL_ENV}, "pmoves"
+    )
+    checked = cli(root, "validate", "pmoves")
+    assert checked.returncode == 0, checked.stderr
+    assert "notice: functions.agent_zero: variants left out, their models not served by this stack: " in checked.stdout
+    assert "edge_mistral7b (model agent_zero_mistral7b_edge)" in checked.stdout
+    done = cli(root, "render", "pmoves", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    config = tmp_path / "out" / "gateway" / "tensorzero.toml"
+    for path in ORCHESTRATOR_FILES:
+        assert (config.parent / path).read_text() == (FIXTURE / path).read_text()
+    # What `render` wrote is what TensorZero loads: the paths resolve beside the config.
+    tensorzero_gateway(config.read_text(), config.parent, monkeypatch, {})
