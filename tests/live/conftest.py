@@ -6,6 +6,7 @@ fail: CI must run them (.ci/system-deps installs and starts the engine).
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .engine import Fleet, engine_problem
-from .livestack import LiveStack, live_deployment, start
+from .livestack import EdgeHost, LiveStack, live_deployment, start
 
 BUILD_IMAGES = Path(__file__).resolve().parent / "build-images"
 BUILD_TIMEOUT_S = 1200  # a cold build (debootstrap and three images) takes about a minute here
@@ -60,7 +61,17 @@ def live_stack(fleet, tmp_path_factory) -> LiveStack:
     if sys.version_info[:2] != STANDIN_PYTHON:
         # The gateway stand-in imports this interpreter's `tensorzero` (and its compiled dependencies).
         cannot_run(f"the venv's Python is {sys.version.split()[0]}; the stand-in image runs {STANDIN_PYTHON}")
-    return start(fleet, live_deployment(tmp_path_factory.mktemp("live-project"), fleet.prefix))
+    network = fleet.create_network("edge")
+    address = fleet.gateway_address(network)
+    edge = EdgeHost(network, address, free_port(address))
+    return start(fleet, live_deployment(tmp_path_factory.mktemp("live-project"), fleet.prefix, edge), edge)
+
+
+def free_port(address: str) -> int:
+    """A port nothing listens on at `address` now (the engine binds it next)."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
 
 
 @pytest.hookimpl(wrapper=True)

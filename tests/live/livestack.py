@@ -5,9 +5,12 @@ TensorZero's own OpenAI-compatible routes (package `tensorzero`). Stand-ins (tes
 such) only for what cannot run here: the gateway's /status, /health and /metrics, the UI, Ollama, Grafana,
 and the schema one-shot's SQL (REQUESTS_VIEW_STANDIN, in 18.16's dialect).
 
-The stack is the dev stack with only what this machine needs changed (`live_config`). Every rendered file,
-environment, healthcheck and command comes from the components, so this is the stack `pulumi up` would run,
-with stand-in images where no image can be had.
+The stack is the dev stack with only what this machine needs changed (`live_config`), plus a second Docker
+host as prod has one: a second network of this engine (`edge`), where a second Ollama (`ollama.instances.jetson`,
+a stand-in, as `pmoves-ollama` is) serves the catalog's edge model. The other host's containers reach it as
+prod's reach the GPU host: at that host's address (the engine's address on that network) and its published
+port. Every rendered file, environment, healthcheck and command comes from the components, so this is the
+stack `pulumi up` would run, with stand-in images where no image can be had.
 """
 
 import json
@@ -19,7 +22,7 @@ import tensorzero
 import yaml
 from conftest import make_project, write_canary_env
 
-from components import blackbox, clickhouse, clickhouse_schema, gateway, grafana, prometheus, ui
+from components import blackbox, clickhouse, clickhouse_schema, gateway, grafana, ollama, prometheus, ui
 from components.blackbox import SERVICE as BLACKBOX
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.clickhouse_schema import sql_identifier
@@ -59,8 +62,23 @@ SELECT
 FROM {database}.ModelInference"""
 
 
-def live_config(name_prefix: str) -> dict:
-    """The dev stack's config, changed only where this machine differs from a real host."""
+@dataclass(frozen=True)
+class EdgeHost:
+    """The second Docker host: a network of this engine, the engine's address there, a free port on it."""
+
+    network: str
+    address: str
+    ollama_port: int
+
+
+EDGE_HOST = "edge"
+EDGE_INSTANCE = "jetson"  # as prod names the GPU host's Ollama: role ollama-jetson, hostname jetson-ollama
+EDGE_MODEL = "mistral_edge"  # the catalog's model on that Ollama (catalog/models.toml)
+
+
+def live_config(name_prefix: str, edge: EdgeHost) -> dict:
+    """The dev stack's config, changed only where this machine differs from a real host, and given a second
+    host with its own Ollama."""
     document = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.dev.yaml").read_text())
     config = {key.removeprefix(f"{PROJECT}:"): value for key, value in document["config"].items()}
     config["name_prefix"] = name_prefix
@@ -71,11 +89,17 @@ def live_config(name_prefix: str) -> dict:
     config["edge"] = {**config.get("edge", {}), "enabled": False}
     # Targets are up after the first scrape: the tests should not wait dev's 15s.
     config["prometheus"] = {**config.get("prometheus", {}), "scrape_interval": SCRAPE_INTERVAL}
+    # The second host, reached at its address; published ports bind there, not on every interface.
+    config["bind_address"] = edge.address
+    config["hosts"] = {**config["hosts"], EDGE_HOST: {"url": docker_host_url(), "address": edge.address}}
+    instance = {"host": EDGE_HOST, "port": edge.ollama_port}
+    config["ollama"] = {**config.get("ollama", {}), "instances": {EDGE_INSTANCE: instance}}
+    config["catalog"] = {**config["catalog"], "models": [*config["catalog"]["models"], EDGE_MODEL]}
     return config
 
 
-def live_deployment(root: Path, name_prefix: str) -> Deployment:
-    config = live_config(name_prefix)
+def live_deployment(root: Path, name_prefix: str, edge: EdgeHost) -> Deployment:
+    config = live_config(name_prefix, edge)
     catalogs = {name: (PROJECT_DIR / name).read_text() for name in config["catalog"]["files"]}
     make_project(root, config, catalogs, stack=STACK)
     write_canary_env("dev", root / "env")
@@ -97,11 +121,16 @@ PUBLISHED = (CLICKHOUSE, OLLAMA, UI, GATEWAY, GRAFANA, PROMETHEUS)
 class LiveStack:
     deployment: Deployment
     fleet: Fleet
+    edge: EdgeHost
+
+    @property
+    def published(self) -> list[ServiceDefinition]:
+        return [*PUBLISHED, *(s for s in ollama.servers(self.deployment.spec) if s.role != OLLAMA.role)]
 
     @property
     def urls(self) -> dict[str, str]:
         """Role: where this host reaches the service (asked each time: a restarted container gets a new port)."""
-        return {s.role: self.fleet.containers[s.role].url(s.port) for s in PUBLISHED}
+        return {s.role: self.fleet.containers[s.role].url(s.port) for s in self.published}
 
     def container(self, service: ServiceDefinition) -> Container:
         return self.fleet.containers[service.role]
@@ -123,7 +152,7 @@ class LiveStack:
                 "chat": [m.name for m in translation.models],
                 "embedding": [m.name for m in translation.embedding_models],
             },
-            "ollama_models": {OLLAMA.role: list(translation.ollama_pulls.get(OLLAMA.alias, ()))},
+            "ollama_models": {s.role: list(translation.ollama_pulls.get(s.alias, ())) for s in ollama.servers(spec)},
             "smoke": {
                 "chat_model": CHAT_MODEL_PREFIX + spec.smoke.chat_model,
                 "embedding_model": EMBEDDING_MODEL_PREFIX + spec.smoke.embedding_model,
@@ -193,18 +222,18 @@ class LiveStack:
 
         wait_for("every Prometheus target up", probe, timeout, self.fleet.logs)
 
-    def pull(self, model: str) -> None:
-        httpx.post(self.urls[OLLAMA.role] + "/api/pull", json={"model": model, "stream": False}).raise_for_status()
+    def pull(self, model: str, role: str = OLLAMA.role) -> None:
+        httpx.post(self.urls[role] + "/api/pull", json={"model": model, "stream": False}).raise_for_status()
 
-    def remove_model(self, model: str) -> None:
-        httpx.request("DELETE", self.urls[OLLAMA.role] + "/api/delete", json={"model": model}).raise_for_status()
+    def remove_model(self, model: str, role: str = OLLAMA.role) -> None:
+        httpx.request("DELETE", self.urls[role] + "/api/delete", json={"model": model}).raise_for_status()
 
     def gateway_fault(self, **faults: bool) -> None:
         httpx.post(self.urls[GATEWAY.role] + "/stand-in/fault", json=faults).raise_for_status()
 
 
 def standin(
-    fleet: Fleet, service: ServiceDefinition, script: str, *, args=(), healthcheck, publish=True, **kwargs
+    fleet: Fleet, service: ServiceDefinition, script: str, *, args=(), healthcheck, publish=None, **kwargs
 ) -> Container:
     kwargs.setdefault("env", [])
     mounts = [(str(STANDINS), STANDINS_MOUNT), *kwargs.pop("mounts", [])]
@@ -213,14 +242,28 @@ def standin(
         "pmoves-test/python",
         aliases=[service.alias],
         command=[f"{STANDINS_MOUNT}/{script}", *args],
-        publish=[service.port] if publish else [],
+        publish=[service.port] if publish is None else publish,
         mounts=mounts,
         healthcheck=healthcheck,
         **kwargs,
     )
 
 
-def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
+def ollamas(fleet: Fleet, deployment: Deployment, edge: EdgeHost) -> None:
+    """Each of the stack's Ollamas (stand-ins) on its host's network; the other host's at its published port."""
+    spec = deployment.spec
+    # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
+    health = ("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/")
+    for server in ollama.servers(spec):
+        placement = spec.placement(server)
+        if placement.host == EDGE_HOST:
+            publish = [f"{spec.bind_address}:{placement.published}:{server.port}"]
+            standin(fleet, server, "ollama.py", healthcheck=health, publish=publish, network=edge.network)
+        else:
+            standin(fleet, server, "ollama.py", healthcheck=health)
+
+
+def start(fleet: Fleet, deployment: Deployment, edge: EdgeHost) -> LiveStack:
     spec = deployment.spec
     readonly = deployment.variable(spec.clickhouse.readonly_password_var)
     fleet.run(
@@ -237,8 +280,7 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         publish=[CLICKHOUSE.port],
         healthcheck=clickhouse.HEALTHCHECK,
     )
-    # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
-    standin(fleet, OLLAMA, "ollama.py", healthcheck=("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/"))
+    ollamas(fleet, deployment, edge)
     standin(fleet, UI, "ui.py", healthcheck=ui.HEALTHCHECK)
     standin(
         fleet,
@@ -280,10 +322,11 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
     )
     for container in fleet.containers.values():
         container.wait_healthy()
-    stack = LiveStack(deployment, fleet)
+    stack = LiveStack(deployment, fleet, edge)
     stack.create_views()
-    for model in deployment.translation.ollama_pulls[OLLAMA.alias]:  # what the one-shot `ollama pull`s do
-        stack.pull(model)
+    for server in ollama.servers(spec):  # what each Ollama's one-shot `ollama pull`s do
+        for model in deployment.translation.ollama_pulls.get(server.alias, ()):
+            stack.pull(model, server.role)
     stack.wait_monitoring_green()
     return stack
 

@@ -23,6 +23,7 @@ from components.ollama import SERVICE as OLLAMA
 from components.ui import SERVICE as UI
 
 from .engine import NotReady, wait_for
+from .livestack import EDGE_INSTANCE
 
 HEALTHY_LIMIT_S = 15.0
 HEALTHY_BUDGET_S = 30.0
@@ -283,6 +284,38 @@ def test_missing_ollama_model_is_named(live_stack, tmp_path):
     embedding = failures["test_inference::test_embedding"]
     assert embedding.startswith(f"gateway: POST {live_stack.urls[GATEWAY.role]}/openai/v1/embeddings (model ")
     assert "api_error" in embedding and f"{missing}" in embedding and "not found, try pulling it first" in embedding
+
+
+JETSON = f"{OLLAMA.role}-{EDGE_INSTANCE}"
+
+
+def test_the_second_ollama_runs_on_its_own_network_and_the_suite_lists_its_models(live_stack, tmp_path):
+    """The GPU host's Ollama (`ollama.instances.jetson`, a stand-in) is on the second host's network only, answers
+    there to its own hostname, and the smoke suite checks its version and its models like the first one's."""
+    container = live_stack.fleet.containers[JETSON].inspect()
+    networks = container["NetworkSettings"]["Networks"]
+    assert set(networks) == {live_stack.edge.network}
+    assert "jetson-ollama" in networks[live_stack.edge.network]["Aliases"]
+    expected = live_stack.deployment.translation.ollama_pulls["jetson-ollama"]
+    assert live_stack.outputs()["ollama_models"][JETSON] == list(expected) == ["mistral:7b-instruct"]
+    run = smoke(live_stack.outputs(), tmp_path, HEALTHY_BUDGET_S)
+    assert run.status == 0, run.output
+    for check in ("test_version", "test_every_model_present"):
+        case = run.cases()[f"test_ollama::{check}[{JETSON}]"]
+        assert case.find("skipped") is None and case.find("failure") is None, run.output
+
+
+def test_a_model_missing_on_the_second_ollama_is_named_there(live_stack, tmp_path):
+    missing = "mistral:7b-instruct"
+    with restored(live_stack):
+        live_stack.remove_model(missing, JETSON)
+        try:
+            run = smoke(live_stack.outputs(), tmp_path, FAULT_BUDGET_S)
+        finally:
+            live_stack.pull(missing, JETSON)
+    [failure] = only(run, f"test_ollama::test_every_model_present[{JETSON}]").values()
+    url = f"http://{live_stack.edge.address}:{live_stack.edge.ollama_port}"
+    assert failure.startswith(f"{JETSON}: GET {url}/api/tags: model {missing} missing; {JETSON} has no model at all")
 
 
 def test_broken_run_fails_within_its_budget(tmp_path):
