@@ -5,6 +5,8 @@ stack declares: `pulumi up` cannot create or replace it and `pulumi destroy` can
 proof that the rows survive is tests/live/test_adopted_volume_live.py.
 """
 
+import random
+
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, make_project, minimal_config, resources
 
@@ -121,3 +123,33 @@ def test_a_relative_mount_is_refused(tmp_path):
     [problem] = failure.value.problems
     assert problem.key == "ollama.adopt_volumes.models.mount"
     assert "'models' is not an absolute path inside a container" in problem.message
+
+
+def test_pmoves_default_database_backs_up_and_restores_under_another_name(deployments, tmp_path):
+    """prod logs to PMOVES's `default` database; README's backup commands for it, run by ClickHouse's engine
+    (chdb) on prod's rendered config (its `backups` disk). `default` itself cannot be restored over."""
+    from chdb_run import insert, run, tensorzero_tables, uuid7
+    from test_clickhouse import chdb_layout
+
+    deployment = deployments["prod"]
+    database = deployment.spec.clickhouse.database
+    config = chdb_layout(tmp_path / "server", deployment, keep_constraints=False)
+    rng = random.Random(3)
+    row = {"raw_request": "", "raw_response": "", "model_name": "m", "model_provider_name": "p", "input_messages": ""}
+    rows = [
+        {"id": uuid7(1_700_000_000_000 + i, rng), "inference_id": uuid7(1, rng), **row, "output": ""} for i in range(7)
+    ]
+    steps = [
+        tensorzero_tables(database)[1],
+        insert(f"{database}.ModelInference", *rows),
+        f"BACKUP DATABASE {database} TO Disk('backups', 'pmoves')",
+        f"RESTORE DATABASE {database} AS restored FROM Disk('backups', 'pmoves') "
+        "SETTINGS allow_different_database_def = true",
+        "SELECT count() FROM restored.ModelInference",
+    ]
+    env = {deployment.spec.clickhouse.readonly_password_var: "r"}
+    result = run({"connect": f"file:{tmp_path / 'data'}?config-file={config}", "steps": steps,
+                  "result": str(tmp_path / "result.json")}, env=env)  # fmt: skip
+    assert database == "default"
+    assert [step.get("error") for step in result["steps"]] == [None] * len(steps)
+    assert result["steps"][-1]["rows"] == [[7]]
