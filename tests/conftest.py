@@ -233,6 +233,12 @@ GRAFANA_CREDENTIALS_ENV = "GRAFANA_ADMIN_PASSWORD=g\nTENSORZERO_CLICKHOUSE_READO
 MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n" + GRAFANA_CREDENTIALS_ENV
 
 
+def load_minimal(root: Path, catalog_toml: str = MINIMAL_CATALOG, env: str = MINIMAL_ENV, **overrides):
+    """The `test` stack of a throwaway project: minimal_config(**overrides), `catalog.toml`, one env layer."""
+    files = {"catalog.toml": catalog_toml, "env/env.shared": env}
+    return load("test", project_dir=make_project(root, minimal_config(**overrides), files))
+
+
 PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
 
 

@@ -3,11 +3,10 @@ models run, per-stack values fill `${NAME}`; every result is read by TensorZero'
 
 import pytest
 import tomli
-from conftest import CANARIES, MINIMAL_ENV, make_project, minimal_config, tensorzero_gateway
+from conftest import CANARIES, MINIMAL_ENV, load_minimal, tensorzero_gateway
 
 from components import gateway
 from components.errors import ConfigError
-from components.loader import load
 
 CATALOG = """
 [providers.cloudflare]
@@ -102,9 +101,7 @@ LOCAL = ["local_chat", "edge_chat", "native_local", "gemma_embed_local"]
 
 
 def stack(tmp_path, catalog: str = CATALOG, env: str = MINIMAL_ENV, **catalog_spec):
-    config = minimal_config(catalog={"files": ["catalog.toml"], **catalog_spec})
-    project = make_project(tmp_path, config, {"catalog.toml": catalog, "env/env.shared": env})
-    return load("test", project_dir=project)
+    return load_minimal(tmp_path, catalog, env, catalog={"files": ["catalog.toml"], **catalog_spec})
 
 
 def full_env() -> str:

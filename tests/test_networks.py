@@ -6,13 +6,12 @@ same hostname as on the stack's own network.
 """
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, make_project, minimal_config, resources
+from conftest import container_of, containers, load_minimal, resources
 
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.edge import SERVICE as EDGE
 from components.errors import ConfigError
 from components.gateway import SERVICE as GATEWAY
-from components.loader import load
 from components.names import SERVICE_LABEL
 from components.plan import plan
 
@@ -86,13 +85,8 @@ def test_prod_puts_the_edge_not_the_real_gateway_under_the_callers_hostname(plan
     ids=["undeclared", "twice", "own-network"],
 )
 def test_a_network_the_host_does_not_declare_is_refused(tmp_path, hosts, gateway, message):
-    project = make_project(
-        tmp_path,
-        minimal_config(hosts=hosts, gateway=gateway),
-        {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV},
-    )
     with pytest.raises(ConfigError) as failure:
-        load("test", project_dir=project)
+        load_minimal(tmp_path, hosts=hosts, gateway=gateway)
     assert any(p.key == "gateway.networks" and p.message.startswith(message) for p in failure.value.problems), (
         failure.value
     )
@@ -100,21 +94,16 @@ def test_a_network_the_host_does_not_declare_is_refused(tmp_path, hosts, gateway
 
 def test_a_network_of_another_host_is_refused(tmp_path):
     """Docker networks belong to one engine: a service joins only what its own host declares."""
-    config = minimal_config(
-        bind_address="0.0.0.0",
-        hosts={"main": {"networks": ["pmoves_api"]}, "gpu": {"url": "ssh://ops@gpu", "address": "10.0.0.7"}},
-        ollama={"host": "gpu", "networks": ["pmoves_api"]},
-    )
-    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV})
+    hosts = {"main": {"networks": ["pmoves_api"]}, "gpu": {"url": "ssh://ops@gpu", "address": "10.0.0.7"}}
     with pytest.raises(ConfigError) as failure:
-        load("test", project_dir=project)
+        load_minimal(tmp_path, bind_address="0.0.0.0", hosts=hosts, ollama={"host": "gpu", "networks": ["pmoves_api"]})
     assert [p.key for p in failure.value.problems] == ["ollama.networks"]
     assert "hosts.gpu.networks (none)" in failure.value.problems[0].message
 
 
 def test_a_throwaway_stack_joins_without_declaring_a_network(tmp_path):
-    config = minimal_config(hosts={"main": {"networks": ["shared_net"]}}, ui={"networks": ["shared_net"]})
-    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV})
-    desired = plan(load("test", project_dir=project))
+    desired = plan(
+        load_minimal(tmp_path, hosts={"main": {"networks": ["shared_net"]}}, ui={"networks": ["shared_net"]})
+    )
     assert joined(container_of(desired, "ui"), "shared_net") == ["tensorzero-ui"]
     assert [r["inputs"]["name"] for r in resources(desired, "network:Network")] == ["pmoves-test-tensorzero"]

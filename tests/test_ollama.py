@@ -3,13 +3,12 @@ healthcheck its image can run, and exactly the catalog models routed to it pulle
 
 import pytest
 import yaml
-from conftest import MINIMAL_ENV, container_of, make_project, minimal_config, resources
+from conftest import container_of, load_minimal, resources
 
 from components import ollama
 from components.blackbox import PROBE_PATH
 from components.errors import ConfigError
 from components.gateway import SERVICE as GATEWAY
-from components.loader import load
 from components.names import SERVICE_LABEL
 from components.ollama import SERVICE as OLLAMA
 from components.plan import plan
@@ -45,10 +44,7 @@ def pulls(desired: dict, role: str = OLLAMA.role) -> list[dict]:
 
 
 def deploy(tmp_path, catalog: str, **sections):
-    project = make_project(
-        tmp_path, minimal_config(**sections), {"catalog.toml": catalog, "env/env.shared": MINIMAL_ENV}
-    )
-    return load("test", project_dir=project)
+    return load_minimal(tmp_path, catalog, **sections)
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,11 @@ proof that the rows survive is tests/live/test_adopted_volume_live.py.
 import random
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, make_project, minimal_config, resources
+from conftest import container_of, load_minimal, resources
 
 from components import clickhouse, ollama
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.errors import ConfigError
-from components.loader import load
 from components.ollama import SERVICE as OLLAMA
 from components.plan import plan
 
@@ -23,10 +22,7 @@ PMOVES_MODELS_MOUNT = "/root/.ollama/models"  # where PMOVES's compose mounts it
 
 
 def adopting(tmp_path, **sections):
-    project = make_project(
-        tmp_path, minimal_config(**sections), {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV}
-    )
-    return load("test", project_dir=project)
+    return load_minimal(tmp_path, **sections)
 
 
 @pytest.fixture(scope="module")

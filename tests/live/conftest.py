@@ -5,7 +5,6 @@ fail: CI must run them (.ci/system-deps installs and starts the engine).
 """
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .engine import Fleet, engine_problem
+from .engine import engine_problem, fleet_of
 from .livestack import EdgeHost, LiveStack, live_deployment, start
 
 BUILD_IMAGES = Path(__file__).resolve().parent / "build-images"
@@ -47,13 +46,9 @@ def live_images(docker_engine) -> None:
 
 @pytest.fixture(scope="session")
 def fleet(live_images):
-    """The session's containers and network; a unique prefix, so sessions and other users never collide."""
-    fleet = Fleet(f"pmoves-live-{secrets.token_hex(3)}")
-    fleet.create_network()
-    try:
+    """The session's containers and networks."""
+    with fleet_of("live") as fleet:
         yield fleet
-    finally:
-        fleet.remove()
 
 
 @pytest.fixture(scope="session")

@@ -4,11 +4,13 @@ and every container and network removed at the end."""
 import io
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Optional, TypeVar
@@ -240,3 +242,15 @@ class Fleet:
                     docker(kind, "rm", name, timeout=60)
                 except (DockerFailed, subprocess.TimeoutExpired):
                     pass
+
+
+@contextmanager
+def fleet_of(name: str) -> Iterator[Fleet]:
+    """A fleet with its first network, under a unique prefix (sessions and other users never collide);
+    everything it made is removed at the end."""
+    fleet = Fleet(f"pmoves-{name}-{secrets.token_hex(3)}")
+    fleet.create_network()
+    try:
+        yield fleet
+    finally:
+        fleet.remove()

@@ -10,7 +10,6 @@ view is livestack.py's stand-in SQL for that old server (the real one is proven 
 
 import json
 import random
-import secrets
 import uuid
 from collections import Counter
 
@@ -23,7 +22,7 @@ from components.clickhouse import SERVICE as CLICKHOUSE
 from components.loader import load
 from components.plan import plan
 
-from .engine import Fleet, NotReady, wait_for
+from .engine import Fleet, NotReady, fleet_of, wait_for
 from .livestack import REQUESTS_VIEW_STANDIN, env_of
 
 PMOVES_USER = PMOVES_PASSWORD = "tensorzero"  # PMOVES's compose defaults
@@ -43,12 +42,8 @@ ROWS = 60
 @pytest.fixture(scope="module")
 def fleet(live_images):
     """Containers, network and volume of this module only: the session's live stack is not touched."""
-    fleet = Fleet(f"pmoves-adopt-{secrets.token_hex(3)}")
-    fleet.create_network()
-    try:
+    with fleet_of("adopt") as fleet:
         yield fleet
-    finally:
-        fleet.remove()
 
 
 def query(url: str, user: str, password: str, sql: str, data: str = "") -> str:
