@@ -1,4 +1,4 @@
-"""The model catalog: the seed's authoring format, translated to TensorZero's schema.
+"""The model catalog: every catalog file of the project, read and checked (translation.py renders a stack's part).
 
 Authors write what the seed documents:
 
@@ -10,24 +10,25 @@ Authors write what the seed documents:
     model = "claude-sonnet-4-5"
     type = "chat"
 
-and this module turns it into `[models.X] routing = [...]` with typed provider
+and translation.py turns it into `[models.X] routing = [...]` with typed provider
 blocks, `[embedding_models.X]`, and a generated `[functions.X]` that carries the
 seed's model-level `temperature`/`max_tokens` (the real schema has no
 model-level sampling parameters). Native TensorZero tables (functions, metrics,
-tools, and `[models.X]` written with `routing`) pass through unchanged.
+tools, and `[models.X]` written with `routing`) pass through, cut down to what
+each stack serves (native.py). The checks here hold for every stack; what
+depends on the stack (which Ollama a hostname names, `${NAME}` values, which
+variants remain) is checked as a stack's part is rendered.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional
-from urllib.parse import urlsplit
 
 import tomli
 from pydantic import Field, ValidationError
 
 from .errors import ConfigError, Problem, problems_from_validation, read_text
-from .ollama import ALIAS as OLLAMA_ALIAS
-from .ollama import API_PATH as OLLAMA_API_PATH
+from .ollama_routing import NotRoutable, check_ollama_url, check_openai_url
 from .render import toml_value
 from .spec import StrictModel
 from .types import HttpURL, Identifier, UpstreamModelName, is_identifier, is_ollama_model
@@ -56,13 +57,17 @@ BUILTIN_PROVIDERS = {
 # Provider types whose blocks accept `api_base`, and that serve embeddings.
 OPENAI_COMPATIBLE = "openai"
 U32_MAX = 2**32 - 1  # TensorZero reads max_tokens as a u32
+# An authoring-only type: an Ollama, rendered as OpenAI-compatible at its `/v1` (ollama_routing.py).
+OLLAMA = "ollama"
 # URLs the seed documents that the real services do not serve.
 SEED_URL_FIXES = {"https://api.venice.ai/v1": "https://api.venice.ai/api/v1"}
 
 
 class ProviderEntry(StrictModel):
-    type: Optional[Literal["openai", "anthropic", "openrouter", "together"]] = Field(
-        None, description="TensorZero provider type; built-in names know theirs, others are OpenAI-compatible."
+    type: Optional[Literal["openai", "anthropic", "openrouter", "together", "ollama"]] = Field(
+        None,
+        description="TensorZero provider type; built-in names know theirs, others are OpenAI-compatible. "
+        '"ollama": an Ollama, the stack\'s own when `base_url` names one of its hostnames.',
     )
     api_key: Optional[str] = Field(
         None,
@@ -89,53 +94,7 @@ class Catalog:
     models: dict[str, ModelEntry]
     native: dict[str, Any]  # TensorZero tables passed through unchanged
     sources: dict[str, str]  # "models.X" / "providers.X" -> file that last set it
-
-
-@dataclass(frozen=True)
-class ProviderBlock:
-    name: str
-    fields: dict[str, str]
-
-
-@dataclass(frozen=True)
-class RoutedModel:
-    name: str
-    providers: tuple[ProviderBlock, ...]
-
-    @property
-    def routing(self) -> list[str]:
-        return [block.name for block in self.providers]
-
-
-@dataclass(frozen=True)
-class SamplingFunction:
-    name: str
-    model: str
-    params: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class KeyUse:
-    """A variable the rendered config reads with `env::`."""
-
-    variable: str
-    table_key: str  # "models.claude_sonnet": the catalog entry that needs it
-    provider: str
-
-
-@dataclass(frozen=True)
-class Translation:
-    models: tuple[RoutedModel, ...]
-    embedding_models: tuple[RoutedModel, ...]
-    functions: tuple[SamplingFunction, ...]
-    native: dict[str, Any]
-    key_uses: tuple[KeyUse, ...]
-    ollama_pulls: tuple[str, ...]  # models to pull into the stack's own Ollama
-    notices: tuple[str, ...] = field(default=())
-
-    @property
-    def variables(self) -> list[str]:
-        return sorted({use.variable for use in self.key_uses})
+    project_dir: Path = Path(".")  # what `sources` are relative to (files named by path live beside them)
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -183,7 +142,7 @@ def load_catalog(project_dir: Path, files: list[str]) -> Catalog:
                 merged[table] = _merge(merged.get(table, {}), entries)
     if problems:
         raise ConfigError(problems)
-    return _parse(merged, sources)
+    return replace(_parse(merged, sources), project_dir=project_dir)
 
 
 def _unwritable(file: str, path: tuple[str, ...], value: Any) -> list[Problem]:
@@ -233,12 +192,17 @@ def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
     return catalog
 
 
-def _provider(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
-    """(type, api_key, base_url) of a provider, built-in defaults filled in."""
+def is_ollama(catalog: Catalog, name: str) -> bool:
     entry = catalog.providers.get(name, ProviderEntry())
-    builtin = BUILTIN_PROVIDERS.get(name)
+    return entry.type == OLLAMA or (entry.type is None and name == OLLAMA)
+
+
+def provider_settings(catalog: Catalog, name: str) -> tuple[str, str, Optional[str]]:
+    """(type, api_key, base_url) of a provider as rendered, built-in defaults filled in."""
+    entry = catalog.providers.get(name, ProviderEntry())
+    builtin = BUILTIN_PROVIDERS.get(OLLAMA if is_ollama(catalog, name) else name)
     return (
-        entry.type or (builtin.type if builtin else OPENAI_COMPATIBLE),
+        builtin.type if entry.type in (None, OLLAMA) and builtin else (entry.type or OPENAI_COMPATIBLE),
         entry.api_key or (builtin.api_key if builtin else ""),
         entry.base_url or (builtin.base_url if builtin else None),
     )
@@ -248,14 +212,22 @@ def _check_references(catalog: Catalog) -> None:
     problems = []
     for name, entry in catalog.providers.items():
         where = catalog.sources[f"providers.{name}"]
-        if name not in BUILTIN_PROVIDERS:
+        if entry.base_url and "${" not in entry.base_url:
+            # The hostname of an Ollama is resolved per stack (translation.py), which checks a URL holding
+            # per-stack values once they are in; any other URL is checked here.
+            check = check_ollama_url if is_ollama(catalog, name) else check_openai_url
+            try:
+                check(entry.base_url)
+            except NotRoutable as why:
+                problems.append(Problem(where, f"providers.{name}.base_url", str(why)))
+        if name not in BUILTIN_PROVIDERS and not is_ollama(catalog, name):
             if entry.base_url is None:
                 problems.append(
                     Problem(where, f"providers.{name}.base_url", "required for a provider that is not built in")
                 )
             if entry.api_key is None:
                 problems.append(Problem(where, f"providers.{name}.api_key", 'required: "env::VAR" or "none"'))
-        provider_type = _provider(catalog, name)[0]
+        provider_type = provider_settings(catalog, name)[0]
         if entry.base_url and provider_type != OPENAI_COMPATIBLE:
             problems.append(Problem(where, f"providers.{name}.base_url", f"type '{provider_type}' takes no base_url"))
     for name, model in catalog.models.items():
@@ -270,7 +242,8 @@ def _check_references(catalog: Catalog) -> None:
                 )
             )
             continue
-        if serves_from_own_ollama(catalog, model) and not is_ollama_model(model.model):
+        # With a `${NAME}` in it, translation.py checks it once filled in.
+        if is_ollama(catalog, model.provider) and "${" not in model.model and not is_ollama_model(model.model):
             problems.append(
                 Problem(where, f"models.{name}.model", f"{model.model!r} is not an Ollama model name (name[:tag])")
             )
@@ -279,7 +252,7 @@ def _check_references(catalog: Catalog) -> None:
                 problems.append(
                     Problem(where, f"models.{name}", "temperature and max_tokens apply to chat models only")
                 )
-            if _provider(catalog, model.provider)[0] != OPENAI_COMPATIBLE:
+            if provider_settings(catalog, model.provider)[0] != OPENAI_COMPATIBLE:
                 problems.append(
                     Problem(
                         where,
@@ -321,92 +294,3 @@ def _check_references(catalog: Catalog) -> None:
             )
     if problems:
         raise ConfigError(problems)
-
-
-def _api_base(
-    provider: str, base_url: Optional[str], own_ollama_url: Optional[str], notices: list[str], where: str
-) -> Optional[str]:
-    if base_url in SEED_URL_FIXES:
-        notices.append(
-            f"providers.{provider}.base_url: {base_url} is the seed's path; using {SEED_URL_FIXES[base_url]}"
-        )
-        base_url = SEED_URL_FIXES[base_url]
-    if provider != "ollama":
-        return base_url
-    if base_url is None or urlsplit(base_url).hostname == OLLAMA_ALIAS:
-        if own_ollama_url is None:
-            raise ConfigError(
-                [Problem(where, "providers.ollama.base_url", "not set and this environment deploys no Ollama")]
-            )
-        base_url = own_ollama_url
-    if urlsplit(base_url).path in ("", "/"):
-        base_url = base_url.rstrip("/") + OLLAMA_API_PATH
-    return base_url
-
-
-def serves_from_own_ollama(catalog: Catalog, model: ModelEntry) -> bool:
-    base_url = _provider(catalog, model.provider)[2]
-    return model.provider == "ollama" and (base_url is None or urlsplit(base_url).hostname == OLLAMA_ALIAS)
-
-
-def translate(catalog: Catalog, selected: list[str], own_ollama_url: Optional[str]) -> Translation:
-    notices: list[str] = []
-    key_uses: list[KeyUse] = []
-    pulls: list[str] = []
-
-    def block(model_name: str, entry: ModelEntry, taken: set[str]) -> ProviderBlock:
-        provider_type, api_key, base_url = _provider(catalog, entry.provider)
-        fields = {"type": provider_type, "model_name": entry.model}
-        where = catalog.sources.get(f"providers.{entry.provider}", catalog.sources[f"models.{model_name}"])
-        api_base = _api_base(entry.provider, base_url, own_ollama_url, notices, where)
-        if api_base:
-            fields["api_base"] = api_base
-        fields["api_key_location"] = api_key
-        if api_key.startswith("env::"):
-            key_uses.append(KeyUse(api_key.removeprefix("env::"), f"models.{model_name}", entry.provider))
-        if serves_from_own_ollama(catalog, entry) and entry.model not in pulls:
-            pulls.append(entry.model)
-        # Two routing entries on one provider (a fallback to a sibling model) need distinct names.
-        name, count = entry.provider, 1
-        while name in taken:
-            count += 1
-            name = f"{entry.provider}_{count}"
-        taken.add(name)
-        return ProviderBlock(name, fields)
-
-    chat, embedding, functions = [], [], []
-    for name in selected:
-        entry = catalog.models[name]
-        taken: set[str] = set()
-        chain = [entry] + [catalog.models[fallback] for fallback in entry.fallbacks]
-        routed = RoutedModel(name, tuple(block(name, link, taken) for link in chain))
-        (chat if entry.type == "chat" else embedding).append(routed)
-        params = {
-            k: v for k, v in (("temperature", entry.temperature), ("max_tokens", entry.max_tokens)) if v is not None
-        }
-        if params:
-            functions.append(SamplingFunction(name, name, params))
-    for value, path in _strings(catalog.native, ()):
-        if value.startswith("env::"):
-            inside = path[3] if path[2:3] == ("providers",) else ".".join(path[2:])
-            key_uses.append(KeyUse(value.removeprefix("env::"), ".".join(path[:2]), inside))
-    return Translation(
-        models=tuple(chat),
-        embedding_models=tuple(embedding),
-        functions=tuple(functions),
-        native=catalog.native,
-        key_uses=tuple(key_uses),
-        ollama_pulls=tuple(pulls),
-        notices=tuple(notices),
-    )
-
-
-def _strings(value: Any, path: tuple[str, ...]):
-    if isinstance(value, str):
-        yield value, path
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _strings(item, path + (key,))
-    elif isinstance(value, list):
-        for item in value:
-            yield from _strings(item, path)

@@ -219,8 +219,9 @@ def comment(ref: str, results: list[StackDiff], project_dir: Path = PROJECT_DIR)
         "",
         "Offline plans (`make plan-diff`) of the base and of this change, compared by pulumi-docker's replacement "
         "rules.",
-        "`+` create, `~` update in place, `+-` replace, `-` delete; credentials are masked, so a changed secret "
-        "shows only in `pulumi preview`.",
+        "`+` create, `~` update in place, `+-` replace, `-` delete, `>` read an existing resource (adopted, never "
+        "created or deleted), `<` stop reading it; credentials are masked, so a changed secret shows only in "
+        "`pulumi preview`.",
         "",
     ]
     losses = [(r.stack, line) for r in results for line in r.data_loss_lines()]

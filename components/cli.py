@@ -4,6 +4,7 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Optional
 
@@ -116,13 +117,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     files = rendered_files(deployment)  # each is parsed back as it renders
     tensorzero_check.check(deployment)  # the gateway's own loader, as the gateway runs it at start
     desired = plan(deployment)
-    for notice in [
-        *deployment.notices,
-        *deployment.translation.notices,
-        *(n for p in deployment.plans.values() for n in p.notices),
-    ]:
+    for notice in deployment.notices:
         print(f"notice: {notice}")
-    print(f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; {summary.counts(desired)}")
+    adopted = Counter(summary.kind(r["type"]) for r in desired.get("external", []))
+    print(
+        f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; {summary.counts(desired)}"
+        + "".join(f"; adopts {count} existing {kind}" for kind, count in sorted(adopted.items()))
+    )
     return 0
 
 

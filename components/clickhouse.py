@@ -56,6 +56,8 @@ GRAFANA = "grafana"  # the only reader of the read-only user
 # the XML. (The read-only user's password is read with `from_env`, which needs no escaping.)
 XML_UNSAFE = "&<"
 BACKUP = "backup"  # the backup service, whose off-host destination ClickHouse writes to
+# PMOVES's compose points the gateway at `.../default` (FACTS): an adopted volume from it holds its rows there.
+PMOVES_DATABASE = "default"
 
 
 class ClickHouseSpec(ServiceSpec):
@@ -188,6 +190,13 @@ def plan(ctx: Context) -> ServicePlan:
     if spec.backups:
         # Apart from the data volume, and protected like it: a backup must outlive the data it saves.
         volumes.append(Volume(BACKUPS_VOLUME, "tensorzero-clickhouse-backups", BACKUPS_MOUNT))
+    if "data" in spec.adopt_volumes and spec.database != PMOVES_DATABASE:
+        ctx.notice(
+            f"clickhouse.adopt_volumes.data: the gateway logs to database '{spec.database}'; PMOVES's compose "
+            f"logged to '{PMOVES_DATABASE}' (TENSORZERO_CLICKHOUSE_URL .../{PMOVES_DATABASE}), and rows there stay "
+            f"out of the gateway's and the `requests` view's sight (clickhouse.database: {PMOVES_DATABASE} "
+            "keeps using them)"
+        )
     operators = ctx.spec.published_endpoint(SERVICE) or Endpoint(ALIAS, PORT)
     return ServicePlan(
         env=tuple(env),

@@ -23,10 +23,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from . import clickhouse
-from .catalog import Translation
 from .envfiles import Variable
 from .render import RenderedFile, render
 from .service import OneShot, ServiceDefinition, ServicePlan
+from .translation import Translation
 
 if TYPE_CHECKING:
     from .deployment import Deployment

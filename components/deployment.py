@@ -8,15 +8,28 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 if TYPE_CHECKING:
-    from .catalog import Catalog, Translation
+    from .catalog import Catalog
     from .envfiles import Variable
     from .errors import Problem
     from .service import ServicePlan
     from .spec import EnvironmentBase
+    from .translation import Translation
 
 
 def stack_file(stack: str) -> str:
     return f"stacks/Pulumi.{stack}.yaml"
+
+
+def why_unsupplied(name: str, variables: dict[str, Variable], project_dir: Path, env_dir: str) -> Optional[str]:
+    """Why variable `name` has no usable value in `variables` (env layers, stack secrets), or None."""
+    found = variables.get(name)
+    if found is not None:
+        return f"but it is empty in {found.source}" if found.value == "" else None
+    templates = sorted(
+        path.name for path in (project_dir / env_dir).glob("*.example") if not path.with_suffix("").exists()
+    )
+    hint = f" (start from {', '.join(templates)}: `make` copies each to its name without .example)" if templates else ""
+    return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
 
 
 @dataclass(frozen=True)
@@ -29,7 +42,8 @@ class Deployment:
     catalog: Catalog
     translation: Translation
     variables: dict[str, Variable]
-    notices: tuple[str, ...] = ()  # what `validate` says beside "valid" (an env directory outside the project)
+    # What loading found worth saying beside "valid" (an env directory outside the project).
+    load_notices: tuple[str, ...] = ()
     allow_missing: bool = False  # credentials nobody supplies yet are listed in `missing`, not refused
 
     @property
@@ -41,19 +55,16 @@ class Deployment:
 
     def unsupplied(self, name: str) -> Optional[str]:
         """Why `name` has no usable value, or None when it has one."""
-        found = self.variables.get(name)
-        if found is not None:
-            return f"but it is empty in {found.source}" if found.value == "" else None
-        env_dir = self.spec.env_files.dir
-        templates = sorted(
-            path.name for path in (self.project_dir / env_dir).glob("*.example") if not path.with_suffix("").exists()
-        )
-        hint = (
-            f" (start from {', '.join(templates)}: `make` copies each to its name without .example)"
-            if templates
-            else ""
-        )
-        return f"but no env layer in {env_dir}/ and no stack secret supplies it{hint}"
+        return why_unsupplied(name, self.variables, self.project_dir, self.spec.env_files.dir)
+
+    @property
+    def notices(self) -> list[str]:
+        """What `validate` tells the operator: loading's, the catalog translation's, then each plan's."""
+        return [
+            *self.load_notices,
+            *self.translation.notices,
+            *(notice for plan in self.plans.values() for notice in plan.notices),
+        ]
 
     @cached_property
     def _planned(self) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:

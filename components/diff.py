@@ -33,7 +33,9 @@ OPTIONS = ("protect", "dependencies", "delete_before_replace", "retain_on_delete
 
 @dataclass(frozen=True)
 class Change:
-    ACTIONS = ("create", "update", "replace", "delete")
+    # "read" and "forget": an existing resource the program starts or stops reading (an adopted volume);
+    # Pulumi neither creates nor deletes it.
+    ACTIONS = ("create", "update", "replace", "delete", "read", "forget")
 
     action: str  # one of ACTIONS
     urn: str
@@ -44,7 +46,7 @@ class Change:
     new_docker_name: str = ""
 
     def line(self) -> str:
-        symbol = {"create": "+", "delete": "-", "replace": "+-", "update": "~"}[self.action]
+        symbol = {"create": "+", "delete": "-", "replace": "+-", "update": "~", "read": ">", "forget": "<"}[self.action]
         detail = f" ({', '.join(self.keys)})" if self.keys else ""
         return f"{symbol:<2} {self.action:<7} {self.type} {self.name}{detail}"
 
@@ -55,15 +57,22 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
     changes = []
     for urn in sorted(before.keys() | after.keys()):
         if urn not in before:
-            new = after[urn]
-            changes.append(Change("create", urn, new["type"], new["name"], (), _docker(new), _docker(new)))
+            created = after[urn]
+            name = _docker(created)
+            changes.append(Change("create", urn, created["type"], created["name"], (), name, name))
         elif urn not in after:
-            old = before[urn]
-            changes.append(Change("delete", urn, old["type"], old["name"], (), _docker(old)))
+            deleted = before[urn]
+            changes.append(Change("delete", urn, deleted["type"], deleted["name"], (), _docker(deleted)))
         else:
             change = _compare(before[urn], after[urn])
             if change:
                 changes.append(change)
+    read_before = {r["urn"]: r for r in old.get("external", [])}
+    read_after = {r["urn"]: r for r in new.get("external", [])}
+    for urn in sorted(read_before.keys() ^ read_after.keys()):
+        found = read_after.get(urn) or read_before[urn]
+        action = "read" if urn in read_after else "forget"
+        changes.append(Change(action, urn, found["type"], found["name"], (found["id"],)))
     return changes
 
 

@@ -11,7 +11,7 @@ import pulumi_random as random
 from .envfiles import Variable
 from .names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
 from .render import RenderedFile
-from .service import OneShot, SecretFile, ServicePlan, VolumeMount
+from .service import OneShot, SecretFile, ServicePlan, Volume, VolumeMount
 from .spec import DockerHost as DockerHostSpec
 
 HEALTH_INTERVAL = "10s"
@@ -95,18 +95,7 @@ class ServiceComponent(pulumi.ComponentResource):
         self.plan = plan
         self._host = host
         self._name_prefix = name_prefix
-        # Every volume holds data: protected outside dev, and never deleted by Pulumi (retain_on_delete:
-        # `pulumi destroy`, or a volume dropped from the spec, leaves it in Docker, protected or not).
-        self.volumes = {
-            volume.name: docker.Volume(
-                f"{plan.role}-{volume.name}",
-                name=f"{volume_prefix}-{volume.docker_name}",
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=host.provider, protect=protect_data, retain_on_delete=True
-                ),
-            )
-            for volume in plan.volumes
-        }
+        self.volumes = {volume.name: self._volume(volume, protect_data, volume_prefix) for volume in plan.volumes}
         volumes = [(self.volumes[v.name], v.mount) for v in plan.volumes]
         volumes += [self._shared(mount, started) for mount in plan.mounts]
         if plan.runs_container:
@@ -116,6 +105,22 @@ class ServiceComponent(pulumi.ComponentResource):
         # A one-shot's exit code is reported here: pulumi-docker does not fail on it.
         exit_codes = [shot.exit_code for shot in self.one_shots]
         self.register_outputs({"container": self.container.name} if self.container else {"exit_codes": exit_codes})
+
+    def _volume(self, volume: Volume, protect_data: bool, volume_prefix: str) -> docker.Volume:
+        opts = pulumi.ResourceOptions(parent=self, provider=self._host.provider)
+        if volume.adopted:
+            # Read, not declared: Pulumi never creates, replaces or deletes it, and `pulumi up` stops when it is
+            # missing instead of Docker quietly creating an empty one at the container's start.
+            return docker.Volume.get(f"{self.plan.role}-{volume.name}", volume.docker_name, opts=opts)
+        # Every volume holds data: protected outside dev, and never deleted by Pulumi (retain_on_delete:
+        # `pulumi destroy`, or a volume dropped from the spec, leaves it in Docker, protected or not).
+        return docker.Volume(
+            f"{self.plan.role}-{volume.name}",
+            name=volume.docker_name_in(volume_prefix),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(protect=protect_data, retain_on_delete=True)
+            ),
+        )
 
     @staticmethod
     def _shared(mount: VolumeMount, started: dict[str, "ServiceComponent"]) -> tuple[docker.Volume, str]:
@@ -146,8 +151,11 @@ class ServiceComponent(pulumi.ComponentResource):
             command=list(plan.command) or None,
             envs=envs(plan.env),
             ports=ports,
+            # The stack's own network, then existing networks it joins only by name: no resource of the
+            # stack, so `pulumi destroy` never touches them. Callers there resolve the same hostname.
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=self._host.network.name, aliases=[placement.alias])
+                docker.ContainerNetworksAdvancedArgs(name=network, aliases=[placement.alias])
+                for network in (self._host.network.name, *plan.networks)
             ],
             volumes=[
                 *(docker.ContainerVolumeArgs(volume_name=v.name, container_path=path) for v, path in volumes),

@@ -289,6 +289,13 @@ def plan(ctx: Context) -> ServicePlan:
     deployment = ctx.deployment
     ui_endpoint = ctx.reach(UI) if edge_access.serves_ui(ctx.spec) else None
     secret_files, host_paths = edge_access.tls_files(ctx)
+    # Told at validation, not discovered by a caller as a 404.
+    for kind, served in served_models(deployment).items():
+        for name, keys in name_map(served)[1].items():
+            ctx.notice(
+                f"edge: the bare {kind} model name '{name}' names {len(keys)} models; callers must send one of "
+                f"{', '.join(keys)} instead (the edge answers '{name}' with a 404 listing them)"
+            )
     # Uploads and envs force replacement: the edge restarts exactly when its files or keys change.
     return ServicePlan(
         command=command(deployment),

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
-from . import clickhouse
+from . import clickhouse, ollama
 from .envfiles import Variable
 from .monitoring import GATEWAY_JOB
 from .names import METRICS_PATH
@@ -23,10 +23,10 @@ ALIAS = "tensorzero-gateway"
 PORT = 3000
 STATUS_PATH = "/status"  # liveness; touches no database
 HEALTH_PATH = "/health"  # checks ClickHouse too: 503 naming the failing part
-CONFIG_PATH = "/app/config/tensorzero.toml"
+CONFIG_DIR = "/app/config"  # files the config names by path are resolved from here
+CONFIG_PATH = f"{CONFIG_DIR}/tensorzero.toml"
 HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{STATUS_PATH}")
 COMMAND = ("--config-file", CONFIG_PATH, "--log-format", "json")
-OLLAMA = "ollama"  # the stack's own Ollama, which the catalog translation already addresses
 
 
 class GatewaySpec(ServiceSpec):
@@ -60,12 +60,23 @@ def config_file(deployment: Deployment) -> RenderedFile:
     return RenderedFile("gateway/tensorzero.toml", "tensorzero-config", SERVICE.role, CONFIG_PATH, content)
 
 
+def config_files(deployment: Deployment) -> list[RenderedFile]:
+    """tensorzero.toml and, beside it, every file its tables name by path (templates, JSON schemas)."""
+    named = [
+        RenderedFile(f"gateway/{file.path}", file.kind, SERVICE.role, f"{CONFIG_DIR}/{file.path}", file.content)
+        for file in deployment.translation.files
+    ]
+    return [config_file(deployment), *named]
+
+
 def plan(ctx: Context) -> ServicePlan:
     """Only what the gateway reads: where ClickHouse is, and the keys its config names."""
     spec = ctx.spec
     store = ctx.reach(clickhouse.SERVICE)
-    if ctx.deployed(OLLAMA):
-        ctx.reach(OLLAMA)
+    # The stack's Ollamas the catalog routes models to: the translation addressed each by the endpoint rule.
+    routed = [s for s in ollama.servers(ctx.spec) if s.alias in ctx.deployment.translation.ollama_pulls]
+    for server in routed:
+        ctx.reach(server)
     env = []
     if spec.gateway.observability:
         env.append(clickhouse.connection_url(spec.clickhouse, ctx.credential("clickhouse.password_var"), store))
@@ -92,10 +103,10 @@ def plan(ctx: Context) -> ServicePlan:
         stop_grace_s=spec.gateway.drain_s,
         command=COMMAND,
         env=tuple(env),
-        files=(config_file(ctx.deployment),),
+        files=tuple(config_files(ctx.deployment)),
         healthcheck=HEALTHCHECK,
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
-        waits_for=(clickhouse.SERVICE.role, OLLAMA),
+        waits_for=(clickhouse.SERVICE.role, *(server.role for server in routed)),
         image_tools=frozenset({"wget"}),
     )
 

@@ -10,14 +10,14 @@ from typing import Callable, Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from . import ollama
 from . import registry as registry_module
-from .catalog import Catalog, Translation, load_catalog, translate
-from .deployment import Deployment, stack_file
-from .envfiles import read_layers
+from .catalog import Catalog, load_catalog
+from .catalog_values import CatalogValues
+from .deployment import Deployment, stack_file, why_unsupplied
+from .envfiles import Variable, read_layers
 from .errors import ConfigError, Problem, problems_from_validation
 from .guards import confirmation_problems
-from .ollama import ALIAS as OLLAMA_ALIAS
-from .ollama import PORT as OLLAMA_PORT
 from .registry import Registry
 from .service import Endpoint
 from .spec import CatalogSpec, EnvFilesSpec, Unreachable, host_problems, placement_problems
@@ -30,10 +30,11 @@ from .stackconfig import (  # noqa: F401 (the loader's public names, as callers 
     read_stack_config,
 )
 from .stackconfig import stacks as _stacks
+from .translation import Translation, native_models, translate
 from .versions import upgrade_problems
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-OLLAMA, GATEWAY = "ollama", "gateway"
+GATEWAY = "gateway"
 T = TypeVar("T")
 
 
@@ -119,10 +120,11 @@ def load(
         if not escapes:
             catalog = _collect(problems, lambda: load_catalog(project_dir, catalog_spec.files))
     if env_spec is not None:
-        variables = _collect(problems, lambda: read_layers(project_dir, env_spec.dir, env_spec.layers))
-    if placed and catalog is not None:
-        translation = _collect(problems, lambda: _translation(file, spec, catalog))
-    if translation is None or variables is None:
+        layers = _collect(problems, lambda: read_layers(project_dir, env_spec.dir, env_spec.layers))
+        variables = None if layers is None else {**layers, **secrets}
+    if placed and catalog is not None and variables is not None:
+        translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
+    if translation is None:
         raise ConfigError(problems)
 
     deployment = Deployment(
@@ -131,8 +133,8 @@ def load(
         spec,
         catalog,
         translation,
-        {**variables, **secrets},
-        notices=tuple(notices),
+        variables,
+        load_notices=tuple(notices),
         allow_missing=allow_missing,
     )
     # Every service's plan, kept for build; its problems join those found so far.
@@ -142,32 +144,41 @@ def load(
         if not problems:
             raise
         # A plan may not be computable from a spec that breaks a cross-service rule: that rule is reported.
-    problems += _native_reference_problems(catalog, translation) + _smoke_model_problems(file, spec, translation)
+    problems += _smoke_model_problems(file, spec, translation)
     if problems:
         raise ConfigError(problems)
     return deployment
 
 
-def _translation(file: str, spec, catalog: Catalog) -> Translation:
-    selected = spec.catalog.models if spec.catalog.models is not None else sorted(catalog.models)
-    unknown = [name for name in selected if name not in catalog.models]
+def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variable], project_dir: Path) -> Translation:
+    every = sorted(catalog.models) + sorted(native_models(catalog))
+    selected = spec.catalog.models if spec.catalog.models is not None else every
+    unknown = [name for name in selected if name not in every]
     repeated = sorted({name for name in selected if selected.count(name) > 1})
     problems = [Problem(file, "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
     if repeated:
         problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
     if problems:
         raise ConfigError(problems)
-    return translate(catalog, selected, _own_ollama_url(spec))
+    values = CatalogValues(
+        variables,
+        spec.catalog.variables,
+        lambda name: why_unsupplied(name, variables, project_dir, spec.env_files.dir),
+        f"{file}: catalog.variables",
+    )
+    return translate(catalog, selected, _stack_ollamas(spec), values)
 
 
-def _own_ollama_url(spec) -> Optional[str]:
-    """Where the gateway reaches the stack's own Ollama; its plan reports it if that is impossible."""
-    if not spec.deployed(OLLAMA):
-        return None
-    try:
-        return spec.endpoint(OLLAMA, seen_from=spec.placement(GATEWAY).host).url
-    except Unreachable:
-        return Endpoint(OLLAMA_ALIAS, OLLAMA_PORT).url
+def _stack_ollamas(spec) -> dict[str, str]:
+    """Hostname -> where the gateway reaches each of the stack's Ollamas; its plan reports it if that is
+    impossible."""
+    found = {}
+    for server in ollama.servers(spec):
+        try:
+            found[server.alias] = spec.endpoint(server, seen_from=spec.placement(GATEWAY).host).url
+        except Unreachable:
+            found[server.alias] = Endpoint(server.alias, server.port).url
+    return found
 
 
 def _smoke_model_problems(file: str, spec, translation: Translation) -> list[Problem]:
@@ -180,28 +191,3 @@ def _smoke_model_problems(file: str, spec, translation: Translation) -> list[Pro
         for key, (name, names) in served.items()
         if name is not None and name not in names
     ]
-
-
-def _native_reference_problems(catalog: Catalog, translation: Translation) -> list[Problem]:
-    """Native function variants may only name models this environment serves."""
-    served = {m.name for m in translation.models + translation.embedding_models} | set(catalog.native.get("models", {}))
-    problems = []
-    for function, table in catalog.native.get("functions", {}).items():
-        variants = table.get("variants") or {}
-        if not isinstance(variants, dict):
-            problems.append(
-                Problem(catalog.sources[f"functions.{function}"], f"functions.{function}.variants", "must be a table")
-            )
-            continue
-        for variant, settings in variants.items():
-            model = settings.get("model") if isinstance(settings, dict) else None
-            # `provider::model` shorthands need no catalog entry.
-            if isinstance(model, str) and "::" not in model and model not in served:
-                problems.append(
-                    Problem(
-                        catalog.sources[f"functions.{function}"],
-                        f"functions.{function}.variants.{variant}.model",
-                        f"'{model}' is not served by this environment (see catalog.models)",
-                    )
-                )
-    return problems

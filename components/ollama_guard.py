@@ -18,11 +18,12 @@ from . import ollama, openresty
 from .render import RenderedFile, render
 from .service import Front, ServiceDefinition, ServicePlan
 from .spec import ServiceSpec
-from .types import Identifier, ImageRef, Port
+from .types import Identifier, ImageRef, InstanceName, Port
 
 if TYPE_CHECKING:
     from .deployment import Deployment
     from .planner import Context
+    from .spec import Environment
 
 PORT = ollama.PORT  # callers keep Ollama's port
 HEALTH_PATH = "/guard/health"
@@ -38,7 +39,10 @@ class OllamaGuardSpec(ServiceSpec):
         False, description="Put the allow-list guard in front of Ollama's published port (needed beyond loopback)."
     )
     image: ImageRef = Field(openresty.IMAGE, description="Pinned OpenResty image.")
-    host: Identifier = Field("main", description="Key in `hosts`; must be Ollama's host.")
+    host: Identifier = Field("main", description="Key in `hosts`; must be the guarded Ollama's host.")
+    ollama: Optional[InstanceName] = Field(
+        None, description="The Ollama it guards: null, the stack's own; else a name in `ollama.instances`."
+    )
     port: Optional[Port] = Field(
         None, description="Host port of its own; null takes ollama.port (Ollama then has none)."
     )
@@ -73,8 +77,22 @@ def config_files(deployment: Deployment, listen: str = str(PORT), ollama_address
     return [RenderedFile("ollama_guard/conf.d/default.conf", "openresty-config", SERVICE.role, CONFIG_PATH, content)]
 
 
+def guarded(spec: Environment) -> str:
+    """The role of the Ollama the guard fronts (the stack's own while `ollama_guard.ollama` names none that exists)."""
+    name = spec.ollama_guard.ollama
+    return ollama.instance_role(name) if name in spec.ollama.instances else ollama.SERVICE.role
+
+
+def unknown_instance(spec: Environment) -> list[tuple[str, str]]:
+    name = spec.ollama_guard.ollama
+    if name is None or name in spec.ollama.instances:
+        return []
+    known = ", ".join(spec.ollama.instances) or "none"
+    return [("ollama_guard.ollama", f"'{name}' is not an entry of ollama.instances (it has: {known})")]
+
+
 def plan(ctx: Context) -> ServicePlan:
-    target = ctx.reach(ollama.SERVICE)
+    target = ctx.reach(guarded(ctx.spec))
     spec = ctx.spec.ollama_guard
     if not spec.allow:
         ctx.problem("ollama_guard.allow", "lists no address: nothing could reach Ollama through the guard")
@@ -89,7 +107,7 @@ def plan(ctx: Context) -> ServicePlan:
         command=COMMAND,
         files=tuple(config_files(ctx.deployment, ollama_address=f"{target.host}:{target.port}")),
         healthcheck=HEALTHCHECK,
-        waits_for=(ollama.SERVICE.role,),
+        waits_for=(guarded(ctx.spec),),
         image_tools=openresty.TOOLS,
         authentication=f"allow-list {', '.join(spec.allow)}" if spec.allow else None,
     )
@@ -105,5 +123,6 @@ SERVICE = ServiceDefinition(
     alias="pmoves-ollama-guard",
     port=PORT,
     # Only the gateway's host gets through: the stack outputs name no Ollama URL for operators or the smoke suite.
-    fronts=(Front(ollama.SERVICE.role, None, for_callers=False),),
+    fronts=(Front(ollama.SERVICE.role, None, for_callers=False, chosen=guarded),),
+    checks=unknown_instance,
 )

@@ -2,7 +2,8 @@
 
 The program that `pulumi up` runs is run here unchanged; a recording monitor
 keeps what the engine would receive for each resource: type, name, parent,
-provider, dependencies, protect and inputs, with secrets masked.
+provider, dependencies, protect and inputs, with secrets masked; and, apart
+(`external`), each existing resource the program only reads by its id.
 """
 
 import hashlib
@@ -32,6 +33,9 @@ class StackMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         state = dict(args.inputs)
+        if args.resource_id is not None:
+            # A resource read by its id (an adopted volume): Docker names such objects by their id.
+            state.setdefault("name", args.resource_id)
         if args.typ == IMAGE:
             # The engine would answer with the pulled image's id; its reference reads better in a plan.
             state["imageId"] = args.inputs["name"]
@@ -51,6 +55,21 @@ class RecordingMonitor(mocks.MockMonitor):
         super().__init__(StackMocks())
         self.recorded: list[dict[str, Any]] = []
         self.plain_names = plain_names
+        self.read: list[dict[str, Any]] = []  # existing resources the program only reads (never owns)
+
+    def ReadResource(self, request):
+        response = super().ReadResource(request)
+        self.read.append(
+            {
+                "urn": response.urn,
+                "type": request.type,
+                "name": request.name,
+                "id": request.id,
+                "parent": request.parent or None,
+                "provider": request.provider.rsplit("::", 1)[0] if request.provider else None,
+            }
+        )
+        return response
 
     def RegisterResource(self, request):
         response = super().RegisterResource(request)
@@ -142,7 +161,7 @@ def plan(deployment: Deployment) -> dict[str, Any]:
             _sync_await(resolve(name, value))
 
     _sync_await(run_pulumi_func(program))
-    return {
+    desired = {
         "project": PROJECT,
         "stack": deployment.stack,
         # What `diff` needs to tell a refused data loss from a confirmed one (components/guards.py).
@@ -150,6 +169,9 @@ def plan(deployment: Deployment) -> dict[str, Any]:
         "resources": sorted(monitor.recorded, key=lambda r: r["urn"]),
         "outputs": dict(sorted(outputs.items())),
     }
+    if monitor.read:  # only stacks that adopt something: every other plan stays as it was
+        desired["external"] = sorted(monitor.read, key=lambda r: r["urn"])
+    return desired
 
 
 def to_json(desired: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from typing import Optional
 from .deployment import Deployment
 from .envfiles import Variable
 from .errors import ConfigError, Problem
-from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan
+from .service import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan, Volume
 from .spec import LOOPBACK, MIN_PASSWORD_LENGTH, SEED_DEFAULT_CREDENTIALS, ServiceRef, Tier, Unreachable, role_of
 
 
@@ -28,6 +28,7 @@ class Context:
         self.spec = planner.deployment.spec
         self.role = service.role
         self.reached: list[str] = []
+        self.notices: list[str] = []
 
     @property
     def section(self):
@@ -81,6 +82,10 @@ class Context:
             value = getattr(value, part)
         return Variable(name, str(value), self.origin(key), False)
 
+    def notice(self, message: str) -> None:
+        """Something `validate` tells the operator that is not a problem (a default that may surprise)."""
+        self.notices.append(message)
+
     def credential(self, key: str) -> Variable:
         """The secret held by the variable that spec key `key` ("clickhouse.password_var",
         "backup.offsite.access_key_var") names."""
@@ -103,6 +108,7 @@ class Planner:
         self.problems: list[Problem] = []
         self._planning: list[str] = []
         self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
+        self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
 
     def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
         found = Problem(file or self.deployment.stack_file, key, message, missing)
@@ -142,11 +148,42 @@ class Planner:
         found = []
         for name in self.deployment.spec.section(service).extra_env:
             if why := self.deployment.unsupplied(name):
-                self.problem(f"{service.role}.extra_env", f"{name} is listed, {why}", missing=True)
-                found.append(Variable(name, "", f"{service.role}.extra_env: {why.removeprefix('but ')}", True, True))
+                key = self.deployment.spec.key(service)
+                self.problem(f"{key}.extra_env", f"{name} is listed, {why}", missing=True)
+                found.append(Variable(name, "", f"{key}.extra_env: {why.removeprefix('but ')}", True, True))
             else:
                 found.append(self.deployment.variable(name))
         return tuple(found)
+
+    def adopted_volumes(self, service: ServiceDefinition, volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
+        """The service's volumes, those its section adopts replaced by the existing volumes it names."""
+        spec = self.deployment.spec
+        adopt = spec.section(service).adopt_volumes if service.spec else {}
+        own = {volume.name for volume in volumes}
+        key = f"{spec.key(service)}.adopt_volumes"
+        for name in sorted(set(adopt) - own):
+            has = ", ".join(sorted(own)) or "none"
+            self.problem(f"{key}.{name}", f"{service.role} has no volume '{name}' (its volumes: {has})")
+        found = []
+        for volume in volumes:
+            if volume.name not in adopt:
+                found.append(volume)
+                continue
+            existing, where = adopt[volume.name], f"{key}.{volume.name}"
+            if existing.name in self._adopted:
+                self.problem(where, f"'{existing.name}' is adopted by {self._adopted[existing.name]} already")
+            self._adopted.setdefault(existing.name, where)
+            found.append(replace(volume, docker_name=existing.name, mount=existing.mount or volume.mount, adopted=True))
+        return tuple(found)
+
+    def check_adoptions(self) -> None:
+        """Once every plan is known: no adopted volume is one the stack itself creates."""
+        prefix = self.deployment.spec.name_prefix
+        for plan in self.plans.values():
+            for volume in plan.volumes:
+                name = volume.docker_name_in(prefix)
+                if not volume.adopted and name in self._adopted:
+                    self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
 
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:
@@ -175,6 +212,9 @@ class Planner:
             env=plan.env + (self.listed_variables(service) if section else ()),
             waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
             reaches=tuple(context.reached),
+            networks=tuple(section.networks) if section and service.container else (),
+            volumes=self.adopted_volumes(service, plan.volumes),
+            notices=plan.notices + tuple(context.notices),
         )
 
 
@@ -188,10 +228,11 @@ def exposure_problems(planner: Planner) -> None:
         definition = spec.definition(role)
         where = ", ".join(f"{p.ip}:{p.external}" for p in exposed)
         fix = definition.exposure_fix or f"{role} does not authenticate callers"
+        key = spec.key(role)
         planner.problem(
-            f"{role}.bind_address",
+            f"{key}.bind_address",
             f"{role} would be published on {where} without authentication; {fix}, or publish it on loopback "
-            f"({role}.bind_address: {LOOPBACK}) or not at all ({role}.port: null)",
+            f"({key}.bind_address: {LOOPBACK}) or not at all ({key}.port: null)",
             missing=planned.awaiting_credentials,
         )
 
@@ -204,6 +245,7 @@ def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple
     for service in deployed:
         planner.plan_of(service)
     exposure_problems(planner)
+    planner.check_adoptions()
     missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
     if blocking := [p for p in planner.problems if p not in missing]:
         raise ConfigError(blocking)

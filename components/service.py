@@ -67,6 +67,7 @@ class Front:
     port: Optional[int] = None  # the front's container port serving it; None: the front's own port
     when: Callable[["Environment"], bool] = always  # whether the front serves it in this stack
     for_callers: bool = True  # the front's URL is the fronted service's URL in the stack outputs
+    chosen: Optional[Callable[["Environment"], str]] = None  # the stack picks the service fronted; None: `role`
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,12 @@ class Volume:
     """A named Docker volume the service mounts; every volume here holds data that must outlive the container."""
 
     name: str  # Pulumi name after the service's: "data" -> "clickhouse-data"
-    docker_name: str  # Docker name after the stack's name_prefix
+    docker_name: str  # Docker name after the stack's name_prefix; adopted: the existing volume's whole name
     mount: str  # path inside the container
+    adopted: bool = False  # exists already (`adopt_volumes`): read, mounted, never created or deleted
+
+    def docker_name_in(self, name_prefix: str) -> str:
+        return self.docker_name if self.adopted else f"{name_prefix}-{self.docker_name}"
 
 
 @dataclass(frozen=True)
@@ -170,8 +175,8 @@ class ServicePlan:
     """Everything one service runs, as data.
 
     A service's `plan(ctx)` fills in what is its own; the planner adds what every service has the same
-    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring and
-    `reaches`.
+    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring,
+    `reaches` and the networks it joins.
     """
 
     command: tuple[str, ...] = ()
@@ -204,6 +209,8 @@ class ServicePlan:
     memory_mb: Optional[int] = None
     monitoring: Monitoring = Monitoring()  # from the definition
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
+    networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
+    notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan (not a problem)
 
     @property
     def runs_container(self) -> bool:
@@ -244,3 +251,8 @@ class ServiceDefinition:
     exposure_fix: str = ""
     # (container port, scheme) a published port of `port` really reaches (the edge's HTTPS listeners).
     published_as: Callable[["Environment", int], tuple[int, str]] = lambda spec, port: (port, "http")
+    # One service kind, several containers: the further instances its section declares (`ollama.instances`),
+    # each a definition of its own placed right after this one in start order.
+    instances: Callable[["Environment"], tuple["ServiceDefinition", ...]] = lambda spec: ()
+    key: Optional[str] = None  # an instance's stack-file key ("ollama.instances.jetson"); default: role
+    section_of: Optional[Callable[["Environment"], "ServiceSpec"]] = None  # an instance's section; default: spec.<role>

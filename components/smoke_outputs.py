@@ -7,7 +7,7 @@ import base64
 import json
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Optional, Union
 from urllib.parse import quote, unquote, urlsplit
 
 MASK = "***"
@@ -58,14 +58,17 @@ class ClickHouseAccess:
     database: str
 
 
-# Each key's shape: "str", "list" (of str), "map" (str to str), "map-list" (str to list of str), or a dataclass.
+# Each key's shape: "str", "list" (of str), "map" (str to str), "map-list" (str to list of str), a tuple of
+# shapes any of which it may have, or a dataclass.
 SHAPES: dict[str, Any] = {
     "endpoints": "map",  # role: published http://host:port
     "internal_urls": "map",
     "containers": "map",  # role: Docker container name
     "docker_hosts": "map",  # role: Docker host URL
     "models": "map-list",
-    "ollama_models": "list",  # models that must be in Ollama's /api/tags
+    # Role of each of the stack's Ollamas: the models that must be in its /api/tags (a list: the one Ollama of a
+    # stack deployed before instances).
+    "ollama_models": ("map-list", "list"),
     "smoke": SmokeModels,
     "clickhouse_views": "list",  # views the schema one-shot creates; absent from a stack deployed before this key
     "clickhouse_url": "str",  # http://user:password@host:port/database
@@ -81,6 +84,9 @@ def _strings(value: Any, key: str, what: str) -> list[str]:
 
 
 def _problems(key: str, shape: Any, value: Any) -> list[str]:
+    if isinstance(shape, tuple):
+        found = [_problems(key, one, value) for one in shape]
+        return [] if [] in found else found[0]
     if shape == "str":
         return [] if isinstance(value, str) else [f"{key}: should be a string"]
     if shape == "list":
@@ -114,7 +120,7 @@ class StackOutputs:
     containers: dict[str, str] = field(default_factory=dict)
     docker_hosts: dict[str, str] = field(default_factory=dict)
     models: dict[str, list[str]] = field(default_factory=dict)
-    ollama_models: list[str] = field(default_factory=list)
+    ollama_models: Union[dict[str, list[str]], list[str]] = field(default_factory=dict)
     smoke: SmokeModels = field(default_factory=SmokeModels)
     clickhouse_views: Optional[list[str]] = None
     clickhouse_url: Optional[Secret] = None
@@ -162,6 +168,10 @@ class StackOutputs:
             password=unquote(parts.password or ""),
             database=parts.path.strip("/") or "default",
         )
+
+    def ollama_servers(self) -> dict[str, list[str]]:
+        """Role -> the models each of the stack's Ollamas must list."""
+        return {"ollama": self.ollama_models} if isinstance(self.ollama_models, list) else self.ollama_models
 
     def schema_container(self) -> str:
         """The schema one-shot's Docker name: clickhouse_schema.py names it after ClickHouse's container."""

@@ -10,6 +10,7 @@ import datetime
 import ipaddress
 from dataclasses import replace
 from enum import Enum
+from functools import cached_property
 from typing import ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 from .names import DEFAULT_ENV_LAYERS
 from .service import Endpoint, Front, Placement, PublishedPort, ServiceDefinition
 from .types import (
+    ContainerPath,
     DockerHostURL,
     DockerName,
     EnvName,
@@ -66,6 +68,22 @@ class DockerHost(StrictModel):
         description="Host address the ports of this host's services are published on, unless a service sets "
         "its own `bind_address`. Beyond loopback, Docker's published ports bypass host firewalls such as ufw.",
     )
+    networks: list[DockerName] = Field(
+        default_factory=list,
+        description="Existing Docker networks on this host (PMOVES's `pmoves_api`, ...) that services may join; "
+        "the stack never creates or deletes them.",
+    )
+
+
+class AdoptedVolume(StrictModel):
+    """A data volume that exists already (PMOVES's `tensorzero-clickhouse-data`): mounted, never owned."""
+
+    name: DockerName = Field(description="The existing Docker volume's name, as `docker volume ls` shows it.")
+    mount: Optional[ContainerPath] = Field(
+        None,
+        description="Where it is mounted; null: where the service mounts its own volume of that name "
+        "(PMOVES mounts `pmoves-ollama-models` at /root/.ollama/models).",
+    )
 
 
 class ServiceSpec(StrictModel):
@@ -81,6 +99,16 @@ class ServiceSpec(StrictModel):
     extra_env: list[EnvName] = Field(
         default_factory=list,
         description="Further variables from the env layers this container receives, by name.",
+    )
+    networks: list[DockerName] = Field(
+        default_factory=list,
+        description="Existing networks of its host (listed in `hosts.<host>.networks`) the container joins, "
+        "answering there to its hostname as on the stack's own network.",
+    )
+    adopt_volumes: dict[Identifier, AdoptedVolume] = Field(
+        default_factory=dict,
+        description="Its volumes (`data`, `models`, ...) that already exist on its host: mounted by name, never "
+        "created, replaced or deleted by the stack; `pulumi up` stops if one is missing.",
     )
 
 
@@ -112,7 +140,14 @@ class CatalogSpec(StrictModel):
         min_length=1, description="Catalog files in the seed's format, merged in order; inside the project."
     )
     models: Optional[list[Identifier]] = Field(
-        None, description="Catalog models this environment serves; null serves them all."
+        None,
+        description="Catalog models (seed format or native) this environment serves; null serves them all. "
+        "Functions keep the variants whose models are served.",
+    )
+    variables: dict[EnvName, Line] = Field(
+        default_factory=dict,
+        description="Values of the catalog's `${NAME}` placeholders for this environment, where no env layer or "
+        "stack secret sets NAME (an account id in a URL); never credentials.",
     )
 
 
@@ -192,16 +227,32 @@ class EnvironmentBase(StrictModel):
         return self.volume_prefix or self.name_prefix
 
     @property
+    def network_name(self) -> str:
+        """The Docker network the stack creates on each of its hosts."""
+        return f"{self.name_prefix}-tensorzero"
+
+    @property
     def protected(self) -> bool:
         return self.tier != Tier.dev if self.protect_data is None else self.protect_data
 
+    @cached_property
+    def all_services(self) -> tuple[ServiceDefinition, ...]:
+        """The registry's services in start order, each followed by the instances its section declares."""
+        return tuple(found for service in self.services for found in (service, *service.instances(self)))
+
     def definition(self, service: ServiceRef) -> ServiceDefinition:
         role = role_of(service)
-        return next(s for s in self.services if s.role == role)
+        return next(s for s in self.all_services if s.role == role)
 
     def section(self, service: ServiceRef) -> ServiceSpec:
-        """The service's own section of the stack file."""
-        return getattr(self, role_of(service))
+        """The service's own section of the stack file (an instance's: its entry, defaults filled in)."""
+        definition = self.definition(service)
+        return definition.section_of(self) if definition.section_of else getattr(self, definition.role)
+
+    def key(self, service: ServiceRef) -> str:
+        """Where the service's section is in the stack file, as problems name it."""
+        definition = self.definition(service)
+        return definition.key or definition.role
 
     def deployed(self, service: ServiceRef) -> bool:
         definition = self.definition(service)
@@ -213,7 +264,7 @@ class EnvironmentBase(StrictModel):
 
     @property
     def deployed_services(self) -> list[ServiceDefinition]:
-        return [s for s in self.services if self.deployed(s)]
+        return [s for s in self.all_services if self.deployed(s)]
 
     def bind_address(self, service: ServiceRef) -> str:
         """Where the service's ports are published: its own `bind_address`, else its host's."""
@@ -237,7 +288,8 @@ class EnvironmentBase(StrictModel):
 
     def fronts_served(self, service: ServiceRef) -> list[Front]:
         """The fronts `service` runs: those whose fronted service is deployed and that this stack turns on."""
-        return [f for f in self.definition(service).fronts if self.deployed(f.role) and f.when(self)]
+        fronts = [replace(f, role=f.chosen(self)) if f.chosen else f for f in self.definition(service).fronts]
+        return [f for f in fronts if self.deployed(f.role) and f.when(self)]
 
     def _takes_port(self, front_service: ServiceDefinition, front: Front) -> bool:
         first = self.fronts_served(front_service)[0] == front
@@ -283,8 +335,9 @@ class EnvironmentBase(StrictModel):
         there = self.placement(role)
         if there.host == seen_from:
             return Endpoint(there.alias, port or there.port)
+        key = self.key(role)
         if port is not None:
-            raise Unreachable(role, f"port {port} of {role} is internal to host '{there.host}'")
+            raise Unreachable(key, f"port {port} of {role} is internal to host '{there.host}'")
         published, bind = there.published, there.bind
         if published is None:
             # Its port may be published by a front that leaves it its hostname (Ollama's guard).
@@ -297,9 +350,9 @@ class EnvironmentBase(StrictModel):
                             published, bind = taken.external, taken.ip
         if published is None or ipaddress.ip_address(bind).is_loopback:
             raise Unreachable(
-                f"{role}.port",
-                f"reaches {role} on host '{there.host}' through its published port, so {role}.port must be set "
-                f"and {role}.bind_address or hosts.{there.host}.bind_address must not be a loopback address",
+                f"{key}.port",
+                f"reaches {role} on host '{there.host}' through its published port, so {key}.port must be set "
+                f"and {key}.bind_address or hosts.{there.host}.bind_address must not be a loopback address",
             )
         scheme = self.definition(role).published_as(self, there.port)[1]
         return Endpoint(self.hosts[there.host].address, published, scheme)
@@ -316,7 +369,7 @@ class EnvironmentBase(StrictModel):
 def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """(key, problem) of every deployed service placed on a host `hosts` does not name; plans need none."""
     return [
-        (f"{service.role}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})")
+        (f"{spec.key(service)}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})")
         for service in spec.deployed_services
         if service.spec and (host := service.placement(spec, service).host) not in spec.hosts
     ]
@@ -337,7 +390,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
             if where in seen:
                 problems.append(
                     (
-                        f"{published.origin or service.role}.port",
+                        f"{spec.key(published.origin or service)}.port",
                         f"{published.external} is already published by {seen[where]} on host '{placement.host}'",
                     )
                 )
@@ -348,15 +401,41 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
             if host != fronted_host:
                 problems.append(
                     (
-                        f"{service.role}.host",
+                        f"{spec.key(service)}.host",
                         f"'{host}' must be the {front.role}'s host '{fronted_host}'; "
                         f"the {service.role} reaches the {front.role} on that host's network",
                     )
                 )
+        problems += joined_network_problems(spec, service)
         problems += service.checks(spec)
         if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
             image = spec.section(service).image
-            problems.append((f"{service.role}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
+            problems.append((f"{spec.key(service)}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
+    return problems
+
+
+def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
+    """A service joins only networks its host declares, each once, and never the stack's own."""
+    if not service.spec:
+        return []
+    section, key = spec.section(service), f"{spec.key(service)}.networks"
+    host = spec.placement(service).host  # a section without a host of its own runs on another's (backup's)
+    declared = spec.hosts[host].networks if host in spec.hosts else []
+    problems = []
+    for name in sorted(set(section.networks)):
+        if section.networks.count(name) > 1:
+            problems.append((key, f"'{name}' is listed twice"))
+        if name == spec.network_name:
+            problems.append((key, f"'{name}' is the stack's own network; list only others"))
+        elif name not in declared:
+            listed = ", ".join(declared) or "none"
+            problems.append(
+                (
+                    key,
+                    f"'{name}' is not declared in hosts.{host}.networks ({listed}): the stack joins only "
+                    "networks that exist on the service's host",
+                )
+            )
     return problems
 
 

@@ -28,7 +28,7 @@ def build(deployment: Deployment) -> BuiltStack:
     spec = deployment.spec
     plans = deployment.plans
     hosts = {
-        name: DockerHost(f"host-{name}", spec.hosts[name], network_name=f"{spec.name_prefix}-tensorzero")
+        name: DockerHost(f"host-{name}", spec.hosts[name], network_name=spec.network_name)
         for name in sorted({plan.placement.host for plan in plans.values()})
     }
     services: dict[str, ServiceComponent] = {}
@@ -76,5 +76,7 @@ def outputs(deployment: Deployment, services: dict[str, ServiceComponent]) -> di
     }
     for plan in deployment.plans.values():
         for key, value in plan.outputs.items():
+            if isinstance(value, dict) and isinstance(result.get(key), dict):
+                value = {**result[key], **value}  # one entry per instance of a kind (`ollama_models`)
             result[key] = pulumi.Output.secret(value.value) if isinstance(value, Secret) else value
     return result

@@ -78,8 +78,12 @@ def check(deployment: Deployment) -> None:
     with tempfile.TemporaryDirectory(prefix="pmoves-tensorzero-check-") as scratch, _environment(variables):
         import tensorzero  # here: its logging reads RUST_LOG once, when the package loads
 
-        exact = Path(scratch) / "tensorzero.toml"
-        exact.write_text(rendered.content)
+        # Beside it, every file it names by path (templates, schemas), where the gateway's container has them.
+        for file in gateway.config_files(deployment):
+            placed = Path(scratch) / Path(file.mount).relative_to(gateway.CONFIG_DIR)
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            placed.write_text(file.content)
+        exact = Path(scratch) / Path(gateway.CONFIG_PATH).relative_to(gateway.CONFIG_DIR)
         offline = Path(scratch) / "tensorzero-observability-off.toml"
         offline.write_text(rendered.content.replace(OBSERVABILITY_ON, "observability.enabled = false"))
         for path, tolerated in ((exact, BACKEND_MISSING), (offline, None)):

@@ -19,6 +19,7 @@ _IMAGE = re.compile(
 _DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _IDENTIFIER = _ENV_NAME
+_INSTANCE_NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}\Z)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
 )
@@ -52,6 +53,12 @@ def _matches(pattern: re.Pattern, what: str):
         return value
 
     return check
+
+
+def _container_path(value: str) -> str:
+    if not _path(value).startswith("/") or ".." in value.split("/"):
+        raise ValueError(f"'{value}' is not an absolute path inside a container (no '..')")
+    return value
 
 
 def _host_address(value: str) -> str:
@@ -194,6 +201,11 @@ NginxSize = Annotated[str, AfterValidator(_nginx_size)]
 _LINE = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?")
 Line = Annotated[str, AfterValidator(_matches(_LINE, "single line of text"))]
 MemoryMB = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
+
+ContainerPath = Annotated[str, AfterValidator(_container_path)]
+Hostname = Annotated[str, AfterValidator(_matches(_HOSTNAME, "hostname"))]
+# Part of container names, Pulumi names and a hostname: lower-case letters, digits and inner hyphens.
+InstanceName = Annotated[str, AfterValidator(_matches(_INSTANCE_NAME, "instance name (a-z, 0-9, inner '-')"))]
 
 
 def is_identifier(value: str) -> bool:

@@ -3,6 +3,8 @@
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -261,3 +263,31 @@ def self_signed(tmp_path_factory) -> tuple[str, str]:
         capture_output=True,
     )  # fmt: skip
     return (directory / "cert.pem").read_text(), (directory / "key.pem").read_text()
+
+
+def load_minimal(root: Path, catalog_toml: str = MINIMAL_CATALOG, env: str = MINIMAL_ENV, **overrides):
+    """The `test` stack of a throwaway project: minimal_config(**overrides), `catalog.toml`, one env layer."""
+    files = {"catalog.toml": catalog_toml, "env/env.shared": env}
+    return load("test", project_dir=make_project(root, minimal_config(**overrides), files))
+
+
+PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
+
+
+def copy_project(target: Path) -> Path:
+    """This project's package, templates, catalog, stacks and env templates, copied: the CLI run there reads them."""
+    for part in PROJECT_PARTS:
+        source = PROJECT_DIR / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__", ".env.local"))
+        else:
+            shutil.copy(source, target / part)
+    return target
+
+
+def cli(project: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess:
+    """`python -m components ARGS` as a separate process in `project` (a copy_project)."""
+    env = {**os.environ, "PYTHONPATH": str(project), "PYTHONHASHSEED": hash_seed}
+    return subprocess.run(
+        [sys.executable, "-m", "components", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )

@@ -214,7 +214,8 @@ def test_restore_refuses_a_database_holding_rows_unless_replaced(drill, restored
     replaced = drill.run(restored, "restore", names(drill)[1], "--replace")
     assert replaced.returncode == 0, replaced.stderr
     assert answers(restored) == drill.answers["incremental"]
-    [aside] = [name for name in databases(restored) if name.startswith("tensorzero_before_restore_")]
+    database = drill.deployment.spec.clickhouse.database  # prod's: `default`, where PMOVES's gateway logs
+    [aside] = [name for name in databases(restored) if name.startswith(f"{database}_before_restore_")]
     assert aside in replaced.stdout  # kept, not dropped
 
 

@@ -1,39 +1,16 @@
 """The offline CLI as an operator and CI run it: as a separate process, on copies of this project."""
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import tomli
 import yaml
-from conftest import CANARIES, STACKS, env_templates, write_canary_env
+from conftest import CANARIES, STACKS, cli, copy_project, env_templates, write_canary_env
 
 from components import edge
 from components.loader import PROJECT_DIR
-
-PROJECT_PARTS = ("components", "templates", "catalog", "stacks", "envfiles", "Pulumi.yaml")
-
-
-def copy_project(target: Path) -> Path:
-    for part in PROJECT_PARTS:
-        source = PROJECT_DIR / part
-        if source.is_dir():
-            shutil.copytree(source, target / part, ignore=shutil.ignore_patterns("__pycache__", ".env.local"))
-        else:
-            shutil.copy(source, target / part)
-    return target
-
-
-def cli(project: Path, *args: str, hash_seed: str = "0") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(project), "PYTHONHASHSEED": hash_seed}
-    return subprocess.run(
-        [sys.executable, "-m", "components", *args], cwd=project, env=env, capture_output=True, text=True, timeout=120
-    )
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +147,6 @@ def test_render_into_a_place_it_cannot_write_is_a_clean_error(project, env_dirs,
 
 def update_stack(project: Path, stack: str, key: str, change) -> None:
     """Change one key of a copied stack file through its parsed YAML, not its text."""
-    import yaml
-
     from components.names import PROJECT
 
     path = project / "stacks" / f"Pulumi.{stack}.yaml"
@@ -256,7 +231,8 @@ def test_a_plain_variable_changed_beside_a_secret_replaces_the_container(stack, 
     envs = resources_by_name(after)["clickhouse-container"]["inputs"]["envs"]
     assert "CLICKHOUSE_USER=pmoves_renamed" in envs and "CLICKHOUSE_PASSWORD=[secret]" in envs
     [url] = [e for e in resources_by_name(after)["gateway-container"]["inputs"]["envs"] if "_URL=" in e]
-    assert url == "TENSORZERO_CLICKHOUSE_URL=http://pmoves_renamed:[secret]@tensorzero-clickhouse:8123/tensorzero"
+    database = "default" if stack == "prod" else "tensorzero"  # prod logs where PMOVES's gateway did
+    assert url == f"TENSORZERO_CLICKHOUSE_URL=http://pmoves_renamed:[secret]@tensorzero-clickhouse:8123/{database}"
     assert_no_canary(after.read_text())
 
 

@@ -176,13 +176,14 @@ def test_model_is_the_upstream_name_of_the_provider_that_answered(deployments):
 
 def test_schema_sql_follows_the_spec(deployments):
     deployment = deployments["prod"]
-    assert deployment.spec.clickhouse.retention_days == 365 and deployment.spec.clickhouse.requests_view
+    spec = deployment.spec.clickhouse
+    assert spec.retention_days == 365 and spec.requests_view
     sql = clickhouse_schema.schema_sql(deployment)
-    assert "CREATE OR REPLACE VIEW `tensorzero`.`requests` AS" in sql
+    assert f"CREATE OR REPLACE VIEW `{spec.database}`.`requests` AS" in sql
     assert sql.count("MODIFY TTL timestamp + INTERVAL 365 DAY;") == len(clickhouse_schema.RETENTION_TABLES)
     plain = clickhouse_schema.schema_sql(with_clickhouse(deployment, retention_days=None, requests_view=False))
     assert "TTL" not in plain and "CREATE" not in plain
-    assert "DROP VIEW IF EXISTS `tensorzero`.`requests`;" in plain
+    assert f"DROP VIEW IF EXISTS `{spec.database}`.`requests`;" in plain
 
 
 def test_no_schema_without_the_tables_the_gateway_creates(deployments):
@@ -338,8 +339,9 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 def seeded(deployments, tmp_path_factory) -> Seeded:
-    """prod's files (Grafana, retention 365 days, backups, fallbacks) over TensorZero-shaped tables."""
-    deployment = deployments["prod"]
+    """prod's files (Grafana, retention 365 days, backups, fallbacks) over TensorZero-shaped tables, in the
+    package's own database (prod keeps logging to PMOVES's `default`, which a scenario cannot drop and restore)."""
+    deployment = with_clickhouse(deployments["prod"], database=ClickHouseSpec().database)
     spec = deployment.spec.clickhouse
     root = tmp_path_factory.mktemp("chdb-seeded")
     config = chdb_layout(root / "server", deployment, keep_constraints=False)
@@ -365,7 +367,7 @@ def seeded(deployments, tmp_path_factory) -> Seeded:
         ("literal", f"SELECT {clickhouse_schema.sql_string(ODD_NAME)} AS {clickhouse_schema.sql_identifier(ODD_NAME)}")
     )
     for stack in STACKS:  # every stack's SQL runs, twice; prod's last, so its view and TTLs stay
-        sql = clickhouse_schema.schema_sql(deployments[stack])
+        sql = clickhouse_schema.schema_sql(deployment if stack == "prod" else deployments[stack])
         steps += [(f"schema-{stack}-1", sql), (f"schema-{stack}-2", sql)]
     optimize = ";\n".join(f"OPTIMIZE TABLE {db}.{t} FINAL" for t in clickhouse_schema.RETENTION_TABLES)
     steps += [
@@ -767,13 +769,16 @@ def test_data_and_backups_live_on_protected_volumes(plans, deployments, stack):
     mounts = {
         m["containerPath"]: m["volumeName"] for m in container_of(plans[stack], CLICKHOUSE.role)["inputs"]["volumes"]
     }
-    expected = {clickhouse.DATA_PATH: f"{spec.name_prefix}-tensorzero-clickhouse-data"}
+    adopted = spec.clickhouse.adopt_volumes
+    data = adopted["data"].name if "data" in adopted else f"{spec.name_prefix}-tensorzero-clickhouse-data"
+    expected = {clickhouse.DATA_PATH: data}
     if spec.clickhouse.backups:
         expected[clickhouse.BACKUPS_PATH.rstrip("/")] = f"{spec.name_prefix}-tensorzero-clickhouse-backups"
     assert mounts == expected
     volumes = {r["inputs"]["name"]: r for r in resources(plans[stack], "volume:Volume")}
     for name in expected.values():
-        assert volumes[name]["protect"] == spec.protected
+        # An adopted volume is no resource of the stack (tests/test_volumes.py): nothing to protect.
+        assert name in {v.name for v in adopted.values()} or volumes[name]["protect"] == spec.protected
 
 
 def test_healthcheck_pings_the_http_interface(plans, stack):
@@ -835,7 +840,8 @@ def test_schema_container_runs_once_after_the_gateway_on_the_stack_network(schem
     assert gate["urn"] in run_once["dependencies"]
     assert run_once["provider"] == store["provider"]  # on ClickHouse's host
     assert inputs["image"] == store["inputs"]["image"]  # the ClickHouse image: it has clickhouse-client and sh
-    assert [n["name"] for n in inputs["networksAdvanced"]] == [n["name"] for n in store["inputs"]["networksAdvanced"]]
+    # The stack's own network, where ClickHouse answers too; one-shots join no other.
+    assert [n["name"] for n in inputs["networksAdvanced"]] == [store["inputs"]["networksAdvanced"][0]["name"]]
     assert inputs["entrypoints"] + inputs["command"] == list(clickhouse_schema.COMMAND)
     assert [u["file"] for u in inputs["uploads"]] == [clickhouse_schema.SQL_PATH]
     assert inputs["uploads"][0]["content"] == clickhouse_schema.schema_files(deployment)[0].content

@@ -372,6 +372,10 @@ class Scenario:
     stored: dict[str, int]  # database -> ChatInference + JsonInference rows in range
     results: dict[str, dict]  # expanded SQL -> {"rows": [...]} or {"error": ...}
     queries: list[Query]
+    databases: dict[str, str]  # variant -> the database its queries read
+
+    def rows_of(self, variant: str) -> list[Row]:
+        return self.rows[self.databases[variant]]
 
 
 def answers(step: dict) -> dict:
@@ -385,8 +389,9 @@ def answers(step: dict) -> dict:
 def scenario(deployments, tmp_path_factory) -> Scenario:
     rng = random.Random(20250601)
     rows = generate_rows(rng)
-    databases = {"tensorzero": rows, CUSTOM_DATABASE: [r for r in rows if r.model == "local_chat"]}
-    assert {d.spec.clickhouse.database for d in deployments.values()} <= set(databases)
+    # Each stack's own database (prod keeps PMOVES's `default`) holds the same rows; another holds fewer.
+    databases = {d.spec.clickhouse.database: rows for d in deployments.values()}
+    databases[CUSTOM_DATABASE] = [r for r in rows if r.model == "local_chat"]
     inferences = {
         "ChatInference": [START + 5 * i for i in range(30)] + [START - 10, END + 5],
         "JsonInference": [START + 7 * i + 1 for i in range(7)] + [END + 30],
@@ -406,7 +411,13 @@ def scenario(deployments, tmp_path_factory) -> Scenario:
     assert not refused, refused
     results = {sql: answers(step) for sql, step in zip(expanded, answered, strict=True)}
     stored = {d: sum(START <= s <= END for seconds in inferences.values() for s in seconds) for d in databases}
-    return Scenario(databases, stored, results, found)
+
+    def database(variant: str) -> str:  # variants are "<stack>[+edge]:<path>" (variants())
+        stack = variant.split(":")[0].removesuffix("+edge")
+        return CUSTOM_DATABASE if variant == "custom-database" else deployments[stack].spec.clickhouse.database
+
+    variant_databases = {variant: database(variant) for variant in variants(deployments)}
+    return Scenario(databases, stored, results, found, variant_databases)
 
 
 def results(scenario: Scenario, panel: str) -> dict[str, list[dict]]:
@@ -416,10 +427,6 @@ def results(scenario: Scenario, panel: str) -> dict[str, list[dict]]:
     for variant, result in found.items():
         assert "error" not in result, f"{variant}: {result.get('error')}"
     return {variant: result["rows"] for variant, result in found.items()}
-
-
-def database_of(variant: str) -> str:
-    return CUSTOM_DATABASE if variant == "custom-database" else "tensorzero"
 
 
 def in_range(rows: list[Row]) -> list[Row]:
@@ -453,7 +460,7 @@ def test_every_clickhouse_query_runs_in_the_clickhouse_engine(scenario):
 def test_percentile_panels_return_the_quantiles_of_the_rows(scenario, panel, column):
     for variant, returned in results(scenario, panel).items():
         groups = defaultdict(list)
-        for row in in_range(scenario.rows[database_of(variant)]):
+        for row in in_range(scenario.rows_of(variant)):
             if not row.cached and getattr(row, column) is not None:
                 groups[(row.timestamp - row.timestamp % INTERVAL_S, row.model)].append(getattr(row, column))
         assert sorted((epoch(r["time"]), r["model_name"]) for r in returned) == sorted(groups), variant
@@ -466,7 +473,7 @@ def test_percentile_panels_return_the_quantiles_of_the_rows(scenario, panel, col
 def test_tokens_panel_sums_input_and_output_tokens_per_model_and_interval(scenario):
     for variant, returned in results(scenario, "Input / output tokens by model").items():
         sums = defaultdict(lambda: {"input_tokens": [], "output_tokens": []})
-        for row in in_range(scenario.rows[database_of(variant)]):
+        for row in in_range(scenario.rows_of(variant)):
             bucket = sums[(row.timestamp - row.timestamp % INTERVAL_S, row.model)]
             bucket["input_tokens"] += [row.input_tokens] if row.input_tokens is not None else []
             bucket["output_tokens"] += [row.output_tokens] if row.output_tokens is not None else []
@@ -480,7 +487,7 @@ def test_tokens_panel_sums_input_and_output_tokens_per_model_and_interval(scenar
 def test_inference_rate_panel_counts_calls_per_second(scenario):
     for variant, returned in results(scenario, "Model inferences per second by model (ClickHouse)").items():
         counts = defaultdict(int)
-        for row in in_range(scenario.rows[database_of(variant)]):
+        for row in in_range(scenario.rows_of(variant)):
             counts[(row.timestamp - row.timestamp % INTERVAL_S, row.model)] += 1
         assert {(epoch(r["time"]), r["model_name"]): r["inferences_per_second"] for r in returned} == pytest.approx(
             {key: count / INTERVAL_S for key, count in counts.items()}
@@ -489,7 +496,7 @@ def test_inference_rate_panel_counts_calls_per_second(scenario):
 
 def test_model_comparison_table_matches_the_rows(scenario):
     for variant, returned in results(scenario, "Model comparison").items():
-        rows = in_range(scenario.rows[database_of(variant)])
+        rows = in_range(scenario.rows_of(variant))
         models = sorted({r.model for r in rows})
         assert sorted(r["model"] for r in returned) == models, variant
         assert [int(r["requests"]) for r in returned] == sorted((int(r["requests"]) for r in returned), reverse=True)
@@ -512,12 +519,12 @@ def test_model_comparison_table_matches_the_rows(scenario):
 
 def test_stored_inferences_count_chat_and_json_inferences_in_the_range(scenario):
     for variant, returned in results(scenario, "Inference requests without a stored result").items():
-        assert [int(r["stored_inferences"]) for r in returned] == [scenario.stored[database_of(variant)]]
+        assert [int(r["stored_inferences"]) for r in returned] == [scenario.stored[scenario.databases[variant]]]
 
 
 def test_latest_requests_is_the_seed_request_log_newest_first(scenario):
     for variant, returned in results(scenario, "Latest requests").items():
-        rows = sorted(in_range(scenario.rows[database_of(variant)]), key=lambda r: r.timestamp, reverse=True)
+        rows = sorted(in_range(scenario.rows_of(variant)), key=lambda r: r.timestamp, reverse=True)
         assert list(returned[0]) == [
             "timestamp",
             "model",

@@ -49,7 +49,7 @@ def test_the_ephemeral_stack_is_valid_and_its_own(project):
     spec = deployment.spec
     assert spec.name_prefix == "pmoves-e2e-check" and spec.tier.value == "dev"
     assert not spec.protected  # destroy must be able to remove its volumes
-    assert deployment.translation.ollama_pulls == ("smollm:135m", "all-minilm:22m")
+    assert deployment.translation.ollama_pulls == {"pmoves-ollama": ("smollm:135m", "all-minilm:22m")}
     assert deployment.translation.variables == []  # no hosted key
     # Every host port it publishes (the edge publishes the gateway's and the UI's) is its own, chosen free.
     ports = [p.external for service in spec.deployed_services for p in spec.placement(service).ports]

@@ -214,20 +214,60 @@ def test_ambiguous_upstream_name_is_a_404_naming_the_keys(rig, open_edge):
 
 
 def test_streamed_chunks_reach_the_client_before_the_provider_finishes(rig, open_edge):
+    """Each chunk renamed for the caller (see below) and passed on as it arrives."""
     rig.streamer.released.clear()
     request = {"model": "streamer-model", "messages": HELLO, "stream": True}
-    seen = []
+    seen, named = [], set()
     with httpx.stream("POST", f"{open_edge.url}/v1/chat/completions", json=request, timeout=30) as response:
         assert response.status_code == 200
         assert "gzip" not in response.headers.get("content-encoding", "")
         for line in response.iter_lines():
             if line.startswith("data: {"):
-                delta = json.loads(line.removeprefix("data: "))["choices"]
-                seen.extend(choice["delta"].get("content") or "" for choice in delta)
+                chunk = json.loads(line.removeprefix("data: "))
+                named.add(chunk["model"])
+                seen.extend(choice["delta"].get("content") or "" for choice in chunk["choices"])
                 if "first " in seen:
                     rig.streamer.released.set()
     assert rig.streamer.held == [True], "the first chunk reached the client only after the provider finished"
     assert "".join(seen) == "first second"
+    assert named == {"streamer-model"}  # every chunk, not TensorZero's `tensorzero::model_name::streaming_chat`
+
+
+def gateway_answer(rig, path: str, body: dict) -> dict:
+    """The same request straight to TensorZero's real routes, under the full name."""
+    answer = httpx.post(f"http://{rig.gateway_routes.host}:{rig.gateway_routes.port}/openai/v1{path}", json=body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+@pytest.mark.parametrize(
+    ("route", "name", "full_name"),
+    [
+        ("/v1/chat/completions", "claude-sonnet-4-5", "tensorzero::model_name::claude_sonnet"),
+        ("/v1/chat/completions", "claude_sonnet", "tensorzero::model_name::claude_sonnet"),
+        ("/v1/chat/completions", "gpt-4o", "tensorzero::function_name::gpt_4o"),
+        ("/v1/embeddings", "gemma_embed_local", "tensorzero::embedding_model_name::gemma_embed_local"),
+        ("/openai/v1/embeddings", "gemma_embed_local", "tensorzero::embedding_model_name::gemma_embed_local"),
+    ],
+)
+def test_an_answer_to_a_bare_name_carries_that_name_and_nothing_else_changes(rig, open_edge, route, name, full_name):
+    body = {"model": name, "messages": HELLO, "input": "x"}
+    answer = httpx.post(open_edge.url + route, json=body, headers={"Accept-Encoding": "gzip"})
+    assert answer.status_code == 200, answer.text
+    through_edge = answer.json()
+    assert through_edge["model"] == name
+    direct = gateway_answer(rig, route.removeprefix("/openai").removeprefix("/v1"), {**body, "model": full_name})
+    assert direct["model"].startswith(full_name)  # TensorZero's own name (a function adds its variant)
+    changing = {"model", "id", "episode_id", "created"}  # per request, or the one value the edge renames
+    assert {k: v for k, v in through_edge.items() if k not in changing} == {
+        k: v for k, v in direct.items() if k not in changing
+    }
+
+
+def test_an_answer_to_a_full_name_is_left_as_tensorzero_gave_it(open_edge):
+    name = "tensorzero::model_name::claude_sonnet"
+    answer = httpx.post(f"{open_edge.url}/v1/chat/completions", json={"model": name, "messages": HELLO})
+    assert answer.status_code == 200 and answer.json()["model"] == name
 
 
 def test_auth_off_accepts_the_seed_python_call_with_an_empty_key(open_edge):

@@ -423,11 +423,14 @@ def test_ollama_across_hosts_is_reached_only_through_its_allow_list_guard(deploy
     prod = deployments["prod"]
     spec = prod.spec
     guard = prod.plans["ollama_guard"]
-    assert spec.placement("ollama").ports == ()  # Ollama itself publishes nothing
+    jetson = spec.ollama.instances["jetson"]
+    assert spec.placement("ollama-jetson").ports == ()  # the GPU host's Ollama itself publishes nothing
     [published] = guard.placement.ports
-    assert published.ip == spec.hosts["gpu"].bind_address and published.external == spec.ollama.port
+    assert published.ip == spec.hosts["gpu"].bind_address and published.external == jetson.port
     assert guard.authentication == f"allow-list {', '.join(spec.ollama_guard.allow)}"
-    assert spec.endpoint("ollama", seen_from="main") == Endpoint(spec.hosts["gpu"].address, spec.ollama.port)
+    assert spec.endpoint("ollama-jetson", seen_from="main") == Endpoint(spec.hosts["gpu"].address, jetson.port)
+    # The main host's Ollama, beside the gateway, stays on loopback.
+    assert [p.ip for p in spec.placement("ollama").ports] == ["127.0.0.1"]
 
 
 def test_a_guard_bound_to_every_address_is_refused(tmp_path):

@@ -22,6 +22,7 @@ from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from edge_rig import NGINX, StandIn, free_port, place
 
 from components import docker_proxy, ollama_guard
+from components.errors import ConfigError
 from components.loader import load
 
 
@@ -79,6 +80,25 @@ def test_the_gateway_on_another_host_reaches_ollama_through_its_guard(guarded):
         b.fields.get("api_base") for m in guarded.translation.embedding_models for b in m.providers
     ]
     assert guarded.plans[ollama_guard.SERVICE.role].authentication == "allow-list 127.0.0.3/32, 10.0.0.0/29"
+
+
+@pytest.mark.parametrize(
+    ("instances", "named", "message"),
+    [
+        ({"jetson": {"host": "gpu"}}, "nano", "'nano' is not an entry of ollama.instances (it has: jetson)"),
+        ({}, "jetson", "'jetson' is not an entry of ollama.instances (it has: none)"),
+    ],
+)
+def test_a_guard_naming_an_ollama_the_stack_lacks_is_refused(tmp_path, instances, named, message):
+    config = minimal_config(
+        hosts={"main": {}, "gpu": {"address": "10.0.0.9", "bind_address": "10.0.0.9"}},
+        ollama={"instances": instances},
+        ollama_guard={"enabled": True, "host": "gpu", "ollama": named, "allow": ["10.0.0.1/32"]},
+    )
+    project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV})
+    with pytest.raises(ConfigError) as failure:
+        load("test", project_dir=project)
+    assert ("ollama_guard.ollama", message) in [(p.key, p.message) for p in failure.value.problems], failure.value
 
 
 def test_only_allowed_addresses_get_through_to_ollama(guarded, tmp_path):

@@ -106,7 +106,7 @@ def test_seed_examples_render_into_config_tensorzero_accepts(tmp_path, monkeypat
     assert [(f.name, f.params) for f in deployment.translation.functions] == [
         ("my_new_model", {"temperature": 0.7, "max_tokens": 1000})
     ]
-    assert deployment.translation.ollama_pulls == ("gemma:2b",)
+    assert deployment.translation.ollama_pulls == {"pmoves-ollama": ("gemma:2b",)}
 
 
 def closed_port() -> int:

@@ -24,7 +24,7 @@ from components.grafana import SERVICE as GRAFANA
 from components.loki import SERVICE as LOKI
 from components.names import SERVICE_LABEL
 from components.prometheus import SERVICE as PROMETHEUS
-from components.registry import REGISTRY, Environment
+from components.registry import Environment
 
 
 def by_kind(files, kind: str) -> list:
@@ -89,13 +89,13 @@ def test_grafana_on_another_host_reaches_the_backends_at_their_published_address
     assert {"prometheus.bind_address", "clickhouse.bind_address", "loki.bind_address"} <= keys
 
 
-def test_datasource_addresses_resolve_to_containers_of_the_same_plan(plans, stack):
+def test_datasource_addresses_resolve_to_containers_of_the_same_plan(plans, deployments, stack):
     """In the whole program under mocks: each address Grafana is given is a container it shares a network with."""
     desired = plans[stack]
     board = container_of(desired, GRAFANA.role)["inputs"]
     [upload] = [u for u in board["uploads"] if u["file"].startswith(f"{grafana.PROVISIONING_DIR}/datasources/")]
     [network] = [n["name"] for n in board["networksAdvanced"]]
-    ports = {s.role: s.port for s in REGISTRY.services if s.port}
+    ports = {s.role: s.port for s in deployments[stack].spec.all_services if s.port}
     reachable = {
         (alias, ports[label["value"]])
         for c in containers(desired).values()

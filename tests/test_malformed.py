@@ -58,7 +58,7 @@ CASES = [
     case("provider-type-unknown", {}, catalog(
         '[providers.mistral]\ntype = "mistral"\nbase_url = "https://api.mistral.ai/v1"\n'
         'api_key = "env::MISTRAL_API_KEY"\n'),
-        CATALOG, "providers.mistral.type", "Input should be 'openai', 'anthropic', 'openrouter' or 'together'"),
+        CATALOG, "providers.mistral.type", "Input should be 'openai', 'anthropic', 'openrouter', 'together' or 'ollama'"),
     case("model-provider-undeclared", {}, catalog('[models.chat]\nprovider = "mistral"\nmodel = "m"\n'),
          CATALOG, "models.chat.provider", "'mistral' is neither declared under [providers] nor built in"),
     case("provider-without-base-url", {}, catalog('[providers.mistral]\napi_key = "env::MISTRAL_API_KEY"\n'),
@@ -92,7 +92,23 @@ CASES = [
          CATALOG, "models.gemma_embed_local", "defined twice: in the seed format and natively"),
     case("function-variant-names-unserved-model", {},
          catalog('[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "ghost"\n'),
-         CATALOG, "functions.f.variants.v.model", "'ghost' is not served by this environment"),
+         CATALOG, "functions.f.variants.v.model", "'ghost' is not a model of the catalog"),
+    case("function-left-without-variant", {"catalog": {"files": [CATALOG], "models": ["gemma_embed_local"]}},
+         catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.f]\ntype = "chat"\n'
+                 '[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "chat"\n'),
+         CATALOG, "functions.f", "no variant left in this stack: v (model chat)"),
+    case("catalog-value-not-supplied", {},
+         catalog('[providers.cf]\nbase_url = "https://api.cloudflare.com/accounts/${CF_ACCOUNT}/v1"\napi_key = "none"\n'
+                 '[models.chat]\nprovider = "cf"\nmodel = "m"\n'),
+         CATALOG, "providers.cf.base_url", "${CF_ACCOUNT} is needed, but no env layer in env/"),
+    case("template-file-missing", {},
+         catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.f]\ntype = "chat"\n'
+                 '[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "chat"\n'
+                 'system_template = "f/system.minijinja"\n'),
+         CATALOG, "functions.f.variants.v.system_template", "f/system.minijinja: file not found"),
+    case("openai-url-on-ollama-port-without-v1", {},
+         catalog('[providers.gpu]\nbase_url = "http://gpu-box:11434"\napi_key = "none"\n'),
+         CATALOG, "providers.gpu.base_url", "is Ollama's port without its OpenAI path"),
     case("ollama-model-without-ollama", {"ollama": {"enabled": False}}, {},
          CATALOG, "providers.ollama.base_url", "not set and this environment deploys no Ollama"),
     # --- catalog: files and tables -----------------------------------------------------------------
@@ -146,6 +162,14 @@ CASES = [
          STACK_FILE, "ui.port", "3030 is already published by gateway on host 'main'"),
     case("service-on-unknown-host", {"ollama": {"host": "jetson"}}, {},
          STACK_FILE, "ollama.host", "'jetson' is not one of hosts (main)"),
+    case("ollama-instance-on-unknown-host", {"ollama": {"instances": {"jetson": {"host": "gpu", "port": 21434}}}}, {},
+         STACK_FILE, "ollama.instances.jetson.host", "'gpu' is not one of hosts (main)"),
+    case("ollama-instance-takes-a-hostname", {"ollama": {"instances": {"ui": {"alias": "tensorzero-ui"}}}}, {},
+         STACK_FILE, "ollama.instances.ui.alias", "'tensorzero-ui' is already ui's hostname"),
+    case("network-not-on-the-host", {"ui": {"networks": ["pmoves_api"]}}, {},
+         STACK_FILE, "ui.networks", "'pmoves_api' is not declared in hosts.main.networks (none)"),
+    case("adopted-volume-unknown", {"clickhouse": {"adopt_volumes": {"logs": {"name": "old-logs"}}}}, {},
+         STACK_FILE, "clickhouse.adopt_volumes.logs", "clickhouse has no volume 'logs' (its volumes: backups, data)"),
     case("cross-host-over-loopback",
          {"hosts": {"main": {}, "gpu": {"url": "ssh://gpu", "address": "10.0.0.7"}}, "ollama": {"host": "gpu"}}, {},
          STACK_FILE, "ollama.port", "bind_address must not be a loopback address"),

@@ -181,19 +181,24 @@ def test_every_target_is_a_deployed_service_where_the_spec_puts_it(deployments, 
             expected.add((service.role, address(spec, service), service.role))
     probe_host = spec.blackbox.host
     for service, path in PROBED_PATHS.items():
-        if spec.deployed(service):
-            endpoint = spec.endpoint(service, seen_from=probe_host)
-            expected.add(("blackbox-http", f"http://{endpoint.host}:{endpoint.port}{path}", service.role))
+        # Ollama's instances are probed like it (its further `ollama.instances`).
+        for each in [s for s in spec.deployed_services if s.component == service.component]:
+            endpoint = spec.endpoint(each, seen_from=probe_host)
+            expected.add(("blackbox-http", f"http://{endpoint.host}:{endpoint.port}{path}", each.role))
     assert sorted(found) == sorted(expected)
     assert exporters == [address(spec, BLACKBOX)]
 
 
-def test_prod_probes_ollama_on_the_gpu_host_through_its_published_port(deployments, tmp_path):
+def test_prod_probes_jetson_ollama_on_the_gpu_host_through_its_published_port(deployments, tmp_path):
     spec = deployments["prod"].spec
     config, _ = rendered(deployments["prod"], tmp_path)
     found, _ = targets(config)
-    [ollama] = [target for _, target, service in found if service == OLLAMA.role]
-    assert ollama == f"http://{spec.hosts['gpu'].address}:{spec.ollama.port}/api/version"
+    probed = {service: target for _, target, service in found if service.startswith(OLLAMA.role)}
+    jetson = spec.ollama.instances["jetson"]
+    assert probed == {
+        OLLAMA.role: f"http://{OLLAMA.alias}:{OLLAMA.port}/api/version",
+        "ollama-jetson": f"http://{spec.hosts[jetson.host].address}:{jetson.port}/api/version",
+    }
 
 
 @pytest.fixture

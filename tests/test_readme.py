@@ -40,6 +40,29 @@ NOT_RUN = {
         "a template against prod's host; the keyed calls themselves run against the edge in test_edge_access.py"
     ),
     "make restore STACK=prod FROM=tensorzero-<time>-pre-upgrade REPLACE=1": "a template: <time> is the backup's",
+    # Moving from PMOVES's compose: on PMOVES's main host, with its credentials, compose file and containers.
+    "make validate STACK=prod": "needs prod's credentials; tests/test_cli.py validates prod with stand-in values",
+    "make plan-diff BASE=main STACKS=prod": (
+        "needs a git checkout with a `main` branch; tests/test_cli.py diffs prod's plans against another revision"
+    ),
+    **{
+        command: "on PMOVES's main host: its compose services, networks and volumes are not on this machine"
+        for command in (
+            "docker network ls --filter name=pmoves_",
+            "docker volume ls --filter name=tensorzero-clickhouse-data --filter name=pmoves-ollama-models",
+            "docker exec tensorzero-clickhouse clickhouse-client --user tensorzero --password tensorzero "
+            '--query "SELECT count() FROM default.ModelInference"',
+            "docker exec pmoves-ollama ollama list",
+            "docker compose -f pmoves/docker-compose.yml rm --stop --force tensorzero-ui tensorzero-gateway "
+            "tensorzero-clickhouse pmoves-ollama",
+            'docker exec pmoves-prod-tensorzero-clickhouse sh -c \'clickhouse-client --user "$CLICKHOUSE_USER" '
+            '--password "$CLICKHOUSE_PASSWORD" --query "SELECT count() FROM ModelInference"\'',
+            "docker run --rm --network pmoves_api curlimages/curl -s http://tensorzero-gateway:3000/status",
+            "docker stop $(docker ps -q --filter label=com.pmoves.stack=pmoves-prod)",
+            "docker compose -f pmoves/docker-compose.yml up -d tensorzero-clickhouse tensorzero-gateway tensorzero-ui "
+            "pmoves-ollama",
+        )
+    },
 }
 NEEDS_PULUMI = re.compile(r"^make (up|preview|smoke) ")
 # Run inside a deployed stack's backup container: in a fresh checkout they stop cleanly, naming what is missing.

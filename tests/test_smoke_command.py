@@ -236,4 +236,4 @@ def test_the_console_command_runs_the_cli_from_anywhere(tmp_path, canary_env_dir
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("dev: valid (dev);")
+    assert done.stdout.splitlines()[-1].startswith("dev: valid (dev);")

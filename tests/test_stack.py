@@ -30,7 +30,6 @@ from components.names import SERVICE_LABEL, TYPE_PREFIX
 from components.ollama import SERVICE as OLLAMA
 from components.plan import plan, use_mocks
 from components.prometheus import SERVICE as PROMETHEUS
-from components.registry import REGISTRY
 from components.spec import Tier
 from components.stack import build, rendered_files
 from components.types import image_tag
@@ -46,7 +45,7 @@ def test_expected_resources(plans, deployments, stack):
     assert len(resources(desired, "network:Network")) == len(hosts_used)
     assert len(resources(desired, "providers:docker")) == len(hosts_used)
     assert sorted(v["inputs"]["name"] for v in resources(desired, "volume:Volume")) == sorted(
-        f"{spec.name_prefix}-{volume.docker_name}" for p in planned for volume in p.volumes
+        f"{spec.name_prefix}-{volume.docker_name}" for p in planned for volume in p.volumes if not volume.adopted
     )
     # A rolling container (the gateway behind the edge) ends in a random generation, new on each replacement.
     named = sorted(re.sub(r"-[0-9a-f]{8}$", "", name) for name in containers(desired))
@@ -109,7 +108,7 @@ def test_containers_answer_to_the_seed_hostnames(plans, deployments, stack):
     spec = deployments[stack].spec
     for service in spec.deployed_services:
         if service.container:
-            [network] = container_of(plans[stack], service.role)["inputs"]["networksAdvanced"]
+            network = container_of(plans[stack], service.role)["inputs"]["networksAdvanced"][0]
             assert network == {"name": f"{spec.name_prefix}-tensorzero", "aliases": [seed_alias(spec, service)]}
 
 
@@ -263,7 +262,9 @@ def role(container: dict) -> str:
 
 
 def aliases(container: dict) -> list[str]:
-    return [alias for network in container["inputs"]["networksAdvanced"] for alias in network.get("aliases", [])]
+    """Every hostname the container answers to, on whichever network (joined networks repeat them)."""
+    found = [alias for network in container["inputs"]["networksAdvanced"] for alias in network.get("aliases", [])]
+    return list(dict.fromkeys(found))
 
 
 def test_the_edge_owns_the_public_gateway_port_and_the_seed_hostname(any_stack):
@@ -363,7 +364,7 @@ def test_callers_gateway_url_is_the_public_gateway_port_and_without_the_edge_not
 
 def reachable_in_plan(desired: dict, spec) -> set[tuple[str, int]]:
     """Every (host, port) a container of the plan answers on: alias and port on its network, published ports."""
-    listening = {s.role: {s.port} for s in REGISTRY.services if s.port}
+    listening = {s.role: {s.port} for s in spec.all_services if s.port}
     listening[CLICKHOUSE.role].add(clickhouse.METRICS_PORT)
     listening[EDGE.role].add(edge.METRICS_PORT)
     found = set()

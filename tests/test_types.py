@@ -122,6 +122,9 @@ def test_more_annotated_types(annotated, value, valid):
 
 # Every named pattern of components/types.py, with a value it accepts.
 ACCEPTED = {
+    "ContainerPath": "/root/.ollama/models",
+    "Hostname": "jetson-ollama",
+    "InstanceName": "jetson",
     "Line": "ops on call: restore tested 2026-11-30",
     "ImageRef": "tensorzero/gateway:2026.6.0",
     "DockerName": "pmoves-test",

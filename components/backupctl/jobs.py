@@ -172,12 +172,17 @@ def _verify(clickhouse: ClickHouse, database: str) -> dict[str, int]:
     return table_rows(clickhouse, database)
 
 
+# The backup of a database created by the server itself (`default`, where PMOVES's gateway logs) holds a bare
+# `CREATE DATABASE default`, which ClickHouse finds different from the Atomic database it restores into.
+RESTORE_SETTINGS = "SETTINGS allow_different_database_def = true"
+
+
 def _restore_copy(clickhouse: ClickHouse, destination: Destination, name: str, copy: str) -> dict[str, int]:
     """Restore backup `name` as database `copy` and check it; on failure nothing of it is left."""
     target = f"{identifier(clickhouse.database)} AS {identifier(copy)}"
     clickhouse.run(f"DROP DATABASE IF EXISTS {identifier(copy)} SYNC", ADMIN_DATABASE)
     try:
-        clickhouse.run(f"RESTORE DATABASE {target} FROM {destination.sql(name)}", ADMIN_DATABASE)
+        clickhouse.run(f"RESTORE DATABASE {target} FROM {destination.sql(name)} {RESTORE_SETTINGS}", ADMIN_DATABASE)
         return _verify(clickhouse, copy)
     except ClickHouseError:
         clickhouse.run(f"DROP DATABASE IF EXISTS {identifier(copy)} SYNC", ADMIN_DATABASE)
@@ -221,7 +226,9 @@ def restore(settings: Settings, name: str, destination_label: str = "local", rep
             moved = f"; the database it replaced ({held} rows) is kept as {aside}"
         else:
             clickhouse.run(f"DROP DATABASE {identifier(database)} SYNC", ADMIN_DATABASE)
-    clickhouse.run(f"RESTORE DATABASE {identifier(database)} FROM {destination.sql(name)}", ADMIN_DATABASE)
+    clickhouse.run(
+        f"RESTORE DATABASE {identifier(database)} FROM {destination.sql(name)} {RESTORE_SETTINGS}", ADMIN_DATABASE
+    )
     restored = table_rows(clickhouse, database)
     if restored != expected:
         raise ClickHouseError(f"restored {restored}, but the checked copy held {expected}")

@@ -5,7 +5,7 @@ fail: CI must run them (.ci/system-deps installs and starts the engine).
 """
 
 import os
-import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from .engine import Fleet, engine_problem
-from .livestack import LiveStack, live_deployment, start
+from .engine import engine_problem, fleet_of
+from .livestack import LiveStack, SecondHost, live_deployment, start
 
 BUILD_IMAGES = Path(__file__).resolve().parent / "build-images"
 BUILD_TIMEOUT_S = 1200  # a cold build (debootstrap and three images) takes about a minute here
@@ -61,13 +61,9 @@ def live_images(docker_engine, pytestconfig) -> None:
 
 @pytest.fixture(scope="session")
 def fleet(live_images):
-    """The session's containers and network; a unique prefix, so sessions and other users never collide."""
-    fleet = Fleet(f"pmoves-live-{secrets.token_hex(3)}")
-    fleet.create_network()
-    try:
+    """The session's containers and networks."""
+    with fleet_of("live") as fleet:
         yield fleet
-    finally:
-        fleet.remove()
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +71,17 @@ def live_stack(fleet, tmp_path_factory) -> LiveStack:
     if sys.version_info[:2] != STANDIN_PYTHON:
         # The gateway stand-in imports this interpreter's `tensorzero` (and its compiled dependencies).
         cannot_run(f"the venv's Python is {sys.version.split()[0]}; the stand-in image runs {STANDIN_PYTHON}")
-    return start(fleet, live_deployment(tmp_path_factory.mktemp("live-project"), fleet.prefix))
+    network = fleet.create_network("gpu")
+    address = fleet.gateway_address(network)
+    gpu = SecondHost(network, address, free_port(address))
+    return start(fleet, live_deployment(tmp_path_factory.mktemp("live-project"), fleet.prefix, gpu), gpu)
+
+
+def free_port(address: str) -> int:
+    """A port nothing listens on at `address` now (the engine binds it next)."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return probe.getsockname()[1]
 
 
 @pytest.hookimpl(wrapper=True)

@@ -4,11 +4,13 @@ and every container and network removed at the end."""
 import io
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Optional, TypeVar
@@ -144,16 +146,31 @@ class Container:
 
 @dataclass
 class Fleet:
-    """The containers of one test session, on one network with the stack's aliases; always removed."""
+    """The containers of one test session, on networks with the stack's aliases (one per Docker host the stack
+    places services on), and the volumes they made; always removed."""
 
     prefix: str
     containers: dict[str, Container] = field(default_factory=dict)
-    network: str = ""
+    network: str = ""  # the main host's
+    networks: list[str] = field(default_factory=list)
+    volumes: list[str] = field(default_factory=list)
 
-    def create_network(self) -> str:
-        self.network = f"{self.prefix}-net"
-        docker("network", "create", "--label", f"org.pmoves.test={self.prefix}", self.network)
-        return self.network
+    def create_network(self, suffix: str = "net") -> str:
+        name = f"{self.prefix}-{suffix}"
+        docker("network", "create", "--label", f"org.pmoves.test={self.prefix}", name)
+        self.networks.append(name)
+        self.network = self.network or name
+        return name
+
+    def gateway_address(self, network: str) -> str:
+        """The Docker host's address on `network`: where containers on every network reach its published ports."""
+        inspected = json.loads(docker("network", "inspect", network))[0]
+        return inspected["IPAM"]["Config"][0]["Gateway"]
+
+    def create_volume(self, name: str) -> str:
+        docker("volume", "create", "--label", f"org.pmoves.test={self.prefix}", name)
+        self.volumes.append(name)
+        return name
 
     def run(
         self,
@@ -164,20 +181,24 @@ class Fleet:
         env: Sequence[tuple[str, str]] = (),
         command: Sequence[str] = (),
         entrypoint: Optional[str] = None,
-        publish: Iterable[int] = (),
+        publish: Iterable[int | str] = (),
         files: Optional[dict[str, str]] = None,
         mounts: Iterable[tuple[str, str]] = (),
+        volumes: Iterable[tuple[str, str]] = (),
         healthcheck: Optional[Sequence[str]] = None,
+        network: Optional[str] = None,
     ) -> Container:
-        """Create, upload `files` (path: content, as the stack's uploads), start. Env values travel in the
-        docker CLI's own environment (`--env NAME`), never in its arguments."""
+        """Create, upload `files` (path: content, as the stack's uploads), start. `publish`: a port, published on
+        127.0.0.1 at a port the engine picks, or a whole `--publish` value. `mounts` are read-only host paths,
+        `volumes` (name, path) named volumes. Env values travel in the docker CLI's own environment
+        (`--env NAME`), never in its arguments."""
         container = Container(f"{self.prefix}-{role}", role)
         args = [
             "create",
             "--name",
             container.name,
             "--network",
-            self.network,
+            network or self.network,
             "--label",
             f"org.pmoves.test={self.prefix}",
         ]
@@ -186,9 +207,11 @@ class Fleet:
         for name, _ in env:
             args += ["--env", name]
         for port in publish:
-            args += ["--publish", f"127.0.0.1::{port}"]
+            args += ["--publish", port if isinstance(port, str) else f"127.0.0.1::{port}"]
         for source, target in mounts:
             args += ["--volume", f"{source}:{target}:ro"]
+        for name, target in volumes:
+            args += ["--volume", f"{name}:{target}"]
         if healthcheck:
             args += ["--health-cmd", shlex.join(healthcheck), *HEALTH]
         if entrypoint:
@@ -203,14 +226,31 @@ class Fleet:
     def logs(self) -> str:
         return "\n".join(container.logs() for container in self.containers.values())
 
+    def remove_container(self, role: str) -> None:
+        container = self.containers.pop(role)
+        try:
+            docker("rm", "--force", "--volumes", container.name, timeout=60)
+        except (DockerFailed, subprocess.TimeoutExpired):
+            pass
+
     def remove(self) -> None:
-        for container in self.containers.values():
-            try:
-                docker("rm", "--force", "--volumes", container.name, timeout=60)
-            except (DockerFailed, subprocess.TimeoutExpired):
-                pass
-        if self.network:
-            try:
-                docker("network", "rm", self.network, timeout=60)
-            except (DockerFailed, subprocess.TimeoutExpired):
-                pass
+        for role in list(self.containers):
+            self.remove_container(role)
+        for kind, names in (("network", self.networks), ("volume", self.volumes)):
+            for name in names:
+                try:
+                    docker(kind, "rm", name, timeout=60)
+                except (DockerFailed, subprocess.TimeoutExpired):
+                    pass
+
+
+@contextmanager
+def fleet_of(name: str) -> Iterator[Fleet]:
+    """A fleet with its first network, under a unique prefix (sessions and other users never collide);
+    everything it made is removed at the end."""
+    fleet = Fleet(f"pmoves-{name}-{secrets.token_hex(3)}")
+    fleet.create_network()
+    try:
+        yield fleet
+    finally:
+        fleet.remove()

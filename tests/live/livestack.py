@@ -5,9 +5,12 @@ TensorZero's own OpenAI-compatible routes (package `tensorzero`). Stand-ins (tes
 such) only for what cannot run here: the gateway's /status, /health and /metrics, the UI, Ollama, Grafana,
 and the schema one-shot's SQL (REQUESTS_VIEW_STANDIN, in 18.16's dialect).
 
-The stack is the dev stack with only what this machine needs changed (`live_config`). Every rendered file,
-environment, healthcheck and command comes from the components, so this is the stack `pulumi up` would run,
-with stand-in images where no image can be had.
+The stack is the dev stack with only what this machine needs changed (`live_config`), plus a second Docker
+host as prod has one: a second network of this engine (`gpu`), where a second Ollama (`ollama.instances.jetson`,
+a stand-in, as `pmoves-ollama` is) serves the catalog's edge model behind its guard. The other host's
+containers reach it as prod's reach the GPU host: at that host's address (the engine's address on that
+network) and the port its guard publishes. Every rendered file, environment, healthcheck and command comes
+from the components, so this is the stack `pulumi up` would run, with stand-in images where no image can be had.
 """
 
 import json
@@ -19,7 +22,19 @@ import tensorzero
 import yaml
 from conftest import make_project, write_canary_env
 
-from components import backup, blackbox, clickhouse, clickhouse_schema, edge, gateway, grafana, prometheus, ui
+from components import (
+    backup,
+    blackbox,
+    clickhouse,
+    clickhouse_schema,
+    edge,
+    gateway,
+    grafana,
+    ollama,
+    ollama_guard,
+    prometheus,
+    ui,
+)
 from components.backup import SERVICE as BACKUP
 from components.blackbox import SERVICE as BLACKBOX
 from components.clickhouse import SERVICE as CLICKHOUSE
@@ -31,6 +46,7 @@ from components.grafana import SERVICE as GRAFANA
 from components.loader import PROJECT_DIR, Deployment, load
 from components.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX, PROJECT
 from components.ollama import SERVICE as OLLAMA
+from components.ollama_guard import SERVICE as GUARD
 from components.prometheus import SERVICE as PROMETHEUS
 from components.service import Endpoint, ServiceDefinition
 from components.ui import SERVICE as UI
@@ -61,8 +77,25 @@ SELECT
 FROM {database}.ModelInference"""
 
 
-def live_config(name_prefix: str) -> dict:
-    """The dev stack's config, changed only where this machine differs from a real host."""
+@dataclass(frozen=True)
+class SecondHost:
+    """The second Docker host: a network of this engine, the engine's address there, a free port on it."""
+
+    network: str
+    address: str
+    ollama_port: int
+
+
+GPU_HOST = "gpu"
+GPU_INSTANCE = "jetson"  # as prod names the GPU host's Ollama: role ollama-jetson, hostname jetson-ollama
+GPU_MODEL = "mistral_edge"  # the catalog's model on that Ollama (catalog/models.toml)
+GPU_OLLAMA = ollama.instance_role(GPU_INSTANCE)
+PRIVATE_NETWORKS = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+
+
+def live_config(name_prefix: str, gpu: SecondHost) -> dict:
+    """The dev stack's config, changed only where this machine differs from a real host, and given a second
+    host with its own Ollama."""
     document = yaml.safe_load((PROJECT_DIR / "stacks" / "Pulumi.dev.yaml").read_text())
     config = {key.removeprefix(f"{PROJECT}:"): value for key, value in document["config"].items()}
     config["name_prefix"] = name_prefix
@@ -73,11 +106,19 @@ def live_config(name_prefix: str) -> dict:
     # its login; its image is the stand-in pmoves-test/openresty.
     # Targets are up after the first scrape: the tests should not wait dev's 15s.
     config["prometheus"] = {**config.get("prometheus", {}), "scrape_interval": SCRAPE_INTERVAL}
+    # The second host, reached at its address; its published ports bind there, not on every interface. Its
+    # Ollama is published only by its guard, which lets through Docker's private networks (this machine's).
+    second = {"url": docker_host_url(), "address": gpu.address, "bind_address": gpu.address}
+    config["hosts"] = {**config["hosts"], GPU_HOST: second}
+    instance = {"host": GPU_HOST, "port": gpu.ollama_port}
+    config["ollama"] = {**config.get("ollama", {}), "instances": {GPU_INSTANCE: instance}}
+    config["ollama_guard"] = {"enabled": True, "host": GPU_HOST, "ollama": GPU_INSTANCE, "allow": PRIVATE_NETWORKS}
+    config["catalog"] = {**config["catalog"], "models": [*config["catalog"]["models"], GPU_MODEL]}
     return config
 
 
-def live_deployment(root: Path, name_prefix: str) -> Deployment:
-    config = live_config(name_prefix)
+def live_deployment(root: Path, name_prefix: str, gpu: SecondHost) -> Deployment:
+    config = live_config(name_prefix, gpu)
     catalogs = {name: (PROJECT_DIR / name).read_text() for name in config["catalog"]["files"]}
     make_project(root, config, catalogs, stack=STACK)
     write_canary_env("dev", root / "env")
@@ -101,14 +142,20 @@ THROUGH_EDGE = {GATEWAY.role: edge.PORT, UI.role: edge.UI_PORT, EDGE.role: edge.
 class LiveStack:
     deployment: Deployment
     fleet: Fleet
+    gpu: SecondHost
 
     @property
     def urls(self) -> dict[str, str]:
         """Role: where this host reaches the service as the stack publishes it (asked each time: a restarted
-        container gets a new port). The gateway and the UI are the edge's."""
+        container gets a new port). The gateway and the UI are the edge's; the GPU host's Ollama, its guard's."""
         found = {s.role: self.fleet.containers[s.role].url(s.port) for s in PUBLISHED}
         edge_container = self.fleet.containers[EDGE.role]
-        return {**found, **{role: edge_container.url(port) for role, port in THROUGH_EDGE.items()}}
+        guard = self.fleet.containers[GUARD.role].url(GUARD.port)
+        return {
+            **found,
+            **{role: edge_container.url(port) for role, port in THROUGH_EDGE.items()},
+            GPU_OLLAMA: guard,
+        }
 
     @property
     def gateway_core_url(self) -> str:
@@ -139,7 +186,7 @@ class LiveStack:
                 "chat": [m.name for m in translation.models],
                 "embedding": [m.name for m in translation.embedding_models],
             },
-            "ollama_models": list(translation.ollama_pulls),
+            "ollama_models": {s.role: list(translation.ollama_pulls.get(s.alias, ())) for s in ollama.servers(spec)},
             "smoke": {
                 "chat_model": CHAT_MODEL_PREFIX + spec.smoke.chat_model,
                 "embedding_model": EMBEDDING_MODEL_PREFIX + spec.smoke.embedding_model,
@@ -210,18 +257,18 @@ class LiveStack:
 
         wait_for("every Prometheus target up", probe, timeout, self.fleet.logs)
 
-    def pull(self, model: str) -> None:
-        httpx.post(self.urls[OLLAMA.role] + "/api/pull", json={"model": model, "stream": False}).raise_for_status()
+    def pull(self, model: str, role: str = OLLAMA.role) -> None:
+        httpx.post(self.urls[role] + "/api/pull", json={"model": model, "stream": False}).raise_for_status()
 
-    def remove_model(self, model: str) -> None:
-        httpx.request("DELETE", self.urls[OLLAMA.role] + "/api/delete", json={"model": model}).raise_for_status()
+    def remove_model(self, model: str, role: str = OLLAMA.role) -> None:
+        httpx.request("DELETE", self.urls[role] + "/api/delete", json={"model": model}).raise_for_status()
 
     def gateway_fault(self, **faults: bool) -> None:
         httpx.post(self.gateway_core_url + "/stand-in/fault", json=faults).raise_for_status()
 
 
 def standin(
-    fleet: Fleet, service: ServiceDefinition, script: str, *, args=(), healthcheck, publish=True, **kwargs
+    fleet: Fleet, service: ServiceDefinition, script: str, *, args=(), healthcheck, publish=None, **kwargs
 ) -> Container:
     kwargs.setdefault("env", [])
     mounts = [(str(STANDINS), STANDINS_MOUNT), *kwargs.pop("mounts", [])]
@@ -230,7 +277,7 @@ def standin(
         "pmoves-test/python",
         aliases=[service.alias],
         command=[f"{STANDINS_MOUNT}/{script}", *args],
-        publish=[service.port] if publish else [],
+        publish=[service.port] if publish is None else publish,
         mounts=mounts,
         healthcheck=healthcheck,
         **kwargs,
@@ -275,7 +322,32 @@ def run_edge(fleet: Fleet, deployment: Deployment) -> Container:
     )
 
 
-def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
+def ollamas(fleet: Fleet, deployment: Deployment, gpu: SecondHost) -> None:
+    """Each of the stack's Ollamas (stand-ins) on its host's network; the GPU host's behind its guard (the
+    stand-in OpenResty image with the guard's planned files and command), published at that host's address."""
+    spec = deployment.spec
+    # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
+    health = ("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/")
+    for server in ollama.servers(spec):
+        if spec.placement(server).host == GPU_HOST:
+            standin(fleet, server, "ollama.py", healthcheck=health, publish=[], network=gpu.network)
+        else:
+            standin(fleet, server, "ollama.py", healthcheck=health)
+    planned = deployment.plans[GUARD.role]
+    [port] = planned.placement.ports
+    fleet.run(
+        GUARD.role,
+        "pmoves-test/openresty",
+        aliases=[planned.placement.alias],
+        command=list(planned.command),
+        files=uploads(planned.files),
+        publish=[f"{port.ip}:{port.external}:{port.internal}"],
+        network=gpu.network,
+        healthcheck=ollama_guard.HEALTHCHECK,
+    )
+
+
+def start(fleet: Fleet, deployment: Deployment, gpu: SecondHost) -> LiveStack:
     spec = deployment.spec
     readonly = deployment.variable(spec.clickhouse.readonly_password_var)
     fleet.run(
@@ -303,9 +375,8 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
         files=uploads(deployment.plans[BACKUP.role].files),
         healthcheck=backup.HEALTHCHECK,
     )
-    # Ollama's image has no wget for a healthcheck (`ollama list`); its stand-in is asked over HTTP.
-    standin(fleet, OLLAMA, "ollama.py", healthcheck=("wget", "--spider", "-q", f"http://127.0.0.1:{OLLAMA.port}/"))
-    standin(fleet, UI, "ui.py", healthcheck=ui.HEALTHCHECK, publish=False)  # published by the edge
+    ollamas(fleet, deployment, gpu)
+    standin(fleet, UI, "ui.py", healthcheck=ui.HEALTHCHECK, publish=[])  # published by the edge
     run_gateway(fleet, deployment, GATEWAY.role)
     run_edge(fleet, deployment)
     datasources = [f for f in deployment.plans[GRAFANA.role].files if f.kind == "grafana-datasources"]
@@ -338,10 +409,11 @@ def start(fleet: Fleet, deployment: Deployment) -> LiveStack:
     )
     for container in fleet.containers.values():
         container.wait_healthy()
-    stack = LiveStack(deployment, fleet)
+    stack = LiveStack(deployment, fleet, gpu)
     stack.create_views()
-    for model in deployment.translation.ollama_pulls:  # what the stack's one-shot `ollama pull` containers do
-        stack.pull(model)
+    for server in ollama.servers(spec):  # what each Ollama's one-shot `ollama pull`s do
+        for model in deployment.translation.ollama_pulls.get(server.alias, ()):
+            stack.pull(model, server.role)
     stack.wait_monitoring_green()
     return stack
 

@@ -43,6 +43,10 @@ def stack(live_images, deployments, tmp_path):
     volume.mkdir(mode=0o777)
     server = start_server(deployment, tmp_path / "config", tmp_path / "data", volume)
     database = spec.clickhouse.database
+    if database == "default":
+        # chdb's own `default` is clickhouse-local's Overlay database; a clickhouse-server's is Atomic.
+        server.client.run("DROP DATABASE default SYNC", "system")
+        server.client.run("CREATE DATABASE default ENGINE = Atomic", "system")
     for statement in tensorzero_tables(database) + statements(clickhouse_schema.schema_sql(deployment)):
         server.client.run(statement, "system")
     for statement in model_inference_rows(database, int(time.time()), random.Random(3)):

@@ -15,6 +15,7 @@ from components.prometheus import SERVICE as PROMETHEUS
 from components.ui import SERVICE as UI
 
 from .engine import NotReady, wait_for
+from .livestack import GPU_INSTANCE
 
 
 def by_job(targets: list[dict]) -> dict[str, list[dict]]:
@@ -51,6 +52,9 @@ def test_probes_name_the_probed_service_and_succeed(live_stack):
     instances = {t["labels"][SERVICE_LABEL]: t["labels"]["instance"] for t in probes}
     assert instances[UI.role] == f"http://{UI.alias}:{UI.port}/health"
     assert instances[OLLAMA.role] == f"http://{OLLAMA.alias}:{OLLAMA.port}/api/version"
+    # The second host's Ollama, on its own network: at that host's address and its published port.
+    gpu = live_stack.gpu
+    assert instances[f"{OLLAMA.role}-{GPU_INSTANCE}"] == f"http://{gpu.address}:{gpu.ollama_port}/api/version"
     answer = httpx.get(live_stack.urls[PROMETHEUS.role] + "/api/v1/query", params={"query": "probe_success"}).json()
     success = {r["metric"][SERVICE_LABEL]: r["value"][1] for r in answer["data"]["result"]}
     assert success == {role: "1" for role in instances}

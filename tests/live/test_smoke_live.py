@@ -24,12 +24,16 @@ from components.ollama import SERVICE as OLLAMA
 from components.ui import SERVICE as UI
 
 from .engine import NotReady, wait_for
+from .livestack import GPU_INSTANCE, GPU_MODEL
 
 HEALTHY_LIMIT_S = 15.0
 HEALTHY_BUDGET_S = 30.0
 FAULT_BUDGET_S = 12.0  # a check waits at most a quarter of it: 3s per failing check
 WRONG_PASSWORD = "wrong-password-canary-9d1e"
 SEED_COUNT = "SELECT COUNT(*) FROM requests"
+GPU_OLLAMA = f"{OLLAMA.role}-{GPU_INSTANCE}"
+# The GPU host's Ollama is published only to the gateway's host, by its guard: the suite says it cannot check it.
+GUARDED_ONLY = [f"test_ollama::test_every_model_present[{GPU_OLLAMA}]", f"test_ollama::test_version[{GPU_OLLAMA}]"]
 
 
 @dataclass
@@ -107,8 +111,9 @@ def test_passes_on_the_healthy_stack_in_under_15s(live_stack, tmp_path):
     assert run.status == 0, run.output
     assert run.seconds < HEALTHY_LIMIT_S, run.output
     cases = run.cases()
-    skipped = [name for name, case in cases.items() if case.find("skipped") is not None]
-    assert skipped == [], run.output  # every check ran: every service of the stack is in the outputs
+    skipped = sorted(name for name, case in cases.items() if case.find("skipped") is not None)
+    # Every check ran but those of the Ollama only the gateway's host may reach (behind its guard).
+    assert skipped == GUARDED_ONLY, run.output
     containers = {name for name in cases if name.startswith("test_containers::")}
     assert len(containers) == len(live_stack.fleet.containers)
     # The round trip really went through TensorZero's routes to Ollama and into ClickHouse.
@@ -127,7 +132,7 @@ def test_unpublished_clickhouse_is_counted_inside_its_container(live_stack, tmp_
     cases = run.cases()
     assert cases["test_inference::test_inferences_logged_to_clickhouse"].find("skipped") is None, run.output
     skipped = sorted(name for name, case in cases.items() if case.find("skipped") is not None)
-    assert skipped == ["test_clickhouse::test_credentials_work", "test_clickhouse::test_ping"]
+    assert skipped == sorted(["test_clickhouse::test_credentials_work", "test_clickhouse::test_ping", *GUARDED_ONLY])
 
 
 def inference_rows(live_stack) -> list[dict]:
@@ -224,9 +229,8 @@ def test_missing_requests_view_is_named(live_stack, tmp_path, published):
     )
     assert "attempts over" not in failure  # a missing table is not waited for: the budget stays for the rest
     # Every other check ran and passed (unpublished: only the HTTP-only ClickHouse checks skip, as when healthy).
-    assert sorted(skipped(run)) == (
-        [] if published else ["test_clickhouse::test_credentials_work", "test_clickhouse::test_ping"]
-    )
+    unpublished = [] if published else ["test_clickhouse::test_credentials_work", "test_clickhouse::test_ping"]
+    assert sorted(skipped(run)) == sorted([*unpublished, *GUARDED_ONLY])
     assert run.seconds < FAULT_BUDGET_S + 2
     assert live_stack.clickhouse_query(SEED_COUNT).strip().isdigit()  # restored for the next test
 
@@ -288,21 +292,63 @@ def gateway_target_down(live_stack) -> None:
 
 def test_missing_ollama_model_is_named(live_stack, tmp_path):
     missing = "gemma:2b"
-    assert missing in live_stack.outputs()["ollama_models"]
+    assert missing in live_stack.outputs()["ollama_models"][OLLAMA.role]
     with restored(live_stack):
         live_stack.remove_model(missing)
         try:
             run = smoke(live_stack.outputs(), tmp_path, FAULT_BUDGET_S)
         finally:
             live_stack.pull(missing)
-    failures = only(run, "test_ollama::test_every_model_present", "test_inference::test_embedding")
-    assert failures["test_ollama::test_every_model_present"].startswith(
-        f"ollama: GET {live_stack.urls[OLLAMA.role]}/api/tags: model {missing} missing; Ollama has qwen2.5:0.5b ("
+    failures = only(run, "test_ollama::test_every_model_present[ollama]", "test_inference::test_embedding")
+    assert failures["test_ollama::test_every_model_present[ollama]"].startswith(
+        f"ollama: GET {live_stack.urls[OLLAMA.role]}/api/tags: model {missing} missing; ollama has qwen2.5:0.5b ("
     )
     # The gateway's real routes relay Ollama's refusal: the smoke request names the gateway and the model.
     embedding = failures["test_inference::test_embedding"]
     assert embedding.startswith(f"gateway: POST {live_stack.urls[GATEWAY.role]}/openai/v1/embeddings (model ")
     assert "api_error" in embedding and f"{missing}" in embedding and "not found, try pulling it first" in embedding
+
+
+def chat_on_the_gpu_host(live_stack) -> httpx.Response:
+    """One chat request through the edge and the gateway to the catalog's model on the GPU host's Ollama."""
+    return httpx.post(
+        live_stack.urls[GATEWAY.role] + "/openai/v1/chat/completions",
+        headers={"Authorization": f"Bearer {live_stack.edge_key()['key']}"},
+        json={"model": f"tensorzero::model_name::{GPU_MODEL}", "messages": [{"role": "user", "content": "hi"}]},
+        timeout=30,
+    )
+
+
+def test_the_gpu_hosts_ollama_is_reached_only_through_its_guard(live_stack, tmp_path):
+    """The GPU host's Ollama (`ollama.instances.jetson`, a stand-in) is on that host's network only, under its own
+    hostname, publishes nothing itself, and the gateway (on the other host) reaches it through the guard."""
+    container = live_stack.fleet.containers[GPU_OLLAMA].inspect()
+    networks = container["NetworkSettings"]["Networks"]
+    assert set(networks) == {live_stack.gpu.network}
+    assert "jetson-ollama" in networks[live_stack.gpu.network]["Aliases"]
+    assert not container["HostConfig"]["PortBindings"]
+    expected = live_stack.deployment.translation.ollama_pulls["jetson-ollama"]
+    assert live_stack.outputs()["ollama_models"][GPU_OLLAMA] == list(expected) == ["mistral:7b-instruct"]
+    answer = chat_on_the_gpu_host(live_stack)
+    assert answer.status_code == 200, answer.text
+    # Operators and the smoke suite are not on the guard's allow-list: the suite says why it skips that Ollama.
+    run = smoke(live_stack.outputs(), tmp_path, HEALTHY_BUDGET_S)
+    assert run.status == 0, run.output
+    for check in ("test_version", "test_every_model_present"):
+        skipped = run.cases()[f"test_ollama::{check}[{GPU_OLLAMA}]"].find("skipped")
+        assert skipped is not None and "not published by this stack" in skipped.get("message", ""), run.output
+
+
+def test_a_model_missing_on_the_gpu_ollama_is_named_by_the_gateway(live_stack):
+    missing = "mistral:7b-instruct"
+    with restored(live_stack):
+        live_stack.remove_model(missing, GPU_OLLAMA)
+        try:
+            answer = chat_on_the_gpu_host(live_stack)
+        finally:
+            live_stack.pull(missing, GPU_OLLAMA)
+    assert answer.status_code >= 400, answer.text
+    assert missing in answer.text and "not found, try pulling it first" in answer.text, answer.text
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,10 @@ def _outputs() -> StackOutputs:
 def pytest_generate_tests(metafunc):
     if "container_role" in metafunc.fixturenames:
         metafunc.parametrize("container_role", sorted(_outputs().containers))
+    if "ollama_role" in metafunc.fixturenames:
+        # Each of the stack's Ollamas (its own, then its instances); "ollama" alone when the outputs name none,
+        # so a stack without one reports the check as skipped rather than not collecting it.
+        metafunc.parametrize("ollama_role", list(_outputs().ollama_servers()) or ["ollama"])
 
 
 @pytest.fixture(scope="session")
