@@ -28,6 +28,9 @@ SMOKE_DIR = $(OUT)/smoke
 # `make smoke`: where the JUnit report goes, and the seconds the whole run may take.
 JUNIT ?= $(SMOKE_DIR)/$(STACK).junit.xml
 SMOKE_BUDGET ?= 60
+# `make smoke INSIDE=1`: run from inside the stack's network (a pod in a cluster stack's namespace).
+INSIDE ?=
+SMOKE_INSIDE = $(if $(INSIDE),--inside)
 STATE_DIR = $(CURDIR)/.pulumi-state
 CLI = $(PYTHON) -m components
 CLI_ENV_DIR = $(if $(ENV_DIR),--env-dir "$(ENV_DIR)")
@@ -178,8 +181,8 @@ smoke: test-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STACK
 		echo "+ pulumi stack output --stack $(STACK) --json --show-secrets > $$outputs"; \
 		pulumi stack output --stack "$(STACK)" --json --show-secrets > "$$outputs"; \
 	fi; \
-	echo "+ $(CLI) smoke $(STACK) --outputs $$outputs --junit $(JUNIT) --budget $(SMOKE_BUDGET)"; \
-	$(CLI) smoke "$(STACK)" --outputs "$$outputs" --junit "$(JUNIT)" --budget "$(SMOKE_BUDGET)"
+	echo "+ $(CLI) smoke $(STACK) --outputs $$outputs --junit $(JUNIT) --budget $(SMOKE_BUDGET) $(SMOKE_INSIDE)"; \
+	$(CLI) smoke "$(STACK)" --outputs "$$outputs" --junit "$(JUNIT)" --budget "$(SMOKE_BUDGET)" $(SMOKE_INSIDE)
 
 bench: venv ## time validate + plan of dev, staging and prod (BENCH_N runs, default 5)
 	$(PYTHON) benchmarks/bench_plan.py $(BENCH_N)

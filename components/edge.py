@@ -44,7 +44,6 @@ PREFIX = "/usr/local/openresty/nginx"  # the OpenResty image's nginx prefix (-p)
 CONFIG_PATH = "/etc/nginx/conf.d/default.conf"  # included inside the image's http block
 LUA_DIR = "pmoves-edge"  # under PREFIX: the edge's Lua module and settings
 API_KEY_ENV = "TENSORZERO_API_KEY"  # the seed's name; the edge reads its key from it
-DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
 
 
 class EdgeSpec(ServiceSpec):
@@ -221,10 +220,10 @@ def config_files(deployment: Deployment, upstream: Endpoint, *, listen: str = st
         settings_file=SETTINGS_FILE,
         metrics_dict=METRICS_DICT,
         metrics_dict_size=METRICS_DICT_SIZE,
-        resolver=DOCKER_DNS,
+        resolver=deployment.spec.dns_resolver,
         resolver_valid=RESOLVER_VALID,
         listen=listen,
-        upstream=upstream,
+        upstream=deployment.spec.qualified(upstream),
         client_max_body_size=spec.client_max_body_size,
         client_body_buffer_size=CLIENT_BODY_BUFFER_SIZE,
         connect_timeout_s=CONNECT_TIMEOUT_S,
@@ -275,4 +274,5 @@ SERVICE = ServiceDefinition(
     port=PORT,
     front=Front(gateway.SERVICE.role, GATEWAY_BEHIND_EDGE_ALIAS),
     monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH),)),
+    replicated=True,
 )

@@ -149,6 +149,10 @@ def load(
     variables = {**read_layers(project_dir, spec.env_files.dir, spec.env_files.layers), **secrets}
     deployment = Deployment(stack, project_dir, spec, catalog, translation, variables)
     _ = deployment.plans  # every service's plan, kept for build: raises naming every problem found on the way
+    if spec.kubernetes is not None:
+        from .kubernetes_cluster import manifests
+
+        manifests(deployment)  # what the cluster target cannot run is refused here, before any resource
     return deployment
 
 

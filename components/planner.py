@@ -25,7 +25,7 @@ class Context:
         self.deployment: Deployment = planner.deployment
         self.spec = planner.deployment.spec
         self.role = service.role
-        self.reached: list[str] = []
+        self.reached: list[tuple[str, Optional[int]]] = []  # (role, internal port or None: its service port)
 
     @property
     def section(self):
@@ -41,8 +41,8 @@ class Context:
     def reach(self, service: ServiceRef, port: Optional[int] = None, switch: Optional[str] = None) -> Endpoint:
         """Where this service's containers reach `service` (on an internal `port` of it, if given)."""
         role = role_of(service)
-        if role not in self.reached:
-            self.reached.append(role)
+        if (role, port) not in self.reached:
+            self.reached.append((role, port))
         here = self.placement.host
         try:
             return self.spec.endpoint(role, seen_from=here, port=port)
@@ -81,6 +81,7 @@ class Planner:
         self.deployment = deployment
         self.plans: dict[str, ServicePlan] = {}
         self.problems: list[Problem] = []
+        self.reached: dict[str, list[tuple[str, Optional[int]]]] = {}
         self._planning: list[str] = []
 
     def problem(self, key: str, message: str, file: Optional[str] = None) -> None:
@@ -117,6 +118,7 @@ class Planner:
         self._planning.append(service.role)
         context = Context(self, service)
         self.plans[service.role] = self._complete(service, context, service.plan(context))
+        self.reached[service.role] = context.reached
         self._planning.pop()
         return self.plans[service.role]
 
@@ -135,7 +137,7 @@ class Planner:
             monitoring=service.monitoring(spec),
             env=plan.env + (self.listed_variables(service) if section else ()),
             waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
-            reaches=tuple(context.reached),
+            reaches=tuple(dict.fromkeys(role for role, _ in context.reached)),
         )
 
 
@@ -147,4 +149,9 @@ def plan_services(deployment: Deployment) -> dict[str, ServicePlan]:
         planner.plan_of(service)
     if planner.problems:
         raise ConfigError(planner.problems)
-    return {service.role: planner.plans[service.role] for service in deployed}
+    callers: dict[str, set[tuple[str, int]]] = {service.role: set() for service in deployed}
+    for consumer, reached in planner.reached.items():
+        for role, port in reached:
+            if role in callers:
+                callers[role].add((consumer, port or planner.plans[role].placement.port))
+    return {s.role: replace(planner.plans[s.role], callers=tuple(sorted(callers[s.role]))) for s in deployed}

@@ -125,8 +125,8 @@ class ServicePlan:
     """Everything one service runs, as data.
 
     A service's `plan(ctx)` fills in what is its own; the planner adds what every service has the same
-    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring and
-    `reaches`.
+    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring,
+    `reaches` and `callers`.
     """
 
     command: tuple[str, ...] = ()
@@ -149,6 +149,12 @@ class ServicePlan:
     memory_mb: Optional[int] = None
     monitoring: Monitoring = Monitoring()  # from the definition
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
+    callers: tuple[tuple[str, int], ...] = ()  # (role, port) of every service given this one's address
+
+    def ports(self) -> list[int]:
+        """Every port others reach it on: its own, and the internal ones they were given."""
+        own = [self.placement.port] if self.placement.port else []
+        return sorted({*own, *(port for _, port in self.callers)})
 
     @property
     def runs_container(self) -> bool:
@@ -176,6 +182,8 @@ class ServiceDefinition:
     alias: Optional[str] = None  # hostname callers use (the seed's)
     port: Optional[int] = None  # port its image listens on
     follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
+    replicated: bool = False  # stateless and serving callers: several replicas where the target can run them
+    autoscaled: bool = False  # and scaled with its load
     front: Optional[Front] = None
     is_deployed: Optional[Callable[["Environment"], bool]] = None  # default: its section's `enabled`
     placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement

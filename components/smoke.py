@@ -162,12 +162,20 @@ def run(stack: str, outputs: dict, *, budget: float, junit: Optional[str], extra
             return 1
 
 
+def reached_from_inside(outputs: dict) -> dict:
+    """The outputs as a caller inside the stack's network sees them (a pod in a cluster stack's namespace): every
+    service at its internal URL, ClickHouse included, instead of at the published (ingress) addresses."""
+    return {**outputs, "endpoints": {**outputs.get("endpoints", {}), **outputs.get("internal_urls", {})}}
+
+
 def cmd_smoke(args: argparse.Namespace) -> int:
     try:
         outputs = read_outputs(args.stack, args.outputs)
     except SmokeError as error:
         print(f"smoke {args.stack}: {error}", file=sys.stderr)
         return EXIT_ERROR
+    if args.inside:
+        outputs = reached_from_inside(outputs)
     return run(args.stack, outputs, budget=args.budget, junit=args.junit)
 
 
@@ -186,5 +194,10 @@ def register(commands) -> None:
     command.add_argument("--junit", help="write a JUnit XML report to this file")
     command.add_argument(
         "--budget", type=_positive, default=DEFAULT_BUDGET_S, help=f"total seconds (default {DEFAULT_BUDGET_S:g})"
+    )
+    command.add_argument(
+        "--inside",
+        action="store_true",
+        help="run from inside the stack's network (a pod in a cluster stack's namespace): use the internal URLs",
     )
     command.set_defaults(handler=cmd_smoke)

@@ -15,13 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .names import DEFAULT_ENV_LAYERS
 from .service import Endpoint, Placement, ServiceDefinition
-from .types import DockerName, EnvName, HostAddress, Identifier, ImageRef, IPAddress, Port, image_tag
+from .types import DockerName, EnvName, HostAddress, Identifier, ImageRef, IPAddress, KubernetesName, Port, image_tag
 
 # The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
 SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
+CLUSTER = "cluster"  # the one "host" of a stack on Kubernetes
+DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
 DURATION = r"^[0-9]+(ms|s|m|h|d|w|y)$"
 
 
@@ -84,6 +86,53 @@ class CatalogSpec(StrictModel):
     )
 
 
+class IngressSpec(StrictModel):
+    class_name: str = Field("nginx", description="IngressClass of the cluster's ingress controller.")
+    host: HostAddress = Field(description="Hostname callers use for the gateway (the edge).")
+    ui_host: Optional[HostAddress] = Field(None, description="Hostname of the UI; null serves no UI ingress.")
+    tls_secret: Optional[KubernetesName] = Field(
+        None, description="Existing kubernetes.io/tls Secret for both hosts; null serves plain HTTP."
+    )
+    controller_namespace: KubernetesName = Field(
+        "ingress-nginx", description="Namespace of the ingress controller: the only one NetworkPolicies let in."
+    )
+
+
+class KubernetesSpec(StrictModel):
+    """The stack on a Kubernetes cluster instead of Docker hosts: same services, plans and files."""
+
+    context: str = Field(min_length=1, description="kubeconfig context of the cluster.")
+    namespace: KubernetesName = Field(description="Namespace every object of the stack lives in.")
+    create_namespace: bool = Field(True, description="Declare the namespace; false uses an existing one.")
+    storage_class: Optional[KubernetesName] = Field(None, description="StorageClass of data volumes; null: default.")
+    volume_size_gb: dict[str, int] = Field(
+        default_factory=dict, description="Size of each data volume by `<service>-<volume>` (default 10 GiB)."
+    )
+    replicas: int = Field(2, ge=2, le=50, description="Replicas of the stateless front (gateway, edge).")
+    max_replicas: int = Field(
+        6, ge=2, le=200, description="Upper bound the gateway's HorizontalPodAutoscaler scales to."
+    )
+    cpu_target_percent: int = Field(70, ge=10, le=100, description="CPU utilisation the autoscaler aims at.")
+    default_memory_mb: int = Field(1024, ge=64, le=1048576, description="Memory limit of a service with no memory_mb.")
+    dns_resolver: IPAddress = Field(
+        "10.43.0.10",
+        description="The cluster DNS Service's IP (k3s 10.43.0.10, kubeadm 10.96.0.10): nginx resolves with it.",
+    )
+    cluster_domain: str = Field(
+        "cluster.local", pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", description="The cluster's DNS domain."
+    )
+    gpu_node_selector: dict[str, str] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+        description="Node labels a GPU service (ollama.gpu) is scheduled on.",
+    )
+    ingress: Optional[IngressSpec] = Field(None, description="Ingress for the edge (and the UI); null: none.")
+    prometheus_operator: bool = Field(
+        False,
+        description="Also declare ServiceMonitors, a PrometheusRule and dashboard ConfigMaps for a cluster that "
+        "runs the Prometheus Operator and Grafana's dashboard sidecar.",
+    )
+
+
 class Unreachable(Exception):
     """A service cannot reach another where the spec placed them; `key` is the spec key to change."""
 
@@ -94,6 +143,14 @@ class Unreachable(Exception):
 
 
 ServiceRef = ServiceDefinition | str
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def role_of(service: ServiceRef) -> str:
@@ -120,6 +177,9 @@ class EnvironmentBase(StrictModel):
     )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")
+    kubernetes: Optional[KubernetesSpec] = Field(
+        None, description="Deploy to this Kubernetes cluster instead of the Docker hosts; null: Docker."
+    )
 
     @property
     def protected(self) -> bool:
@@ -147,7 +207,13 @@ class EnvironmentBase(StrictModel):
 
     def placement(self, service: ServiceRef) -> Placement:
         """Where the service runs and how it is addressed; a deployed front takes over what it fronts."""
-        definition = self.definition(service)
+        placement = self._placement(self.definition(service))
+        if self.kubernetes is not None:
+            # One namespace: every Service answers at its name (the alias) and port; the ingress publishes.
+            return replace(placement, host=CLUSTER, published=None)
+        return placement
+
+    def _placement(self, definition: ServiceDefinition) -> Placement:
         own = definition.placement(self, definition)
         front = next((s for s in self.deployed_services if s.front and s.front.role == definition.role), None)
         if front is not None:
@@ -157,6 +223,18 @@ class EnvironmentBase(StrictModel):
             fronted = self.definition(definition.front.role)
             return replace(own, published=fronted.placement(self, fronted).published)
         return own
+
+    @property
+    def dns_resolver(self) -> str:
+        """The resolver a program that does its own DNS (nginx) asks: Docker's embedded one, or the cluster's."""
+        return DOCKER_DNS if self.kubernetes is None else self.kubernetes.dns_resolver
+
+    def qualified(self, endpoint: Endpoint) -> Endpoint:
+        """`endpoint` for a resolver that applies no search domain (nginx): a Service's full name on a cluster."""
+        if self.kubernetes is None or _is_ip(endpoint.host):
+            return endpoint
+        spec = self.kubernetes
+        return Endpoint(f"{endpoint.host}.{spec.namespace}.svc.{spec.cluster_domain}", endpoint.port)
 
     def endpoint(self, service: ServiceRef, seen_from: str, port: Optional[int] = None) -> Endpoint:
         """Where a container on host `seen_from` reaches `service` (on `port`, an internal one, if given).
@@ -192,7 +270,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     service's own cross-field checks. Reachability is checked as the plans ask for addresses (planner.py)."""
     problems = []
     deployed = spec.deployed_services
-    for service in deployed:
+    for service in deployed if spec.kubernetes is None else ():
         if service.spec and spec.section(service).host not in spec.hosts:
             host = spec.section(service).host
             problems.append((f"{service.role}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})"))

@@ -19,13 +19,17 @@ def rendered_files(deployment: Deployment) -> list[RenderedFile]:
 @dataclass(frozen=True)
 class BuiltStack:
     hosts: dict[str, DockerHost]
-    services: dict[str, ServiceComponent]
+    services: dict[str, pulumi.ComponentResource]
     outputs: dict[str, pulumi.Input]
 
 
 def build(deployment: Deployment) -> BuiltStack:
-    """Declare every resource of the environment, in the registry's start order."""
+    """Declare every resource of the environment on its target, in the registry's start order."""
     spec = deployment.spec
+    if spec.kubernetes is not None:
+        from . import kubernetes_target  # pulumi-kubernetes is imported only for cluster stacks
+
+        return BuiltStack({}, kubernetes_target.build(deployment), outputs=outputs(deployment))
     plans = deployment.plans
     hosts = {
         name: DockerHost(f"host-{name}", spec.hosts[name], network_name=f"{spec.name_prefix}-tensorzero")
@@ -49,17 +53,9 @@ def outputs(deployment: Deployment) -> dict[str, pulumi.Input]:
     spec = deployment.spec
     translation = deployment.translation
     running = [plan for plan in deployment.plans.values() if plan.runs_container]
-    endpoints = {plan.role: spec.published_endpoint(plan.role).url for plan in running if plan.placement.published}
-    for plan in running:
-        front = spec.definition(plan.role).front
-        if front and plan.role in endpoints:
-            # Callers' URL of what it fronts is the front's: it passes every path through.
-            endpoints.setdefault(front.role, endpoints[plan.role])
     result = {
-        "endpoints": endpoints,
+        "endpoints": published_urls(deployment),
         "internal_urls": {p.role: spec.endpoint(p.role, seen_from=p.placement.host).url for p in running},
-        "containers": {p.role: f"{spec.name_prefix}-{p.docker_name}" for p in running},
-        "docker_hosts": {p.role: spec.hosts[p.placement.host].url for p in running},
         "models": {
             "chat": [m.name for m in translation.models],
             "embedding": [m.name for m in translation.embedding_models],
@@ -69,7 +65,33 @@ def outputs(deployment: Deployment) -> dict[str, pulumi.Input]:
             "embedding_model": spec.smoke.embedding_model and EMBEDDING_MODEL_PREFIX + spec.smoke.embedding_model,
         },
     }
+    if spec.kubernetes is None:
+        result["containers"] = {p.role: f"{spec.name_prefix}-{p.docker_name}" for p in running}
+        result["docker_hosts"] = {p.role: spec.hosts[p.placement.host].url for p in running}
+    else:
+        result["kubernetes"] = {"context": spec.kubernetes.context, "namespace": spec.kubernetes.namespace}
     for plan in deployment.plans.values():
         for key, value in plan.outputs.items():
             result[key] = pulumi.Output.secret(value.value) if isinstance(value, Secret) else value
     return result
+
+
+def published_urls(deployment: Deployment) -> dict[str, str]:
+    """Where operators and callers reach each published service: its host's address and port on Docker, the
+    ingress hosts on a cluster. The front's URL is also the URL of what it fronts: it passes every path on."""
+    spec = deployment.spec
+    running = [plan for plan in deployment.plans.values() if plan.runs_container]
+    if spec.kubernetes is not None:
+        from .kubernetes import ingress_routes
+
+        ingress = spec.kubernetes.ingress
+        scheme = "https" if ingress and ingress.tls_secret else "http"
+        by_alias = {plan.placement.alias: plan.role for plan in running}
+        urls = {by_alias[service]: f"{scheme}://{host}" for host, (service, _) in ingress_routes(deployment).items()}
+    else:
+        urls = {p.role: spec.published_endpoint(p.role).url for p in running if p.placement.published}
+    for plan in running:
+        front = spec.definition(plan.role).front
+        if front and plan.role in urls:
+            urls.setdefault(front.role, urls[plan.role])
+    return urls

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import tomli
-from conftest import CANARIES, STACKS, write_canary_env
+from conftest import CANARIES, DOCKER_STACKS, STACKS, write_canary_env
 
 from components import edge
 from components.loader import PROJECT_DIR
@@ -83,7 +83,7 @@ def test_human_output_masks_credentials(command, project, env_dirs):
         assert_no_canary(result.stdout, result.stderr)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
 def test_env_lists_exactly_the_containers_the_plan_declares(stack, project, env_dirs):
     listed = cli(project, "env", stack, "--env-dir", env_dirs[stack])
     planned = cli(project, "plan", stack, "--json", "--env-dir", env_dirs[stack])
@@ -188,7 +188,7 @@ def resources_by_name(plan: Path) -> dict[str, dict]:
     return {resource["name"]: resource for resource in json.loads(plan.read_text())["resources"]}
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
 def test_an_ollama_model_added_replaces_the_gateway_and_creates_its_pull(stack, env_dirs, tmp_path):
     changed = copy_project(tmp_path / "changed")
     base = plan_json(changed, stack, env_dirs[stack], tmp_path / "before.json")
@@ -218,7 +218,7 @@ def test_an_ollama_model_added_replaces_the_gateway_and_creates_its_pull(stack, 
     assert text.stdout.splitlines()[-1] == "1 to create, 3 to replace"
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
 def test_a_ui_port_changed_replaces_the_ui_container_and_nothing_else(stack, env_dirs, tmp_path):
     changed = copy_project(tmp_path / "changed")
     base = plan_json(changed, stack, env_dirs[stack], tmp_path / "before.json")

@@ -488,6 +488,7 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
         ("dev", "1 to create, 3 to replace"),
         ("staging", "1 to replace"),
         ("prod", "no changes"),
+        ("cluster", "no changes"),
         ("qa", created[-1]),
     ]
     assert summary.read_text() in comment
