@@ -33,6 +33,9 @@ SMOKE_DIR = $(OUT)/smoke
 # `make smoke`: where the JUnit report goes, and the seconds the whole run may take.
 JUNIT ?= $(SMOKE_DIR)/$(STACK).junit.xml
 SMOKE_BUDGET ?= 60
+# `make smoke INSIDE=1`: run from inside the stack's network (a pod in a cluster stack's namespace).
+INSIDE ?=
+SMOKE_INSIDE = $(if $(INSIDE),--inside)
 STATE_DIR = $(CURDIR)/.pulumi-state
 CLI = $(PYTHON) -m components
 CLI_ENV_DIR = $(if $(ENV_DIR),--env-dir "$(ENV_DIR)")
@@ -207,8 +210,8 @@ smoke: smoke-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STAC
 		echo "+ pulumi stack output --stack $(STACK) --json --show-secrets > $$outputs"; \
 		pulumi stack output --stack "$(STACK)" --json --show-secrets > "$$outputs"; \
 	fi; \
-	echo "+ $(CLI) smoke $(STACK) --outputs $$outputs --junit $(JUNIT) --budget $(SMOKE_BUDGET)"; \
-	$(CLI) smoke "$(STACK)" --outputs "$$outputs" --junit "$(JUNIT)" --budget "$(SMOKE_BUDGET)"
+	echo "+ $(CLI) smoke $(STACK) --outputs $$outputs --junit $(JUNIT) --budget $(SMOKE_BUDGET) $(SMOKE_INSIDE)"; \
+	$(CLI) smoke "$(STACK)" --outputs "$$outputs" --junit "$(JUNIT)" --budget "$(SMOKE_BUDGET)" $(SMOKE_INSIDE)
 
 # The main job where it can run (a GitHub-hosted runner: the Pulumi CLI, Docker, an image registry):
 # an ephemeral stack of the real images deployed, smoke-tested, re-applied, changed and destroyed through

@@ -31,16 +31,21 @@ def cmd_render(args: argparse.Namespace) -> int:
     deployment = _load(args)
     out = Path(args.out)
     files = rendered_files(deployment)
+    written = {rendered.path: rendered.content for rendered in files}
+    if deployment.spec.kubernetes is not None:
+        from .kubernetes_cluster import yaml_files  # the objects a cluster gets, for GitOps
+
+        written |= yaml_files(deployment)
     manifest = [rendered.manifest_entry() for rendered in files]
     try:
-        for rendered in files:
-            target = out / rendered.path
+        for path, content in written.items():
+            target = out / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(rendered.content)
+            target.write_text(content)
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     except OSError as error:
         raise ConfigError([Problem(args.out, "", f"cannot write: {error.strerror}")]) from None
-    print(f"{args.stack}: wrote {len(files)} files and manifest.json to {out}")
+    print(f"{args.stack}: wrote {len(written)} files and manifest.json to {out}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""What `pulumi up` would do to go from one plan to another, by pulumi-docker's replacement rules."""
+"""What `pulumi up` would do to go from one plan to another, by pulumi-docker's and pulumi-kubernetes' replacement
+rules."""
 
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,15 @@ UPDATED_IN_PLACE = {
     "docker:index/volume:Volume": set(),
     "docker:index/network:Network": set(),
     "pulumi:providers:docker": set(),
+}
+# Kubernetes objects change in place (server-side apply) but for their identity and their immutable fields,
+# which pulumi-kubernetes replaces the object for: (type suffix, dotted input path).
+KUBERNETES = "kubernetes:"
+KUBERNETES_REPLACED_ON = {
+    "": ("metadata.name", "metadata.namespace"),
+    "apps/v1:Deployment": ("spec.selector",),
+    "apps/v1:StatefulSet": ("spec.selector", "spec.serviceName", "spec.volumeClaimTemplates"),
+    "batch/v1:Job": ("spec",),
 }
 # Resource options that change without touching the resource itself; absent in an older plan means off.
 OPTIONS = ("protect", "dependencies", "delete_before_replace", "retain_on_delete")
@@ -84,11 +94,12 @@ def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
         changed_inputs.append("provider")
     if not changed_inputs and not changed_options:
         return None
-    in_place = UPDATED_IN_PLACE.get(new["type"])
-    # Components have no inputs of their own; an unknown type is assumed to replace.
-    replaces = in_place is not None and any(k not in in_place for k in changed_inputs)
-    if in_place is None and changed_inputs:
-        replaces = True
+    if new["type"].startswith(KUBERNETES):
+        replaces = "provider" in changed_inputs or _kubernetes_replaces(new["type"], inputs_old, inputs_new)
+    else:
+        in_place = UPDATED_IN_PLACE.get(new["type"])
+        # Components have no inputs of their own; an unknown type is assumed to replace.
+        replaces = bool(changed_inputs) and (in_place is None or any(k not in in_place for k in changed_inputs))
     action = "replace" if replaces else "update"
     keys = tuple(changed_inputs + changed_options)
     return Change(action, new["urn"], new["type"], new["name"], keys, _docker(old), _docker(new))
@@ -97,3 +108,15 @@ def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
 def _docker(resource: dict[str, Any]) -> str:
     name = resource["inputs"].get("name")
     return name if isinstance(name, str) else ""
+
+
+def _kubernetes_replaces(kind: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    def at(inputs: dict[str, Any], path: str) -> Any:
+        for part in path.split("."):
+            inputs = inputs.get(part) if isinstance(inputs, dict) else None
+        return inputs
+
+    paths = KUBERNETES_REPLACED_ON[""] + next(
+        (v for k, v in KUBERNETES_REPLACED_ON.items() if k and kind.endswith(k)), ()
+    )
+    return any(at(old, path) != at(new, path) for path in paths)

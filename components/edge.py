@@ -48,7 +48,6 @@ CONFIG_PATH = "/etc/nginx/conf.d/default.conf"  # included inside the image's ht
 LUA_DIR = "pmoves-edge"  # under PREFIX: the edge's Lua module and settings
 UI = "ui"  # fronted when edge.serve_ui: its published port is the edge's, behind a login
 UI_HEALTH_PATH = "/health"  # the UI's own liveness, open: it says nothing about what the UI holds
-DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
 UPSTREAM = "pmoves_gateway"  # the upstream block whose peer the Lua balancer picks
 RESOLVE_EVERY_S = 0.5  # how often the gateway's alias is resolved again (a swap adds and removes a container)
 AVOID_FAILED_S = 3  # a gateway a connection to failed is skipped this long (draining, or gone before DNS says so)
@@ -182,7 +181,7 @@ def settings(deployment: Deployment, upstream: Endpoint) -> dict:
         "upstream": {
             "host": upstream.host,
             "port": upstream.port,
-            "resolver": DOCKER_DNS,
+            "resolver": deployment.spec.dns_resolver,
             "resolve_every_s": RESOLVE_EVERY_S,
             "avoid_failed_s": AVOID_FAILED_S,
             "tries": UPSTREAM_TRIES,
@@ -234,6 +233,8 @@ def config_files(
 
     `ui` is where the UI answers when the edge serves it behind its login.
     """
+    # nginx and the Lua module resolve these themselves, with no search domain: a Service's full name on a cluster.
+    upstream, ui = deployment.spec.qualified(upstream), ui and deployment.spec.qualified(ui)
     spec = deployment.spec.edge
     lua_dir = f"{PREFIX}/{LUA_DIR}"
     conf = render(
@@ -245,7 +246,7 @@ def config_files(
         metrics_dict_size=METRICS_DICT_SIZE,
         limits_dict=LIMITS_DICT,
         limits_dict_size=LIMITS_DICT_SIZE,
-        resolver=DOCKER_DNS,
+        resolver=deployment.spec.dns_resolver,
         resolver_valid=RESOLVER_VALID,
         listens=layout,
         upstream_name=UPSTREAM,
@@ -335,5 +336,6 @@ SERVICE = ServiceDefinition(
     published_as=published_as,
     checks=edge_access.tls_checks,
     monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH, port=METRICS_PORT),)),
+    replicated=True,
     exposure_fix="supply a key for at least one caller in edge.keys (each one's variable, env layer or stack secret)",
 )

@@ -121,4 +121,6 @@ SERVICE = ServiceDefinition(
     alias=ALIAS,
     port=PORT,
     monitoring=lambda spec: Monitoring(scrapes=(Scrape(GATEWAY_JOB, METRICS_PATH),), probe=STATUS_PATH),
+    replicated=True,
+    autoscaled=True,
 )

@@ -147,6 +147,10 @@ def load(
     problems += _smoke_model_problems(file, spec, translation)
     if problems:
         raise ConfigError(problems)
+    if spec.kubernetes is not None:
+        from .kubernetes_cluster import manifests
+
+        manifests(deployment)  # what the cluster target cannot run is refused here, before any resource
     return deployment
 
 

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 PORT = ollama.PORT  # callers keep Ollama's port
 HEALTH_PATH = "/guard/health"
 CONFIG_PATH = "/etc/nginx/conf.d/default.conf"
-DOCKER_DNS = "127.0.0.11"
 HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
 COMMAND = openresty.COMMAND
 TIMEOUT_S = 600  # a long unstreamed generation
@@ -70,7 +69,7 @@ def config_files(deployment: Deployment, listen: str = str(PORT), ollama_address
         listen=listen,
         allow=spec.ollama_guard.allow,
         ollama=ollama_address or f"{ollama.ALIAS}:{ollama.PORT}",
-        resolver=DOCKER_DNS,
+        resolver=spec.dns_resolver,
         health_path=HEALTH_PATH,
         timeout_s=TIMEOUT_S,
     )

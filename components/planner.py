@@ -27,7 +27,7 @@ class Context:
         self.deployment: Deployment = planner.deployment
         self.spec = planner.deployment.spec
         self.role = service.role
-        self.reached: list[str] = []
+        self.reached: list[tuple[str, Optional[int]]] = []  # (role, internal port or None: its service port)
         self.notices: list[str] = []
 
     @property
@@ -44,8 +44,8 @@ class Context:
     def reach(self, service: ServiceRef, port: Optional[int] = None, switch: Optional[str] = None) -> Endpoint:
         """Where this service's containers reach `service` (on an internal `port` of it, if given)."""
         role = role_of(service)
-        if role not in self.reached:
-            self.reached.append(role)
+        if (role, port) not in self.reached:
+            self.reached.append((role, port))
         here = self.placement.host
         try:
             return self.spec.endpoint(role, seen_from=here, port=port)
@@ -106,6 +106,7 @@ class Planner:
         self.deployment = deployment
         self.plans: dict[str, ServicePlan] = {}
         self.problems: list[Problem] = []
+        self.reached: dict[str, list[tuple[str, Optional[int]]]] = {}
         self._planning: list[str] = []
         self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
         self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
@@ -193,6 +194,7 @@ class Planner:
         self._planning.append(service.role)
         context = Context(self, service)
         self.plans[service.role] = self._complete(service, context, service.plan(context))
+        self.reached[service.role] = context.reached
         self._planning.pop()
         return self.plans[service.role]
 
@@ -211,7 +213,7 @@ class Planner:
             monitoring=service.monitoring(spec),
             env=plan.env + (self.listed_variables(service) if section else ()),
             waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
-            reaches=tuple(context.reached),
+            reaches=tuple(dict.fromkeys(role for role, _ in context.reached)),
             networks=tuple(section.networks) if section and service.container else (),
             volumes=self.adopted_volumes(service, plan.volumes),
             notices=plan.notices + tuple(context.notices),
@@ -249,4 +251,10 @@ def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple
     missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
     if blocking := [p for p in planner.problems if p not in missing]:
         raise ConfigError(blocking)
-    return {service.role: planner.plans[service.role] for service in deployed}, missing
+    callers: dict[str, set[tuple[str, int]]] = {service.role: set() for service in deployed}
+    for consumer, reached in planner.reached.items():
+        for role, port in reached:
+            if role in callers:
+                callers[role].add((consumer, port or planner.plans[role].placement.port))
+    plans = {s.role: replace(planner.plans[s.role], callers=tuple(sorted(callers[s.role]))) for s in deployed}
+    return plans, missing

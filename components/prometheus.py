@@ -293,16 +293,20 @@ def config_files(deployment: Deployment, jobs: list[ScrapeJob]) -> list[Rendered
         jobs=jobs,
         service_label=SERVICE_LABEL,
     )
-    rules = render(
-        "prometheus/rules/tensorzero.yml.j2",
-        stack=deployment.stack,
-        alerts=alerts(spec.prometheus.alerts, {job.name for job in jobs}, backup_max_age(spec)),
-        service_label=SERVICE_LABEL,
-    )
+    rules = alert_rules(deployment, {job.name for job in jobs})
     return [
         RenderedFile("prometheus/prometheus.yml", "prometheus-config", SERVICE.role, CONFIG_PATH, config),
         RenderedFile(f"prometheus/{RULES_REFERENCE}", "prometheus-rules", SERVICE.role, RULES_MOUNT, rules),
     ]
+
+
+def alert_rules(deployment: Deployment, jobs: set[str]) -> str:
+    """The rules file for the jobs scraped; also the groups of the PrometheusRule on a cluster's operator."""
+    spec = deployment.spec
+    alerting = alerts(spec.prometheus.alerts, jobs, backup_max_age(spec))
+    return render(
+        "prometheus/rules/tensorzero.yml.j2", stack=deployment.stack, alerts=alerting, service_label=SERVICE_LABEL
+    )
 
 
 def command(spec: PrometheusSpec) -> tuple[str, ...]:

@@ -176,7 +176,7 @@ class ServicePlan:
 
     A service's `plan(ctx)` fills in what is its own; the planner adds what every service has the same
     way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring,
-    `reaches` and the networks it joins.
+    `reaches`, `callers` and the networks it joins.
     """
 
     command: tuple[str, ...] = ()
@@ -211,6 +211,12 @@ class ServicePlan:
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
     networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
     notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan (not a problem)
+    callers: tuple[tuple[str, int], ...] = ()  # (role, port) of every service given this one's address
+
+    def ports(self) -> list[int]:
+        """Every port others reach it on: its own, and the internal ones they were given."""
+        own = [self.placement.port] if self.placement.port else []
+        return sorted({*own, *(port for _, port in self.callers)})
 
     @property
     def runs_container(self) -> bool:
@@ -239,6 +245,8 @@ class ServiceDefinition:
     alias: Optional[str] = None  # hostname callers use (the seed's)
     port: Optional[int] = None  # port its image listens on
     follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
+    replicated: bool = False  # stateless and serving callers: several replicas where the target can run them
+    autoscaled: bool = False  # and scaled with its load
     fronts: tuple[Front, ...] = ()
     is_deployed: Optional[Callable[["Environment"], bool]] = None  # default: its section's `enabled`
     placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement

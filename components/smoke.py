@@ -132,6 +132,12 @@ def missing_requirements() -> list[str]:
     return [name for name in SUITE_REQUIREMENTS if importlib.util.find_spec(name) is None]
 
 
+def reached_from_inside(outputs: dict) -> dict:
+    """The outputs as a caller inside the stack's network sees them (a pod in a cluster stack's namespace): every
+    service at its internal URL, ClickHouse included, instead of at the published (ingress) addresses."""
+    return {**outputs, "endpoints": {**outputs.get("endpoints", {}), **outputs.get("internal_urls", {})}}
+
+
 def cmd_smoke(args: argparse.Namespace) -> int:
     try:
         if missing := missing_requirements():
@@ -142,6 +148,8 @@ def cmd_smoke(args: argparse.Namespace) -> int:
     except SmokeError as error:
         print(f"smoke {args.stack}: {error}", file=sys.stderr)
         return EXIT_ERROR
+    if args.inside:
+        outputs = reached_from_inside(outputs)
     return run(args.stack, outputs, budget=args.budget, junit=args.junit)
 
 
@@ -168,5 +176,10 @@ def register(commands) -> None:
     command.add_argument("--junit", help="write a JUnit XML report to this file")
     command.add_argument(
         "--budget", type=_positive, default=DEFAULT_BUDGET_S, help=f"total seconds (default {DEFAULT_BUDGET_S:g})"
+    )
+    command.add_argument(
+        "--inside",
+        action="store_true",
+        help="run from inside the stack's network (a pod in a cluster stack's namespace): use the internal URLs",
     )
     command.set_defaults(handler=cmd_smoke)

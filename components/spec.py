@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import replace
 from enum import Enum
 from functools import cached_property
-from typing import ClassVar, Optional
+from typing import Annotated, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -27,6 +27,7 @@ from .types import (
     Identifier,
     ImageRef,
     IPAddress,
+    KubernetesName,
     Line,
     MemoryMB,
     Port,
@@ -41,6 +42,8 @@ MIN_PASSWORD_LENGTH = 12  # outside dev
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
 LOOPBACK = "127.0.0.1"
+CLUSTER = "cluster"  # the one "host" of a stack on Kubernetes
+DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
 
 
 class StrictModel(BaseModel):
@@ -167,6 +170,57 @@ class Confirmation(StrictModel):
     reason: Optional[Line] = Field(None, description="Why, for whoever reads the stack file next.")
 
 
+class IngressSpec(StrictModel):
+    class_name: KubernetesName = Field("nginx", description="IngressClass of the cluster's ingress controller.")
+    host: HostAddress = Field(description="Hostname callers use for the gateway (the edge).")
+    ui_host: Optional[HostAddress] = Field(None, description="Hostname of the UI; null serves no UI ingress.")
+    tls_secret: Optional[KubernetesName] = Field(
+        None, description="Existing kubernetes.io/tls Secret for both hosts; null serves plain HTTP."
+    )
+    controller_namespace: KubernetesName = Field(
+        "ingress-nginx", description="Namespace of the ingress controller: the only one NetworkPolicies let in."
+    )
+
+
+class KubernetesSpec(StrictModel):
+    """The stack on a Kubernetes cluster instead of Docker hosts: same services, plans and files."""
+
+    context: Line = Field(min_length=1, description="kubeconfig context of the cluster.")
+    namespace: KubernetesName = Field(description="Namespace every object of the stack lives in.")
+    create_namespace: bool = Field(True, description="Declare the namespace; false uses an existing one.")
+    storage_class: Optional[KubernetesName] = Field(None, description="StorageClass of data volumes; null: default.")
+    volume_size_gb: dict[KubernetesName, Annotated[int, Field(ge=1, le=65536)]] = Field(
+        default_factory=dict, description="Size of each data volume by `<service>-<volume>` (default 10 GiB)."
+    )
+    replicas: int = Field(2, ge=2, le=50, description="Replicas of the stateless front (gateway, edge).")
+    max_replicas: int = Field(
+        6, ge=2, le=200, description="Upper bound the gateway's HorizontalPodAutoscaler scales to."
+    )
+    cpu_target_percent: int = Field(70, ge=10, le=100, description="CPU utilisation the autoscaler aims at.")
+    default_memory_mb: int = Field(1024, ge=64, le=1048576, description="Memory limit of a service with no memory_mb.")
+    dns_resolver: IPAddress = Field(
+        "10.43.0.10",
+        description="The cluster DNS Service's IP (k3s 10.43.0.10, kubeadm 10.96.0.10): nginx resolves with it.",
+    )
+    cluster_domain: HostAddress = Field("cluster.local", description="The cluster's DNS domain.")
+    gpu_node_selector: dict[Line, Line] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+        description="Node labels a GPU service (ollama.gpu) is scheduled on.",
+    )
+    ingress: Optional[IngressSpec] = Field(None, description="Ingress for the edge (and the UI); null: none.")
+    prometheus_operator: bool = Field(
+        False,
+        description="Also declare ServiceMonitors, a PrometheusRule and dashboard ConfigMaps for a cluster that "
+        "runs the Prometheus Operator and Grafana's dashboard sidecar.",
+    )
+
+    @model_validator(mode="after")
+    def _scaling_range(self):
+        if self.max_replicas < self.replicas:
+            raise ValueError(f"max_replicas {self.max_replicas} is below replicas {self.replicas}")
+        return self
+
+
 class Unreachable(Exception):
     """A service cannot reach another where the spec placed them; `key` is the spec key to change."""
 
@@ -177,6 +231,14 @@ class Unreachable(Exception):
 
 
 ServiceRef = ServiceDefinition | str
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def role_of(service: ServiceRef) -> str:
@@ -211,6 +273,9 @@ class EnvironmentBase(StrictModel):
     )
     env_files: EnvFilesSpec = Field(description="Env-file layering, as PMOVES's compose files do it.")
     catalog: CatalogSpec = Field(description="The model catalog this environment serves.")
+    kubernetes: Optional[KubernetesSpec] = Field(
+        None, description="Deploy to this Kubernetes cluster instead of the Docker hosts; null: Docker."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -297,7 +362,13 @@ class EnvironmentBase(StrictModel):
 
     def placement(self, service: ServiceRef) -> Placement:
         """Where the service runs and how it is addressed; a deployed front takes over what it fronts."""
-        definition = self.definition(service)
+        placement = self._placement(self.definition(service))
+        if self.kubernetes is not None:
+            # One namespace: every Service answers at its name (the alias) and port; the ingress publishes.
+            return replace(placement, host=CLUSTER, published=None, ports=())
+        return placement
+
+    def _placement(self, definition: ServiceDefinition) -> Placement:
         own = definition.placement(self, definition)
         for front_service, front in self.active_fronts(definition):
             if front.moved_alias:
@@ -323,6 +394,18 @@ class EnvironmentBase(StrictModel):
             else []
         )
         return replace(own, bind=bind, ports=tuple(primary + taken))
+
+    @property
+    def dns_resolver(self) -> str:
+        """The resolver a program that does its own DNS (nginx) asks: Docker's embedded one, or the cluster's."""
+        return DOCKER_DNS if self.kubernetes is None else self.kubernetes.dns_resolver
+
+    def qualified(self, endpoint: Endpoint) -> Endpoint:
+        """`endpoint` for a resolver that applies no search domain (nginx): a Service's full name on a cluster."""
+        if self.kubernetes is None or _is_ip(endpoint.host):
+            return endpoint
+        spec = self.kubernetes
+        return Endpoint(f"{endpoint.host}.{spec.namespace}.svc.{spec.cluster_domain}", endpoint.port)
 
     def endpoint(self, service: ServiceRef, seen_from: str, port: Optional[int] = None) -> Endpoint:
         """Where a container on host `seen_from` reaches `service` (on `port`, an internal one, if given).
@@ -368,6 +451,8 @@ class EnvironmentBase(StrictModel):
 
 def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """(key, problem) of every deployed service placed on a host `hosts` does not name; plans need none."""
+    if spec.kubernetes is not None:
+        return []  # one cluster: `hosts` and each section's `host` are not read
     return [
         (f"{spec.key(service)}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})")
         for service in spec.deployed_services
@@ -416,8 +501,8 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
 
 def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
     """A service joins only networks its host declares, each once, and never the stack's own."""
-    if not service.spec:
-        return []
+    if not service.spec or spec.kubernetes is not None:
+        return []  # on a cluster, any network is refused with the other Docker-only settings (kubernetes_cluster.py)
     section, key = spec.section(service), f"{spec.key(service)}.networks"
     host = spec.placement(service).host  # a section without a host of its own runs on another's (backup's)
     declared = spec.hosts[host].networks if host in spec.hosts else []

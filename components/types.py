@@ -18,6 +18,7 @@ _IMAGE = re.compile(
 )
 _DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # RFC 1123 label
 _IDENTIFIER = _ENV_NAME
 _INSTANCE_NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?")
 _HOSTNAME = re.compile(
@@ -182,6 +183,7 @@ ImageRef = Annotated[str, AfterValidator(_pinned_image)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 DockerName = Annotated[str, AfterValidator(_matches(_DOCKER_NAME, "Docker object name"))]
 EnvName = Annotated[str, AfterValidator(_matches(_ENV_NAME, "environment variable name"))]
+KubernetesName = Annotated[str, AfterValidator(_matches(_KUBERNETES_NAME, "Kubernetes name (RFC 1123 label)"))]
 Identifier = Annotated[str, AfterValidator(_matches(_IDENTIFIER, "identifier (letters, digits, _)"))]
 HostAddress = Annotated[str, AfterValidator(_host_address)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]

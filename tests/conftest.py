@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from components.loader import PROJECT_DIR, load, stacks
+from components.loader import PROJECT_DIR, load, read_stack_config, stacks
 from components.plan import plan
 
 STACKS = stacks()  # every stack file in stacks/, in promotion order
+# By target: Docker hosts, or a Kubernetes cluster (the stack file's `kubernetes` key).
+CLUSTER_STACKS = tuple(s for s in STACKS if read_stack_config(PROJECT_DIR, s)[0].get("kubernetes"))
+DOCKER_STACKS = tuple(s for s in STACKS if s not in CLUSTER_STACKS)
 # Values no rendered file, plan, log or output may ever contain.
 CANARIES = {
     "TENSORZERO_CLICKHOUSE_PASSWORD": "canary-clickhouse-pw-7f3a",
@@ -68,8 +71,9 @@ def plans(deployments):
     return {stack: plan(deployment) for stack, deployment in deployments.items()}
 
 
-@pytest.fixture(params=STACKS)
+@pytest.fixture(params=DOCKER_STACKS)
 def stack(request) -> str:
+    """Each Docker stack: the rules of the Docker target (tests/test_kubernetes.py has the cluster's)."""
     return request.param
 
 

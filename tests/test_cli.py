@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import tomli
 import yaml
-from conftest import CANARIES, STACKS, cli, copy_project, env_templates, write_canary_env
+from conftest import CANARIES, DOCKER_STACKS, STACKS, cli, copy_project, env_templates, write_canary_env
 
 from components import edge
 from components.loader import PROJECT_DIR
@@ -61,7 +61,7 @@ def test_human_output_masks_credentials(command, project, env_dirs):
         assert_no_canary(result.stdout, result.stderr)
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
 def test_env_lists_exactly_the_containers_the_plan_declares(stack, project, env_dirs):
     listed = cli(project, "env", stack, "--env-dir", env_dirs[stack])
     planned = cli(project, "plan", stack, "--json", "--env-dir", env_dirs[stack])
@@ -165,7 +165,7 @@ def resources_by_name(plan: Path) -> dict[str, dict]:
     return {resource["name"]: resource for resource in json.loads(plan.read_text())["resources"]}
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
 def test_an_ollama_model_added_replaces_the_gateway_and_creates_its_pull(stack, env_dirs, tmp_path):
     changed = copy_project(tmp_path / "changed")
     base = plan_json(changed, stack, env_dirs[stack], tmp_path / "before.json")
@@ -195,7 +195,7 @@ def test_an_ollama_model_added_replaces_the_gateway_and_creates_its_pull(stack, 
     assert text.stdout.splitlines()[0] == "1 to create, 3 to replace"  # the summary leads
 
 
-@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.parametrize("stack", DOCKER_STACKS)
 def test_a_ui_port_changed_replaces_the_container_publishing_it_and_nothing_else(stack, env_dirs, tmp_path):
     """The edge publishes the UI's port behind its login: the edge's container is replaced, not the UI's."""
     changed = copy_project(tmp_path / "changed")

@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 import yaml
-from conftest import STACKS, container_of, resources
+from conftest import container_of, resources
 
 from components import backup, guards, versions
 from components import plan as plan_module
@@ -114,7 +114,6 @@ def volume_names(desired) -> dict[str, str]:
     return {r["urn"]: r["inputs"]["name"] for r in desired["resources"] if r["type"] == VOLUME}
 
 
-@pytest.mark.parametrize("stack", STACKS)
 def test_renaming_name_prefix_is_data_loss_and_volume_prefix_keeps_the_volumes(plans, deployments, stack):
     deployment = deployments[stack]
     renamed = with_spec(deployment, name_prefix="pmoves-renamed")

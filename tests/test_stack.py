@@ -10,9 +10,9 @@ import pytest
 import yaml
 from conftest import (
     CANARIES,
+    DOCKER_STACKS,
     MINIMAL_CATALOG,
     MINIMAL_ENV,
-    STACKS,
     container_of,
     containers,
     make_project,
@@ -161,7 +161,7 @@ def test_component_contract(plans, stack):
             assert resource["name"].startswith(parent["name"] + "-"), resource["urn"]
 
 
-@pytest.mark.parametrize("stack_name", STACKS)
+@pytest.mark.parametrize("stack_name", DOCKER_STACKS)
 def test_wiring_is_built_from_component_attributes(stack_name, deployments):
     deployment = deployments[stack_name]
     spec = deployment.spec
@@ -195,7 +195,7 @@ def test_wiring_is_built_from_component_attributes(stack_name, deployments):
     check()
 
 
-@pytest.mark.parametrize("stack_name", STACKS)
+@pytest.mark.parametrize("stack_name", DOCKER_STACKS)
 def test_credentials_reach_containers_and_outputs_as_pulumi_secrets(stack_name, deployments):
     use_mocks(stack_name)
 
@@ -248,10 +248,10 @@ def edge_variants(tmp_path_factory) -> dict:
     return built
 
 
-@pytest.fixture(params=[*STACKS, *EDGE_VARIANTS])
+@pytest.fixture(params=[*DOCKER_STACKS, *EDGE_VARIANTS])
 def any_stack(request, deployments, plans):
     """(deployment, plan) of every repository stack and of each throwaway edge variant."""
-    if request.param in STACKS:
+    if request.param in DOCKER_STACKS:
         return deployments[request.param], plans[request.param]
     return request.getfixturevalue("edge_variants")[request.param]
 

@@ -21,6 +21,7 @@ from components.types import (
     HttpURL,
     ImageRef,
     IPAddress,
+    KubernetesName,
     MemoryMB,
     NginxSize,
     OllamaModelName,
@@ -112,6 +113,10 @@ MORE_CASES = [
     (FilePath, "env\tdir", False),
     (MemoryMB, 4096, True),
     (MemoryMB, 1e30, False),
+    (KubernetesName, "pmoves-tensorzero", True),
+    (KubernetesName, "Pmoves_TZ", False),
+    (KubernetesName, "a" * 64, False),
+    (KubernetesName, "-pmoves", False),
 ]
 
 
@@ -139,6 +144,7 @@ ACCEPTED = {
     "NginxSize": "32m",
     "ProjectPath": "catalog/models.toml",
     "FilePath": "envfiles/dev",
+    "KubernetesName": "pmoves-tensorzero",
 }
 
 

@@ -492,6 +492,7 @@ def test_plan_diff_builds_the_base_in_a_worktree_and_names_what_changes(tmp_path
         ("dev", "1 to create, 3 to replace"),
         ("staging", "1 to replace"),
         ("prod", "no changes"),
+        ("cluster", "no changes"),
         ("qa", created[0]),
     ]
     assert summary.read_text() in comment
@@ -620,7 +621,7 @@ def test_up_outside_dev_refuses_an_empty_passphrase(passphrase, tmp_path):
 def test_env_layers_of_a_stack_that_does_not_exist_fails(tmp_path):
     result = make(ci_project(tmp_path / "project"), "env-layers", "STACK=qa")
     assert result.returncode != 0
-    assert "stacks/Pulumi.qa.yaml: no such stack (stacks here: dev, staging, prod)" in result.stderr
+    assert "stacks/Pulumi.qa.yaml: no such stack (stacks here: dev, staging, prod, cluster)" in result.stderr
 
 
 def test_smoke_reads_the_stack_outputs_through_pulumi_into_a_private_file_it_removes(tmp_path):
