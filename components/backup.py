@@ -145,6 +145,13 @@ def environment(ctx: Context) -> tuple[Variable, ...]:
 
 def plan(ctx: Context) -> ServicePlan:
     spec: BackupSpec = ctx.section
+    if ctx.spec.clickhouse.external:
+        ctx.problem(
+            "backup.enabled",
+            "backs up through the ClickHouse server's own `backups` disk, which an external ClickHouse does not "
+            "have: set it false (confirmed outside dev) and back the data up where that ClickHouse runs",
+        )
+        return ServicePlan()
     env = environment(ctx)
     files = program_files()
     mounts = (VolumeMount(clickhouse.SERVICE.role, clickhouse.BACKUPS_VOLUME, clickhouse.BACKUPS_MOUNT),)

@@ -9,6 +9,10 @@ What the stack adds to the image, each as its own file so each decision is one f
 - users.d/readonly.xml and config.d/readonly-constraints.xml (with Grafana): the read-only user Grafana
   queries as, its password read from the environment (`from_env`), so no rendered file holds it.
   users.d/ is not mounted as a whole: the image's entrypoint writes users.d/default-user.xml there.
+
+With `clickhouse.external` the stack runs no ClickHouse: the gateway, Grafana and the schema one-shot use an
+existing one (a managed service, an operator-run cluster) at its address, as `clickhouse.user`, with the same
+database, views and retention; a replicated cluster's name reaches the gateway and the schema's DDL.
 """
 
 from __future__ import annotations
@@ -23,8 +27,8 @@ from .monitoring import CLICKHOUSE_JOB
 from .names import METRICS_PATH
 from .render import RenderedFile, render
 from .service import Endpoint, Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan, Volume
-from .spec import PUBLISHED_PORT, SEED_DEFAULT_CREDENTIAL, ServiceSpec, Tier
-from .types import EnvName, Identifier, ImageRef, Port
+from .spec import PUBLISHED_PORT, SEED_DEFAULT_CREDENTIAL, ServiceSpec, StrictModel, Tier
+from .types import EnvName, HostAddress, Identifier, ImageRef, Port
 
 if TYPE_CHECKING:
     from .deployment import Deployment
@@ -60,6 +64,23 @@ BACKUP = "backup"  # the backup service, whose off-host destination ClickHouse w
 PMOVES_DATABASE = "default"
 
 
+class ExternalClickHouse(StrictModel):
+    """An existing ClickHouse the stack uses instead of running its own."""
+
+    host: HostAddress = Field(description="Its address (a ClickHouse Cloud host, an operator-run cluster's Service).")
+    http_port: Port = Field(8443, description="HTTP interface: the gateway and Grafana (8443 TLS, 8123 plain).")
+    native_port: Port = Field(
+        9440, description="Native protocol: the schema one-shot's clickhouse-client (9440 TLS, 9000 plain)."
+    )
+    secure: bool = Field(True, description="TLS on both ports.")
+    cluster_name: Optional[Identifier] = Field(
+        None,
+        description="A self-hosted replicated (unsharded) cluster's name: TensorZero's "
+        "TENSORZERO_CLICKHOUSE_CLUSTER_NAME, and `ON CLUSTER` for the stack's DDL; null for a single node or "
+        "ClickHouse Cloud.",
+    )
+
+
 class ClickHouseSpec(ServiceSpec):
     image: ImageRef = Field("clickhouse/clickhouse-server:24.12-alpine", description="Pinned ClickHouse image.")
     port: Optional[Port] = Field(PORT, description=PUBLISHED_PORT)
@@ -89,6 +110,11 @@ class ClickHouseSpec(ServiceSpec):
     readonly_password_var: EnvName = Field(
         "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD",
         description="Variable (env layer or stack secret) holding the read-only user's password; needed with Grafana.",
+    )
+    external: Optional[ExternalClickHouse] = Field(
+        None,
+        description="Use this existing ClickHouse instead of running one (its users, among them readonly_user for "
+        "Grafana, are its own); null runs the stack's.",
     )
 
 
@@ -155,10 +181,23 @@ def offsite_backups(spec):
     return spec.backup.offsite if spec.deployed(BACKUP) else None
 
 
+def server(ctx: Context, native: bool = False) -> Endpoint:
+    """Where a service reaches ClickHouse's HTTP (or native) interface: the stack's own, or the external one."""
+    external = ctx.spec.clickhouse.external
+    if external is None:
+        return ctx.reach(SERVICE, port=NATIVE_PORT if native else None)
+    return Endpoint(external.host, external.native_port if native else external.http_port)
+
+
+def is_secure(spec) -> bool:
+    return spec.clickhouse.external is not None and spec.clickhouse.external.secure
+
+
 def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint) -> Variable:
     """TENSORZERO_CLICKHOUSE_URL: the only way the gateway learns where ClickHouse is."""
     credentials = f"{quote(spec.user, safe='')}:{quote(password.value, safe='')}"
-    url = f"http://{credentials}@{endpoint.host}:{endpoint.port}/{spec.database}"
+    scheme = "https" if spec.external is not None and spec.external.secure else "http"
+    url = f"{scheme}://{credentials}@{endpoint.host}:{endpoint.port}/{spec.database}"
     source = f"built from clickhouse.* and {password.source}"
     return Variable("TENSORZERO_CLICKHOUSE_URL", url, source, True, missing=password.missing)
 
@@ -251,6 +290,7 @@ SERVICE = ServiceDefinition(
     plan=plan,
     description="Observability store.",
     spec=ClickHouseSpec,
+    is_deployed=lambda spec: spec.clickhouse.external is None,
     container="tensorzero-clickhouse",
     alias=ALIAS,
     port=PORT,

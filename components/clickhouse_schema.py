@@ -57,7 +57,7 @@ password="$(printf '%s' "$CLICKHOUSE_PASSWORD" | sed -e 's/&/\\&amp;/g' -e 's/</
 printf '<config><password>%s</password></config>\\n' "$password" >"$config"
 client() {{
     clickhouse-client --config-file "$config" --host "$CLICKHOUSE_HOST" --port "$CLICKHOUSE_PORT" \\
-        --user "$CLICKHOUSE_USER" --database "$CLICKHOUSE_DATABASE" "$@"
+        ${{CLICKHOUSE_SECURE:+--secure}} --user "$CLICKHOUSE_USER" --database "$CLICKHOUSE_DATABASE" "$@"
 }}
 tries=0
 until [ "$(client --query 'EXISTS TABLE ModelInference' 2>/dev/null)" = 1 ]; do
@@ -132,6 +132,10 @@ def schema_sql(deployment: Deployment) -> str:
         upstream=upstream,
         retention_days=spec.retention_days,
         retention_tables=RETENTION_TABLES,
+        # On a replicated cluster each replica holds its own view, so the DDL goes to every one of them.
+        on_cluster=f" ON CLUSTER {sql_identifier(spec.external.cluster_name)}"
+        if spec.external and spec.external.cluster_name
+        else "",
     )
 
 
@@ -152,7 +156,7 @@ def schema_files(deployment: Deployment) -> list[RenderedFile]:
 
 def plan(ctx: Context) -> ServicePlan:
     """One one-shot on ClickHouse's host, with ClickHouse's image, started once the gateway is healthy."""
-    server = ctx.reach(clickhouse.SERVICE, port=clickhouse.NATIVE_PORT)
+    server = clickhouse.server(ctx, native=True)
     password = ctx.credential("clickhouse.password_var")
     here = "components/clickhouse_schema.py"
     env = (
@@ -162,10 +166,14 @@ def plan(ctx: Context) -> ServicePlan:
         password.renamed("CLICKHOUSE_PASSWORD"),
         ctx.from_spec("CLICKHOUSE_DATABASE", "clickhouse.database"),
     )
+    if clickhouse.is_secure(ctx.spec):
+        env += (ctx.from_spec("CLICKHOUSE_SECURE", "clickhouse.external.secure"),)
     apply = OneShot(
         name="apply",
         docker_name=f"{clickhouse.SERVICE.container}-schema",
         image_of=clickhouse.SERVICE.role,
+        # Without a ClickHouse container of the stack's, its image is pulled for this one-shot alone.
+        image=ctx.spec.clickhouse.image if ctx.spec.clickhouse.external else None,
         entrypoint=COMMAND[0],
         command=COMMAND[1:],
         env=env,

@@ -219,10 +219,19 @@ class ServiceComponent(pulumi.ComponentResource):
     def _one_shot(self, shot: OneShot, started: dict[str, "ServiceComponent"]) -> docker.Container:
         """Runs once per change of its inputs (uploads and envs force replacement) and exits."""
         mounts = [self._shared(mount, started) for mount in shot.mounts]
+        if shot.image:
+            image = docker.RemoteImage(
+                f"{self.plan.role}-{shot.name}-image",
+                name=shot.image,
+                keep_locally=True,
+                opts=pulumi.ResourceOptions(parent=self, provider=self._host.provider),
+            ).image_id
+        else:
+            image = started[shot.image_of].container.image
         return docker.Container(
             f"{self.plan.role}-{shot.name}",
             name=f"{self._name_prefix}-{shot.docker_name}",
-            image=started[shot.image_of].container.image,
+            image=image,
             entrypoints=[shot.entrypoint],
             command=list(shot.command),
             envs=envs(shot.env),

@@ -11,7 +11,7 @@ from .envfiles import Variable
 from .monitoring import GATEWAY_JOB
 from .names import METRICS_PATH
 from .render import RenderedFile, render, toml_tables
-from .service import Monitoring, Scrape, ServiceDefinition, ServicePlan
+from .service import Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan
 from .spec import PUBLISHED_PORT, ServiceSpec
 from .types import ImageRef, Port
 
@@ -27,6 +27,7 @@ CONFIG_DIR = "/app/config"  # files the config names by path are resolved from h
 CONFIG_PATH = f"{CONFIG_DIR}/tensorzero.toml"
 HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{STATUS_PATH}")
 COMMAND = ("--config-file", CONFIG_PATH, "--log-format", "json")
+CLUSTER_NAME_ENV = "TENSORZERO_CLICKHOUSE_CLUSTER_NAME"  # FACTS: a replicated ClickHouse cluster's name
 
 
 class GatewaySpec(ServiceSpec):
@@ -72,14 +73,19 @@ def config_files(deployment: Deployment) -> list[RenderedFile]:
 def plan(ctx: Context) -> ServicePlan:
     """Only what the gateway reads: where ClickHouse is, and the keys its config names."""
     spec = ctx.spec
-    store = ctx.reach(clickhouse.SERVICE)
+    store = clickhouse.server(ctx)
     # The stack's Ollamas the catalog routes models to: the translation addressed each by the endpoint rule.
     routed = [s for s in ollama.servers(ctx.spec) if s.alias in ctx.deployment.translation.ollama_pulls]
     for server in routed:
         ctx.reach(server)
-    env = []
+    env, outputs = [], {}
     if spec.gateway.observability:
-        env.append(clickhouse.connection_url(spec.clickhouse, ctx.credential("clickhouse.password_var"), store))
+        url = clickhouse.connection_url(spec.clickhouse, ctx.credential("clickhouse.password_var"), store)
+        env.append(url)
+        if external := spec.clickhouse.external:
+            outputs["clickhouse_url"] = Secret(url.value)  # the smoke suite's, as the stack's own ClickHouse gives
+            if external.cluster_name:
+                env.append(ctx.from_spec(CLUSTER_NAME_ENV, "clickhouse.external.cluster_name"))
     deployment = ctx.deployment
     # The gateway will not start while a variable its config names with `env::` has no value.
     for use in deployment.translation.key_uses:
@@ -108,6 +114,7 @@ def plan(ctx: Context) -> ServicePlan:
         # ClickHouse must be healthy first: the gateway runs its migrations at start.
         waits_for=(clickhouse.SERVICE.role, *(server.role for server in routed)),
         image_tools=frozenset({"wget"}),
+        outputs=outputs,
     )
 
 

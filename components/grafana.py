@@ -82,6 +82,7 @@ def datasources(deployment: Deployment, backends: dict[str, Endpoint]) -> list[D
                 ("host", store.host),
                 ("port", store.port),
                 ("protocol", "http"),
+                *((("secure", True),) if clickhouse.is_secure(spec) else ()),
                 ("username", spec.clickhouse.readonly_user),
                 ("defaultDatabase", spec.clickhouse.database),
             ),
@@ -171,10 +172,9 @@ def plan(ctx: Context) -> ServicePlan:
         Variable("GF_ANALYTICS_REPORTING_ENABLED", "false", here, False),
     )
     backends = {
-        service.role: ctx.reach(service)
-        for service in (prometheus.SERVICE, clickhouse.SERVICE, loki.SERVICE)
-        if ctx.deployed(service)
+        service.role: ctx.reach(service) for service in (prometheus.SERVICE, loki.SERVICE) if ctx.deployed(service)
     }
+    backends[clickhouse.SERVICE.role] = clickhouse.server(ctx)
     # Uploads force replacement in pulumi-docker: a changed dashboard or datasource restarts
     # Grafana, which re-provisions from the new files.
     return ServicePlan(

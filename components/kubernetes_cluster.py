@@ -59,7 +59,7 @@ def manifests(deployment: Deployment) -> dict[str, list[dict]]:
             objects.append(network_policy(deployment, plan, served))
             objects += scaling_objects(deployment, plan)
         for shot in plan.one_shots:
-            objects += job_objects(deployment, plan, shot, plans[shot.image_of].image)
+            objects += job_objects(deployment, plan, shot, shot.image or plans[shot.image_of].image)
         found[plan.role] = objects
     if ingress := ingress_object(deployment):
         found[INGRESS] = [ingress]

@@ -111,7 +111,7 @@ class OneShot:
     """A container that runs once per change of its inputs and exits (a model pull, a schema apply).
 
     It runs the image of service `image_of`, once that service's container exists, and carries that
-    service's label.
+    service's label; or, where the stack runs no such container, `image`, pulled for it alone.
     """
 
     name: str  # Pulumi name after the service's: "pull-gemma-2b" -> "ollama-pull-gemma-2b"
@@ -126,6 +126,7 @@ class OneShot:
     # Roles whose containers are created only after this one-shot ran and exited 0 (declared later in the
     # registry): a failure stops `pulumi up` before them. Other one-shots' exit codes are only reported.
     before: tuple[str, ...] = ()
+    image: Optional[str] = None
 
 
 @dataclass(frozen=True)

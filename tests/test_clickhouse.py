@@ -17,6 +17,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ElementTree
 from collections import Counter, defaultdict
@@ -26,8 +27,9 @@ from typing import Optional
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import yaml
 from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
-from conftest import CANARIES, STACKS, container_of, planned_env, resources, unavailable
+from conftest import CANARIES, STACKS, container_of, containers, load_minimal, planned_env, resources, unavailable
 
 from components import clickhouse, clickhouse_schema
 from components.backupctl.clickhouse import ClickHouse as BackupctlClient
@@ -35,10 +37,12 @@ from components.backupctl.clickhouse import ClickHouseError
 from components.clickhouse import SERVICE as CLICKHOUSE
 from components.clickhouse import ClickHouseSpec
 from components.envfiles import Variable
+from components.errors import ConfigError
 from components.gateway import SERVICE as GATEWAY
 from components.grafana import SERVICE as GRAFANA
 from components.loader import Deployment
 from components.names import METRICS_PATH
+from components.plan import plan
 from components.render import RenderedFile
 from components.service import Endpoint
 
@@ -884,3 +888,102 @@ def test_backupctl_speaks_clickhouses_http_interface(server):
         client.run("BACKUP DATABASE x TO Disk('backups', 'y')")
     with pytest.raises(ClickHouseError, match="cannot reach ClickHouse"):
         BackupctlClient("http://127.0.0.1:9", TEST_USER, TEST_PASSWORD, CUSTOM_DATABASE).run("SELECT 1")
+
+
+# --- an external ClickHouse: the stack runs none of its own ------------------------------------------------
+
+EXTERNAL = {"host": "ch.pmoves.internal", "cluster_name": "tensorzero_cluster"}
+
+
+@pytest.fixture(scope="module")
+def external(tmp_path_factory):
+    """A stack using an existing, replicated ClickHouse over TLS (the backup service is off: see below)."""
+    root = tmp_path_factory.mktemp("external-clickhouse")
+    return load_minimal(root, clickhouse={"external": EXTERNAL, "retention_days": 30}, backup={"enabled": False})
+
+
+def test_an_external_clickhouse_is_used_and_none_is_run(external):
+    desired = plan(external)
+    assert not external.spec.deployed(CLICKHOUSE)
+    assert not [r for r in resources(desired, "volume:Volume") if "clickhouse" in r["name"]]
+    assert CLICKHOUSE.role not in containers(desired)
+    env = dict(v.split("=", 1) for v in container_of(desired, GATEWAY.role)["inputs"]["envs"])
+    # TLS on the HTTP port; the replicated cluster's name, as TensorZero reads it (FACTS).
+    assert env["TENSORZERO_CLICKHOUSE_URL"] == "https://tensorzero:[secret]@ch.pmoves.internal:8443/tensorzero"
+    assert env["TENSORZERO_CLICKHOUSE_CLUSTER_NAME"] == "tensorzero_cluster"
+    # The smoke suite still finds it: the gateway's plan gives the outputs' clickhouse_url.
+    assert urlsplit(external.plans[GATEWAY.role].outputs["clickhouse_url"].value).hostname == "ch.pmoves.internal"
+    [datasources] = [f for f in external.plans[GRAFANA.role].files if f.kind == "grafana-datasources"]
+    [store] = [d for d in yaml.safe_load(datasources.content)["datasources"] if d["uid"] == "clickhouse"]
+    assert {k: store["jsonData"][k] for k in ("host", "port", "secure")} == {
+        "host": "ch.pmoves.internal",
+        "port": 8443,
+        "secure": True,
+    }
+
+
+def test_the_schema_one_shot_pulls_its_own_image_and_speaks_tls_to_the_native_port(external):
+    desired = plan(external)
+    [apply] = [r for r in resources(desired, "container:Container") if r["name"] == "clickhouse-schema-apply"]
+    [image] = [r for r in resources(desired, "remoteImage:RemoteImage") if r["name"] == "clickhouse-schema-apply-image"]
+    assert image["inputs"]["name"] == external.spec.clickhouse.image
+    env = dict(v.split("=", 1) for v in apply["inputs"]["envs"])
+    assert (env["CLICKHOUSE_HOST"], env["CLICKHOUSE_PORT"], env["CLICKHOUSE_SECURE"]) == (
+        "ch.pmoves.internal",
+        "9440",
+        "True",
+    )
+
+
+@pytest.mark.parametrize("secure", [True, False])
+def test_the_schema_script_adds_secure_exactly_when_asked(tmp_path, secure):
+    """The script run by a real `sh`; clickhouse-client is a STAND-IN that records its arguments and says the
+    table exists (no TLS ClickHouse server runs here)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "args"
+    fake = bin_dir / "clickhouse-client"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {record}\necho 1\n')
+    fake.chmod(0o755)
+    sql = tmp_path / "schema.sql"
+    sql.write_text("SELECT 1;\n")
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        "CLICKHOUSE_HOST": "ch.pmoves.internal",
+        "CLICKHOUSE_PORT": "9440",
+        "CLICKHOUSE_USER": "tensorzero",
+        "CLICKHOUSE_PASSWORD": "pw",
+        "CLICKHOUSE_DATABASE": "tensorzero",
+        **({"CLICKHOUSE_SECURE": "True"} if secure else {}),
+    }
+    script = clickhouse_schema.apply_script(sql_path=str(sql), tries=1, delay_s=0)
+    done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    calls = record.read_text().splitlines()
+    assert len(calls) == 2  # the wait, then the SQL
+    assert all(("--secure" in call.split()) is secure for call in calls), calls
+
+
+def test_the_ddl_goes_to_every_replica_in_clickhouses_own_syntax(external):
+    """Every statement of the rendered SQL, `ON CLUSTER` included, parsed by ClickHouse's own parser
+    (`formatQuery`, in chdb): no replicated cluster runs here to execute it."""
+    sql = clickhouse_schema.schema_sql(external)
+    statements = [s.strip() for s in re.sub(r"^--.*$", "", sql, flags=re.M).split(";") if s.strip()]
+    assert len(statements) == 1 + len(clickhouse_schema.RETENTION_TABLES)
+    assert all(" ON CLUSTER `tensorzero_cluster`" in statement for statement in statements)
+    probe = "import chdb, json, sys\nfor s in json.load(sys.stdin):\n    chdb.query('SELECT formatQuery(' + s + ')')\n"
+    quoted = json.dumps([clickhouse_schema.sql_string(s) for s in statements])
+    parsed = subprocess.run([sys.executable, "-c", probe], input=quoted, capture_output=True, text=True, timeout=120)
+    assert parsed.returncode == 0, parsed.stderr[-2000:]
+    broken = json.dumps(
+        [clickhouse_schema.sql_string(statements[0].replace("ON CLUSTER `tensorzero_cluster`", "ON CLUSTER"))]
+    )
+    refused = subprocess.run([sys.executable, "-c", probe], input=broken, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "Syntax error" in refused.stderr
+
+
+def test_backups_of_an_external_clickhouse_are_refused_naming_the_key(tmp_path):
+    with pytest.raises(ConfigError) as failure:
+        load_minimal(tmp_path, clickhouse={"external": EXTERNAL})
+    [problem] = [p for p in failure.value.problems if p.key == "backup.enabled"]
+    assert "which an external ClickHouse does not have" in problem.message

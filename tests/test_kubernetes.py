@@ -32,6 +32,12 @@ CLUSTER = {"context": "test-k3s", "namespace": "pmoves-test"}
 VARIANTS = {
     "minimal": minimal_config(kubernetes={**CLUSTER, "create_namespace": False}),
     "no-edge": minimal_config(kubernetes=CLUSTER, edge={"enabled": False}),
+    # ClickHouse outside the cluster (ClickHouse Cloud, an operator-run replicated cluster): none is run here.
+    "external-clickhouse": minimal_config(
+        kubernetes=CLUSTER,
+        clickhouse={"external": {"host": "ch.pmoves.internal", "cluster_name": "tensorzero_cluster"}},
+        backup={"enabled": False},
+    ),
 }
 OPERATOR_KINDS = {"ServiceMonitor": operator.ServiceMonitor, "PrometheusRule": operator.PrometheusRule}
 RUNS = ("Deployment", "StatefulSet", "Job")
@@ -226,8 +232,9 @@ def test_the_gateway_and_the_edge_run_replicated_behind_a_budget_and_never_below
 
 def test_services_carry_the_seed_hostnames(cluster):
     names = {o["metadata"]["name"] for o in of_kind(cluster, "Service")}
-    expected = {"tensorzero-clickhouse", "tensorzero-gateway", "pmoves-ollama", "tensorzero-ui"}
+    expected = {"tensorzero-gateway", "pmoves-ollama", "tensorzero-ui"}
     assert expected <= names
+    assert ("tensorzero-clickhouse" in names) is cluster.spec.deployed("clickhouse")  # else: an external one
     assert ("tensorzero-gateway-core" in names) is cluster.spec.deployed("edge")
 
 
