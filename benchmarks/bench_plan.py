@@ -27,32 +27,26 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from components import tensorzero_check  # noqa: E402
-from components.loader import load, read_stack_config  # noqa: E402
+from components.loader import load, read_stack_config, stacks  # noqa: E402
 from components.plan import plan  # noqa: E402
 from components.spec import EnvFilesSpec  # noqa: E402
 from components.stack import rendered_files  # noqa: E402
 
-STACKS = ("dev", "staging", "prod")
 TARGET_S = 5.0
-FAKE_CREDENTIALS = {
-    "TENSORZERO_CLICKHOUSE_PASSWORD": "fake-bench-clickhouse-password",
-    "ANTHROPIC_API_KEY": "fake-bench-anthropic-key",
-    "OPENAI_API_KEY": "fake-bench-openai-key",
-    "VENICE_API_KEY": "fake-bench-venice-key",
-    "GRAFANA_ADMIN_PASSWORD": "fake-bench-grafana-password",
-    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "fake-bench-readonly-password",
-}
 
 
 def fake_env_dir(stack: str, root: Path) -> str:
-    """The stack's env layers from its committed *.example templates, plus a `.env.local` of fake credentials."""
+    """The stack's env layers from its committed *.example templates, plus a `.env.local` giving every variable
+    they leave empty (the credentials) an obviously fake value."""
     raw, _ = read_stack_config(PROJECT_DIR, stack)
     templates = PROJECT_DIR / EnvFilesSpec.model_validate(raw["env_files"]).dir
     directory = root / stack
     directory.mkdir()
+    empty = []
     for template in templates.glob("*.example"):
         shutil.copyfile(template, directory / template.stem)
-    (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in FAKE_CREDENTIALS.items()))
+        empty += [line[:-1] for line in template.read_text().splitlines() if line.endswith("=") and line[0] != "#"]
+    (directory / ".env.local").write_text("".join(f"{name}=fake-bench-{name.lower()}-x7q2\n" for name in empty))
     return str(directory)
 
 
@@ -101,9 +95,9 @@ def main() -> int:
         parser.error("n must be at least 1")
 
     with tempfile.TemporaryDirectory(prefix="bench-env-") as root:
-        env_dirs = {stack: fake_env_dir(stack, Path(root)) for stack in STACKS}
+        env_dirs = {stack: fake_env_dir(stack, Path(root)) for stack in stacks()}
         results = {}
-        for stack in STACKS:
+        for stack in stacks():
             inproc = [in_process(stack, env_dirs[stack]) for _ in range(n)]
             runs = [cli(stack, env_dirs[stack]) for _ in range(n)]
             results[stack] = (statistics.median(inproc), statistics.median(runs))

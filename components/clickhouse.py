@@ -17,10 +17,11 @@ database, views and retention; a replicated cluster's name reaches the gateway a
 
 from __future__ import annotations
 
+import ipaddress
 from typing import TYPE_CHECKING, Optional
 from urllib.parse import quote
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .envfiles import Variable
 from .monitoring import CLICKHOUSE_JOB
@@ -28,7 +29,7 @@ from .names import METRICS_PATH
 from .render import RenderedFile, render
 from .service import Endpoint, Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan, Volume
 from .spec import PUBLISHED_PORT, SEED_DEFAULT_CREDENTIAL, ServiceSpec, StrictModel, Tier
-from .types import EnvName, HostAddress, Identifier, ImageRef, Port
+from .types import EnvName, HostAddress, Identifier, ImageRef, Port, is_ip_address
 
 if TYPE_CHECKING:
     from .deployment import Deployment
@@ -80,6 +81,14 @@ class ExternalClickHouse(StrictModel):
         "ClickHouse Cloud.",
     )
 
+    @model_validator(mode="after")
+    def _reachable(self):
+        if self.host == "localhost" or (is_ip_address(self.host) and ipaddress.ip_address(self.host).is_loopback):
+            raise ValueError(f"host {self.host} is each container's own loopback, where no ClickHouse runs")
+        if self.http_port == self.native_port:
+            raise ValueError(f"http_port and native_port are both {self.http_port}: ClickHouse serves each on its own")
+        return self
+
 
 class ClickHouseSpec(ServiceSpec):
     image: ImageRef = Field("clickhouse/clickhouse-server:24.12-alpine", description="Pinned ClickHouse image.")
@@ -116,6 +125,15 @@ class ClickHouseSpec(ServiceSpec):
         description="Use this existing ClickHouse instead of running one (its users, among them readonly_user for "
         "Grafana, are its own); null runs the stack's.",
     )
+
+    @model_validator(mode="after")
+    def _nothing_of_its_own(self):
+        """With an external ClickHouse, settings of a container the stack no longer runs would be dropped unread."""
+        own = ("port", "bind_address", "networks", "adopt_volumes", "memory_mb", "host")
+        unused = [name for name in own if self.external and name in self.model_fields_set and getattr(self, name)]
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not used with external (the stack runs no ClickHouse of its own)")
+        return self
 
 
 def _file(directory: str, mount_dir: str, name: str, kind: str, **context) -> RenderedFile:
@@ -197,7 +215,8 @@ def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint)
     """TENSORZERO_CLICKHOUSE_URL: the only way the gateway learns where ClickHouse is."""
     credentials = f"{quote(spec.user, safe='')}:{quote(password.value, safe='')}"
     scheme = "https" if spec.external is not None and spec.external.secure else "http"
-    url = f"{scheme}://{credentials}@{endpoint.host}:{endpoint.port}/{spec.database}"
+    host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host  # an IPv6 address
+    url = f"{scheme}://{credentials}@{host}:{endpoint.port}/{spec.database}"
     source = f"built from clickhouse.* and {password.source}"
     return Variable("TENSORZERO_CLICKHOUSE_URL", url, source, True, missing=password.missing)
 

@@ -60,12 +60,15 @@ def config_files(deployment: Deployment, listen: str = str(PORT), socket: str = 
     return [RenderedFile("docker_proxy/conf.d/default.conf", "openresty-config", SERVICE.role, CONFIG_PATH, content)]
 
 
+ON_CLUSTER = "set it false: the cluster's own log pipeline ships its pods' logs"
+
+
 def plan(ctx: Context) -> ServicePlan:
     return ServicePlan(
         command=COMMAND,
         files=tuple(config_files(ctx.deployment)),
         # The socket is the proxy's alone; it forwards only GETs of ALLOWED_PATHS.
-        host_paths=(HostPath(DOCKER_SOCKET, DOCKER_SOCKET),),
+        host_paths=(HostPath(DOCKER_SOCKET, DOCKER_SOCKET, "loki.enabled", ON_CLUSTER),),
         healthcheck=HEALTHCHECK,
         image_tools=openresty.TOOLS,
     )

@@ -149,12 +149,19 @@ def env_names(deployment: Deployment) -> list[str]:
     return names + ([UI_PASSWORD_ENV] if serves_ui(deployment.spec) else [])
 
 
+# On a cluster the ingress terminates TLS: the edge's own files are a Docker host's.
+TLS_ON_CLUSTER = "set edge.tls.enabled false and name the certificate's Secret in kubernetes.ingress.tls_secret"
+
+
 def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...]]:
     tls = ctx.spec.edge.tls
     if not tls.enabled:
         return (), ()
     if tls.certificate_file:
-        return (), (HostPath(tls.certificate_file, TLS_CERTIFICATE), HostPath(tls.key_file, TLS_KEY))
+        return (), (
+            HostPath(tls.certificate_file, TLS_CERTIFICATE, "edge.tls.certificate_file", TLS_ON_CLUSTER),
+            HostPath(tls.key_file, TLS_KEY, "edge.tls.key_file", TLS_ON_CLUSTER),
+        )
     certificate, key = ctx.credential("edge.tls.certificate_var"), ctx.credential("edge.tls.key_var")
     for key_name, variable in (("edge.tls.certificate_var", certificate), ("edge.tls.key_var", key)):
         if variable.value and "-----BEGIN " not in variable.value:

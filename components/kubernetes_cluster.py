@@ -5,7 +5,7 @@ cluster with the Prometheus Operator, ServiceMonitors, a PrometheusRule and dash
 
 import yaml
 
-from . import grafana, prometheus
+from . import edge_access, grafana, prometheus
 from .deployment import Deployment
 from .errors import ConfigError, Problem
 from .kubernetes import (
@@ -24,6 +24,7 @@ from .kubernetes import (
 )
 from .monitoring import PROBE_JOB, SERVICE_LABEL
 from .service import ServicePlan
+from .types import is_kubernetes_name, is_label_value
 
 NAMESPACE = "namespace"
 INGRESS = "ingress"
@@ -43,6 +44,7 @@ def manifests(deployment: Deployment) -> dict[str, list[dict]]:
         ]
         + unauthenticated_routes(deployment)
         + unknown_volume_sizes(deployment)
+        + unusable_names(deployment)
     )
     if problems:
         raise ConfigError(problems)
@@ -72,16 +74,11 @@ def docker_only(deployment: Deployment, plan: ServicePlan) -> list[tuple[str, st
     """(key, problem) of what a service's plan needs that only a Docker host has."""
     key = deployment.spec.key(plan.role)
     found = [
-        (
-            key,
-            f"mounts the host path {path.source}, which no pod on a cluster gets: turn off what needs it on the "
-            "Kubernetes target (loki.enabled false: the cluster's own log pipeline ships logs)",
-        )
+        (path.key, f"{plan.role} mounts the host path {path.source}, which no pod on a cluster gets: {path.on_cluster}")
         for path in plan.host_paths
     ]
     if plan.secret_files:
-        found.append((f"{key}.tls", "the ingress terminates TLS on a cluster: set it off, and name the certificate's "
-                      "Secret in kubernetes.ingress.tls_secret"))  # fmt: skip
+        found.append(("edge.tls.enabled", edge_access.TLS_ON_CLUSTER))
     if plan.networks:
         found.append((f"{key}.networks", "Docker networks are not a cluster's: every Service of the namespace "
                       "answers at its hostname; remove them on the Kubernetes target"))  # fmt: skip
@@ -91,6 +88,32 @@ def docker_only(deployment: Deployment, plan: ServicePlan) -> list[tuple[str, st
         for volume in plan.volumes
         if volume.adopted
     ]  # fmt: skip
+    return found
+
+
+def unusable_names(deployment: Deployment) -> list[Problem]:
+    """Names the API server would refuse (a Service's is the hostname callers use; every label carries the
+    stack's name_prefix), and an ingress host for a UI the stack does not run."""
+    spec = deployment.spec
+    found = [
+        Problem(
+            deployment.stack_file,
+            f"{spec.key(plan.role)}.alias",
+            f"'{plan.placement.alias}' cannot name a Kubernetes Service: lower-case letters, digits and inner '-', "
+            "at most 63",
+        )
+        for plan in deployment.plans.values()
+        if plan.runs_container and not is_kubernetes_name(plan.placement.alias)
+    ]
+    if not is_label_value(spec.name_prefix):
+        message = (
+            f"'{spec.name_prefix}' cannot be a Kubernetes label value, which every object carries: at most 63 "
+            "letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+        )
+        found.append(Problem(deployment.stack_file, "name_prefix", message))
+    ingress = spec.kubernetes.ingress
+    if ingress and ingress.ui_host and not spec.deployed("ui"):
+        found.append(Problem(deployment.stack_file, "kubernetes.ingress.ui_host", "the stack runs no UI (ui.enabled)"))
     return found
 
 

@@ -186,6 +186,20 @@ class Planner:
                 if not volume.adopted and name in self._adopted:
                     self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
 
+    def check_container_names(self) -> None:
+        """Once every plan is known: no two containers (one-shots included) of one host share a name, which an
+        instance's name could otherwise make (`ollama.instances.guard` beside ollama_guard's container)."""
+        spec = self.deployment.spec
+        seen: dict[tuple[str, str], str] = {}
+        for plan in self.plans.values():
+            names = [plan.docker_name] if plan.runs_container else []
+            for name in names + [shot.docker_name for shot in plan.one_shots]:
+                where = (plan.placement.host, name)
+                other = seen.setdefault(where, plan.role)
+                if other != plan.role:
+                    message = f"its container {name} is also that of {spec.key(other)} on host '{where[0]}'"
+                    self.problem(spec.key(plan.role), message)
+
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:
             return self.plans[service.role]
@@ -248,6 +262,7 @@ def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple
         planner.plan_of(service)
     exposure_problems(planner)
     planner.check_adoptions()
+    planner.check_container_names()
     missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
     if blocking := [p for p in planner.problems if p not in missing]:
         raise ConfigError(blocking)

@@ -104,6 +104,8 @@ class SecretFile:
 class HostPath:
     source: str  # path on the Docker host, mounted read-only
     target: str
+    key: str  # the stack-file setting that mounts it
+    on_cluster: str  # what to set instead where no pod gets a host's files (the Kubernetes target)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from .names import DEFAULT_ENV_LAYERS
 from .service import Endpoint, Front, Placement, PublishedPort, ServiceDefinition
 from .types import (
     ContainerPath,
+    DnsName,
     DockerHostURL,
     DockerName,
     EnvName,
@@ -27,12 +28,16 @@ from .types import (
     Identifier,
     ImageRef,
     IPAddress,
+    IPv4Address,
     KubernetesName,
+    LabelKey,
+    LabelValue,
     Line,
     MemoryMB,
     Port,
     ProjectPath,
     image_tag,
+    is_ip_address,
 )
 
 # The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
@@ -43,6 +48,7 @@ MIN_PASSWORD_LENGTH = 12  # outside dev
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
 LOOPBACK = "127.0.0.1"
 CLUSTER = "cluster"  # the one "host" of a stack on Kubernetes
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
 
 
@@ -172,14 +178,20 @@ class Confirmation(StrictModel):
 
 class IngressSpec(StrictModel):
     class_name: KubernetesName = Field("nginx", description="IngressClass of the cluster's ingress controller.")
-    host: HostAddress = Field(description="Hostname callers use for the gateway (the edge).")
-    ui_host: Optional[HostAddress] = Field(None, description="Hostname of the UI; null serves no UI ingress.")
+    host: DnsName = Field(description="Hostname callers use for the gateway (the edge).")
+    ui_host: Optional[DnsName] = Field(None, description="Hostname of the UI; null serves no UI ingress.")
     tls_secret: Optional[KubernetesName] = Field(
         None, description="Existing kubernetes.io/tls Secret for both hosts; null serves plain HTTP."
     )
     controller_namespace: KubernetesName = Field(
         "ingress-nginx", description="Namespace of the ingress controller: the only one NetworkPolicies let in."
     )
+
+    @model_validator(mode="after")
+    def _two_hosts(self):
+        if self.ui_host == self.host:
+            raise ValueError(f"ui_host {self.ui_host} is also host: the UI would take the gateway's callers")
+        return self
 
 
 class KubernetesSpec(StrictModel):
@@ -198,12 +210,12 @@ class KubernetesSpec(StrictModel):
     )
     cpu_target_percent: int = Field(70, ge=10, le=100, description="CPU utilisation the autoscaler aims at.")
     default_memory_mb: int = Field(1024, ge=64, le=1048576, description="Memory limit of a service with no memory_mb.")
-    dns_resolver: IPAddress = Field(
+    dns_resolver: IPv4Address = Field(
         "10.43.0.10",
         description="The cluster DNS Service's IP (k3s 10.43.0.10, kubeadm 10.96.0.10): nginx resolves with it.",
     )
-    cluster_domain: HostAddress = Field("cluster.local", description="The cluster's DNS domain.")
-    gpu_node_selector: dict[Line, Line] = Field(
+    cluster_domain: DnsName = Field("cluster.local", description="The cluster's DNS domain.")
+    gpu_node_selector: dict[LabelKey, LabelValue] = Field(
         default_factory=lambda: {"nvidia.com/gpu.present": "true"},
         description="Node labels a GPU service (ollama.gpu) is scheduled on.",
     )
@@ -218,6 +230,11 @@ class KubernetesSpec(StrictModel):
     def _scaling_range(self):
         if self.max_replicas < self.replicas:
             raise ValueError(f"max_replicas {self.max_replicas} is below replicas {self.replicas}")
+        if self.create_namespace and self.namespace in SYSTEM_NAMESPACES:
+            raise ValueError(
+                f"namespace {self.namespace} is the cluster's own: name one for the stack, or set create_namespace "
+                "false to use it as it is"
+            )
         return self
 
 
@@ -231,14 +248,6 @@ class Unreachable(Exception):
 
 
 ServiceRef = ServiceDefinition | str
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def role_of(service: ServiceRef) -> str:
@@ -376,7 +385,7 @@ class EnvironmentBase(StrictModel):
             if self._takes_port(front_service, front):
                 own = replace(own, published=None)
         bind = self.bind_address(definition)
-        taken = []
+        taken, origin = [], definition.role
         if self.deployed(definition):
             for front in self.fronts_served(definition):
                 fronted = self.definition(front.role)
@@ -384,12 +393,12 @@ class EnvironmentBase(StrictModel):
                 if not self._takes_port(definition, front) or external is None:
                     continue
                 if front.port is None:
-                    own = replace(own, published=external)
+                    own, origin = replace(own, published=external), front.role
                 else:
                     internal = definition.published_as(self, front.port)[0]
                     taken.append(PublishedPort(internal, external, bind, front.role))
         primary = (
-            [PublishedPort(definition.published_as(self, own.port)[0], own.published, bind, definition.role)]
+            [PublishedPort(definition.published_as(self, own.port)[0], own.published, bind, origin)]
             if own.published is not None
             else []
         )
@@ -402,7 +411,7 @@ class EnvironmentBase(StrictModel):
 
     def qualified(self, endpoint: Endpoint) -> Endpoint:
         """`endpoint` for a resolver that applies no search domain (nginx): a Service's full name on a cluster."""
-        if self.kubernetes is None or _is_ip(endpoint.host):
+        if self.kubernetes is None or is_ip_address(endpoint.host):
             return endpoint
         spec = self.kubernetes
         return Endpoint(f"{endpoint.host}.{spec.namespace}.svc.{spec.cluster_domain}", endpoint.port)

@@ -19,6 +19,13 @@ _IMAGE = re.compile(
 _DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # RFC 1123 label
+# An Ingress host or a cluster domain: lower-case DNS labels with at least one letter (never an IP).
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"(?=.{{1,253}}\Z)(?=.*[a-z]){_DNS_LABEL}(\.{_DNS_LABEL})*")
+# Kubernetes label keys (an optional DNS-subdomain prefix, then a name) and values (empty, or a name).
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_LABEL_NAME}")
+_LABEL_VALUE = re.compile(rf"({_LABEL_NAME})?")
 _IDENTIFIER = _ENV_NAME
 _INSTANCE_NAME = re.compile(r"[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?")
 _HOSTNAME = re.compile(
@@ -76,6 +83,17 @@ def _ip_address(value: str) -> str:
         ipaddress.ip_address(value)
     except ValueError:
         raise ValueError(f"{value!r} is not an IP address") from None
+    return value
+
+
+def _ipv4_address(value: str) -> str:
+    """A server's IPv4 address (nginx's `resolver` takes an IPv6 one only in brackets)."""
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address") from None
+    if address.is_unspecified:
+        raise ValueError(f"{value} is no server's address")
     return value
 
 
@@ -184,9 +202,13 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 DockerName = Annotated[str, AfterValidator(_matches(_DOCKER_NAME, "Docker object name"))]
 EnvName = Annotated[str, AfterValidator(_matches(_ENV_NAME, "environment variable name"))]
 KubernetesName = Annotated[str, AfterValidator(_matches(_KUBERNETES_NAME, "Kubernetes name (RFC 1123 label)"))]
+DnsName = Annotated[str, AfterValidator(_matches(_DNS_NAME, "lower-case DNS name"))]
+LabelKey = Annotated[str, AfterValidator(_matches(_LABEL_KEY, "Kubernetes label key"))]
+LabelValue = Annotated[str, AfterValidator(_matches(_LABEL_VALUE, "Kubernetes label value"))]
 Identifier = Annotated[str, AfterValidator(_matches(_IDENTIFIER, "identifier (letters, digits, _)"))]
 HostAddress = Annotated[str, AfterValidator(_host_address)]
 IPAddress = Annotated[str, AfterValidator(_ip_address)]
+IPv4Address = Annotated[str, AfterValidator(_ipv4_address)]
 DockerHostURL = Annotated[str, AfterValidator(_docker_host_url)]
 HttpURL = Annotated[str, AfterValidator(_http_url)]
 UpstreamModelName = Annotated[
@@ -212,6 +234,22 @@ InstanceName = Annotated[str, AfterValidator(_matches(_INSTANCE_NAME, "instance 
 
 def is_identifier(value: str) -> bool:
     return bool(_IDENTIFIER.fullmatch(value))
+
+
+def is_ip_address(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def is_kubernetes_name(value: str) -> bool:
+    return bool(_KUBERNETES_NAME.fullmatch(value))
+
+
+def is_label_value(value: str) -> bool:
+    return bool(_LABEL_VALUE.fullmatch(value))
 
 
 def is_ollama_model(value: str) -> bool:

@@ -982,6 +982,30 @@ def test_the_ddl_goes_to_every_replica_in_clickhouses_own_syntax(external):
     assert refused.returncode != 0 and "Syntax error" in refused.stderr
 
 
+@pytest.mark.parametrize(
+    ("section", "key", "message"),
+    [
+        ({"external": {"host": "127.0.0.1"}}, "clickhouse.external", "each container's own loopback"),
+        ({"external": {"host": "ch.x", "http_port": 9440}}, "clickhouse.external", "both 9440"),
+        ({"external": {"host": "ch.x"}, "adopt_volumes": {"data": {"name": "tensorzero-clickhouse-data"}}},
+         "clickhouse", "adopt_volumes: not used with external"),
+    ],
+    ids=["loopback", "one-port-twice", "own-volume"],
+)  # fmt: skip
+def test_an_external_clickhouse_that_cannot_be_reached_or_drops_a_setting_is_refused(tmp_path, section, key, message):
+    with pytest.raises(ConfigError) as failure:
+        load_minimal(tmp_path, clickhouse=section, backup={"enabled": False})
+    assert [(p.key, message in p.message) for p in failure.value.problems] == [(key, True)], failure.value
+
+
+def test_an_ipv6_address_is_bracketed_in_the_url():
+    url = clickhouse.connection_url(
+        ClickHouseSpec(external={"host": "fd00::5"}), Variable("P", "pw", "test", True), Endpoint("fd00::5", 8443)
+    )
+    parts = urlsplit(url.value)
+    assert (parts.scheme, parts.hostname, parts.port) == ("https", "fd00::5", 8443)
+
+
 def test_backups_of_an_external_clickhouse_are_refused_naming_the_key(tmp_path):
     with pytest.raises(ConfigError) as failure:
         load_minimal(tmp_path, clickhouse={"external": EXTERNAL})

@@ -355,7 +355,8 @@ def test_a_service_that_mounts_a_host_path_is_refused_on_a_cluster(tmp_path):
     project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV})
     with pytest.raises(ConfigError) as failure:
         load("test", project_dir=project)
-    assert "stacks/Pulumi.test.yaml: docker_proxy: mounts the host path /var/run/docker.sock" in str(failure.value)
+    expected = "stacks/Pulumi.test.yaml: loki.enabled: docker_proxy mounts the host path /var/run/docker.sock"
+    assert expected in str(failure.value)
 
 
 @pytest.mark.parametrize(
@@ -369,8 +370,31 @@ def test_a_service_that_mounts_a_host_path_is_refused_on_a_cluster(tmp_path):
          "ui.networks", "Docker networks are not a cluster's"),
         ({"kubernetes": CLUSTER, "clickhouse": {"adopt_volumes": {"data": {"name": "tensorzero-clickhouse-data"}}}},
          "clickhouse.adopt_volumes.data", "an existing Docker volume (tensorzero-clickhouse-data) cannot be mounted"),
+        # What the API server or nginx would refuse only at deploy.
+        ({"kubernetes": {**CLUSTER, "dns_resolver": "fd00::10"}}, "kubernetes.dns_resolver", "not an IPv4 address"),
+        ({"kubernetes": {**CLUSTER, "ingress": {"host": "a.example.com", "ui_host": "a.example.com"}}},
+         "kubernetes.ingress", "ui_host a.example.com is also host"),
+        ({"kubernetes": {**CLUSTER, "ingress": {"host": "A.Example.COM"}}},
+         "kubernetes.ingress.host", "is not a valid lower-case DNS name"),
+        ({"kubernetes": CLUSTER, "ollama": {"instances": {"jetson": {"alias": "Jetson.Ollama"}}}},
+         "ollama.instances.jetson.alias", "'Jetson.Ollama' cannot name a Kubernetes Service"),
+        ({"kubernetes": CLUSTER, "name_prefix": "pmoves-cluster-"},
+         "name_prefix", "cannot be a Kubernetes label value"),
+        ({"kubernetes": {**CLUSTER, "gpu_node_selector": {"bad key!": "x"}}},
+         "kubernetes.gpu_node_selector.bad key!.[key]", "is not a valid Kubernetes label key"),
+        ({"kubernetes": {**CLUSTER, "namespace": "kube-system"}}, "kubernetes", "kube-system is the cluster's own"),
+        ({"kubernetes": {**CLUSTER, "ingress": {"host": "a.example.com", "ui_host": "b.example.com"}},
+          "ui": {"enabled": False}}, "kubernetes.ingress.ui_host", "the stack runs no UI"),
+        ({"kubernetes": CLUSTER, "edge": {"tls": {"enabled": True, "certificate_file": "/etc/x.crt",
+                                                  "key_file": "/etc/x.key"}}},
+         "edge.tls.certificate_file", "kubernetes.ingress.tls_secret"),
+        ({"kubernetes": CLUSTER, "ollama": {"instances": {"guard": {}}},
+          "ollama_guard": {"enabled": True, "allow": ["10.0.0.0/8"]}},
+         "ollama_guard", "its container ollama-guard is also that of ollama.instances.guard"),
     ],
-    ids=["ingress-to-the-raw-gateway", "ingress-to-a-keyless-edge", "docker-network", "adopted-volume"],
+    ids=["ingress-to-the-raw-gateway", "ingress-to-a-keyless-edge", "docker-network", "adopted-volume",
+         "ipv6-resolver", "one-host-twice", "upper-case-host", "service-name", "label-value", "label-key",
+         "system-namespace", "ui-host-without-ui", "tls-files", "container-name-twice"],
 )  # fmt: skip
 def test_what_only_docker_has_or_an_unauthenticated_ingress_is_refused(tmp_path, sections, key, message):
     project = make_project(

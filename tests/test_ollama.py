@@ -167,6 +167,24 @@ def test_prometheus_probes_each_ollama(two_hosts):
     assert jobs["blackbox-http"]["metrics_path"] == PROBE_PATH
 
 
+@pytest.mark.parametrize(
+    ("sections", "key", "message"),
+    [
+        ({"ollama": {"instances": {"pull-gemma-2b": {"port": None}}}},
+         "ollama.instances.pull-gemma-2b", "its container ollama-pull-gemma-2b is also that of ollama"),
+        ({"ollama": {"instances": {"guard": {"port": None}}},
+          "ollama_guard": {"enabled": True, "allow": ["10.0.0.0/8"]}},
+         "ollama_guard", "its container ollama-guard is also that of ollama.instances.guard"),
+    ],
+    ids=["a-pull-one-shot", "the-guard"],
+)  # fmt: skip
+def test_an_instance_whose_container_name_is_taken_is_refused(tmp_path, sections, key, message):
+    """Docker refuses a second container of one name on a host: `pulumi up` would fail half-way."""
+    with pytest.raises(ConfigError) as failure:
+        deploy(tmp_path, TWO_OLLAMAS.replace("jetson-ollama", "pmoves-ollama"), **sections)
+    assert any(p.key == key and message in p.message for p in failure.value.problems), failure.value
+
+
 def test_instances_run_without_the_stacks_own_ollama(tmp_path):
     catalog = TWO_OLLAMAS.replace('fallbacks = ["local_chat"]\n', "")
     catalog = catalog[: catalog.index("[models.local_chat]")] + catalog[catalog.index("[models.edge_chat]") :]

@@ -111,7 +111,7 @@ def test_an_edge_with_its_own_port_leaves_the_gateway_published():
         ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by edge on host 'main'"),
         (
             {"edge": {"serve_ui": False}, "ui": {"port": 3030}},
-            "edge.port: 3030 is already published by ui on host 'main'",
+            "gateway.port: 3030 is already published by ui on host 'main'",  # the edge publishes gateway.port
         ),
         (
             {"edge": {"enabled": False}, "ui": {"port": 3030}},

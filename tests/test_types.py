@@ -12,6 +12,7 @@ from components import types
 from components.catalog import ModelEntry, ProviderEntry
 from components.registry import Environment
 from components.types import (
+    DnsName,
     DockerHostURL,
     DockerName,
     Duration,
@@ -21,7 +22,10 @@ from components.types import (
     HttpURL,
     ImageRef,
     IPAddress,
+    IPv4Address,
     KubernetesName,
+    LabelKey,
+    LabelValue,
     MemoryMB,
     NginxSize,
     OllamaModelName,
@@ -117,6 +121,17 @@ MORE_CASES = [
     (KubernetesName, "Pmoves_TZ", False),
     (KubernetesName, "a" * 64, False),
     (KubernetesName, "-pmoves", False),
+    (DnsName, "tensorzero.pmoves.internal", True),
+    (DnsName, "Tensorzero.pmoves.internal", False),
+    (DnsName, "10.0.0.1", False),
+    (LabelKey, "nvidia.com/gpu.present", True),
+    (LabelKey, "bad key!", False),
+    (LabelValue, "", True),
+    (LabelValue, "pmoves-cluster-", False),
+    (LabelValue, "a" * 64, False),
+    (IPv4Address, "10.43.0.10", True),
+    (IPv4Address, "fd00::10", False),
+    (IPv4Address, "0.0.0.0", False),
 ]
 
 
@@ -145,6 +160,10 @@ ACCEPTED = {
     "ProjectPath": "catalog/models.toml",
     "FilePath": "envfiles/dev",
     "KubernetesName": "pmoves-tensorzero",
+    "DnsName": "tensorzero.pmoves.internal",
+    "LabelKey": "nvidia.com/gpu.present",
+    "LabelValue": "true",
+    "IPv4Address": "10.43.0.10",
 }
 
 
