@@ -207,14 +207,15 @@ def server(ctx: Context, native: bool = False) -> Endpoint:
     return Endpoint(external.host, external.native_port if native else external.http_port)
 
 
-def is_secure(spec) -> bool:
-    return spec.clickhouse.external is not None and spec.clickhouse.external.secure
+def is_secure(spec: ClickHouseSpec) -> bool:
+    """TLS to the external ClickHouse; the stack's own is reached in the clear on its network."""
+    return spec.external is not None and spec.external.secure
 
 
 def connection_url(spec: ClickHouseSpec, password: Variable, endpoint: Endpoint) -> Variable:
     """TENSORZERO_CLICKHOUSE_URL: the only way the gateway learns where ClickHouse is."""
     credentials = f"{quote(spec.user, safe='')}:{quote(password.value, safe='')}"
-    scheme = "https" if spec.external is not None and spec.external.secure else "http"
+    scheme = "https" if is_secure(spec) else "http"
     host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host  # an IPv6 address
     url = f"{scheme}://{credentials}@{host}:{endpoint.port}/{spec.database}"
     source = f"built from clickhouse.* and {password.source}"

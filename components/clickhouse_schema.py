@@ -166,7 +166,7 @@ def plan(ctx: Context) -> ServicePlan:
         password.renamed("CLICKHOUSE_PASSWORD"),
         ctx.from_spec("CLICKHOUSE_DATABASE", "clickhouse.database"),
     )
-    if clickhouse.is_secure(ctx.spec):
+    if clickhouse.is_secure(ctx.spec.clickhouse):
         env += (ctx.from_spec("CLICKHOUSE_SECURE", "clickhouse.external.secure"),)
     apply = OneShot(
         name="apply",

@@ -82,7 +82,7 @@ def datasources(deployment: Deployment, backends: dict[str, Endpoint]) -> list[D
                 ("host", store.host),
                 ("port", store.port),
                 ("protocol", "http"),
-                *((("secure", True),) if clickhouse.is_secure(spec) else ()),
+                *((("secure", True),) if clickhouse.is_secure(spec.clickhouse) else ()),
                 ("username", spec.clickhouse.readonly_user),
                 ("defaultDatabase", spec.clickhouse.database),
             ),

@@ -70,19 +70,14 @@ def _container_path(value: str) -> str:
 
 
 def _host_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        if not _HOSTNAME.fullmatch(value):
-            raise ValueError(f"{value!r} is neither an IP address nor a hostname") from None
+    if not is_ip_address(value) and not _HOSTNAME.fullmatch(value):
+        raise ValueError(f"{value!r} is neither an IP address nor a hostname")
     return value
 
 
 def _ip_address(value: str) -> str:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not an IP address") from None
+    if not is_ip_address(value):
+        raise ValueError(f"{value!r} is not an IP address")
     return value
 
 
