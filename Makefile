@@ -219,7 +219,7 @@ smoke: smoke-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STAC
 e2e: venv smoke-venv ## deploy an ephemeral stack with the real images and Pulumi's Automation API (tests/e2e)
 	PMOVES_E2E=1 $(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/e2e
 
-# Backups of a deployed stack, run by backupctl inside its backup container (docker exec; components/operate.py).
+# Backups of a deployed stack, run by backupctl inside its backup container (docker exec; components/operate/backups.py).
 backup: venv $(if $(ENV_DIR),,env-layers) ## take a full backup of the deployed STACK now (disk, and off-host if set)
 	$(CLI) backup $(STACK) $(CLI_ENV_DIR)
 

@@ -2,9 +2,9 @@
 
 import pulumi
 
-from components.errors import ConfigError
-from components.loader import load, read_pulumi_config
-from components.stack import build
+from components.core.errors import ConfigError
+from components.stack.loader import load, read_pulumi_config
+from components.targets.build import build
 
 stack = pulumi.get_stack()
 try:

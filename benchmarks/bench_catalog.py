@@ -22,9 +22,9 @@ sys.path.insert(0, str(PROJECT_DIR / "tests"))
 from conftest import MINIMAL_ENV, make_project, minimal_config  # noqa: E402
 from test_pmoves_catalog import FILES, FIXTURE, HOSTED_KEYS, LOCAL  # noqa: E402
 
-from components.loader import load  # noqa: E402
-from components.plan import plan  # noqa: E402
-from components.stack import rendered_files  # noqa: E402
+from components.operate.plan import plan  # noqa: E402
+from components.stack.loader import load  # noqa: E402
+from components.targets.build import rendered_files  # noqa: E402
 
 STACKS = {
     "full": minimal_config(

@@ -39,8 +39,8 @@ from edge_rig import free_port, running_edge  # noqa: E402
 from openloop import percentile  # noqa: E402
 
 from components import gateway  # noqa: E402
-from components.loader import load  # noqa: E402
-from components.service import Endpoint  # noqa: E402
+from components.core.plans import Endpoint  # noqa: E402
+from components.stack.loader import load  # noqa: E402
 
 DOCS = PROJECT_DIR / "docs" / "edge.md"
 MARKERS = ("<!-- bench-edge:start -->", "<!-- bench-edge:end -->")

@@ -5,9 +5,9 @@ import sys
 try:
     if sys.argv[1:2] == ["smoke"]:
         # The smoke suite needs only requirements-smoke.txt: it does not import the Pulumi program.
-        from .smoke import main
+        from components.operate.smoke import main
     else:
-        from .cli import main
+        from components.operate.cli import main
 except ModuleNotFoundError as missing:
     sys.exit(
         f"python -m components: the Python package '{missing.name}' is not installed for {sys.executable}; "

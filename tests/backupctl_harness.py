@@ -20,9 +20,9 @@ from typing import Optional
 from conftest import planned_env
 from promtool import write_mounted
 
-from components import backup
 from components.backupctl.clickhouse import ClickHouse
-from components.clickhouse import BACKUPS_PATH
+from components.services import backup
+from components.services.clickhouse import BACKUPS_PATH
 
 HERE = Path(__file__).resolve().parent
 BUCKET = "backups"

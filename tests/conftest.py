@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from components.loader import PROJECT_DIR, load, read_stack_config, stacks
-from components.plan import plan
+from components.operate.plan import plan
+from components.stack.loader import PROJECT_DIR, load, read_stack_config, stacks
 
 STACKS = stacks()  # every stack file in stacks/, in promotion order
 # By target: Docker hosts, or a Kubernetes cluster (the stack file's `kubernetes` key).
@@ -215,7 +215,7 @@ def make_project(root: Path, config: dict, files: dict[str, str], stack: str = "
     """A throwaway project: `stacks/Pulumi.<stack>.yaml` from `config` (keys without namespace) plus files."""
     import yaml
 
-    from components.names import PROJECT
+    from components.core.names import PROJECT
 
     (root / "stacks").mkdir(parents=True, exist_ok=True)
     document = {"config": {f"{PROJECT}:{key}": value for key, value in config.items()}}

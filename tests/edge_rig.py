@@ -25,10 +25,10 @@ import httpx
 import pytest
 from conftest import MINIMAL_ENV, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
 
-from components import edge, gateway
-from components.edge import SERVICE as EDGE
-from components.loader import load
-from components.service import Endpoint
+from components.core.plans import Endpoint
+from components.services import edge, gateway
+from components.services.edge import SERVICE as EDGE
+from components.stack.loader import load
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LUA_MODULES = ("/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_lua_module.so")

@@ -7,12 +7,12 @@ import re
 
 from conftest import CANARIES, container_of, resources
 
-from components import alloy, docker_proxy
-from components.alloy import SERVICE as ALLOY
-from components.docker_proxy import SERVICE as DOCKER_PROXY
-from components.gateway import SERVICE as GATEWAY
-from components.loki import SERVICE as LOKI
-from components.names import SERVICE_LABEL, STACK_LABEL
+from components.core.names import SERVICE_LABEL, STACK_LABEL
+from components.services import alloy, docker_proxy
+from components.services.alloy import SERVICE as ALLOY
+from components.services.docker_proxy import SERVICE as DOCKER_PROXY
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.loki import SERVICE as LOKI
 
 
 def alloy_stacks(deployments):

@@ -32,11 +32,11 @@ from chdb_run import tensorzero_tables
 from promtool import run
 from test_clickhouse import SEED_AVERAGE, SEED_BY_MODEL, SEED_COUNT, SEED_LATEST, SEED_SLOW, model_inference_rows
 
-from components import clickhouse_schema
 from components.backupctl import serve as scheduler
 from components.backupctl.jobs import Settings, take
 from components.backupctl.s3 import S3
 from components.backupctl.store import DESCRIPTION, Backup, to_delete
+from components.services import clickhouse_schema
 
 SEED_QUERIES = (SEED_COUNT, SEED_BY_MODEL, SEED_AVERAGE, SEED_LATEST, SEED_SLOW)
 PREFIX = "prod"  # the S3 prefix under the bucket

@@ -12,8 +12,8 @@ import pytest
 import yaml
 from promtool import declared, run, tool, write_mounted
 
-from components import blackbox, prometheus
-from components.blackbox import SERVICE as BLACKBOX
+from components.services import blackbox, prometheus
+from components.services.blackbox import SERVICE as BLACKBOX
 
 
 def written_config(deployment, root):

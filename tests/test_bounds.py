@@ -14,9 +14,10 @@ from conftest import unavailable
 from test_edge import nginx_t
 from test_prometheus import rendered, run
 
-from components import edge, types
-from components.prometheus import SERVICE as PROMETHEUS
-from components.service import Endpoint
+from components.core import types
+from components.core.plans import Endpoint
+from components.services import edge
+from components.services.prometheus import SERVICE as PROMETHEUS
 
 MEMORY_MAX_MB = 4 * 1024 * 1024  # the spec's MemoryMB bound
 

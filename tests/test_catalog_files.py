@@ -4,8 +4,8 @@ beside tensorzero.toml (the PMOVES fixture shows them read by TensorZero: tests/
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 
-from components.errors import ConfigError
-from components.loader import load
+from components.core.errors import ConfigError
+from components.stack.loader import load
 
 FUNCTION = """
 [functions.f]

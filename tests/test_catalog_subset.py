@@ -5,8 +5,8 @@ import pytest
 import tomli
 from conftest import CANARIES, MINIMAL_ENV, load_minimal, tensorzero_gateway
 
-from components import gateway
-from components.errors import ConfigError
+from components.core.errors import ConfigError
+from components.services import gateway
 
 CATALOG = """
 [providers.cloudflare]

@@ -9,8 +9,8 @@ import tomli
 import yaml
 from conftest import CANARIES, DOCKER_STACKS, STACKS, cli, copy_project, env_templates, write_canary_env
 
-from components import edge
-from components.loader import PROJECT_DIR
+from components.services import edge
+from components.stack.loader import PROJECT_DIR
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_render_into_a_place_it_cannot_write_is_a_clean_error(project, env_dirs,
 
 def update_stack(project: Path, stack: str, key: str, change) -> None:
     """Change one key of a copied stack file through its parsed YAML, not its text."""
-    from components.names import PROJECT
+    from components.core.names import PROJECT
 
     path = project / "stacks" / f"Pulumi.{stack}.yaml"
     document = yaml.safe_load(path.read_text())

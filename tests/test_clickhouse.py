@@ -31,20 +31,20 @@ import yaml
 from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
 from conftest import CANARIES, STACKS, container_of, containers, load_minimal, planned_env, resources, unavailable
 
-from components import clickhouse, clickhouse_schema
 from components.backupctl.clickhouse import ClickHouse as BackupctlClient
 from components.backupctl.clickhouse import ClickHouseError
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.clickhouse import ClickHouseSpec
-from components.envfiles import Variable
-from components.errors import ConfigError
-from components.gateway import SERVICE as GATEWAY
-from components.grafana import SERVICE as GRAFANA
-from components.loader import Deployment
-from components.names import METRICS_PATH
-from components.plan import plan
-from components.render import RenderedFile
-from components.service import Endpoint
+from components.core.envfiles import Variable
+from components.core.errors import ConfigError
+from components.core.names import METRICS_PATH
+from components.core.plans import Endpoint
+from components.core.render import RenderedFile
+from components.operate.plan import plan
+from components.services import clickhouse, clickhouse_schema
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.clickhouse import ClickHouseSpec
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.grafana import SERVICE as GRAFANA
+from components.stack.loader import Deployment
 
 SEED_COUNT = "SELECT COUNT(*) FROM requests;"
 SEED_BY_MODEL = "SELECT model, COUNT(*) as count FROM requests GROUP BY model;"

@@ -26,7 +26,9 @@ from chdb_run import run as run_in_chdb
 from conftest import STACKS
 from promtool import run
 
-from components import dashboard_queries, dashboards, grafana
+from components.services import grafana
+from components.services import grafana_dashboards as dashboards
+from components.services import grafana_queries as dashboard_queries
 
 # What Grafana substitutes before a query leaves it; chosen so the fixtures below are exact.
 RATE_INTERVAL = "4m"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from e2e import ephemeral
 
-from components.loader import PROJECT_DIR, load
+from components.stack.loader import PROJECT_DIR, load
 
 VENV = Path(sys.executable).parent.parent
 

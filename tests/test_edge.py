@@ -33,13 +33,13 @@ from edge_rig import (
     write_tls,
 )
 
-from components import edge, edge_access
-from components.edge import SERVICE as EDGE
-from components.monitoring import EDGE_DURATION, EDGE_REQUESTS
-from components.plan import use_mocks
-from components.service import Endpoint
-from components.stack import build
-from components.ui import SERVICE as UI
+from components.core.monitoring import EDGE_DURATION, EDGE_REQUESTS
+from components.core.plans import Endpoint
+from components.operate.plan import use_mocks
+from components.services import edge, edge_access
+from components.services.edge import SERVICE as EDGE
+from components.services.ui import SERVICE as UI
+from components.targets.build import build
 
 KEYED = {"Authorization": f"Bearer {API_KEY}"}
 

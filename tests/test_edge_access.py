@@ -28,10 +28,10 @@ from edge_rig import (
     running_edge,
 )
 
-from components import edge, edge_access
-from components.edge import SERVICE as EDGE
-from components.loader import load
-from components.service import Endpoint
+from components.core.plans import Endpoint
+from components.services import edge, edge_access
+from components.services.edge import SERVICE as EDGE
+from components.stack.loader import load
 
 CHAT = {"model": "claude-sonnet-4-5", "messages": HELLO}
 API_ROUTES = ["/v1/chat/completions", "/v1/embeddings", "/openai/v1/chat/completions", "/inference", "/metrics"]
@@ -400,7 +400,7 @@ def exposed_project(tmp_path, env: str = MINIMAL_ENV, **config):
     ],
 )
 def test_validate_refuses_what_would_be_published_beyond_loopback_unauthenticated(tmp_path, config, key, message):
-    from components.errors import ConfigError
+    from components.core.errors import ConfigError
 
     env = MINIMAL_ENV + f"TENSORZERO_API_KEY={KEYS['pmoves']}\n" if key == "edge.tls" else MINIMAL_ENV
     with pytest.raises(ConfigError) as failure:
@@ -434,7 +434,7 @@ def test_ollama_across_hosts_is_reached_only_through_its_allow_list_guard(deploy
 
 
 def test_a_guard_bound_to_every_address_is_refused(tmp_path):
-    from components.errors import ConfigError
+    from components.core.errors import ConfigError
 
     config = {
         "hosts": {"main": {}, "gpu": {"address": "10.0.0.9", "bind_address": "0.0.0.0"}},

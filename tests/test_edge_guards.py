@@ -21,9 +21,9 @@ import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from edge_rig import NGINX, StandIn, free_port, place
 
-from components import docker_proxy, ollama_guard
-from components.errors import ConfigError
-from components.loader import load
+from components.core.errors import ConfigError
+from components.services import docker_proxy, ollama_guard
+from components.stack.loader import load
 
 
 @contextmanager

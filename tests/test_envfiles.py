@@ -3,10 +3,10 @@
 import pytest
 from conftest import GRAFANA_CREDENTIALS_ENV, MINIMAL_CATALOG, MINIMAL_ENV, UI_LOGIN_ENV, make_project, minimal_config
 
-from components.envfiles import is_credential, read_layers
-from components.errors import ConfigError
-from components.loader import load
-from components.names import DEFAULT_ENV_LAYERS
+from components.core.envfiles import is_credential, read_layers
+from components.core.errors import ConfigError
+from components.core.names import DEFAULT_ENV_LAYERS
+from components.stack.loader import load
 
 
 def test_later_layers_win_and_keep_their_provenance(tmp_path):

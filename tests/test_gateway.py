@@ -17,10 +17,10 @@ from conftest import (
     tensorzero_gateway,
 )
 
-from components import gateway
-from components.catalog import BUILTIN_PROVIDERS
-from components.loader import PROJECT_DIR, load
-from components.types import image_tag
+from components.catalog.format import BUILTIN_PROVIDERS
+from components.core.types import image_tag
+from components.services import gateway
+from components.stack.loader import PROJECT_DIR, load
 
 SEED_CATALOG = """
 # The seed document's examples, verbatim.

@@ -15,16 +15,18 @@ import yaml
 from conftest import CANARIES, container_of, containers, planned_env
 from promtool import declared
 
-from components import dashboard_queries, dashboards, grafana
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.edge import SERVICE as EDGE
-from components.envfiles import is_credential
-from components.errors import ConfigError
-from components.grafana import SERVICE as GRAFANA
-from components.loki import SERVICE as LOKI
-from components.names import SERVICE_LABEL
-from components.prometheus import SERVICE as PROMETHEUS
-from components.registry import Environment
+from components.core.envfiles import is_credential
+from components.core.errors import ConfigError
+from components.core.names import SERVICE_LABEL
+from components.services import grafana
+from components.services import grafana_dashboards as dashboards
+from components.services import grafana_queries as dashboard_queries
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import SERVICE as EDGE
+from components.services.grafana import SERVICE as GRAFANA
+from components.services.loki import SERVICE as LOKI
+from components.services.prometheus import SERVICE as PROMETHEUS
+from components.stack.registry import Environment
 
 
 def by_kind(files, kind: str) -> list:

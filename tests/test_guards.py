@@ -9,12 +9,13 @@ import pytest
 import yaml
 from conftest import container_of, resources
 
-from components import backup, guards, versions
-from components import plan as plan_module
-from components.ci import StackDiff
-from components.plan import plan
-from components.prometheus import RULES_MOUNT
-from components.types import duration_seconds
+from components.core.types import duration_seconds
+from components.operate import plan as plan_module
+from components.operate.ci import StackDiff
+from components.operate.plan import plan
+from components.services import backup
+from components.services.prometheus import RULES_MOUNT
+from components.stack import guards, versions
 
 VOLUME = "docker:index/volume:Volume"
 
@@ -32,7 +33,7 @@ def with_spec(deployment, **changes):
 
 
 def confirm(*changes: str) -> list:
-    from components.spec import Confirmation
+    from components.model.environment import Confirmation
 
     return [Confirmation(change=c, by="Jane Operator", date=datetime.date(2026, 7, 1)) for c in changes]
 
@@ -100,7 +101,7 @@ def test_dev_needs_no_confirmation_but_a_date_in_the_future_is_refused(deploymen
     dev = with_spec(deployments["dev"], protect_data=False, clickhouse={"retention_days": 1})
     assert guards.confirmation_problems(dev.spec) == []
     future = datetime.date.today() + datetime.timedelta(days=2)
-    from components.spec import Confirmation
+    from components.model.environment import Confirmation
 
     later = [Confirmation(change="protect_data: false", by="Jane", date=future)]
     [(key, problem)] = guards.confirmation_problems(with_spec(dev, data_loss_confirmations=later).spec)
@@ -131,7 +132,7 @@ def test_renaming_name_prefix_is_data_loss_and_volume_prefix_keeps_the_volumes(p
 
 
 def test_a_confirmed_volume_change_passes_and_the_pr_comment_says_data_loss(plans, deployments, tmp_path):
-    from components import ci
+    from components.operate import ci
 
     prod = deployments["prod"]
     spec = prod.spec
@@ -231,7 +232,7 @@ def test_a_failed_pre_upgrade_backup_stops_the_deploy_before_the_gateway(deploym
     ],
 )
 def test_upgrades_are_checked_against_what_tensorzero_supports(deployments, changes, key, message):
-    from components.loader import PROJECT_DIR
+    from components.stack.loader import PROJECT_DIR
 
     spec = with_spec(deployments["dev"], **changes).spec
     problems = versions.upgrade_problems(spec, PROJECT_DIR)

@@ -16,14 +16,14 @@ from cloudcoil.models.prometheus_operator import v1 as operator
 from conftest import CANARIES, CLUSTER_STACKS, MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from promtool import run
 
-from components.diff import diff
-from components.errors import ConfigError
-from components.kubernetes import FILES_HASH, SecretText, exposed_ports, serving_ports
-from components.kubernetes_cluster import manifests, yaml_files
-from components.loader import load
-from components.plan import plan
-from components.stack import rendered_files
-from components.types import image_tag
+from components.core.errors import ConfigError
+from components.core.types import image_tag
+from components.operate.diff import diff
+from components.operate.plan import plan
+from components.stack.loader import load
+from components.targets.build import rendered_files
+from components.targets.kubernetes.cluster import manifests, yaml_files
+from components.targets.kubernetes.objects import FILES_HASH, SecretText, exposed_ports, serving_ports
 
 KUBERNETES_VERSION = "1.37.0"
 CLUSTER = {"context": "test-k3s", "namespace": "pmoves-test"}
@@ -438,7 +438,7 @@ def test_diff_replaces_only_for_immutable_fields(variants):
 
 
 def test_render_writes_the_objects_for_gitops_without_a_secret(deployments, tmp_path):
-    from components.cli import main
+    from components.operate.cli import main
 
     stack = CLUSTER_STACKS[0]
     env_dir = deployments[stack].spec.env_files.dir
@@ -466,7 +466,7 @@ def test_render_writes_the_objects_for_gitops_without_a_secret(deployments, tmp_
 
 
 def test_the_smoke_suite_inside_the_namespace_reaches_every_service_at_its_internal_url(deployments):
-    from components.smoke import reached_from_inside
+    from components.operate.smoke import reached_from_inside
 
     outputs = plan(deployments[CLUSTER_STACKS[0]])["outputs"]
     assert "clickhouse" not in outputs["endpoints"]  # only the ingress publishes

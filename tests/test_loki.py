@@ -6,8 +6,8 @@ No Loki binary runs here, so the config is checked for what this package decides
 import yaml
 from conftest import container_of
 
-from components import loki
-from components.loki import SERVICE as LOKI
+from components.services import loki
+from components.services.loki import SERVICE as LOKI
 
 
 def loki_stacks(deployments):

@@ -2,8 +2,7 @@
 
 Each case runs `python -m components validate test` as a subprocess in a throwaway
 project. The CLI has no project-directory flag: it reads stacks from
-`components.loader.PROJECT_DIR`, which is `Path(__file__).resolve().parent.parent`
-of the imported package (and `render.TEMPLATES` is derived the same way). So the
+`components.core.names.PROJECT_DIR`, the folder above the imported package (and `render.TEMPLATES` is derived the same way). So the
 `components` and `templates` directories are *copied* (a symlink would resolve
 back to the repository) into the throwaway project, which is then both the cwd
 and the only entry of PYTHONPATH.
@@ -18,8 +17,8 @@ from pathlib import Path
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 
-import components.loader
-from components.loader import PROJECT_DIR
+import components
+from components.core.names import PROJECT_DIR
 
 STACK_FILE = "stacks/Pulumi.test.yaml"
 CATALOG = "catalog.toml"
@@ -35,7 +34,7 @@ STRONG_ENV = (
 )
 
 # The harness relies on this: copying `components` moves PROJECT_DIR along with it.
-assert PROJECT_DIR == Path(components.loader.__file__).resolve().parent.parent
+assert PROJECT_DIR == Path(components.__file__).resolve().parent.parent
 
 
 def catalog(extra: str, before: str = "") -> dict[str, str]:

@@ -8,12 +8,12 @@ same hostname as on the stack's own network.
 import pytest
 from conftest import container_of, containers, load_minimal, resources
 
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.edge import SERVICE as EDGE
-from components.errors import ConfigError
-from components.gateway import SERVICE as GATEWAY
-from components.names import SERVICE_LABEL
-from components.plan import plan
+from components.core.errors import ConfigError
+from components.core.names import SERVICE_LABEL
+from components.operate.plan import plan
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
 
 # What PMOVES's callers use, and the network each of them calls from (PMOVES's compose).
 PMOVES_CALLS = [

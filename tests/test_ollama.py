@@ -5,13 +5,13 @@ import pytest
 import yaml
 from conftest import container_of, load_minimal, resources
 
-from components import ollama, ollama_guard
-from components.blackbox import PROBE_PATH
-from components.errors import ConfigError
-from components.gateway import SERVICE as GATEWAY
-from components.names import SERVICE_LABEL
-from components.ollama import SERVICE as OLLAMA
-from components.plan import plan
+from components.core.errors import ConfigError
+from components.core.names import SERVICE_LABEL
+from components.operate.plan import plan
+from components.services import ollama, ollama_guard
+from components.services.blackbox import PROBE_PATH
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.ollama import SERVICE as OLLAMA
 
 TWO_OLLAMAS = """
 [providers.jetson]

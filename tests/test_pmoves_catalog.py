@@ -22,11 +22,11 @@ from conftest import (
     tensorzero_gateway,
 )
 
-from components import gateway
-from components.loader import load
-from components.names import FUNCTION_PREFIX
-from components.plan import plan
-from components.stack import rendered_files
+from components.core.names import FUNCTION_PREFIX
+from components.operate.plan import plan
+from components.services import gateway
+from components.stack.loader import load
+from components.targets.build import rendered_files
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "pmoves_catalog"
 FILES = ["catalog/models.toml", "catalog/embeddings.toml", "catalog/functions.toml"]

@@ -14,22 +14,22 @@ import yaml
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from promtool import declared, render_cases, run, tool, write_mounted
 
-from components import clickhouse, edge, prometheus
-from components.alloy import SERVICE as ALLOY
-from components.backup import SERVICE as BACKUP
-from components.blackbox import SERVICE as BLACKBOX
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.edge import SERVICE as EDGE
-from components.gateway import SERVICE as GATEWAY
-from components.grafana import SERVICE as GRAFANA
-from components.loader import load
-from components.loki import SERVICE as LOKI
-from components.monitoring import EDGE_JOB, PROBE_JOB
-from components.ollama import SERVICE as OLLAMA
-from components.prometheus import SERVICE as PROMETHEUS
-from components.prometheus import backup_max_age
-from components.types import duration_seconds
-from components.ui import SERVICE as UI
+from components.core.monitoring import EDGE_JOB, PROBE_JOB
+from components.core.types import duration_seconds
+from components.services import clickhouse, edge, prometheus
+from components.services.alloy import SERVICE as ALLOY
+from components.services.backup import SERVICE as BACKUP
+from components.services.blackbox import SERVICE as BLACKBOX
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.grafana import SERVICE as GRAFANA
+from components.services.loki import SERVICE as LOKI
+from components.services.ollama import SERVICE as OLLAMA
+from components.services.prometheus import SERVICE as PROMETHEUS
+from components.services.prometheus import backup_max_age
+from components.services.ui import SERVICE as UI
+from components.stack.loader import load
 
 # Where the blackbox exporter asks each service whether it answers (FACTS.md).
 PROBED_PATHS = {GATEWAY: "/status", CLICKHOUSE: "/ping", UI: "/health", OLLAMA: "/api/version", BACKUP: "/health"}

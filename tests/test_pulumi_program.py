@@ -10,10 +10,10 @@ import yaml
 from conftest import CANARIES, STACKS, env_templates
 from pulumi.runtime.config import set_all_config
 
-from components.envfiles import Variable
-from components.loader import PROJECT_DIR, load, read_stack_config
-from components.names import PROJECT
-from components.plan import RecordingMonitor, plan, use_mocks
+from components.core.envfiles import Variable
+from components.core.names import PROJECT
+from components.operate.plan import RecordingMonitor, plan, use_mocks
+from components.stack.loader import PROJECT_DIR, load, read_stack_config
 
 SECRETS = f"{PROJECT}:secrets"
 

@@ -20,7 +20,7 @@ import pytest
 from test_cli import copy_project
 from test_edge import API_KEY, keyed_edge, open_edge, rig  # noqa: F401 (fixtures the curl blocks run against)
 
-from components.loader import PROJECT_DIR
+from components.stack.loader import PROJECT_DIR
 
 README = (PROJECT_DIR / "README.md").read_text()
 VENV = Path(sys.executable).parent.parent

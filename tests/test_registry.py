@@ -11,16 +11,16 @@ import yaml
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, STACKS, make_project, minimal_config, resources
 from pydantic import Field
 
-from components.cli import container_environments
-from components.loader import load
-from components.names import METRICS_PATH, SERVICE_LABEL, TYPE_PREFIX
-from components.plan import plan
-from components.registry import REGISTRY
-from components.render import RenderedFile
-from components.service import Monitoring, Scrape, ServiceDefinition, ServicePlan, Volume
-from components.spec import ServiceSpec
-from components.stack import rendered_files
-from components.types import EnvName, ImageRef, Port
+from components.core.names import METRICS_PATH, SERVICE_LABEL, TYPE_PREFIX
+from components.core.plans import Monitoring, Scrape, ServiceDefinition, ServicePlan, Volume
+from components.core.render import RenderedFile
+from components.core.types import EnvName, ImageRef, Port
+from components.model.environment import ServiceSpec
+from components.operate.cli import container_environments
+from components.operate.plan import plan
+from components.stack.loader import load
+from components.stack.registry import REGISTRY
+from components.targets.build import rendered_files
 
 CACHE_PASSWORD = "cache-canary-pw-81d0"
 
@@ -66,7 +66,7 @@ class WorkerSpec(ServiceSpec):
 
 
 def worker_plan(ctx) -> ServicePlan:
-    from components.envfiles import Variable
+    from components.core.envfiles import Variable
 
     url = ctx.reach(CACHE).url
     return ServicePlan(
@@ -149,7 +149,7 @@ def test_prometheus_scrapes_it_and_the_blackbox_exporter_probes_it(extended):
 
 
 def test_an_unreachable_placement_of_it_is_refused_naming_the_key(tmp_path):
-    from components.errors import ConfigError
+    from components.core.errors import ConfigError
 
     config = minimal_config(hosts={"main": {}, "data": {"address": "10.0.0.9"}}, cache={"host": "data"}, worker={})
     env = MINIMAL_ENV + f"CACHE_PASSWORD={CACHE_PASSWORD}\n"

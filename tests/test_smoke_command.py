@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import CANARIES, LocalServer
 
-from components.loader import PROJECT_DIR
-from components.smoke_outputs import StackOutputs
+from components.operate.smoke_outputs import StackOutputs
+from components.stack.loader import PROJECT_DIR
 
 CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens there
 ROLES = ("clickhouse", "gateway", "ui", "ollama", "prometheus", "grafana")
@@ -179,7 +179,10 @@ def third_party_imports(paths) -> set[str]:
 
 def test_the_smoke_requirements_are_what_the_suite_imports():
     sources = [*(PROJECT_DIR / "tests" / "smoke").glob("*.py")]
-    sources += [PROJECT_DIR / "components" / name for name in ("smoke.py", "smoke_outputs.py", "__main__.py")]
+    sources += [
+        PROJECT_DIR / "components" / name
+        for name in ("operate/smoke.py", "operate/smoke_outputs.py", "core/names.py", "__main__.py")
+    ]
     distributions = {"httpx": "httpx", "pytest": "pytest", "testinfra": "pytest-testinfra"}
     imported = third_party_imports(sources)
     assert imported == set(distributions)

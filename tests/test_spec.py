@@ -5,16 +5,16 @@ import yaml
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from pydantic import BaseModel
 
-from components import edge
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.edge import SERVICE as EDGE
-from components.errors import ConfigError
-from components.gateway import SERVICE as GATEWAY
-from components.loader import PROJECT_DIR, load
-from components.ollama import SERVICE as OLLAMA
-from components.registry import Environment
-from components.service import Endpoint
-from components.ui import SERVICE as UI
+from components.core.errors import ConfigError
+from components.core.plans import Endpoint
+from components.services import edge
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.ollama import SERVICE as OLLAMA
+from components.services.ui import SERVICE as UI
+from components.stack.loader import PROJECT_DIR, load
+from components.stack.registry import Environment
 
 BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
 # Defaults from the tier or from name_prefix, kubernetes null on Docker stacks: Pulumi.yaml may only declare

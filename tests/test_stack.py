@@ -20,20 +20,20 @@ from conftest import (
     resources,
 )
 
-from components import clickhouse, edge, gateway, ollama, prometheus
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.edge import SERVICE as EDGE
-from components.gateway import SERVICE as GATEWAY
-from components.grafana import SERVICE as GRAFANA
-from components.loader import load
-from components.names import SERVICE_LABEL, TYPE_PREFIX
-from components.ollama import SERVICE as OLLAMA
-from components.plan import plan, use_mocks
-from components.prometheus import SERVICE as PROMETHEUS
-from components.spec import Tier
-from components.stack import build, rendered_files
-from components.types import image_tag
-from components.ui import SERVICE as UI
+from components.core.names import SERVICE_LABEL, TYPE_PREFIX
+from components.core.types import image_tag
+from components.model.environment import Tier
+from components.operate.plan import plan, use_mocks
+from components.services import clickhouse, edge, gateway, ollama, prometheus
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.grafana import SERVICE as GRAFANA
+from components.services.ollama import SERVICE as OLLAMA
+from components.services.prometheus import SERVICE as PROMETHEUS
+from components.services.ui import SERVICE as UI
+from components.stack.loader import load
+from components.targets.build import build, rendered_files
 
 
 def test_expected_resources(plans, deployments, stack):

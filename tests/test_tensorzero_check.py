@@ -1,12 +1,12 @@
-"""`validate` runs TensorZero's own loader on the rendered tensorzero.toml (components/tensorzero_check.py)."""
+"""`validate` runs TensorZero's own loader on the rendered tensorzero.toml (components/operate/tensorzero_check.py)."""
 
 import os
 
 import pytest
 from conftest import CANARIES, STACKS
 
-from components import tensorzero_check
-from components.errors import ConfigError
+from components.core.errors import ConfigError
+from components.operate import tensorzero_check
 
 
 @pytest.mark.parametrize("stack", STACKS)

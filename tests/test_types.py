@@ -8,10 +8,9 @@ import pytest
 from conftest import STACKS
 from pydantic import TypeAdapter, ValidationError
 
-from components import types
-from components.catalog import ModelEntry, ProviderEntry
-from components.registry import Environment
-from components.types import (
+from components.catalog.format import ModelEntry, ProviderEntry
+from components.core import types
+from components.core.types import (
     DnsName,
     DockerHostURL,
     DockerName,
@@ -34,6 +33,7 @@ from components.types import (
     UpstreamModelName,
     image_tag,
 )
+from components.stack.registry import Environment
 
 CASES = [
     (ImageRef, "tensorzero/gateway:2026.6.0", True),
@@ -140,7 +140,7 @@ def test_more_annotated_types(annotated, value, valid):
     test_annotated_type(annotated, value, valid)
 
 
-# Every named pattern of components/types.py, with a value it accepts.
+# Every named pattern of components/core/types.py, with a value it accepts.
 ACCEPTED = {
     "ContainerPath": "/root/.ollama/models",
     "Hostname": "jetson-ollama",

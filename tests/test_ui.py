@@ -3,12 +3,12 @@
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, container_of, containers, make_project, minimal_config, planned_env
 
-from components import edge
-from components.edge import SERVICE as EDGE
-from components.gateway import SERVICE as GATEWAY
-from components.loader import load
-from components.plan import plan
-from components.ui import SERVICE as UI
+from components.operate.plan import plan
+from components.services import edge
+from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.ui import SERVICE as UI
+from components.stack.loader import load
 
 
 def real_gateway_url(spec) -> str:

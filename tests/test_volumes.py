@@ -10,11 +10,11 @@ import random
 import pytest
 from conftest import container_of, load_minimal, resources
 
-from components import clickhouse, ollama
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.errors import ConfigError
-from components.ollama import SERVICE as OLLAMA
-from components.plan import plan
+from components.core.errors import ConfigError
+from components.operate.plan import plan
+from components.services import clickhouse, ollama
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.ollama import SERVICE as OLLAMA
 
 PMOVES_DATA = "tensorzero-clickhouse-data"
 PMOVES_MODELS = "pmoves-ollama-models"

@@ -24,9 +24,9 @@ from conftest import CANARIES
 from dotenv import dotenv_values
 from test_cli import copy_project
 
-from components.loader import PROJECT_DIR
-from components.names import PROJECT
-from components.spec import Tier
+from components.core.names import PROJECT
+from components.model.environment import Tier
+from components.stack.loader import PROJECT_DIR
 
 WORKFLOW_DIR = PROJECT_DIR / ".github" / "workflows"
 WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.yml"))

@@ -16,9 +16,9 @@ from typing import Optional
 import httpx
 import yaml
 
-from components.diff import diff
-from components.loader import PROJECT_DIR
-from components.names import PROJECT, STACK_LABEL
+from components.core.names import PROJECT, STACK_LABEL
+from components.operate.diff import diff
+from components.stack.loader import PROJECT_DIR
 
 PROJECT_PARTS = ("Pulumi.yaml", "__main__.py", "components", "templates", "catalog", "stacks", "envfiles")
 CATALOG = "catalog/e2e.toml"

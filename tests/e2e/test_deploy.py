@@ -18,8 +18,8 @@ import sys
 
 import pytest
 
-from components.loader import PROJECT_DIR
-from components.smoke_outputs import StackOutputs
+from components.operate.smoke_outputs import StackOutputs
+from components.stack.loader import PROJECT_DIR
 
 from .ephemeral import (
     change_one_model,

@@ -22,7 +22,9 @@ import tensorzero
 import yaml
 from conftest import make_project, write_canary_env
 
-from components import (
+from components.core.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX, PROJECT
+from components.core.plans import Endpoint, ServiceDefinition
+from components.services import (
     backup,
     blackbox,
     clickhouse,
@@ -35,21 +37,19 @@ from components import (
     prometheus,
     ui,
 )
-from components.backup import SERVICE as BACKUP
-from components.blackbox import SERVICE as BLACKBOX
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.clickhouse_schema import sql_identifier
-from components.clickhouse_schema import views as clickhouse_views
-from components.edge import SERVICE as EDGE
-from components.gateway import SERVICE as GATEWAY
-from components.grafana import SERVICE as GRAFANA
-from components.loader import PROJECT_DIR, Deployment, load
-from components.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX, PROJECT
-from components.ollama import SERVICE as OLLAMA
-from components.ollama_guard import SERVICE as GUARD
-from components.prometheus import SERVICE as PROMETHEUS
-from components.service import Endpoint, ServiceDefinition
-from components.ui import SERVICE as UI
+from components.services.backup import SERVICE as BACKUP
+from components.services.blackbox import SERVICE as BLACKBOX
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.clickhouse_schema import sql_identifier
+from components.services.clickhouse_schema import views as clickhouse_views
+from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.grafana import SERVICE as GRAFANA
+from components.services.ollama import SERVICE as OLLAMA
+from components.services.ollama_guard import SERVICE as GUARD
+from components.services.prometheus import SERVICE as PROMETHEUS
+from components.services.ui import SERVICE as UI
+from components.stack.loader import PROJECT_DIR, Deployment, load
 
 from .engine import Container, Fleet, NotReady, docker_host_url, wait_for
 
@@ -170,7 +170,7 @@ class LiveStack:
         return self.fleet.containers[service.role]
 
     def outputs(self) -> dict:
-        """The stack outputs (components/stack.py `outputs`) of this stack, as `pulumi stack output --json`."""
+        """The stack outputs (components/targets/build.py `outputs`) of this stack, as `pulumi stack output --json`."""
         spec = self.deployment.spec
         translation = self.deployment.translation
         urls = self.urls

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 from openloop import Outcome, open_loop, percentile
 
-from components.gateway import SERVICE as GATEWAY
+from components.services.gateway import SERVICE as GATEWAY
 
 from .engine import docker
 from .livestack import LiveStack, run_gateway

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from conftest import GRAFANA_CREDENTIALS_ENV, UI_LOGIN_ENV, make_project, minimal_config, resources
 
-from components import clickhouse
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.loader import load
-from components.plan import plan
+from components.operate.plan import plan
+from components.services import clickhouse
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.stack.loader import load
 
 from .engine import Fleet, NotReady, fleet_of, wait_for
 from .livestack import REQUESTS_VIEW_STANDIN, env_of

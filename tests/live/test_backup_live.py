@@ -16,8 +16,9 @@ from chdb_run import tensorzero_tables
 from test_backup import answers, statements
 from test_clickhouse import model_inference_rows
 
-from components import backup, clickhouse_schema, operate
-from components.clickhouse import BACKUPS_MOUNT
+from components.operate import backups as operate
+from components.services import backup, clickhouse_schema
+from components.services.clickhouse import BACKUPS_MOUNT
 
 from .engine import Container, Fleet, docker, tar_of
 

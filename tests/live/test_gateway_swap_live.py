@@ -6,7 +6,7 @@ through the edge at a fixed rate: not one fails, and a streamed answer opened be
 The latency figures of the same procedure are in benchmarks/bench_gateway_swap.py and docs/edge.md.
 """
 
-from components.gateway import SERVICE as GATEWAY
+from components.services.gateway import SERVICE as GATEWAY
 
 from .swap import swap_under_load
 

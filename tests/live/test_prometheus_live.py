@@ -6,13 +6,13 @@ that export no metrics, with the `service` label every alert and dashboard selec
 import httpx
 import yaml
 
-from components.edge import GATEWAY_BEHIND_EDGE_ALIAS, OWN_METRICS_PATH
-from components.edge import METRICS_PORT as EDGE_METRICS_PORT
-from components.gateway import SERVICE as GATEWAY
-from components.monitoring import EDGE_JOB, GATEWAY_JOB, PROBE_JOB, SERVICE_LABEL
-from components.ollama import SERVICE as OLLAMA
-from components.prometheus import SERVICE as PROMETHEUS
-from components.ui import SERVICE as UI
+from components.core.monitoring import EDGE_JOB, GATEWAY_JOB, PROBE_JOB, SERVICE_LABEL
+from components.services.edge import GATEWAY_BEHIND_EDGE_ALIAS, OWN_METRICS_PATH
+from components.services.edge import METRICS_PORT as EDGE_METRICS_PORT
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.ollama import SERVICE as OLLAMA
+from components.services.prometheus import SERVICE as PROMETHEUS
+from components.services.ui import SERVICE as UI
 
 from .engine import NotReady, wait_for
 from .livestack import GPU_INSTANCE

@@ -16,12 +16,12 @@ import httpx
 import pytest
 from conftest import CANARIES
 
-from components.clickhouse import SERVICE as CLICKHOUSE
-from components.edge import GATEWAY_BEHIND_EDGE_ALIAS
-from components.gateway import SERVICE as GATEWAY
-from components.loader import PROJECT_DIR
-from components.ollama import SERVICE as OLLAMA
-from components.ui import SERVICE as UI
+from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import GATEWAY_BEHIND_EDGE_ALIAS
+from components.services.gateway import SERVICE as GATEWAY
+from components.services.ollama import SERVICE as OLLAMA
+from components.services.ui import SERVICE as UI
+from components.stack.loader import PROJECT_DIR
 
 from .engine import NotReady, wait_for
 from .livestack import GPU_INSTANCE, GPU_MODEL

@@ -13,10 +13,10 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from components.loader import Deployment
-from components.names import TYPE_PREFIX
-from components.plan import plan
-from components.render import RenderedFile
+from components.core.names import TYPE_PREFIX
+from components.core.render import RenderedFile
+from components.operate.plan import plan
+from components.stack.loader import Deployment
 
 HERE = Path(__file__).resolve().parent
 HEALTHY = 10  # minutes of healthy samples before every case turns

@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from components.smoke import BUDGET_VAR, DEADLINE_VAR, OUTPUTS_VAR
-from components.smoke_outputs import ClickHouseAccess, StackOutputs
+from components.operate.smoke import BUDGET_VAR, DEADLINE_VAR, OUTPUTS_VAR
+from components.operate.smoke_outputs import ClickHouseAccess, StackOutputs
 
 from .probes import Budget, ClickHouseQueries, DockerHosts, how_to_query
 

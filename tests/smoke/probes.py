@@ -9,7 +9,7 @@ from typing import Callable, Optional, TypeVar
 import httpx
 import pytest
 
-from components.smoke_outputs import ClickHouseAccess, StackOutputs
+from components.operate.smoke_outputs import ClickHouseAccess, StackOutputs
 
 T = TypeVar("T")
 

@@ -1,0 +1,24 @@
+"""Names the whole project agrees on; each service's own hostnames, ports and paths live in its module."""
+
+from pathlib import Path
+
+# The checkout: stacks/, catalog/, envfiles/ and templates/ are read from here (the package is installed editable).
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+PROJECT = "pmoves-tensorzero"
+TYPE_PREFIX = "tensorzero:stack"
+
+# Docker labels on every container: how logs, smoke checks and operators find a stack's containers.
+PROJECT_LABEL = "com.pmoves.project"
+STACK_LABEL = "com.pmoves.stack"
+SERVICE_LABEL = "com.pmoves.service"
+
+METRICS_PATH = "/metrics"  # where the gateway, Grafana, Loki, Alloy and the exporters serve Prometheus text
+
+# How OpenAI-compatible clients name a TensorZero model (FACTS: a bare chat model name is a 400).
+CHAT_MODEL_PREFIX = "tensorzero::model_name::"
+EMBEDDING_MODEL_PREFIX = "tensorzero::embedding_model_name::"
+FUNCTION_PREFIX = "tensorzero::function_name::"
+TENSORZERO_NAME_PREFIX = "tensorzero::"  # names in this form pass the edge untouched
+
+DEFAULT_ENV_LAYERS = ("env.shared.generated", "env.shared", ".env.generated", ".env.local")

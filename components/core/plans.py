@@ -1,0 +1,269 @@
+"""What a service is, as data: its definition in the registry and the pure plan of what it runs.
+
+Nothing here imports Pulumi. A service module (clickhouse.py, gateway.py, ...) holds its spec model and a
+`plan(ctx)` function from the validated environment to a `ServicePlan`; a deployment target
+(docker_target.py) turns plans into resources, and `render`, `env`, Prometheus and the rule tests read the
+same plans.
+"""
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from components.core.envfiles import Variable
+from components.core.render import RenderedFile
+
+if TYPE_CHECKING:
+    from components.model.environment import Environment, ServiceSpec
+    from components.stack.planner import Context
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+    scheme: str = "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class PublishedPort:
+    """A container port published on the Docker host, at `ip` (the service's bind address)."""
+
+    internal: int
+    external: int
+    ip: str
+    origin: str = ""  # the service whose port it is (a front publishes the ports of what it fronts)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a service runs and how it is addressed; computed from the spec before any plan."""
+
+    host: str  # key of spec.hosts
+    alias: Optional[str]  # hostname on the host's network; None for a service with no container of its own
+    port: Optional[int]  # port inside the container
+    published: Optional[int]  # host port of `port`, None when internal
+    bind: str = "127.0.0.1"  # host address its ports are published on
+    ports: tuple[PublishedPort, ...] = ()  # every port the container publishes (`published` first)
+
+
+def always(spec: "Environment") -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Front:
+    """A service that stands in front of another and takes its public port.
+
+    The first front of a service takes the fronted service's port on the front's own port (unless the
+    front's section sets a port of its own); the others serve it on `port`, a port of the front's container.
+    """
+
+    role: str  # the service fronted
+    moved_alias: Optional[str]  # the fronted service's hostname once behind the front; None: it keeps its alias
+    port: Optional[int] = None  # the front's container port serving it; None: the front's own port
+    when: Callable[["Environment"], bool] = always  # whether the front serves it in this stack
+    for_callers: bool = True  # the front's URL is the fronted service's URL in the stack outputs
+    chosen: Optional[Callable[["Environment"], str]] = None  # the stack picks the service fronted; None: `role`
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A named Docker volume the service mounts; every volume here holds data that must outlive the container."""
+
+    name: str  # Pulumi name after the service's: "data" -> "clickhouse-data"
+    docker_name: str  # Docker name after the stack's name_prefix; adopted: the existing volume's whole name
+    mount: str  # path inside the container
+    adopted: bool = False  # exists already (`adopt_volumes`): read, mounted, never created or deleted
+
+    def docker_name_in(self, name_prefix: str) -> str:
+        return self.docker_name if self.adopted else f"{name_prefix}-{self.docker_name}"
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """Another service's volume, mounted here too (the backup container reads the backups volume)."""
+
+    owner: str  # role of the service that declares the volume
+    volume: str  # that Volume's `name`
+    mount: str  # path inside this container
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file whose content is a credential (a TLS key): uploaded as a Pulumi secret, never rendered."""
+
+    mount: str
+    variable: Variable
+
+
+@dataclass(frozen=True)
+class HostPath:
+    source: str  # path on the Docker host, mounted read-only
+    target: str
+    key: str  # the stack-file setting that mounts it
+    on_cluster: str  # what to set instead where no pod gets a host's files (the Kubernetes target)
+
+
+@dataclass(frozen=True)
+class OneShot:
+    """A container that runs once per change of its inputs and exits (a model pull, a schema apply).
+
+    It runs the image of service `image_of`, once that service's container exists, and carries that
+    service's label; or, where the stack runs no such container, `image`, pulled for it alone.
+    """
+
+    name: str  # Pulumi name after the service's: "pull-gemma-2b" -> "ollama-pull-gemma-2b"
+    docker_name: str  # after the stack's name_prefix
+    image_of: str
+    entrypoint: str
+    command: tuple[str, ...]
+    env: tuple[Variable, ...]
+    files: tuple[RenderedFile, ...] = ()
+    after: tuple[str, ...] = ()  # roles whose containers must be up first
+    mounts: tuple[VolumeMount, ...] = ()
+    # Roles whose containers are created only after this one-shot ran and exited 0 (declared later in the
+    # registry): a failure stops `pulumi up` before them. Other one-shots' exit codes are only reported.
+    before: tuple[str, ...] = ()
+    image: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """Prometheus scrapes this service's metrics under `job`."""
+
+    job: str
+    path: str
+    port: Optional[int] = None  # an internal port other than the service's own (never published)
+    switch: Optional[str] = None  # spec key that turns this scrape off: named when it cannot be reached
+
+
+@dataclass(frozen=True)
+class Target:
+    service: str  # role of the service it watches: the `service` label
+    address: str  # host:port to scrape, or the URL the blackbox exporter probes
+
+
+@dataclass(frozen=True)
+class Prober:
+    """A job of probes that a prober service (the blackbox exporter) runs for Prometheus."""
+
+    service: str  # the prober's role: Prometheus asks it
+    job: str
+    path: str  # the prober's own path Prometheus asks
+    module: str
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    """How Prometheus watches a service; known from the spec alone, before any plan."""
+
+    scrapes: tuple[Scrape, ...] = ()
+    probe: Optional[str] = None  # path a prober asks to learn whether the service answers
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A stack output value that stays secret (Pulumi marks it so)."""
+
+    value: Any
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """Everything one service runs, as data.
+
+    A service's `plan(ctx)` fills in what is its own; the planner adds what every service has the same
+    way: role, component, placement, image, container name, memory limit, `extra_env`, monitoring,
+    `reaches`, `callers` and the networks it joins.
+    """
+
+    command: tuple[str, ...] = ()
+    env: tuple[Variable, ...] = ()
+    files: tuple[RenderedFile, ...] = ()
+    volumes: tuple[Volume, ...] = ()
+    mounts: tuple[VolumeMount, ...] = ()
+    host_paths: tuple[HostPath, ...] = ()
+    healthcheck: tuple[str, ...] = ()  # a command the image can run; exit 0 means healthy
+    gpu: bool = False
+    one_shots: tuple[OneShot, ...] = ()
+    waits_for: tuple[str, ...] = ()  # roles whose containers must be healthy before this one starts
+    prober: Optional[Prober] = None  # probes this service runs for Prometheus (the blackbox exporter)
+    image_tools: frozenset[str] = frozenset()  # what the image ships that a healthcheck may run
+    outputs: dict[str, Any] = field(default_factory=dict)  # stack outputs this service adds
+    # How callers prove who they are at its published ports ("bearer keys", "Grafana login"); None: anyone
+    # who reaches them gets in, which only a loopback bind address makes safe.
+    authentication: Optional[str] = None
+    # It would authenticate once credentials nobody supplies yet are: its exposure is then a missing credential.
+    awaiting_credentials: bool = False
+    secret_files: tuple["SecretFile", ...] = ()  # files whose content is a credential (uploaded as secrets)
+    stop_grace_s: Optional[int] = None  # how long `docker stop` waits after SIGTERM (in-flight requests drain)
+    notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan
+    rolling: bool = False  # replaced create-before-delete under a name that changes with what forces replacement
+    role: str = ""
+    component: str = ""  # Pulumi component type after the project's type prefix
+    placement: Optional[Placement] = None
+    image: Optional[str] = None  # None: no long-running container, only one-shots
+    docker_name: Optional[str] = None  # container name after the stack's name_prefix
+    memory_mb: Optional[int] = None
+    monitoring: Monitoring = Monitoring()  # from the definition
+    reaches: tuple[str, ...] = ()  # roles whose addresses it was given
+    networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
+    notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan (not a problem)
+    callers: tuple[tuple[str, int], ...] = ()  # (role, port) of every service given this one's address
+
+    def ports(self) -> list[int]:
+        """Every port others reach it on: its own, and the internal ones they were given."""
+        own = [self.placement.port] if self.placement.port else []
+        return sorted({*own, *(port for _, port in self.callers)})
+
+    @property
+    def runs_container(self) -> bool:
+        return self.image is not None
+
+    def all_files(self) -> tuple[RenderedFile, ...]:
+        """Each file once, though the container and its one-shots may mount the same one."""
+        return tuple(dict.fromkeys(self.files + tuple(f for shot in self.one_shots for f in shot.files)))
+
+
+def default_placement(spec: "Environment", service: "ServiceDefinition") -> Placement:
+    section = spec.section(service.role)
+    return Placement(section.host, service.alias, service.port, section.port)
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One registry entry: the service's identity, its stack-file section and its plan."""
+
+    role: str  # stack-file key, Pulumi component name, label value, outputs key
+    component: str  # Pulumi component type after the project's type prefix
+    plan: Callable[["Context"], ServicePlan]
+    description: str  # of its stack-file section
+    spec: Optional[type["ServiceSpec"]] = None  # its stack-file section; None: reads other services' sections
+    container: Optional[str] = None  # Docker container name after the name_prefix; None: one-shots only
+    alias: Optional[str] = None  # hostname callers use (the seed's)
+    port: Optional[int] = None  # port its image listens on
+    follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
+    replicated: bool = False  # stateless and serving callers: several replicas where the target can run them
+    autoscaled: bool = False  # and scaled with its load
+    fronts: tuple[Front, ...] = ()
+    is_deployed: Optional[Callable[["Environment"], bool]] = None  # default: its section's `enabled`
+    placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
+    monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
+    checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
+    # (key, change, what it deletes) of each setting of its section that deletes data: confirmed outside dev.
+    destructive: Callable[["Environment"], list[tuple[str, str, str]]] = lambda spec: []
+    # Beyond loopback, every published port must ask callers who they are (planner.py refuses it otherwise);
+    # how to publish it safely beyond loopback, named in that refusal.
+    exposure_fix: str = ""
+    # (container port, scheme) a published port of `port` really reaches (the edge's HTTPS listeners).
+    published_as: Callable[["Environment", int], tuple[int, str]] = lambda spec, port: (port, "http")
+    # One service kind, several containers: the further instances its section declares (`ollama.instances`),
+    # each a definition of its own placed right after this one in start order.
+    instances: Callable[["Environment"], tuple["ServiceDefinition", ...]] = lambda spec: ()
+    key: Optional[str] = None  # an instance's stack-file key ("ollama.instances.jetson"); default: role
+    section_of: Optional[Callable[["Environment"], "ServiceSpec"]] = None  # an instance's section; default: spec.<role>

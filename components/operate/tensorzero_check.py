@@ -1,0 +1,95 @@
+"""The rendered tensorzero.toml, loaded by TensorZero's own config loader, as `validate` runs it.
+
+The `tensorzero` package is pinned to the gateway image's version (requirements.txt) and embeds the
+gateway's loader: what it refuses here, the gateway refuses at start (a reserved `tensorzero::` name, a
+`max_tokens` beyond u32, an unknown key in a native table, ...). The exact file is loaded first: with
+observability on it must get through parsing and stop only where it looks for ClickHouse (there is none
+here); the same file with observability off must then load completely.
+
+The provider keys its `env::` locations name are set from the deployment's variables, only for the call,
+with every variable that would point the loader at a database or a trace collector removed and the loader's
+own logging off. No value is printed: only the loader's reason.
+"""
+
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+from components.core.errors import ConfigError, Problem
+from components.stack.deployment import Deployment
+
+OBSERVABILITY_ON = "observability.enabled = true"
+BACKEND_MISSING = "Observability is enabled but no backend is available"
+# What would make the embedded gateway reach out instead of only loading its config.
+REACHING_OUT = ("TENSORZERO_", "OTEL_")
+# Rust's Debug form of the loader's error: `... Config { message: "<reason>" } ...`.
+_REASON = re.compile(r'message: "((?:[^"\\]|\\.)*)"')
+_WHERE = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_]*\.[^\s:]+): (?P<rest>.*)", re.DOTALL)
+
+
+@contextmanager
+def _environment(variables: dict[str, str]):
+    saved = dict(os.environ)
+    try:
+        for name in [name for name in os.environ if name.startswith(REACHING_OUT)]:
+            del os.environ[name]
+        os.environ["RUST_LOG"] = "off"
+        os.environ.update(variables)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def reason(error: Exception) -> str:
+    """The loader's own sentence, out of the client's wrapping."""
+    text = str(error)
+    found = _REASON.search(text)
+    if not found:
+        return " ".join(text.split())
+    return re.sub(r"\\(.)", r"\1", found.group(1))
+
+
+def _problem(deployment: Deployment, rendered: str, why: str) -> Problem:
+    """Names the catalog file and key when the reason starts with one (`models.X.providers.P: ...`)."""
+    where = _WHERE.fullmatch(why)
+    if where:
+        key = where.group("key")
+        entry = ".".join(key.split(".")[:2])
+        file = deployment.catalog.sources.get(entry, rendered)
+        return Problem(file, key, f"TensorZero's loader refuses the rendered {rendered}: {where.group('rest')}")
+    return Problem(rendered, "", f"TensorZero's loader refuses it: {why}")
+
+
+def check(deployment: Deployment) -> None:
+    """Raises ConfigError with the loader's reason when TensorZero's own loader refuses the gateway's config."""
+    from components.services import gateway
+
+    if not deployment.spec.deployed(gateway.SERVICE):
+        return
+    rendered = gateway.config_file(deployment)
+    variables = {
+        name: deployment.variable(name).value
+        for name in deployment.translation.variables
+        if not deployment.unsupplied(name)
+    }
+    with tempfile.TemporaryDirectory(prefix="pmoves-tensorzero-check-") as scratch, _environment(variables):
+        import tensorzero  # here: its logging reads RUST_LOG once, when the package loads
+
+        # Beside it, every file it names by path (templates, schemas), where the gateway's container has them.
+        for file in gateway.config_files(deployment):
+            placed = Path(scratch) / Path(file.mount).relative_to(gateway.CONFIG_DIR)
+            placed.parent.mkdir(parents=True, exist_ok=True)
+            placed.write_text(file.content)
+        exact = Path(scratch) / Path(gateway.CONFIG_PATH).relative_to(gateway.CONFIG_DIR)
+        offline = Path(scratch) / "tensorzero-observability-off.toml"
+        offline.write_text(rendered.content.replace(OBSERVABILITY_ON, "observability.enabled = false"))
+        for path, tolerated in ((exact, BACKEND_MISSING), (offline, None)):
+            try:
+                tensorzero.TensorZeroGateway.build_embedded(config_file=str(path))
+            except tensorzero.BaseTensorZeroError as error:
+                why = reason(error)
+                if tolerated is None or tolerated not in why:
+                    raise ConfigError([_problem(deployment, rendered.path, why)]) from None

@@ -1,0 +1,218 @@
+"""Who may use the edge: per-caller keys (with optional rate limits), the UI's login, and TLS.
+
+Every credential reaches the edge's container as a secret: keys and the UI password as environment
+variables, a TLS key as a secret upload (or a file on the Docker host). What the edge's Lua module is told
+(settings.json) names callers and variables only, never a value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Union
+
+from pydantic import Field, model_validator
+
+from components.core.envfiles import Variable
+from components.core.plans import HostPath, Secret, SecretFile
+from components.core.types import EnvName, FilePath, Identifier, Line
+from components.model.environment import StrictModel
+
+if TYPE_CHECKING:
+    from components.stack.deployment import Deployment
+    from components.stack.planner import Context
+
+KEY_ENV_PREFIX = "PMOVES_EDGE_KEY_"  # + caller name: the container variable holding that caller's key
+UI_PASSWORD_ENV = "PMOVES_EDGE_UI_PASSWORD"
+UI_REALM = "TensorZero UI"
+TLS_DIR = "/etc/pmoves-edge/tls"
+TLS_CERTIFICATE = f"{TLS_DIR}/certificate.pem"
+TLS_KEY = f"{TLS_DIR}/key.pem"
+# Mozilla's "intermediate" profile: TLS 1.2 with forward-secret AEAD suites only, and TLS 1.3.
+TLS_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
+TLS_CIPHERS = (
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+)
+LIMIT_WINDOW_S = 60  # rate limits count requests per caller in windows of a minute
+
+
+class CallerKey(StrictModel):
+    var: EnvName = Field(description="Variable (env layer or stack secret) holding this caller's key.")
+    requests_per_minute: Optional[int] = Field(
+        None, ge=1, description="Most requests a minute this caller may send; beyond it, a JSON 429. Null: no limit."
+    )
+
+
+class EdgeTls(StrictModel):
+    """TLS on the edge's published ports: certificate and key from variables (secrets) or from host files."""
+
+    enabled: bool = Field(False, description="Serve HTTPS on the edge's published ports (TLS 1.2 and 1.3 only).")
+    certificate_var: Optional[EnvName] = Field(None, description="Variable holding the PEM certificate (chain).")
+    key_var: Optional[EnvName] = Field(None, description="Variable holding the PEM private key (a secret).")
+    certificate_file: Optional[FilePath] = Field(None, description="PEM certificate (chain) on the edge's Docker host.")
+    key_file: Optional[FilePath] = Field(None, description="PEM private key on the edge's Docker host.")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        by_var, by_file = (self.certificate_var, self.key_var), (self.certificate_file, self.key_file)
+        if self.enabled and not (all(by_var) and not any(by_file) or all(by_file) and not any(by_var)):
+            raise ValueError(
+                "with TLS enabled, give certificate_var and key_var (secrets), or certificate_file and key_file "
+                "(paths on the Docker host), not a mix"
+            )
+        return self
+
+
+class EdgeAccess(StrictModel):
+    """The edge section's access keys (mixed into EdgeSpec)."""
+
+    keys: dict[Identifier, Union[EnvName, CallerKey]] = Field(
+        default_factory=lambda: {"pmoves": CallerKey(var="TENSORZERO_API_KEY")},
+        description="Callers by name: the variable holding each one's key (or {var, requests_per_minute}). "
+        "A caller whose variable is empty or missing is refused (revoked); with no key supplied at all, "
+        "the edge asks for none, which `validate` refuses beyond loopback.",
+    )
+    serve_ui: bool = Field(
+        True, description="Serve the TensorZero UI on ui.port behind a login; the UI itself is then not published."
+    )
+    ui_user: Identifier = Field("pmoves", description="User name of the UI's login.")
+    ui_password_var: EnvName = Field(
+        "TENSORZERO_UI_PASSWORD", description="Variable (env layer or stack secret) holding the UI login's password."
+    )
+    tls: EdgeTls = Field(default_factory=EdgeTls, description="TLS on the edge's published ports.")
+    tls_terminated_by: Optional[Line] = Field(
+        None,
+        min_length=3,
+        description="With TLS off on a non-loopback bind: what terminates TLS in front of the edge "
+        "(a load balancer, a tunnel); `validate` refuses such a stack without it.",
+    )
+
+    def callers(self) -> dict[str, CallerKey]:
+        return {
+            name: key if isinstance(key, CallerKey) else CallerKey(var=key) for name, key in sorted(self.keys.items())
+        }
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    key: Variable  # under the container's name for it
+    requests_per_minute: Optional[int]
+
+
+def callers(deployment: Deployment) -> list[Caller]:
+    """Every caller whose key the stack supplies; a listed caller without one is revoked."""
+    found = []
+    for name, spec in deployment.spec.edge.callers().items():
+        variable = deployment.variables.get(spec.var)
+        if variable is not None and variable.value != "":
+            found.append(
+                Caller(
+                    name,
+                    Variable(KEY_ENV_PREFIX + name, variable.value, variable.source, True),
+                    spec.requests_per_minute,
+                )
+            )
+    return found
+
+
+def serves_ui(spec) -> bool:
+    return spec.edge.serve_ui and spec.deployed("ui")
+
+
+def settings(deployment: Deployment) -> dict:
+    """What the Lua module is told: caller names and variable names, never a value."""
+    spec = deployment.spec.edge
+    return {
+        "callers": [
+            {"name": c.name, "env": c.key.name, "requests_per_minute": c.requests_per_minute}
+            for c in callers(deployment)
+        ],
+        "limit_window_s": LIMIT_WINDOW_S,
+        "ui": {"user": spec.ui_user, "password_env": UI_PASSWORD_ENV, "realm": UI_REALM},
+    }
+
+
+def env(ctx: Context) -> tuple[Variable, ...]:
+    """The keys and, when the edge serves the UI, the UI's password (checked present, not a seed default)."""
+    found = tuple(c.key for c in callers(ctx.deployment))
+    if serves_ui(ctx.spec):
+        password = ctx.credential("edge.ui_password_var")
+        found += (Variable(UI_PASSWORD_ENV, password.value, password.source, True),)
+    return found
+
+
+def env_names(deployment: Deployment) -> list[str]:
+    """Container variables the edge's nginx must keep for its workers (`env` directives)."""
+    names = [c.key.name for c in callers(deployment)]
+    return names + ([UI_PASSWORD_ENV] if serves_ui(deployment.spec) else [])
+
+
+# On a cluster the ingress terminates TLS: the edge's own files are a Docker host's.
+TLS_ON_CLUSTER = "set edge.tls.enabled false and name the certificate's Secret in kubernetes.ingress.tls_secret"
+
+
+def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...]]:
+    tls = ctx.spec.edge.tls
+    if not tls.enabled:
+        return (), ()
+    if tls.certificate_file:
+        return (), (
+            HostPath(tls.certificate_file, TLS_CERTIFICATE, "edge.tls.certificate_file", TLS_ON_CLUSTER),
+            HostPath(tls.key_file, TLS_KEY, "edge.tls.key_file", TLS_ON_CLUSTER),
+        )
+    certificate, key = ctx.credential("edge.tls.certificate_var"), ctx.credential("edge.tls.key_var")
+    for key_name, variable in (("edge.tls.certificate_var", certificate), ("edge.tls.key_var", key)):
+        if variable.value and "-----BEGIN " not in variable.value:
+            ctx.problem(key_name, f"{variable.name} does not hold a PEM block (-----BEGIN ...)")
+    return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
+
+
+def authentication(deployment: Deployment) -> Optional[str]:
+    """How the edge's published ports ask who is calling; None when it asks no one."""
+    names = [c.name for c in callers(deployment)]
+    if not names:
+        return None
+    ui = f"; UI: login as {deployment.spec.edge.ui_user}" if serves_ui(deployment.spec) else ""
+    return f"bearer keys of {', '.join(names)}{ui}"
+
+
+def outputs(ctx: Context) -> dict:
+    """`edge_key` (secret): the caller and key the smoke suite sends through the edge."""
+    found = callers(ctx.deployment)
+    wanted = ctx.spec.smoke.caller
+    if wanted is not None:
+        if wanted not in ctx.spec.edge.callers():
+            ctx.problem("smoke.caller", f"'{wanted}' is not a caller of edge.keys")
+        found = [c for c in found if c.name == wanted]
+        if not found and wanted in ctx.spec.edge.callers():
+            ctx.problem("smoke.caller", f"no key is supplied for caller '{wanted}'")
+    if not found:
+        return {}
+    return {"edge_key": Secret({"caller": found[0].name, "key": found[0].key.value})}
+
+
+def tls_checks(spec) -> list[tuple[str, str]]:
+    """Beyond loopback without TLS, the stack must say what terminates TLS in front of the edge."""
+    if not spec.deployed("edge") or spec.edge.tls.enabled or spec.edge.tls_terminated_by:
+        return []
+    bind = spec.bind_address("edge")
+    if ipaddress.ip_address(bind).is_loopback:
+        return []
+    return [
+        (
+            "edge.tls",
+            f"TLS is off and the edge is published on {bind}: enable edge.tls (certificate and key from secrets "
+            "or host files), or name what terminates TLS in front of it in edge.tls_terminated_by",
+        )
+    ]
+
+
+def tls_notices(spec) -> tuple[str, ...]:
+    if spec.edge.tls.enabled or not spec.edge.tls_terminated_by:
+        return ()
+    bind = spec.bind_address("edge")
+    if ipaddress.ip_address(bind).is_loopback:
+        return ()
+    return (f"edge: TLS is off on {bind}; {spec.edge.tls_terminated_by} is expected to terminate it",)

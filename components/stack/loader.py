@@ -1,0 +1,197 @@
+"""Load one stack: its config, catalog and env layers, checked as a whole before any resource exists.
+
+The same loader serves `pulumi up` (values from `pulumi.Config`, secrets decrypted by the CLI) and the
+offline CLI (values read from `stacks/Pulumi.<stack>.yaml`, stackconfig.py). Every check that can run runs:
+a spec error does not hide a catalog error or a missing credential; all are raised together.
+"""
+
+from pathlib import Path
+from typing import Callable, Optional, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from components.catalog.format import Catalog, load_catalog
+from components.catalog.translation import Translation, native_models, translate
+from components.catalog.values import CatalogValues
+from components.core.envfiles import Variable, read_layers
+from components.core.errors import ConfigError, Problem, problems_from_validation
+from components.core.names import PROJECT_DIR
+from components.core.plans import Endpoint
+from components.model.environment import CatalogSpec, EnvFilesSpec, Unreachable, host_problems, placement_problems
+from components.services import ollama
+from components.stack import registry as registry_module
+from components.stack.deployment import Deployment, stack_file, why_unsupplied
+from components.stack.guards import confirmation_problems
+from components.stack.registry import Registry
+from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
+    OFFLINE_SECRET_PREFIX,
+    PLACEHOLDER,
+    SECRETS_KEY,
+    known_stack,
+    read_pulumi_config,
+    read_stack_config,
+)
+from components.stack.stackconfig import stacks as _stacks
+from components.stack.versions import upgrade_problems
+
+GATEWAY = "gateway"
+T = TypeVar("T")
+
+
+def stacks(project_dir: Path = PROJECT_DIR) -> tuple[str, ...]:
+    """Every stack of the project, one per `stacks/Pulumi.<stack>.yaml`: dev, staging, prod first, then the rest."""
+    return _stacks(project_dir)
+
+
+def _collect(problems: list[Problem], step: Callable[[], T]) -> Optional[T]:
+    """The step's result, or None with its problems added to `problems`."""
+    try:
+        return step()
+    except ConfigError as error:
+        problems.extend(error.problems)
+        return None
+
+
+def _section(spec, raw: dict, key: str, model: type[BaseModel]):
+    """One section of the spec: from the valid spec, or validated on its own when another section is invalid
+    (its own problems are already reported), so the files it names are still read and checked."""
+    if spec is not None:
+        return getattr(spec, key)
+    try:
+        return model.model_validate(raw.get(key))
+    except ValidationError:
+        return None
+
+
+def _outside_project(project_dir: Path, file: str, key: str, path: str) -> list[Problem]:
+    """A relative path must stay in the project once symlinks are resolved."""
+    if (project_dir / path).resolve().is_relative_to(project_dir.resolve()):
+        return []
+    return [Problem(file, key, f"{path!r} leads out of the project (through a symlink)")]
+
+
+def load(
+    stack: str,
+    project_dir: Path = PROJECT_DIR,
+    env_dir: Optional[str] = None,
+    read_config: Optional[Callable[[], tuple[dict, dict]]] = None,
+    registry: Optional[Registry] = None,
+    allow_missing: bool = False,
+) -> Deployment:
+    """Load and check a stack, down to every service's plan; raises ConfigError naming file, key and problem.
+
+    `env_dir` replaces the spec's env directory (an operator's choice on the command line, not confined to
+    the project). With `allow_missing`, credentials nobody supplied yet are listed (`Deployment.missing`)
+    instead of refused, for `env` to show before the layers are filled in.
+    """
+    registry = registry or registry_module.REGISTRY
+    file = stack_file(stack)
+    raw, secrets = read_config() if read_config else read_stack_config(project_dir, stack)
+    problems: list[Problem] = []
+    spec = None
+    try:
+        spec = registry.environment.model_validate(raw)
+    except ValidationError as error:
+        problems += problems_from_validation(error, file, "")
+    if spec is not None:
+        found = placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir)
+        problems += [Problem(file, key, message) for key, message in found]
+    placed = spec is not None and not host_problems(spec)
+    catalog_spec = _section(spec, raw, "catalog", CatalogSpec)
+    env_spec = _section(spec, raw, "env_files", EnvFilesSpec)
+    notices = []
+    if env_dir is not None and env_spec is not None:
+        env_spec = env_spec.model_copy(update={"dir": env_dir})
+        spec = spec and spec.model_copy(update={"env_files": env_spec})
+    elif env_spec is not None and Path(env_spec.dir).is_absolute():
+        notices.append(f"env_files.dir: the env layers are read from {env_spec.dir}, outside the project")
+    elif env_spec is not None and (escapes := _outside_project(project_dir, file, "env_files.dir", env_spec.dir)):
+        problems += escapes
+        env_spec = None  # not read: its problem is reported
+
+    catalog = variables = translation = None
+    if catalog_spec is not None:
+        escapes = [
+            problem
+            for index, path in enumerate(catalog_spec.files)
+            for problem in _outside_project(project_dir, file, f"catalog.files.{index}", path)
+        ]
+        problems += escapes
+        if not escapes:
+            catalog = _collect(problems, lambda: load_catalog(project_dir, catalog_spec.files))
+    if env_spec is not None:
+        layers = _collect(problems, lambda: read_layers(project_dir, env_spec.dir, env_spec.layers))
+        variables = None if layers is None else {**layers, **secrets}
+    if placed and catalog is not None and variables is not None:
+        translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
+    if translation is None:
+        raise ConfigError(problems)
+
+    deployment = Deployment(
+        stack,
+        project_dir,
+        spec,
+        catalog,
+        translation,
+        variables,
+        load_notices=tuple(notices),
+        allow_missing=allow_missing,
+    )
+    # Every service's plan, kept for build; its problems join those found so far.
+    try:
+        _collect(problems, lambda: deployment.plans)
+    except Exception:
+        if not problems:
+            raise
+        # A plan may not be computable from a spec that breaks a cross-service rule: that rule is reported.
+    problems += _smoke_model_problems(file, spec, translation)
+    if problems:
+        raise ConfigError(problems)
+    if spec.kubernetes is not None:
+        from components.targets.kubernetes.cluster import manifests
+
+        manifests(deployment)  # what the cluster target cannot run is refused here, before any resource
+    return deployment
+
+
+def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variable], project_dir: Path) -> Translation:
+    every = sorted(catalog.models) + sorted(native_models(catalog))
+    selected = spec.catalog.models if spec.catalog.models is not None else every
+    unknown = [name for name in selected if name not in every]
+    repeated = sorted({name for name in selected if selected.count(name) > 1})
+    problems = [Problem(file, "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
+    if repeated:
+        problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
+    if problems:
+        raise ConfigError(problems)
+    values = CatalogValues(
+        variables,
+        spec.catalog.variables,
+        lambda name: why_unsupplied(name, variables, project_dir, spec.env_files.dir),
+        f"{file}: catalog.variables",
+    )
+    return translate(catalog, selected, _stack_ollamas(spec), values)
+
+
+def _stack_ollamas(spec) -> dict[str, str]:
+    """Hostname -> where the gateway reaches each of the stack's Ollamas; its plan reports it if that is
+    impossible."""
+    found = {}
+    for server in ollama.servers(spec):
+        try:
+            found[server.alias] = spec.endpoint(server, seen_from=spec.placement(GATEWAY).host).url
+        except Unreachable:
+            found[server.alias] = Endpoint(server.alias, server.port).url
+    return found
+
+
+def _smoke_model_problems(file: str, spec, translation: Translation) -> list[Problem]:
+    served = {
+        "smoke.chat_model": (spec.smoke.chat_model, [m.name for m in translation.models]),
+        "smoke.embedding_model": (spec.smoke.embedding_model, [m.name for m in translation.embedding_models]),
+    }
+    return [
+        Problem(file, key, f"'{name}' is not served here (served: {', '.join(names) or 'none'})")
+        for key, (name, names) in served.items()
+        if name is not None and name not in names
+    ]

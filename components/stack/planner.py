@@ -1,0 +1,283 @@
+"""From a resolved deployment to every service's plan: the registry walked once, every problem collected.
+
+A service's `plan(ctx)` asks its context for what lies outside it: another service's address
+(`ctx.reach`, which records the dependency and checks it can be reached where the spec placed both),
+a credential named by a spec key (`ctx.credential`, checked for presence and, outside dev, for the seed's
+defaults), how every service is watched (`ctx.monitored`) and the plans of the others (`ctx.others`).
+"""
+
+import ipaddress
+from dataclasses import replace
+from functools import reduce
+from typing import Optional
+
+from components.core.envfiles import Variable
+from components.core.errors import ConfigError, Problem
+from components.core.plans import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan, Volume
+from components.model.environment import (
+    LOOPBACK,
+    MIN_PASSWORD_LENGTH,
+    SEED_DEFAULT_CREDENTIALS,
+    ServiceRef,
+    Tier,
+    Unreachable,
+    role_of,
+)
+from components.stack.deployment import Deployment
+
+
+class Context:
+    """What one service's plan may read: its own section and placement, and the rest through these methods."""
+
+    def __init__(self, planner: "Planner", service: ServiceDefinition):
+        self._planner = planner
+        self.service = service
+        self.deployment: Deployment = planner.deployment
+        self.spec = planner.deployment.spec
+        self.role = service.role
+        self.reached: list[tuple[str, Optional[int]]] = []  # (role, internal port or None: its service port)
+        self.notices: list[str] = []
+
+    @property
+    def section(self):
+        return self.spec.section(self.role)
+
+    @property
+    def placement(self) -> Placement:
+        return self.spec.placement(self.role)
+
+    def deployed(self, service: ServiceRef) -> bool:
+        return self.spec.deployed(service)
+
+    def reach(self, service: ServiceRef, port: Optional[int] = None, switch: Optional[str] = None) -> Endpoint:
+        """Where this service's containers reach `service` (on an internal `port` of it, if given)."""
+        role = role_of(service)
+        if (role, port) not in self.reached:
+            self.reached.append((role, port))
+        here = self.placement.host
+        try:
+            return self.spec.endpoint(role, seen_from=here, port=port)
+        except Unreachable as error:
+            there = self.spec.placement(role)
+            if switch:
+                self._planner.problem(
+                    switch,
+                    f"port {port} of {role} is internal to host '{there.host}' and {self.role} runs on host "
+                    f"'{here}'; place them together or set {switch} false",
+                )
+            else:
+                self._planner.problem(error.key, f"{self.role} runs on host '{here}' and {error.message}")
+            return Endpoint(there.alias or role, port or there.port or 0)
+
+    def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
+        """A problem this plan found, reported with every other one (`file` defaults to the stack file);
+        `missing`: a credential nobody supplies yet."""
+        self._planner.problem(key, message, file, missing)
+
+    def origin(self, key: str) -> str:
+        """Where spec key `key` ("clickhouse.user") got its value: the stack file, or the spec's default."""
+        value = self.spec
+        for part in key.split("."):
+            if part not in value.model_fields_set:
+                return f"default of {key}"
+            value = getattr(value, part)
+        return f"{self.deployment.stack_file}: {key}"
+
+    def from_spec(self, name: str, key: str) -> Variable:
+        """Variable `name` holding the value of spec key `key`, with its origin."""
+        value = self.spec
+        for part in key.split("."):
+            value = getattr(value, part)
+        return Variable(name, str(value), self.origin(key), False)
+
+    def notice(self, message: str) -> None:
+        """Something `validate` tells the operator that is not a problem (a default that may surprise)."""
+        self.notices.append(message)
+
+    def credential(self, key: str) -> Variable:
+        """The secret held by the variable that spec key `key` ("clickhouse.password_var",
+        "backup.offsite.access_key_var") names."""
+        role, *path = key.split(".")
+        return self._planner.credential(key, reduce(getattr, path, self.spec.section(role)))
+
+    def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
+        """How each deployed service is watched, in registry order (from the spec: needs no plan)."""
+        return [(s, s.monitoring(self.spec)) for s in self.spec.deployed_services]
+
+    def others(self) -> list[ServicePlan]:
+        """The plans of every other deployed service, in registry order."""
+        return [self._planner.plan_of(s) for s in self.spec.deployed_services if s.role != self.role]
+
+
+class Planner:
+    def __init__(self, deployment: Deployment):
+        self.deployment = deployment
+        self.plans: dict[str, ServicePlan] = {}
+        self.problems: list[Problem] = []
+        self.reached: dict[str, list[tuple[str, Optional[int]]]] = {}
+        self._planning: list[str] = []
+        self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
+        self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
+
+    def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
+        found = Problem(file or self.deployment.stack_file, key, message, missing)
+        if found not in self.problems:
+            self.problems.append(found)
+
+    def credential(self, key: str, name: str) -> Variable:
+        deployment = self.deployment
+        if why := deployment.unsupplied(name):
+            self.problem(key, f"{name} is needed, {why}", missing=True)
+            return Variable(name, "", f"{key}: {why.removeprefix('but ')}", True, missing=True)
+        found = deployment.variable(name)
+        if deployment.spec.tier != Tier.dev:
+            self._check_strength(key, found)
+        return Variable(name, found.value, found.source, True)
+
+    def _check_strength(self, key: str, found: Variable) -> None:
+        """Outside dev: not a default, long enough, and not the value of another credential."""
+        tier = self.deployment.spec.tier.value
+        if found.value.lower() in SEED_DEFAULT_CREDENTIALS:
+            self.problem(found.name, f"the default password '{found.value}' is refused in {tier}", file=found.source)
+        elif len(found.value) < MIN_PASSWORD_LENGTH:
+            self.problem(
+                found.name,
+                f"{len(found.value)} characters; a password has at least {MIN_PASSWORD_LENGTH} in {tier}",
+                file=found.source,
+            )
+        first = self._credentials.setdefault(found.value, (key, found.name))
+        if first[0] != key:
+            self.problem(
+                key,
+                f"{found.name} holds the same value as {first[1]} ({first[0]}); each credential is its own in {tier}",
+            )
+
+    def listed_variables(self, service: ServiceDefinition) -> tuple[Variable, ...]:
+        """The layered variables a service asks for by name in `extra_env`."""
+        found = []
+        for name in self.deployment.spec.section(service).extra_env:
+            if why := self.deployment.unsupplied(name):
+                key = self.deployment.spec.key(service)
+                self.problem(f"{key}.extra_env", f"{name} is listed, {why}", missing=True)
+                found.append(Variable(name, "", f"{key}.extra_env: {why.removeprefix('but ')}", True, True))
+            else:
+                found.append(self.deployment.variable(name))
+        return tuple(found)
+
+    def adopted_volumes(self, service: ServiceDefinition, volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
+        """The service's volumes, those its section adopts replaced by the existing volumes it names."""
+        spec = self.deployment.spec
+        adopt = spec.section(service).adopt_volumes if service.spec else {}
+        own = {volume.name for volume in volumes}
+        key = f"{spec.key(service)}.adopt_volumes"
+        for name in sorted(set(adopt) - own):
+            has = ", ".join(sorted(own)) or "none"
+            self.problem(f"{key}.{name}", f"{service.role} has no volume '{name}' (its volumes: {has})")
+        found = []
+        for volume in volumes:
+            if volume.name not in adopt:
+                found.append(volume)
+                continue
+            existing, where = adopt[volume.name], f"{key}.{volume.name}"
+            if existing.name in self._adopted:
+                self.problem(where, f"'{existing.name}' is adopted by {self._adopted[existing.name]} already")
+            self._adopted.setdefault(existing.name, where)
+            found.append(replace(volume, docker_name=existing.name, mount=existing.mount or volume.mount, adopted=True))
+        return tuple(found)
+
+    def check_adoptions(self) -> None:
+        """Once every plan is known: no adopted volume is one the stack itself creates."""
+        prefix = self.deployment.spec.name_prefix
+        for plan in self.plans.values():
+            for volume in plan.volumes:
+                name = volume.docker_name_in(prefix)
+                if not volume.adopted and name in self._adopted:
+                    self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
+
+    def check_container_names(self) -> None:
+        """Once every plan is known: no two containers (one-shots included) of one host share a name, which an
+        instance's name could otherwise make (`ollama.instances.guard` beside ollama_guard's container)."""
+        spec = self.deployment.spec
+        seen: dict[tuple[str, str], str] = {}
+        for plan in self.plans.values():
+            names = [plan.docker_name] if plan.runs_container else []
+            for name in names + [shot.docker_name for shot in plan.one_shots]:
+                where = (plan.placement.host, name)
+                other = seen.setdefault(where, plan.role)
+                if other != plan.role:
+                    message = f"its container {name} is also that of {spec.key(other)} on host '{where[0]}'"
+                    self.problem(spec.key(plan.role), message)
+
+    def plan_of(self, service: ServiceDefinition) -> ServicePlan:
+        if service.role in self.plans:
+            return self.plans[service.role]
+        if service.role in self._planning:
+            raise RuntimeError(f"the plans of {' -> '.join(self._planning + [service.role])} need each other")
+        self._planning.append(service.role)
+        context = Context(self, service)
+        self.plans[service.role] = self._complete(service, context, service.plan(context))
+        self.reached[service.role] = context.reached
+        self._planning.pop()
+        return self.plans[service.role]
+
+    def _complete(self, service: ServiceDefinition, context: Context, plan: ServicePlan) -> ServicePlan:
+        """What every service has the same way, from its definition and section."""
+        spec = self.deployment.spec
+        section = spec.section(service) if service.spec else None
+        return replace(
+            plan,
+            role=service.role,
+            component=service.component,
+            placement=context.placement,
+            image=section.image if section and service.container else None,
+            docker_name=service.container,
+            memory_mb=section.memory_mb if section else None,
+            monitoring=service.monitoring(spec),
+            env=plan.env + (self.listed_variables(service) if section else ()),
+            waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
+            reaches=tuple(dict.fromkeys(role for role, _ in context.reached)),
+            networks=tuple(section.networks) if section and service.container else (),
+            volumes=self.adopted_volumes(service, plan.volumes),
+            notices=plan.notices + tuple(context.notices),
+        )
+
+
+def exposure_problems(planner: Planner) -> None:
+    """Beyond loopback, every published port must belong to a service that asks callers who they are."""
+    spec = planner.deployment.spec
+    for role, planned in planner.plans.items():
+        exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
+        if not exposed or planned.authentication:
+            continue
+        definition = spec.definition(role)
+        where = ", ".join(f"{p.ip}:{p.external}" for p in exposed)
+        fix = definition.exposure_fix or f"{role} does not authenticate callers"
+        key = spec.key(role)
+        planner.problem(
+            f"{key}.bind_address",
+            f"{role} would be published on {where} without authentication; {fix}, or publish it on loopback "
+            f"({key}.bind_address: {LOOPBACK}) or not at all ({key}.port: null)",
+            missing=planned.awaiting_credentials,
+        )
+
+
+def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
+    """Every deployed service's plan, in registry (start) order, and the credentials nobody supplies yet when the
+    deployment allows them; raises ConfigError naming every other problem (every problem, without allowance)."""
+    planner = Planner(deployment)
+    deployed = deployment.spec.deployed_services
+    for service in deployed:
+        planner.plan_of(service)
+    exposure_problems(planner)
+    planner.check_adoptions()
+    planner.check_container_names()
+    missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
+    if blocking := [p for p in planner.problems if p not in missing]:
+        raise ConfigError(blocking)
+    callers: dict[str, set[tuple[str, int]]] = {service.role: set() for service in deployed}
+    for consumer, reached in planner.reached.items():
+        for role, port in reached:
+            if role in callers:
+                callers[role].add((consumer, port or planner.plans[role].placement.port))
+    plans = {s.role: replace(planner.plans[s.role], callers=tuple(sorted(callers[s.role]))) for s in deployed}
+    return plans, missing
