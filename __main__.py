@@ -3,8 +3,9 @@
 import pulumi
 
 from components.core.errors import ConfigError
-from components.stack.loader import load, read_pulumi_config
+from components.stack.loader import read_pulumi_config
 from components.targets.build import build
+from components.targets.preflight import load
 
 stack = pulumi.get_stack()
 try:

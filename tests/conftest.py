@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from components.operate.plan import plan
-from components.stack.loader import PROJECT_DIR, load, read_stack_config, stacks
+from components.stack.loader import PROJECT_DIR, read_stack_config, stacks
+from components.targets.preflight import load
+
+# The tests mirror components/ (tests/services/, tests/stack/, ...) and share helpers by module name, as a flat
+# tests/ folder did: test_backup reads test_clickhouse's seeded rows, the live tests read both.
+for _folder in sorted(Path(__file__).resolve().parent.iterdir()):
+    if _folder.is_dir() and not (_folder / "__init__.py").exists() and str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 
 STACKS = stacks()  # every stack file in stacks/, in promotion order
 # By target: Docker hosts, or a Kubernetes cluster (the stack file's `kubernetes` key).
@@ -73,7 +80,7 @@ def plans(deployments):
 
 @pytest.fixture(params=DOCKER_STACKS)
 def stack(request) -> str:
-    """Each Docker stack: the rules of the Docker target (tests/test_kubernetes.py has the cluster's)."""
+    """Each Docker stack: the rules of the Docker target (tests/targets/test_kubernetes.py has the cluster's)."""
     return request.param
 
 

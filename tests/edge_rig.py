@@ -369,3 +369,21 @@ def build_rig(tmp_path_factory):
     )
     mock.close()
     streamer.close()
+
+
+# The edge in front of TensorZero's real routes, open and keyed: fixtures for the edge's and the README's tests.
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory):
+    yield from build_rig(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def open_edge(rig, tmp_path_factory):
+    with running_edge(rig.open, rig.gateway_routes, tmp_path_factory.mktemp("open-edge")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def keyed_edge(rig, tmp_path_factory):
+    with running_edge(rig.keyed, rig.gateway_routes, tmp_path_factory.mktemp("keyed-edge")) as running:
+        yield running

@@ -1,12 +1,12 @@
 """The README's commands and examples, run: what it says is so.
 
-Every fenced `bash` block is run, command by command, in README order, in a copy of the project as a new
-checkout has it (env layers only as templates): the offline `make` targets and CLI commands must succeed;
-those that need the Pulumi CLI (not installable here) must stop saying so; the `curl` calls run against the
-compatibility edge (a real nginx with the Lua module) in front of TensorZero's real routes (tests/test_edge.py's
-rig). Every block that shows a command's output (`$ command` on its first line) is run too, and the lines it
-shows must appear, in order, in what the command prints (`...` stands for lines left out). A command that can
-run nowhere here is listed in NOT_RUN with the reason, so a new one cannot slip in unrun.
+Every fenced `bash` block is run, command by command, in README order, in a copy of the project as a new checkout
+has it (env layers only as templates): the offline `make` targets and CLI commands must succeed; those that need
+the Pulumi CLI (not installable here) must stop saying so; the `curl` calls run against the compatibility edge (a
+real nginx with the Lua module) in front of TensorZero's real routes (tests/edge_rig.py). Every block that shows
+a command's output (`$ command` on its first line) is run too, and the lines it shows must appear, in order, in
+what the command prints (`...` stands for lines left out). A command that can run nowhere here is listed in
+NOT_RUN with the reason, so a new one cannot slip in unrun.
 """
 
 import os
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_cli import copy_project
-from test_edge import API_KEY, keyed_edge, open_edge, rig  # noqa: F401 (fixtures the curl blocks run against)
+from conftest import copy_project
+from edge_rig import API_KEY, keyed_edge, open_edge, rig  # noqa: F401 (fixtures the curl blocks run against)
 
 from components.stack.loader import PROJECT_DIR
 
@@ -41,9 +41,12 @@ NOT_RUN = {
     ),
     "make restore STACK=prod FROM=tensorzero-<time>-pre-upgrade REPLACE=1": "a template: <time> is the backup's",
     # Moving from PMOVES's compose: on PMOVES's main host, with its credentials, compose file and containers.
-    "make validate STACK=prod": "needs prod's credentials; tests/test_cli.py validates prod with stand-in values",
+    "make validate STACK=prod": (
+        "needs prod's credentials; tests/operate/test_cli.py validates prod with stand-in values"
+    ),
     "make plan-diff BASE=main STACKS=prod": (
-        "needs a git checkout with a `main` branch; tests/test_cli.py diffs prod's plans against another revision"
+        "needs a git checkout with a `main` branch; tests/operate/test_cli.py diffs prod's plans against another "
+        "revision"
     ),
     **{
         command: "on PMOVES's main host: its compose services, networks and volumes are not on this machine"

@@ -30,8 +30,7 @@ from pydantic import Field, ValidationError
 from components.catalog.routing import NotRoutable, check_ollama_url, check_openai_url
 from components.core.errors import ConfigError, Problem, problems_from_validation, read_text
 from components.core.render import toml_value
-from components.core.types import HttpURL, Identifier, UpstreamModelName, is_identifier, is_ollama_model
-from components.model.environment import StrictModel
+from components.core.types import HttpURL, Identifier, StrictModel, UpstreamModelName, is_identifier, is_ollama_model
 
 # Callers, the edge's name maps and metric labels, and SQL literals all carry a catalog key as it is.
 KEY_RULE = "a catalog key is an identifier: letters, digits and _, not starting with a digit"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlsplit
 
-from components.services import ollama
+from components.core.names import OLLAMA_ALIAS, OLLAMA_API_PATH, OLLAMA_PORT
 
 
 class NotRoutable(ValueError):
@@ -30,19 +30,19 @@ def route(base_url: Optional[str], stack_ollamas: dict[str, str]) -> OllamaRoute
     """Where an Ollama provider's models are served. `stack_ollamas`: hostname -> URL the gateway reaches
     each of the stack's Ollamas at."""
     check_ollama_url(base_url or "")
-    host = urlsplit(base_url or "").hostname or ollama.ALIAS
+    host = urlsplit(base_url or "").hostname or OLLAMA_ALIAS
     if host in stack_ollamas:
-        return OllamaRoute(stack_ollamas[host] + ollama.API_PATH, host)
-    if base_url is None or host == ollama.ALIAS:
-        raise NotRoutable(f"not set and this environment deploys no Ollama answering to {ollama.ALIAS}")
-    return OllamaRoute(base_url.rstrip("/").removesuffix(ollama.API_PATH) + ollama.API_PATH, None)
+        return OllamaRoute(stack_ollamas[host] + OLLAMA_API_PATH, host)
+    if base_url is None or host == OLLAMA_ALIAS:
+        raise NotRoutable(f"not set and this environment deploys no Ollama answering to {OLLAMA_ALIAS}")
+    return OllamaRoute(base_url.rstrip("/").removesuffix(OLLAMA_API_PATH) + OLLAMA_API_PATH, None)
 
 
 def check_ollama_url(base_url: str) -> None:
     """An Ollama's base URL: its server, or its OpenAI path; any other path is not Ollama's API."""
     path = urlsplit(base_url).path
-    if path.rstrip("/") not in ("", ollama.API_PATH):
-        raise NotRoutable(f"Ollama serves its OpenAI-compatible API under {ollama.API_PATH}, not '{path}'")
+    if path.rstrip("/") not in ("", OLLAMA_API_PATH):
+        raise NotRoutable(f"Ollama serves its OpenAI-compatible API under {OLLAMA_API_PATH}, not '{path}'")
 
 
 def check_openai_url(url: str) -> None:
@@ -52,8 +52,8 @@ def check_openai_url(url: str) -> None:
         port = parts.port
     except ValueError:
         raise NotRoutable(f"'{url}' has no valid port") from None
-    if port == ollama.PORT and parts.path.rstrip("/") != ollama.API_PATH:
+    if port == OLLAMA_PORT and parts.path.rstrip("/") != OLLAMA_API_PATH:
         raise NotRoutable(
             f"'{url}' is Ollama's port without its OpenAI path: every call would be a 404; write "
-            f'{url.rstrip("/")}{ollama.API_PATH}, or make the provider `type = "ollama"`'
+            f'{url.rstrip("/")}{OLLAMA_API_PATH}, or make the provider `type = "ollama"`'
         )

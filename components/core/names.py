@@ -21,4 +21,14 @@ EMBEDDING_MODEL_PREFIX = "tensorzero::embedding_model_name::"
 FUNCTION_PREFIX = "tensorzero::function_name::"
 TENSORZERO_NAME_PREFIX = "tensorzero::"  # names in this form pass the edge untouched
 
+# Ollama as PMOVES's callers and catalog know it: read by the catalog's routing and by the Ollama service.
+OLLAMA_ALIAS = "pmoves-ollama"  # the stack's own Ollama
+OLLAMA_PORT = 11434
+OLLAMA_API_PATH = "/v1"  # Ollama's OpenAI-compatible routes
+
 DEFAULT_ENV_LAYERS = ("env.shared.generated", "env.shared", ".env.generated", ".env.local")
+
+
+def stack_file(stack: str) -> str:
+    """The stack file of `stack`, relative to the project."""
+    return f"stacks/Pulumi.{stack}.yaml"

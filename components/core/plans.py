@@ -1,20 +1,15 @@
-"""What a service is, as data: its definition in the registry and the pure plan of what it runs.
+"""What a service runs, as data: the pure plan a service's `plan(ctx)` returns, and what it is made of.
 
-Nothing here imports Pulumi. A service module (clickhouse.py, gateway.py, ...) holds its spec model and a
-`plan(ctx)` function from the validated environment to a `ServicePlan`; a deployment target
-(docker_target.py) turns plans into resources, and `render`, `env`, Prometheus and the rule tests read the
-same plans.
+Nothing here imports Pulumi. A service module (components/services/) returns a `ServicePlan`; a deployment
+target (components/targets/) turns plans into resources, and `render`, `env`, Prometheus and the rule tests
+read the same plans. Which services a stack has is model/environment.py's `ServiceDefinition`.
 """
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Optional
 
 from components.core.envfiles import Variable
 from components.core.render import RenderedFile
-
-if TYPE_CHECKING:
-    from components.model.environment import Environment, ServiceSpec
-    from components.stack.planner import Context
 
 
 @dataclass(frozen=True)
@@ -48,26 +43,6 @@ class Placement:
     published: Optional[int]  # host port of `port`, None when internal
     bind: str = "127.0.0.1"  # host address its ports are published on
     ports: tuple[PublishedPort, ...] = ()  # every port the container publishes (`published` first)
-
-
-def always(spec: "Environment") -> bool:
-    return True
-
-
-@dataclass(frozen=True)
-class Front:
-    """A service that stands in front of another and takes its public port.
-
-    The first front of a service takes the fronted service's port on the front's own port (unless the
-    front's section sets a port of its own); the others serve it on `port`, a port of the front's container.
-    """
-
-    role: str  # the service fronted
-    moved_alias: Optional[str]  # the fronted service's hostname once behind the front; None: it keeps its alias
-    port: Optional[int] = None  # the front's container port serving it; None: the front's own port
-    when: Callable[["Environment"], bool] = always  # whether the front serves it in this stack
-    for_callers: bool = True  # the front's URL is the fronted service's URL in the stack outputs
-    chosen: Optional[Callable[["Environment"], str]] = None  # the stack picks the service fronted; None: `role`
 
 
 @dataclass(frozen=True)
@@ -228,42 +203,3 @@ class ServicePlan:
     def all_files(self) -> tuple[RenderedFile, ...]:
         """Each file once, though the container and its one-shots may mount the same one."""
         return tuple(dict.fromkeys(self.files + tuple(f for shot in self.one_shots for f in shot.files)))
-
-
-def default_placement(spec: "Environment", service: "ServiceDefinition") -> Placement:
-    section = spec.section(service.role)
-    return Placement(section.host, service.alias, service.port, section.port)
-
-
-@dataclass(frozen=True)
-class ServiceDefinition:
-    """One registry entry: the service's identity, its stack-file section and its plan."""
-
-    role: str  # stack-file key, Pulumi component name, label value, outputs key
-    component: str  # Pulumi component type after the project's type prefix
-    plan: Callable[["Context"], ServicePlan]
-    description: str  # of its stack-file section
-    spec: Optional[type["ServiceSpec"]] = None  # its stack-file section; None: reads other services' sections
-    container: Optional[str] = None  # Docker container name after the name_prefix; None: one-shots only
-    alias: Optional[str] = None  # hostname callers use (the seed's)
-    port: Optional[int] = None  # port its image listens on
-    follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
-    replicated: bool = False  # stateless and serving callers: several replicas where the target can run them
-    autoscaled: bool = False  # and scaled with its load
-    fronts: tuple[Front, ...] = ()
-    is_deployed: Optional[Callable[["Environment"], bool]] = None  # default: its section's `enabled`
-    placement: Callable[["Environment", "ServiceDefinition"], Placement] = default_placement
-    monitoring: Callable[["Environment"], Monitoring] = lambda spec: Monitoring()
-    checks: Callable[["Environment"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
-    # (key, change, what it deletes) of each setting of its section that deletes data: confirmed outside dev.
-    destructive: Callable[["Environment"], list[tuple[str, str, str]]] = lambda spec: []
-    # Beyond loopback, every published port must ask callers who they are (planner.py refuses it otherwise);
-    # how to publish it safely beyond loopback, named in that refusal.
-    exposure_fix: str = ""
-    # (container port, scheme) a published port of `port` really reaches (the edge's HTTPS listeners).
-    published_as: Callable[["Environment", int], tuple[int, str]] = lambda spec, port: (port, "http")
-    # One service kind, several containers: the further instances its section declares (`ollama.instances`),
-    # each a definition of its own placed right after this one in start order.
-    instances: Callable[["Environment"], tuple["ServiceDefinition", ...]] = lambda spec: ()
-    key: Optional[str] = None  # an instance's stack-file key ("ollama.instances.jetson"); default: role
-    section_of: Optional[Callable[["Environment"], "ServiceSpec"]] = None  # an instance's section; default: spec.<role>

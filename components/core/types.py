@@ -10,7 +10,7 @@ from pathlib import PurePosixPath
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 _IMAGE = re.compile(
     r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
@@ -249,3 +249,9 @@ def is_label_value(value: str) -> bool:
 
 def is_ollama_model(value: str) -> bool:
     return bool(_OLLAMA_MODEL.fullmatch(value))
+
+
+class StrictModel(BaseModel):
+    """A stack-file section: an unknown key is an error (a typo never becomes a silent default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -1,241 +1,95 @@
-"""The environment spec: one pydantic model per stack, the single source of truth.
+"""The environment: one pydantic model per stack, the single source of truth, and the services it is made of.
 
 Each top-level field is one key of the stack's config (`stacks/Pulumi.<stack>.yaml`, namespace
-`pmoves-tensorzero:`). The stack-wide keys are declared here; each service's section is declared by its
-own module and the registry assembles the whole `Environment` (registry.py). The placement and endpoint
-rules below are the only place that decides who reaches whom at which address.
+`pmoves-tensorzero:`). The stack-wide keys are declared here and in settings.py; each service's section is
+declared by its own module (components/services/) and the registry assembles the whole `Environment`
+(stack/registry.py) from the `ServiceDefinition`s below. The placement and endpoint rules of
+`EnvironmentBase` are the only place that decides who reaches whom at which address.
 """
 
-import datetime
 import ipaddress
-from dataclasses import replace
-from enum import Enum
+from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Annotated, ClassVar, Optional
+from typing import Callable, ClassVar, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import Field, create_model, model_validator
 
-from components.core.names import DEFAULT_ENV_LAYERS
-from components.core.plans import Endpoint, Front, Placement, PublishedPort, ServiceDefinition
-from components.core.types import (
-    ContainerPath,
-    DnsName,
-    DockerHostURL,
-    DockerName,
-    EnvName,
-    FilePath,
-    HostAddress,
-    Identifier,
-    ImageRef,
-    IPAddress,
-    IPv4Address,
-    KubernetesName,
-    LabelKey,
-    LabelValue,
-    Line,
-    MemoryMB,
-    Port,
-    ProjectPath,
-    image_tag,
-    is_ip_address,
+from components.core.plans import Endpoint, Monitoring, Placement, PublishedPort, ServicePlan
+from components.core.types import DockerName, Identifier, StrictModel, is_ip_address
+from components.model.settings import (
+    CLUSTER,
+    DOCKER_DNS,
+    LOOPBACK,
+    CatalogSpec,
+    Confirmation,
+    DockerHost,
+    EnvFilesSpec,
+    KubernetesSpec,
+    ServiceSpec,
+    SmokeSpec,
+    Tier,
 )
 
-# The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
-SEED_DEFAULT_CREDENTIAL = "tensorzero"
-SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-insensitively
-MIN_PASSWORD_LENGTH = 12  # outside dev
 
-PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
-LOOPBACK = "127.0.0.1"
-CLUSTER = "cluster"  # the one "host" of a stack on Kubernetes
-SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
+def always(spec: "EnvironmentBase") -> bool:
+    return True
 
 
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True)
+class Front:
+    """A service that stands in front of another and takes its public port.
+
+    The first front of a service takes the fronted service's port on the front's own port (unless the
+    front's section sets a port of its own); the others serve it on `port`, a port of the front's container.
+    """
+
+    role: str  # the service fronted
+    moved_alias: Optional[str]  # the fronted service's hostname once behind the front; None: it keeps its alias
+    port: Optional[int] = None  # the front's container port serving it; None: the front's own port
+    when: Callable[["EnvironmentBase"], bool] = always  # whether the front serves it in this stack
+    for_callers: bool = True  # the front's URL is the fronted service's URL in the stack outputs
+    chosen: Optional[Callable[["EnvironmentBase"], str]] = None  # the stack picks the service fronted; None: `role`
 
 
-class Tier(str, Enum):
-    dev = "dev"
-    staging = "staging"
-    prod = "prod"
+def default_placement(spec: "EnvironmentBase", service: "ServiceDefinition") -> Placement:
+    section = spec.section(service.role)
+    return Placement(section.host, service.alias, service.port, section.port)
 
 
-class DockerHost(StrictModel):
-    url: DockerHostURL = Field(
-        "unix:///var/run/docker.sock",
-        description="Docker daemon this host's provider talks to (unix://, tcp:// or ssh://).",
+@dataclass(frozen=True)
+class ServiceDefinition:
+    """One registry entry: the service's identity, its stack-file section and its plan."""
+
+    role: str  # stack-file key, Pulumi component name, label value, outputs key
+    component: str  # Pulumi component type after the project's type prefix
+    plan: Callable[..., ServicePlan]  # called with the planner's Context (model/context.py)
+    description: str  # of its stack-file section
+    spec: Optional[type["ServiceSpec"]] = None  # its stack-file section; None: reads other services' sections
+    container: Optional[str] = None  # Docker container name after the name_prefix; None: one-shots only
+    alias: Optional[str] = None  # hostname callers use (the seed's)
+    port: Optional[int] = None  # port its image listens on
+    follows: Optional[str] = None  # deployed exactly when this role is (no switch of its own)
+    replicated: bool = False  # stateless and serving callers: several replicas where the target can run them
+    autoscaled: bool = False  # and scaled with its load
+    fronts: tuple[Front, ...] = ()
+    is_deployed: Optional[Callable[["EnvironmentBase"], bool]] = None  # default: its section's `enabled`
+    placement: Callable[["EnvironmentBase", "ServiceDefinition"], Placement] = default_placement
+    monitoring: Callable[["EnvironmentBase"], Monitoring] = lambda spec: Monitoring()
+    checks: Callable[["EnvironmentBase"], list[tuple[str, str]]] = lambda spec: []  # (key, problem) cross-field rules
+    # (key, change, what it deletes) of each setting of its section that deletes data: confirmed outside dev.
+    destructive: Callable[["EnvironmentBase"], list[tuple[str, str, str]]] = lambda spec: []
+    # Beyond loopback, every published port must ask callers who they are (planner.py refuses it otherwise);
+    # how to publish it safely beyond loopback, named in that refusal.
+    exposure_fix: str = ""
+    # (container port, scheme) a published port of `port` really reaches (the edge's HTTPS listeners).
+    published_as: Callable[["EnvironmentBase", int], tuple[int, str]] = lambda spec, port: (port, "http")
+    # One service kind, several containers: the further instances its section declares (`ollama.instances`),
+    # each a definition of its own placed right after this one in start order.
+    instances: Callable[["EnvironmentBase"], tuple["ServiceDefinition", ...]] = lambda spec: ()
+    key: Optional[str] = None  # an instance's stack-file key ("ollama.instances.jetson"); default: role
+    section_of: Optional[Callable[["EnvironmentBase"], "ServiceSpec"]] = (
+        None  # an instance's section; default: spec.<role>
     )
-    address: HostAddress = Field(
-        "127.0.0.1",
-        description="Address at which services published on this host are reached, "
-        "by operators and by services placed on other hosts.",
-    )
-    bind_address: IPAddress = Field(
-        LOOPBACK,
-        description="Host address the ports of this host's services are published on, unless a service sets "
-        "its own `bind_address`. Beyond loopback, Docker's published ports bypass host firewalls such as ufw.",
-    )
-    networks: list[DockerName] = Field(
-        default_factory=list,
-        description="Existing Docker networks on this host (PMOVES's `pmoves_api`, ...) that services may join; "
-        "the stack never creates or deletes them.",
-    )
-
-
-class AdoptedVolume(StrictModel):
-    """A data volume that exists already (PMOVES's `tensorzero-clickhouse-data`): mounted, never owned."""
-
-    name: DockerName = Field(description="The existing Docker volume's name, as `docker volume ls` shows it.")
-    mount: Optional[ContainerPath] = Field(
-        None,
-        description="Where it is mounted; null: where the service mounts its own volume of that name "
-        "(PMOVES mounts `pmoves-ollama-models` at /root/.ollama/models).",
-    )
-
-
-class ServiceSpec(StrictModel):
-    """What every service's section has; each service module subclasses it with its own defaults."""
-
-    image: ImageRef = Field(description="Pinned image reference (repository:tag).")
-    host: Identifier = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
-    port: Optional[Port] = Field(description=PUBLISHED_PORT)
-    bind_address: Optional[IPAddress] = Field(
-        None, description="Host address its ports are published on; null takes its host's `bind_address`."
-    )
-    memory_mb: Optional[MemoryMB] = Field(None, description="Memory limit of the container in MB (64 to 4194304).")
-    extra_env: list[EnvName] = Field(
-        default_factory=list,
-        description="Further variables from the env layers this container receives, by name.",
-    )
-    networks: list[DockerName] = Field(
-        default_factory=list,
-        description="Existing networks of its host (listed in `hosts.<host>.networks`) the container joins, "
-        "answering there to its hostname as on the stack's own network.",
-    )
-    adopt_volumes: dict[Identifier, AdoptedVolume] = Field(
-        default_factory=dict,
-        description="Its volumes (`data`, `models`, ...) that already exist on its host: mounted by name, never "
-        "created, replaced or deleted by the stack; `pulumi up` stops if one is missing.",
-    )
-
-
-class SmokeSpec(StrictModel):
-    chat_model: Optional[Identifier] = Field(
-        None, description="Catalog chat model the smoke suite sends one request to after deploy; null skips it."
-    )
-    embedding_model: Optional[Identifier] = Field(
-        None, description="Catalog embedding model the smoke suite embeds one text with; null skips it."
-    )
-    caller: Optional[Identifier] = Field(
-        None, description="Edge caller (edge.keys) whose key the smoke suite sends; null: the first with a key."
-    )
-
-
-class EnvFilesSpec(StrictModel):
-    dir: FilePath = Field(
-        description="Directory of the env layers, relative to the project (and inside it); an absolute path "
-        "is an operator's directory elsewhere, which `validate` names."
-    )
-    layers: list[ProjectPath] = Field(
-        default_factory=lambda: list(DEFAULT_ENV_LAYERS),
-        description="Env files read in order; a later file wins. Missing files are skipped.",
-    )
-
-
-class CatalogSpec(StrictModel):
-    files: list[ProjectPath] = Field(
-        min_length=1, description="Catalog files in the seed's format, merged in order; inside the project."
-    )
-    models: Optional[list[Identifier]] = Field(
-        None,
-        description="Catalog models (seed format or native) this environment serves; null serves them all. "
-        "Functions keep the variants whose models are served.",
-    )
-    variables: dict[EnvName, Line] = Field(
-        default_factory=dict,
-        description="Values of the catalog's `${NAME}` placeholders for this environment, where no env layer or "
-        "stack secret sets NAME (an account id in a URL); never credentials.",
-    )
-
-
-CONFIRMATIONS = "data_loss_confirmations"
-
-
-class Confirmation(StrictModel):
-    """A person's confirmation of one change that deletes data (components/stack/guards.py)."""
-
-    change: Line = Field(
-        min_length=3,
-        description="The change confirmed, as validate or diff names it: `protect_data: false`, "
-        "`clickhouse.retention_days: 90`, `clickhouse.backups: false`, `volume <docker name>: replace`.",
-    )
-    by: Line = Field(min_length=2, description="Who confirmed it.")
-    date: datetime.date = Field(description="When (YYYY-MM-DD).")
-    reason: Optional[Line] = Field(None, description="Why, for whoever reads the stack file next.")
-
-
-class IngressSpec(StrictModel):
-    class_name: KubernetesName = Field("nginx", description="IngressClass of the cluster's ingress controller.")
-    host: DnsName = Field(description="Hostname callers use for the gateway (the edge).")
-    ui_host: Optional[DnsName] = Field(None, description="Hostname of the UI; null serves no UI ingress.")
-    tls_secret: Optional[KubernetesName] = Field(
-        None, description="Existing kubernetes.io/tls Secret for both hosts; null serves plain HTTP."
-    )
-    controller_namespace: KubernetesName = Field(
-        "ingress-nginx", description="Namespace of the ingress controller: the only one NetworkPolicies let in."
-    )
-
-    @model_validator(mode="after")
-    def _two_hosts(self):
-        if self.ui_host == self.host:
-            raise ValueError(f"ui_host {self.ui_host} is also host: the UI would take the gateway's callers")
-        return self
-
-
-class KubernetesSpec(StrictModel):
-    """The stack on a Kubernetes cluster instead of Docker hosts: same services, plans and files."""
-
-    context: Line = Field(min_length=1, description="kubeconfig context of the cluster.")
-    namespace: KubernetesName = Field(description="Namespace every object of the stack lives in.")
-    create_namespace: bool = Field(True, description="Declare the namespace; false uses an existing one.")
-    storage_class: Optional[KubernetesName] = Field(None, description="StorageClass of data volumes; null: default.")
-    volume_size_gb: dict[KubernetesName, Annotated[int, Field(ge=1, le=65536)]] = Field(
-        default_factory=dict, description="Size of each data volume by `<service>-<volume>` (default 10 GiB)."
-    )
-    replicas: int = Field(2, ge=2, le=50, description="Replicas of the stateless front (gateway, edge).")
-    max_replicas: int = Field(
-        6, ge=2, le=200, description="Upper bound the gateway's HorizontalPodAutoscaler scales to."
-    )
-    cpu_target_percent: int = Field(70, ge=10, le=100, description="CPU utilisation the autoscaler aims at.")
-    default_memory_mb: int = Field(1024, ge=64, le=1048576, description="Memory limit of a service with no memory_mb.")
-    dns_resolver: IPv4Address = Field(
-        "10.43.0.10",
-        description="The cluster DNS Service's IP (k3s 10.43.0.10, kubeadm 10.96.0.10): nginx resolves with it.",
-    )
-    cluster_domain: DnsName = Field("cluster.local", description="The cluster's DNS domain.")
-    gpu_node_selector: dict[LabelKey, LabelValue] = Field(
-        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
-        description="Node labels a GPU service (ollama.gpu) is scheduled on.",
-    )
-    ingress: Optional[IngressSpec] = Field(None, description="Ingress for the edge (and the UI); null: none.")
-    prometheus_operator: bool = Field(
-        False,
-        description="Also declare ServiceMonitors, a PrometheusRule and dashboard ConfigMaps for a cluster that "
-        "runs the Prometheus Operator and Grafana's dashboard sidecar.",
-    )
-
-    @model_validator(mode="after")
-    def _scaling_range(self):
-        if self.max_replicas < self.replicas:
-            raise ValueError(f"max_replicas {self.max_replicas} is below replicas {self.replicas}")
-        if self.create_namespace and self.namespace in SYSTEM_NAMESPACES:
-            raise ValueError(
-                f"namespace {self.namespace} is the cluster's own: name one for the stack, or set create_namespace "
-                "false to use it as it is"
-            )
-        return self
 
 
 class Unreachable(Exception):
@@ -458,81 +312,6 @@ class EnvironmentBase(StrictModel):
         return Endpoint(self.hosts[placement.host].address, placement.published, scheme)
 
 
-def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
-    """(key, problem) of every deployed service placed on a host `hosts` does not name; plans need none."""
-    if spec.kubernetes is not None:
-        return []  # one cluster: `hosts` and each section's `host` are not read
-    return [
-        (f"{spec.key(service)}.host", f"'{host}' is not one of hosts ({', '.join(sorted(spec.hosts))})")
-        for service in spec.deployed_services
-        if service.spec and (host := service.placement(spec, service).host) not in spec.hosts
-    ]
-
-
-def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
-    """(key, problem) of every rule that holds across services: hosts, host ports, fronts, images, each
-    service's own cross-field checks. Reachability is checked as the plans ask for addresses (planner.py)."""
-    problems = host_problems(spec)
-    if problems:
-        return problems  # the rules below need every host to exist
-    deployed = spec.deployed_services
-    seen: dict[tuple[str, int], str] = {}
-    for service in deployed:
-        placement = spec.placement(service)
-        for published in placement.ports:
-            where = (placement.host, published.external)
-            if where in seen:
-                problems.append(
-                    (
-                        f"{spec.key(published.origin or service)}.port",
-                        f"{published.external} is already published by {seen[where]} on host '{placement.host}'",
-                    )
-                )
-            seen.setdefault(where, service.role)
-    for service in deployed:
-        for front in spec.fronts_served(service):
-            host, fronted_host = spec.placement(service).host, spec.placement(front.role).host
-            if host != fronted_host:
-                problems.append(
-                    (
-                        f"{spec.key(service)}.host",
-                        f"'{host}' must be the {front.role}'s host '{fronted_host}'; "
-                        f"the {service.role} reaches the {front.role} on that host's network",
-                    )
-                )
-        problems += joined_network_problems(spec, service)
-        problems += service.checks(spec)
-        if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
-            image = spec.section(service).image
-            problems.append((f"{spec.key(service)}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
-    return problems
-
-
-def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
-    """A service joins only networks its host declares, each once, and never the stack's own."""
-    if not service.spec or spec.kubernetes is not None:
-        return []  # on a cluster, any network is refused with the other Docker-only settings (kubernetes_cluster.py)
-    section, key = spec.section(service), f"{spec.key(service)}.networks"
-    host = spec.placement(service).host  # a section without a host of its own runs on another's (backup's)
-    declared = spec.hosts[host].networks if host in spec.hosts else []
-    problems = []
-    for name in sorted(set(section.networks)):
-        if section.networks.count(name) > 1:
-            problems.append((key, f"'{name}' is listed twice"))
-        if name == spec.network_name:
-            problems.append((key, f"'{name}' is the stack's own network; list only others"))
-        elif name not in declared:
-            listed = ", ".join(declared) or "none"
-            problems.append(
-                (
-                    key,
-                    f"'{name}' is not declared in hosts.{host}.networks ({listed}): the stack joins only "
-                    "networks that exist on the service's host",
-                )
-            )
-    return problems
-
-
 def environment_model(services: tuple[ServiceDefinition, ...]) -> type[EnvironmentBase]:
     """The whole stack's model: the stack-wide keys, one section per service that has one, and `smoke`."""
     sections = {
@@ -542,7 +321,7 @@ def environment_model(services: tuple[ServiceDefinition, ...]) -> type[Environme
     }
     smoke = (SmokeSpec, Field(default_factory=SmokeSpec, description="Models the post-deploy smoke suite exercises."))
     model = create_model(
-        "Environment",
+        "EnvironmentBase",
         __base__=EnvironmentBase,
         __doc__="One deployable environment of the TensorZero stack.",
         **sections,

@@ -18,7 +18,7 @@ from typing import Optional
 from dotenv import dotenv_values, set_key
 
 from components.core.errors import ConfigError, Problem
-from components.model.environment import Tier
+from components.model.settings import Tier
 from components.operate.diff import Change, diff
 from components.stack.guards import KEY, explain, volume_change
 from components.stack.loader import PLACEHOLDER, PROJECT_DIR, stack_file, stacks

@@ -12,13 +12,14 @@ import yaml
 
 from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem
+from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
 from components.operate import ci, summary, tensorzero_check
 from components.operate.plan import plan, to_json
 from components.operate.smoke import register as register_smoke
 from components.stack.deployment import Deployment
-from components.stack.loader import PROJECT_DIR, load
 from components.targets.build import rendered_files
+from components.targets.preflight import load
 
 EXIT_INVALID = 2
 EXIT_DATA_LOSS = 3  # `diff`: a data loss outside dev that the stack file does not confirm

@@ -1,0 +1,1 @@
+"""One module per service: its stack-file section (a ServiceSpec), its pure `plan(ctx)` and its SERVICE definition."""

@@ -8,15 +8,16 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from components.core.names import METRICS_PATH, SERVICE_LABEL, STACK_LABEL
-from components.core.plans import Endpoint, Monitoring, Scrape, ServiceDefinition, ServicePlan
+from components.core.plans import Endpoint, Monitoring, Scrape, ServicePlan
 from components.core.render import RenderedFile, render
 from components.core.types import ImageRef, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import docker_proxy, gateway, loki
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 12345
 CONFIG_PATH = "/etc/alloy/config.alloy"
@@ -36,7 +37,7 @@ def docker_meta_label(label: str) -> str:
     return "__meta_docker_container_label_" + re.sub(r"[^A-Za-z0-9_]", "_", label)
 
 
-def config_files(deployment: Deployment, loki_endpoint: Endpoint, docker_api: Endpoint) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack, loki_endpoint: Endpoint, docker_api: Endpoint) -> list[RenderedFile]:
     content = render(
         "alloy/config.alloy.j2",
         docker_host=f"tcp://{docker_api.host}:{docker_api.port}",

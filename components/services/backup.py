@@ -22,14 +22,15 @@ from pydantic import Field
 from components.core.envfiles import Variable
 from components.core.monitoring import BACKUP_JOB
 from components.core.names import METRICS_PATH, PROJECT_DIR
-from components.core.plans import Monitoring, OneShot, Placement, Scrape, ServiceDefinition, ServicePlan, VolumeMount
+from components.core.plans import Monitoring, OneShot, Placement, Scrape, ServicePlan, VolumeMount
 from components.core.render import RenderedFile
-from components.core.types import Duration, EnvName, ImageRef, Port, duration_seconds
-from components.model.environment import PUBLISHED_PORT, ServiceSpec, StrictModel
+from components.core.types import Duration, EnvName, ImageRef, Port, StrictModel, duration_seconds
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import clickhouse
 
 if TYPE_CHECKING:
-    from components.stack.planner import Context
+    from components.model.context import Context
 
 ALIAS = "tensorzero-backup"
 PORT = 9187  # backupctl's metrics and health

@@ -8,14 +8,15 @@ from pydantic import Field
 
 from components.core.monitoring import PROBE_JOB
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Prober, Scrape, ServiceDefinition, ServicePlan, Target
+from components.core.plans import Monitoring, Prober, Scrape, ServicePlan, Target
 from components.core.render import RenderedFile, render
 from components.core.types import ImageRef, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 9115
 HEALTH_PATH = "/-/healthy"
@@ -34,7 +35,7 @@ class BlackboxSpec(ServiceSpec):
     port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
 
 
-def config_files(deployment: Deployment) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack) -> list[RenderedFile]:
     content = render("blackbox/config.yml.j2", stack=deployment.stack, module=PROBE_MODULE, timeout=PROBE_TIMEOUT)
     return [RenderedFile("blackbox/config.yml", "blackbox-config", SERVICE.role, CONFIG_PATH, content)]
 

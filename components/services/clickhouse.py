@@ -26,14 +26,15 @@ from pydantic import Field, model_validator
 from components.core.envfiles import Variable
 from components.core.monitoring import CLICKHOUSE_JOB
 from components.core.names import METRICS_PATH
-from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan, Volume
+from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServicePlan, Volume
 from components.core.render import RenderedFile, render
-from components.core.types import EnvName, HostAddress, Identifier, ImageRef, Port, is_ip_address
-from components.model.environment import PUBLISHED_PORT, SEED_DEFAULT_CREDENTIAL, ServiceSpec, StrictModel, Tier
+from components.core.types import EnvName, HostAddress, Identifier, ImageRef, Port, StrictModel, is_ip_address
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, SEED_DEFAULT_CREDENTIAL, ServiceSpec, Tier
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 ALIAS = "tensorzero-clickhouse"
 PORT = 8123  # HTTP interface: the gateway, Grafana, the seed's curl
@@ -146,12 +147,12 @@ def _file(directory: str, mount_dir: str, name: str, kind: str, **context) -> Re
     )
 
 
-def has_readonly_user(deployment: Deployment) -> bool:
+def has_readonly_user(deployment: ResolvedStack) -> bool:
     """The read-only user exists for Grafana, and only where Grafana is deployed."""
     return deployment.spec.deployed(GRAFANA)
 
 
-def config_files(deployment: Deployment) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack) -> list[RenderedFile]:
     spec = deployment.spec.clickhouse
     files = [
         _file("config.d", CONFIG_DIR, "pmoves.xml", SERVER_CONFIG, log_level=spec.log_level, database=spec.database)

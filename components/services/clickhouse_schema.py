@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING
 
 from components.catalog.translation import Translation
 from components.core.envfiles import Variable
-from components.core.plans import OneShot, ServiceDefinition, ServicePlan
+from components.core.plans import OneShot, ServicePlan
 from components.core.render import RenderedFile, render
+from components.model.environment import ServiceDefinition
 from components.services import clickhouse
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 REQUESTS_VIEW = "requests"  # the seed's table of requests: a view this one-shot creates
 SQL_PATH = "/opt/pmoves/clickhouse-schema.sql"  # where the one-shot reads it
@@ -109,16 +110,16 @@ def upstream_models(translation: Translation) -> list[UpstreamModel]:
     return found
 
 
-def applies(deployment: Deployment) -> bool:
+def applies(deployment: ResolvedStack) -> bool:
     return deployment.spec.deployed(SERVICE)
 
 
-def views(deployment: Deployment) -> list[str]:
+def views(deployment: ResolvedStack) -> list[str]:
     """The views the SQL creates, for the smoke suite to query: pulumi-docker ignores the one-shot's exit code."""
     return [REQUESTS_VIEW] if applies(deployment) and deployment.spec.clickhouse.requests_view else []
 
 
-def schema_sql(deployment: Deployment) -> str:
+def schema_sql(deployment: ResolvedStack) -> str:
     spec = deployment.spec.clickhouse
     upstream = [
         {"model_key": sql_string(u.model_key), "provider": sql_string(u.provider), "model": sql_string(u.model)}
@@ -139,7 +140,7 @@ def schema_sql(deployment: Deployment) -> str:
     )
 
 
-def schema_files(deployment: Deployment) -> list[RenderedFile]:
+def schema_files(deployment: ResolvedStack) -> list[RenderedFile]:
     """The SQL the schema container runs; none when the gateway creates no tables to apply it to."""
     if not applies(deployment):
         return []

@@ -13,15 +13,16 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
-from components.core.plans import HostPath, ServiceDefinition, ServicePlan
+from components.core.plans import HostPath, ServicePlan
 from components.core.render import RenderedFile, render
 from components.core.types import ImageRef, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import openresty
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 2375  # Docker's plain-HTTP port number, so `tcp://<alias>:2375` reads as the Docker API
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -48,7 +49,7 @@ class DockerProxySpec(ServiceSpec):
     port: Optional[Port] = Field(None, description=PUBLISHED_PORT)
 
 
-def config_files(deployment: Deployment, listen: str = str(PORT), socket: str = DOCKER_SOCKET) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack, listen: str = str(PORT), socket: str = DOCKER_SOCKET) -> list[RenderedFile]:
     content = render(
         "docker_proxy/default.conf.j2",
         stack=deployment.stack,

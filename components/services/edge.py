@@ -25,16 +25,17 @@ from components.core.names import (
     METRICS_PATH,
     TENSORZERO_NAME_PREFIX,
 )
-from components.core.plans import Endpoint, Front, Monitoring, Scrape, ServiceDefinition, ServicePlan
+from components.core.plans import Endpoint, Monitoring, Scrape, ServicePlan
 from components.core.render import RenderedFile, render
 from components.core.types import Identifier, ImageRef, NginxSize, Port
-from components.model.environment import ServiceSpec
+from components.model.environment import Front, ServiceDefinition
+from components.model.settings import ServiceSpec
 from components.services import edge_access, gateway, openresty
 from components.services.edge_access import EdgeAccess
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 3000  # the API, plain HTTP: what containers on the stack's network call
 UI_PORT = 4000  # the UI behind its login (the UI's own port number)
@@ -113,7 +114,7 @@ LUA_MODULE = "pmoves_edge.lua"
 HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
 
 
-def command(deployment: Deployment) -> tuple[str, ...]:
+def command(deployment: ResolvedStack) -> tuple[str, ...]:
     """The image's command plus nginx's `env` directives (main level, which conf.d cannot reach): nginx clears
     every other variable from its workers."""
     keep = "".join(f" env {name};" for name in edge_access.env_names(deployment))
@@ -128,7 +129,7 @@ class ServedModel:
     accepted: tuple[str, ...]  # full names the gateway accepts for it as they are
 
 
-def served_models(deployment: Deployment) -> dict[str, list[ServedModel]]:
+def served_models(deployment: ResolvedStack) -> dict[str, list[ServedModel]]:
     """Chat and embedding models of the rendered tensorzero.toml, with every name that reaches them."""
     translation = deployment.translation
     native = translation.native
@@ -171,7 +172,7 @@ def name_map(models: list[ServedModel]) -> tuple[dict[str, str], dict[str, list[
     return dict(sorted(names.items())), dict(sorted(ambiguous.items()))
 
 
-def settings(deployment: Deployment, upstream: Endpoint) -> dict:
+def settings(deployment: ResolvedStack, upstream: Endpoint) -> dict:
     """Every decision the Lua module carries out; it holds no key, only which callers' keys to read."""
     spec = deployment.spec.edge
     models = served_models(deployment)
@@ -227,7 +228,7 @@ class Layout:
 
 
 def config_files(
-    deployment: Deployment, upstream: Endpoint, ui: Optional[Endpoint] = None, *, layout: Layout = Layout()
+    deployment: ResolvedStack, upstream: Endpoint, ui: Optional[Endpoint] = None, *, layout: Layout = Layout()
 ) -> list[RenderedFile]:
     """conf.d/default.conf (inside the image's http block), the Lua module and its settings.
 

@@ -15,12 +15,11 @@ from pydantic import Field, model_validator
 
 from components.core.envfiles import Variable
 from components.core.plans import HostPath, Secret, SecretFile
-from components.core.types import EnvName, FilePath, Identifier, Line
-from components.model.environment import StrictModel
+from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 KEY_ENV_PREFIX = "PMOVES_EDGE_KEY_"  # + caller name: the container variable holding that caller's key
 UI_PASSWORD_ENV = "PMOVES_EDGE_UI_PASSWORD"
@@ -101,7 +100,7 @@ class Caller:
     requests_per_minute: Optional[int]
 
 
-def callers(deployment: Deployment) -> list[Caller]:
+def callers(deployment: ResolvedStack) -> list[Caller]:
     """Every caller whose key the stack supplies; a listed caller without one is revoked."""
     found = []
     for name, spec in deployment.spec.edge.callers().items():
@@ -121,7 +120,7 @@ def serves_ui(spec) -> bool:
     return spec.edge.serve_ui and spec.deployed("ui")
 
 
-def settings(deployment: Deployment) -> dict:
+def settings(deployment: ResolvedStack) -> dict:
     """What the Lua module is told: caller names and variable names, never a value."""
     spec = deployment.spec.edge
     return {
@@ -143,7 +142,7 @@ def env(ctx: Context) -> tuple[Variable, ...]:
     return found
 
 
-def env_names(deployment: Deployment) -> list[str]:
+def env_names(deployment: ResolvedStack) -> list[str]:
     """Container variables the edge's nginx must keep for its workers (`env` directives)."""
     names = [c.key.name for c in callers(deployment)]
     return names + ([UI_PASSWORD_ENV] if serves_ui(deployment.spec) else [])
@@ -169,7 +168,7 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
     return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
 
 
-def authentication(deployment: Deployment) -> Optional[str]:
+def authentication(deployment: ResolvedStack) -> Optional[str]:
     """How the edge's published ports ask who is calling; None when it asks no one."""
     names = [c.name for c in callers(deployment)]
     if not names:

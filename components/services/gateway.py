@@ -9,15 +9,16 @@ from pydantic import Field
 from components.core.envfiles import Variable
 from components.core.monitoring import GATEWAY_JOB
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan
+from components.core.plans import Monitoring, Scrape, Secret, ServicePlan
 from components.core.render import RenderedFile, render, toml_tables
 from components.core.types import ImageRef, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import clickhouse, ollama
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 ALIAS = "tensorzero-gateway"
 PORT = 3000
@@ -47,7 +48,7 @@ class GatewaySpec(ServiceSpec):
     )
 
 
-def config_file(deployment: Deployment) -> RenderedFile:
+def config_file(deployment: ResolvedStack) -> RenderedFile:
     translation = deployment.translation
     content = render(
         "gateway/tensorzero.toml.j2",
@@ -61,7 +62,7 @@ def config_file(deployment: Deployment) -> RenderedFile:
     return RenderedFile("gateway/tensorzero.toml", "tensorzero-config", SERVICE.role, CONFIG_PATH, content)
 
 
-def config_files(deployment: Deployment) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack) -> list[RenderedFile]:
     """tensorzero.toml and, beside it, every file its tables name by path (templates, JSON schemas)."""
     named = [
         RenderedFile(f"gateway/{file.path}", file.kind, SERVICE.role, f"{CONFIG_DIR}/{file.path}", file.content)

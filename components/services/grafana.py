@@ -2,7 +2,7 @@
 
 Grafana cannot run on the development and CI machines (FACTS.md), so what it reads is proven by
 the programs behind it: every PromQL expression of the dashboards by promtool, every ClickHouse
-query, once the plugin's macros are expanded, by the ClickHouse engine of `chdb` (tests/test_grafana.py).
+query, once the plugin's macros are expanded, by the ClickHouse engine of `chdb` (tests/services/test_grafana.py).
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ from pydantic import Field
 
 from components.core.envfiles import Variable
 from components.core.names import METRICS_PATH
-from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServiceDefinition, ServicePlan, Volume
+from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServicePlan, Volume
 from components.core.render import RenderedFile, render
 from components.core.types import EnvName, Identifier, ImageRef, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
-from components.services import clickhouse, loki, prometheus
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
+from components.services import clickhouse, grafana_panels, loki, prometheus
 from components.services import grafana_dashboards as dashboards
 from components.services import grafana_queries as dashboard_queries
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 3000
 PROVISIONING_DIR = "/etc/grafana/provisioning"
@@ -62,7 +63,7 @@ class Datasource:
     is_default: bool = False
 
 
-def datasources(deployment: Deployment, backends: dict[str, Endpoint]) -> list[Datasource]:
+def datasources(deployment: ResolvedStack, backends: dict[str, Endpoint]) -> list[Datasource]:
     """Each backend (by role) as a container on Grafana's host reaches it."""
     spec = deployment.spec
     store = backends[clickhouse.SERVICE.role]
@@ -96,7 +97,7 @@ def datasources(deployment: Deployment, backends: dict[str, Endpoint]) -> list[D
     return found
 
 
-def dashboard_models(deployment: Deployment, *, edge_metrics: Optional[bool] = None) -> dict[str, dict]:
+def dashboard_models(deployment: ResolvedStack, *, edge_metrics: Optional[bool] = None) -> dict[str, dict]:
     spec = deployment.spec
     return dashboards.dashboards(
         spec.clickhouse.database,
@@ -106,7 +107,7 @@ def dashboard_models(deployment: Deployment, *, edge_metrics: Optional[bool] = N
     )
 
 
-def config_files(deployment: Deployment, backends: dict[str, Endpoint]) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack, backends: dict[str, Endpoint]) -> list[RenderedFile]:
     """Datasources, the dashboard provider, and each dashboard's JSON."""
     provisioning = f"{PROVISIONING_DIR}/%s/tensorzero.yml"
     return [
@@ -137,7 +138,7 @@ def config_files(deployment: Deployment, backends: dict[str, Endpoint]) -> list[
     ]
 
 
-def dashboard_files(deployment: Deployment, *, edge_metrics: Optional[bool] = None) -> list[RenderedFile]:
+def dashboard_files(deployment: ResolvedStack, *, edge_metrics: Optional[bool] = None) -> list[RenderedFile]:
     """Each dashboard's JSON. The edge's panels (status codes, request duration) appear when the stack
     deploys the edge, or as `edge_metrics` says."""
     return [
@@ -146,7 +147,7 @@ def dashboard_files(deployment: Deployment, *, edge_metrics: Optional[bool] = No
             "grafana-dashboard",
             SERVICE.role,
             f"{DASHBOARDS_DIR}/{name}",
-            dashboards.to_json(model),
+            grafana_panels.to_json(model),
         )
         for name, model in sorted(dashboard_models(deployment, edge_metrics=edge_metrics).items())
     ]

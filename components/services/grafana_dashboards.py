@@ -1,18 +1,14 @@
 """The stack's Grafana dashboards, as code (grafana-foundation-sdk), rendered deterministically: panels and rows
-over the queries of dashboard_queries.py."""
+over the queries of grafana_queries.py, built from the blocks of grafana_panels.py."""
 
-import json
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Optional
 
-from grafana_foundation_sdk.builders import dashboard, expr, logs, stat, table, timeseries
-from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog.encoder import JSONEncoder
-from grafana_foundation_sdk.models.dashboard import DynamicConfigValue, Threshold, ThresholdsMode
+from grafana_foundation_sdk.builders import expr, logs, stat, table
+from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 
 from components.core.monitoring import SERVICE_LABEL
 from components.services import clickhouse, gateway
+from components.services.grafana_panels import Row, assemble, series, up_stat
 from components.services.grafana_queries import (
     CLICKHOUSE_DS,
     CLICKHOUSE_SCRAPE,
@@ -26,7 +22,6 @@ from components.services.grafana_queries import (
     MODEL_COMPARISON_SQL,
     PERCENTILES_SQL,
     PROBES,
-    PROMETHEUS_DS,
     REQUEST_RATE,
     REQUESTED_INFERENCES,
     STORED_INFERENCES_SQL,
@@ -43,32 +38,6 @@ from components.services.grafana_queries import (
 
 OVERVIEW_UID = "tensorzero-overview"
 LOGS_UID = "tensorzero-logs"
-# --- Panels --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Row:
-    title: str
-    panels: Sequence[cogbuilder.Builder]
-
-
-def series(title: str, description: str, unit: str, targets, datasource=PROMETHEUS_DS, span=12):
-    panel = timeseries.Panel().title(title).description(description).unit(unit).datasource(datasource)
-    return panel.targets(list(targets)).span(span).height(8)
-
-
-def up_stat(title: str, description: str, targets) -> stat.Panel:
-    steps = [Threshold(value=None, color="red"), Threshold(value=1, color="green")]
-    return (
-        stat.Panel()
-        .title(title)
-        .description(description)
-        .datasource(PROMETHEUS_DS)
-        .targets(list(targets))
-        .thresholds(dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps))
-        .span(6)
-        .height(4)
-    )
 
 
 def health_row(database_metrics: bool) -> Row:
@@ -312,27 +281,6 @@ def requests_row(db: str) -> Row:
 # --- Dashboards ----------------------------------------------------------------------------------
 
 
-def assemble(uid: str, title: str, description: str, rows: Sequence[Row]) -> dict:
-    """The dashboard's JSON model; panel ids follow their order, so they only change when it does."""
-    board = (
-        dashboard.Dashboard(title)
-        .uid(uid)
-        .description(description)
-        .tags(["tensorzero", "pmoves"])
-        .time("now-6h", "now")
-        .refresh("1m")
-        .timezone("browser")
-    )
-    next_id = 1
-    for row in rows:
-        board = board.with_row(dashboard.Row(row.title).id(next_id))
-        next_id += 1
-        for panel in row.panels:
-            board = board.with_panel(panel.id(next_id))
-            next_id += 1
-    return json.loads(json.dumps(board.build(), cls=JSONEncoder))
-
-
 def overview(database: str, *, database_metrics: bool, edge_metrics: bool = False) -> dict:
     rows = [
         health_row(database_metrics),
@@ -401,11 +349,6 @@ def logs_dashboard(stack_label: str) -> dict:
     )
 
 
-def to_json(model: dict) -> str:
-    """Sorted keys and a trailing newline: a re-render is byte-identical and diffs stay reviewable."""
-    return json.dumps(model, indent=2, sort_keys=True) + "\n"
-
-
 def dashboards(
     database: str, *, database_metrics: bool, logs_stack: Optional[str], edge_metrics: bool = False
 ) -> dict[str, dict]:
@@ -414,11 +357,3 @@ def dashboards(
     if logs_stack is not None:
         found["tensorzero-logs.json"] = logs_dashboard(logs_stack)
     return found
-
-
-def targets(model: dict):
-    """(panel, target) for every query of a dashboard model, rows' nested panels included."""
-    for panel in model.get("panels", []):
-        for inner in [panel, *panel.get("panels", [])]:
-            for target in inner.get("targets", []):
-                yield inner, target

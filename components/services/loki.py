@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Scrape, ServiceDefinition, ServicePlan, Volume
+from components.core.plans import Monitoring, Scrape, ServicePlan, Volume
 from components.core.render import RenderedFile, render
 from components.core.types import Duration, ImageRef, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 3100
 CONFIG_PATH = "/etc/loki/config.yaml"
@@ -32,7 +33,7 @@ class LokiSpec(ServiceSpec):
     retention: Retention = Field("168h", description="How long Loki keeps log lines (1h to 100y).")
 
 
-def config_files(deployment: Deployment) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack) -> list[RenderedFile]:
     content = render("loki/config.yaml.j2", port=PORT, data_path=DATA_PATH, retention=deployment.spec.loki.retention)
     return [RenderedFile("loki/config.yaml", "loki-config", SERVICE.role, CONFIG_PATH, content)]
 

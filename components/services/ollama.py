@@ -18,18 +18,20 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from components.core.envfiles import Variable
-from components.core.plans import Monitoring, OneShot, ServiceDefinition, ServicePlan, Volume
+from components.core.names import OLLAMA_ALIAS, OLLAMA_API_PATH, OLLAMA_PORT
+from components.core.plans import Monitoring, OneShot, ServicePlan, Volume
 from components.core.types import Hostname, ImageRef, InstanceName, Port
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 
 if TYPE_CHECKING:
-    from components.model.environment import Environment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.environment import EnvironmentBase as Environment
 
-ALIAS = "pmoves-ollama"  # the stack's own Ollama, as PMOVES's callers and catalog know it
+ALIAS = OLLAMA_ALIAS
 INSTANCE_ALIAS = "{name}-ollama"  # an instance's hostname unless its entry says otherwise: `jetson-ollama`
-PORT = 11434
-API_PATH = "/v1"  # Ollama's OpenAI-compatible routes
+PORT = OLLAMA_PORT
+API_PATH = OLLAMA_API_PATH
 VERSION_PATH = "/api/version"  # Ollama exports no metrics; this answers once it serves
 MODELS_PATH = "/root/.ollama"
 # The image ships neither curl nor wget; its own client asks the server.

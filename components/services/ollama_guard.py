@@ -14,16 +14,17 @@ from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field, field_validator
 
-from components.core.plans import Front, ServiceDefinition, ServicePlan
+from components.core.plans import ServicePlan
 from components.core.render import RenderedFile, render
 from components.core.types import Identifier, ImageRef, InstanceName, Port
-from components.model.environment import ServiceSpec
+from components.model.environment import Front, ServiceDefinition
+from components.model.settings import ServiceSpec
 from components.services import ollama, openresty
 
 if TYPE_CHECKING:
-    from components.model.environment import Environment
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.environment import EnvironmentBase as Environment
+    from components.model.resolved import ResolvedStack
 
 PORT = ollama.PORT  # callers keep Ollama's port
 HEALTH_PATH = "/guard/health"
@@ -61,7 +62,7 @@ class OllamaGuardSpec(ServiceSpec):
         return value
 
 
-def config_files(deployment: Deployment, listen: str = str(PORT), ollama_address: str = "") -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack, listen: str = str(PORT), ollama_address: str = "") -> list[RenderedFile]:
     spec = deployment.spec
     content = render(
         "ollama_guard/default.conf.j2",

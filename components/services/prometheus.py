@@ -31,15 +31,16 @@ from components.core.monitoring import (
     selector,
 )
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Scrape, ServiceDefinition, ServicePlan, Target, Volume
+from components.core.plans import Monitoring, Scrape, ServicePlan, Target, Volume
 from components.core.render import RenderedFile, render
-from components.core.types import Duration, ImageRef, Port, duration_seconds
-from components.model.environment import PUBLISHED_PORT, ServiceSpec, StrictModel
+from components.core.types import Duration, ImageRef, Port, StrictModel, duration_seconds
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import blackbox
 
 if TYPE_CHECKING:
-    from components.stack.deployment import Deployment
-    from components.stack.planner import Context
+    from components.model.context import Context
+    from components.model.resolved import ResolvedStack
 
 PORT = 9090
 HEALTH_PATH = "/-/healthy"
@@ -281,7 +282,7 @@ def scrape_timeout(spec: PrometheusSpec) -> str:
     return f"{DEFAULT_SCRAPE_TIMEOUT_S}s"
 
 
-def config_files(deployment: Deployment, jobs: list[ScrapeJob]) -> list[RenderedFile]:
+def config_files(deployment: ResolvedStack, jobs: list[ScrapeJob]) -> list[RenderedFile]:
     spec = deployment.spec
     config = render(
         "prometheus/prometheus.yml.j2",
@@ -300,7 +301,7 @@ def config_files(deployment: Deployment, jobs: list[ScrapeJob]) -> list[Rendered
     ]
 
 
-def alert_rules(deployment: Deployment, jobs: set[str]) -> str:
+def alert_rules(deployment: ResolvedStack, jobs: set[str]) -> str:
     """The rules file for the jobs scraped; also the groups of the PrometheusRule on a cluster's operator."""
     spec = deployment.spec
     alerting = alerts(spec.prometheus.alerts, jobs, backup_max_age(spec))

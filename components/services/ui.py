@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from components.core.envfiles import Variable
-from components.core.plans import Monitoring, ServiceDefinition, ServicePlan
+from components.core.plans import Monitoring, ServicePlan
 from components.core.types import ImageRef, Port, image_tag
-from components.model.environment import PUBLISHED_PORT, ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import gateway
 
 if TYPE_CHECKING:
-    from components.stack.planner import Context
+    from components.model.context import Context
 
 PORT = 4000
 HEALTH_PATH = "/health"  # 200 without asking the gateway

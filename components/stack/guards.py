@@ -17,8 +17,8 @@ delete as DATA LOSS and (`diff --against`) refuses one outside dev that no confi
 import datetime
 from typing import Optional
 
-from components.model.environment import CONFIRMATIONS as KEY
-from components.model.environment import Tier
+from components.model.settings import CONFIRMATIONS as KEY
+from components.model.settings import Tier
 
 VOLUME_TYPE = "docker:index/volume:Volume"
 

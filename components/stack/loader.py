@@ -15,14 +15,17 @@ from components.catalog.translation import Translation, native_models, translate
 from components.catalog.values import CatalogValues
 from components.core.envfiles import Variable, read_layers
 from components.core.errors import ConfigError, Problem, problems_from_validation
-from components.core.names import PROJECT_DIR
+from components.core.names import PROJECT_DIR, stack_file
 from components.core.plans import Endpoint
-from components.model.environment import CatalogSpec, EnvFilesSpec, Unreachable, host_problems, placement_problems
+from components.model.environment import Unreachable
+from components.model.resolved import why_unsupplied
+from components.model.settings import CatalogSpec, EnvFilesSpec
 from components.services import ollama
 from components.stack import registry as registry_module
-from components.stack.deployment import Deployment, stack_file, why_unsupplied
+from components.stack.deployment import Deployment
 from components.stack.guards import confirmation_problems
 from components.stack.registry import Registry
+from components.stack.rules import host_problems, placement_problems
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
     PLACEHOLDER,
@@ -147,10 +150,6 @@ def load(
     problems += _smoke_model_problems(file, spec, translation)
     if problems:
         raise ConfigError(problems)
-    if spec.kubernetes is not None:
-        from components.targets.kubernetes.cluster import manifests
-
-        manifests(deployment)  # what the cluster target cannot run is refused here, before any resource
     return deployment
 
 

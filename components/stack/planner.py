@@ -13,26 +13,19 @@ from typing import Optional
 
 from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem
-from components.core.plans import Endpoint, Monitoring, Placement, ServiceDefinition, ServicePlan, Volume
-from components.model.environment import (
-    LOOPBACK,
-    MIN_PASSWORD_LENGTH,
-    SEED_DEFAULT_CREDENTIALS,
-    ServiceRef,
-    Tier,
-    Unreachable,
-    role_of,
-)
-from components.stack.deployment import Deployment
+from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
+from components.model.environment import ServiceDefinition, ServiceRef, Unreachable, role_of
+from components.model.resolved import ResolvedStack
+from components.model.settings import LOOPBACK, MIN_PASSWORD_LENGTH, SEED_DEFAULT_CREDENTIALS, Tier
 
 
 class Context:
-    """What one service's plan may read: its own section and placement, and the rest through these methods."""
+    """The planner's side of model/context.py's Context: what one service's plan may read."""
 
     def __init__(self, planner: "Planner", service: ServiceDefinition):
         self._planner = planner
         self.service = service
-        self.deployment: Deployment = planner.deployment
+        self.deployment: ResolvedStack = planner.deployment
         self.spec = planner.deployment.spec
         self.role = service.role
         self.reached: list[tuple[str, Optional[int]]] = []  # (role, internal port or None: its service port)
@@ -110,7 +103,7 @@ class Context:
 
 
 class Planner:
-    def __init__(self, deployment: Deployment):
+    def __init__(self, deployment: ResolvedStack):
         self.deployment = deployment
         self.plans: dict[str, ServicePlan] = {}
         self.problems: list[Problem] = []
@@ -261,7 +254,7 @@ def exposure_problems(planner: Planner) -> None:
         )
 
 
-def plan_services(deployment: Deployment) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
+def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
     """Every deployed service's plan, in registry (start) order, and the credentials nobody supplies yet when the
     deployment allows them; raises ConfigError naming every other problem (every problem, without allowance)."""
     planner = Planner(deployment)

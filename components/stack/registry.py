@@ -6,8 +6,7 @@ Adding a service is a module (its spec model, `plan(ctx)` and `SERVICE`), its te
 from dataclasses import dataclass
 from functools import cached_property
 
-from components.core.plans import ServiceDefinition
-from components.model.environment import EnvironmentBase, environment_model
+from components.model.environment import EnvironmentBase, ServiceDefinition, environment_model
 from components.services import (
     alloy,
     backup,

@@ -16,9 +16,8 @@ import yaml
 
 from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem, read_text
-from components.core.names import PROJECT
-from components.model.environment import Tier
-from components.stack.deployment import stack_file
+from components.core.names import PROJECT, stack_file
+from components.model.settings import Tier
 
 SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"

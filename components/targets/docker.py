@@ -12,7 +12,7 @@ from components.core.envfiles import Variable
 from components.core.names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
 from components.core.plans import OneShot, SecretFile, ServicePlan, Volume, VolumeMount
 from components.core.render import RenderedFile
-from components.model.environment import DockerHost as DockerHostSpec
+from components.model.settings import DockerHost as DockerHostSpec
 
 HEALTH_INTERVAL = "10s"
 HEALTH_TIMEOUT = "5s"

@@ -23,7 +23,8 @@ import yaml
 from conftest import make_project, write_canary_env
 
 from components.core.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX, PROJECT
-from components.core.plans import Endpoint, ServiceDefinition
+from components.core.plans import Endpoint
+from components.model.environment import ServiceDefinition
 from components.services import (
     backup,
     blackbox,
@@ -61,7 +62,7 @@ SCRAPE_INTERVAL = "2s"
 READY_TIMEOUT_S = 90
 # STAND-IN for the schema one-shot's SQL (templates/clickhouse/schema/), which only a modern server runs: 18.16
 # has no CREATE OR REPLACE VIEW, and the gateway stand-in's ModelInference no `cost`. That SQL is proven in chdb
-# by tests/test_clickhouse.py; this view gives the smoke suite the seed's `requests` view to query.
+# by tests/services/test_clickhouse.py; this view gives the smoke suite the seed's `requests` view to query.
 REQUESTS_VIEW_STANDIN = """CREATE VIEW IF NOT EXISTS {database}.requests AS
 SELECT
     timestamp,

@@ -23,7 +23,7 @@ from typing import Any, Optional
 from components.core.names import PROJECT, SERVICE_LABEL, STACK_LABEL
 from components.core.plans import OneShot, ServicePlan, VolumeMount
 from components.core.render import RenderedFile
-from components.model.environment import KubernetesSpec
+from components.model.settings import KubernetesSpec
 from components.services import gateway
 from components.stack.deployment import Deployment
 

@@ -12,10 +12,11 @@ from conftest import MINIMAL_CATALOG, MINIMAL_ENV, STACKS, make_project, minimal
 from pydantic import Field
 
 from components.core.names import METRICS_PATH, SERVICE_LABEL, TYPE_PREFIX
-from components.core.plans import Monitoring, Scrape, ServiceDefinition, ServicePlan, Volume
+from components.core.plans import Monitoring, Scrape, ServicePlan, Volume
 from components.core.render import RenderedFile
 from components.core.types import EnvName, ImageRef, Port
-from components.model.environment import ServiceSpec
+from components.model.environment import ServiceDefinition
+from components.model.settings import ServiceSpec
 from components.operate.cli import container_environments
 from components.operate.plan import plan
 from components.stack.loader import load
@@ -70,7 +71,7 @@ def worker_plan(ctx) -> ServicePlan:
 
     url = ctx.reach(CACHE).url
     return ServicePlan(
-        env=(Variable("CACHE_URL", url, "tests/test_registry.py", False),),
+        env=(Variable("CACHE_URL", url, "tests/stack/test_registry.py", False),),
         healthcheck=("python", "-c", "print()"),
         waits_for=(CACHE.role,),
         image_tools=frozenset({"python"}),

@@ -26,7 +26,7 @@ from chdb_run import run as run_in_chdb
 from conftest import STACKS
 from promtool import run
 
-from components.services import grafana
+from components.services import grafana, grafana_panels
 from components.services import grafana_dashboards as dashboards
 from components.services import grafana_queries as dashboard_queries
 
@@ -62,7 +62,7 @@ def queries(deployments, datasource_uid: str) -> list[Query]:
     return [
         Query(name, panel["title"], target["refId"], target.get("expr") or target.get("rawSql"))
         for name, model in variants(deployments).items()
-        for panel, target in dashboards.targets(model)
+        for panel, target in grafana_panels.targets(model)
         if target["datasource"]["uid"] == datasource_uid
     ]
 

@@ -1,5 +1,5 @@
 """The bounds the spec sets are the readers' own: at the bound the real program accepts the rendered file,
-past what the program can read `validate` refuses (tests/test_malformed.py has those rows).
+past what the program can read `validate` refuses (tests/stack/test_malformed.py has those rows).
 
 nginx reads the edge's `client_max_body_size`, promtool the scrape interval and alert durations, the Docker
 engine the memory limit."""
@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 from conftest import unavailable
-from test_edge import nginx_t
+from edge_rig import nginx_t
 from test_prometheus import rendered, run
 
 from components.core import types

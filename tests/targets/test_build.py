@@ -22,7 +22,7 @@ from conftest import (
 
 from components.core.names import SERVICE_LABEL, TYPE_PREFIX
 from components.core.types import image_tag
-from components.model.environment import Tier
+from components.model.settings import Tier
 from components.operate.plan import plan, use_mocks
 from components.services import clickhouse, edge, gateway, ollama, prometheus
 from components.services.clickhouse import SERVICE as CLICKHOUSE

@@ -20,10 +20,10 @@ from components.core.errors import ConfigError
 from components.core.types import image_tag
 from components.operate.diff import diff
 from components.operate.plan import plan
-from components.stack.loader import load
 from components.targets.build import rendered_files
 from components.targets.kubernetes.cluster import manifests, yaml_files
 from components.targets.kubernetes.objects import FILES_HASH, SecretText, exposed_ports, serving_ports
+from components.targets.preflight import load
 
 KUBERNETES_VERSION = "1.37.0"
 CLUSTER = {"context": "test-k3s", "namespace": "pmoves-test"}

@@ -13,7 +13,8 @@ from pulumi.runtime.config import set_all_config
 from components.core.envfiles import Variable
 from components.core.names import PROJECT
 from components.operate.plan import RecordingMonitor, plan, use_mocks
-from components.stack.loader import PROJECT_DIR, load, read_stack_config
+from components.stack.loader import PROJECT_DIR, read_stack_config
+from components.targets.preflight import load
 
 SECRETS = f"{PROJECT}:secrets"
 

@@ -2,7 +2,7 @@
 
 Grafana itself cannot run here; what it reads is checked against the rules Grafana applies
 (provisioning's `${VAR}` substitution, datasource uids, the dashboards' JSON model), and the
-queries inside the dashboards are run by promtool and chdb in tests/test_dashboards.py.
+queries inside the dashboards are run by promtool and chdb in tests/services/test_grafana_dashboards.py.
 """
 
 import dataclasses
@@ -18,7 +18,7 @@ from promtool import declared
 from components.core.envfiles import is_credential
 from components.core.errors import ConfigError
 from components.core.names import SERVICE_LABEL
-from components.services import grafana
+from components.services import grafana, grafana_panels
 from components.services import grafana_dashboards as dashboards
 from components.services import grafana_queries as dashboard_queries
 from components.services.clickhouse import SERVICE as CLICKHOUSE
@@ -202,7 +202,7 @@ def test_every_datasource_a_dashboard_names_is_provisioned(deployments, stack, e
 def test_mixed_panels_name_a_provisioned_datasource_on_every_target(deployments, stack):
     sources = provisioned(deployments[stack])
     for path, model in dashboard_models(deployments[stack]).items():
-        for panel, target in dashboards.targets(model):
+        for panel, target in grafana_panels.targets(model):
             uid = target["datasource"]["uid"]
             assert uid in sources or uid == dashboard_queries.EXPRESSION_DS.uid, (path, panel["title"])
             if panel["datasource"]["uid"] != dashboard_queries.MIXED_DS.uid:
@@ -235,7 +235,7 @@ def test_edge_panels_appear_exactly_when_the_edge_is_deployed_or_asked_for(deplo
 
     def expressions(**options) -> str:
         [model] = [m for p, m in dashboard_models(deployment, **options).items() if p.endswith("/tensorzero.json")]
-        return json.dumps([t.get("expr", "") for _, t in dashboards.targets(model)])
+        return json.dumps([t.get("expr", "") for _, t in grafana_panels.targets(model)])
 
     for metric in ("tensorzero_http_requests_total", "tensorzero_request_duration_seconds_bucket"):
         assert (metric in expressions()) is edge_enabled  # the default follows the stack

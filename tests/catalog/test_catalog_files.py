@@ -1,5 +1,5 @@
 """Files named by path in native tables: read from beside the catalog file that names them, checked, uploaded
-beside tensorzero.toml (the PMOVES fixture shows them read by TensorZero: tests/test_pmoves_catalog.py)."""
+beside tensorzero.toml (the PMOVES fixture shows them read by TensorZero: tests/catalog/test_pmoves_catalog.py)."""
 
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config

@@ -20,12 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CANARIES
+from conftest import CANARIES, copy_project
 from dotenv import dotenv_values
-from test_cli import copy_project
 
 from components.core.names import PROJECT
-from components.model.environment import Tier
+from components.model.settings import Tier
 from components.stack.loader import PROJECT_DIR
 
 WORKFLOW_DIR = PROJECT_DIR / ".github" / "workflows"

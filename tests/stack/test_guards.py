@@ -33,7 +33,7 @@ def with_spec(deployment, **changes):
 
 
 def confirm(*changes: str) -> list:
-    from components.model.environment import Confirmation
+    from components.model.settings import Confirmation
 
     return [Confirmation(change=c, by="Jane Operator", date=datetime.date(2026, 7, 1)) for c in changes]
 
@@ -101,7 +101,7 @@ def test_dev_needs_no_confirmation_but_a_date_in_the_future_is_refused(deploymen
     dev = with_spec(deployments["dev"], protect_data=False, clickhouse={"retention_days": 1})
     assert guards.confirmation_problems(dev.spec) == []
     future = datetime.date.today() + datetime.timedelta(days=2)
-    from components.model.environment import Confirmation
+    from components.model.settings import Confirmation
 
     later = [Confirmation(change="protect_data: false", by="Jane", date=future)]
     [(key, problem)] = guards.confirmation_problems(with_spec(dev, data_loss_confirmations=later).spec)

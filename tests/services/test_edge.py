@@ -3,7 +3,7 @@
 What the edge does with requests (model names, routes, streaming, metrics, passthrough), behind Debian's
 nginx running the exact rendered files (tests/edge_rig.py), in front of TensorZero's real OpenAI-compatible
 routes (package `tensorzero`) and local mock providers. Who may call it (keys, the UI's login, TLS):
-tests/test_edge_access.py.
+tests/services/test_edge_access.py.
 """
 
 import http.client
@@ -17,7 +17,7 @@ import httpx
 import pulumi
 import pytest
 from conftest import CANARIES, STACKS, OpenAIMock
-from edge_rig import (
+from edge_rig import (  # noqa: F401 (rig, open_edge, keyed_edge: fixtures)
     API_KEY,
     HELLO,
     KEYS,
@@ -25,10 +25,13 @@ from edge_rig import (
     build_rig,
     container_env,
     free_port,
+    keyed_edge,
     local_layout,
     nginx_command,
     nginx_t,
+    open_edge,
     post_as_sent,
+    rig,
     running_edge,
     write_tls,
 )
@@ -68,23 +71,6 @@ SEED_EMBEDDING_CURL = [
     "input": "Text to embed"
   }""",
 ]
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    yield from build_rig(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def open_edge(rig, tmp_path_factory):
-    with running_edge(rig.open, rig.gateway_routes, tmp_path_factory.mktemp("open-edge")) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def keyed_edge(rig, tmp_path_factory):
-    with running_edge(rig.keyed, rig.gateway_routes, tmp_path_factory.mktemp("keyed-edge")) as running:
-        yield running
 
 
 @pytest.fixture

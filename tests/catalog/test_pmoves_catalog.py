@@ -28,7 +28,7 @@ from components.services import gateway
 from components.stack.loader import load
 from components.targets.build import rendered_files
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "pmoves_catalog"
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pmoves_catalog"
 FILES = ["catalog/models.toml", "catalog/embeddings.toml", "catalog/functions.toml"]
 ACCOUNT = "fe5ef93f1ffc7070b2218b96f8b256f5"
 HOSTED_KEYS = {

@@ -781,7 +781,7 @@ def test_data_and_backups_live_on_protected_volumes(plans, deployments, stack):
     assert mounts == expected
     volumes = {r["inputs"]["name"]: r for r in resources(plans[stack], "volume:Volume")}
     for name in expected.values():
-        # An adopted volume is no resource of the stack (tests/test_volumes.py): nothing to protect.
+        # An adopted volume is no resource of the stack (tests/stack/test_volumes.py): nothing to protect.
         assert name in {v.name for v in adopted.values()} or volumes[name]["protect"] == spec.protected
 
 

@@ -1,0 +1,227 @@
+"""The stack file's settings that are not one service's: hosts, env files, catalog, confirmations, Kubernetes.
+
+Each service's own section is a `ServiceSpec` declared in its module (components/services/); the registry
+assembles them with these into the stack's `Environment` (model/environment.py).
+"""
+
+import datetime
+from enum import Enum
+from typing import Annotated, Optional
+
+from pydantic import Field, model_validator
+
+from components.core.names import DEFAULT_ENV_LAYERS
+from components.core.types import (
+    ContainerPath,
+    DnsName,
+    DockerHostURL,
+    DockerName,
+    EnvName,
+    FilePath,
+    HostAddress,
+    Identifier,
+    ImageRef,
+    IPAddress,
+    IPv4Address,
+    KubernetesName,
+    LabelKey,
+    LabelValue,
+    Line,
+    MemoryMB,
+    Port,
+    ProjectPath,
+    StrictModel,
+)
+
+# The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
+SEED_DEFAULT_CREDENTIAL = "tensorzero"
+SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-insensitively
+MIN_PASSWORD_LENGTH = 12  # outside dev
+
+PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
+LOOPBACK = "127.0.0.1"
+CLUSTER = "cluster"  # the one "host" of a stack on Kubernetes
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
+
+
+class Tier(str, Enum):
+    dev = "dev"
+    staging = "staging"
+    prod = "prod"
+
+
+class DockerHost(StrictModel):
+    url: DockerHostURL = Field(
+        "unix:///var/run/docker.sock",
+        description="Docker daemon this host's provider talks to (unix://, tcp:// or ssh://).",
+    )
+    address: HostAddress = Field(
+        "127.0.0.1",
+        description="Address at which services published on this host are reached, "
+        "by operators and by services placed on other hosts.",
+    )
+    bind_address: IPAddress = Field(
+        LOOPBACK,
+        description="Host address the ports of this host's services are published on, unless a service sets "
+        "its own `bind_address`. Beyond loopback, Docker's published ports bypass host firewalls such as ufw.",
+    )
+    networks: list[DockerName] = Field(
+        default_factory=list,
+        description="Existing Docker networks on this host (PMOVES's `pmoves_api`, ...) that services may join; "
+        "the stack never creates or deletes them.",
+    )
+
+
+class AdoptedVolume(StrictModel):
+    """A data volume that exists already (PMOVES's `tensorzero-clickhouse-data`): mounted, never owned."""
+
+    name: DockerName = Field(description="The existing Docker volume's name, as `docker volume ls` shows it.")
+    mount: Optional[ContainerPath] = Field(
+        None,
+        description="Where it is mounted; null: where the service mounts its own volume of that name "
+        "(PMOVES mounts `pmoves-ollama-models` at /root/.ollama/models).",
+    )
+
+
+class ServiceSpec(StrictModel):
+    """What every service's section has; each service module subclasses it with its own defaults."""
+
+    image: ImageRef = Field(description="Pinned image reference (repository:tag).")
+    host: Identifier = Field("main", description="Key in `hosts` of the Docker host this service runs on.")
+    port: Optional[Port] = Field(description=PUBLISHED_PORT)
+    bind_address: Optional[IPAddress] = Field(
+        None, description="Host address its ports are published on; null takes its host's `bind_address`."
+    )
+    memory_mb: Optional[MemoryMB] = Field(None, description="Memory limit of the container in MB (64 to 4194304).")
+    extra_env: list[EnvName] = Field(
+        default_factory=list,
+        description="Further variables from the env layers this container receives, by name.",
+    )
+    networks: list[DockerName] = Field(
+        default_factory=list,
+        description="Existing networks of its host (listed in `hosts.<host>.networks`) the container joins, "
+        "answering there to its hostname as on the stack's own network.",
+    )
+    adopt_volumes: dict[Identifier, AdoptedVolume] = Field(
+        default_factory=dict,
+        description="Its volumes (`data`, `models`, ...) that already exist on its host: mounted by name, never "
+        "created, replaced or deleted by the stack; `pulumi up` stops if one is missing.",
+    )
+
+
+class SmokeSpec(StrictModel):
+    chat_model: Optional[Identifier] = Field(
+        None, description="Catalog chat model the smoke suite sends one request to after deploy; null skips it."
+    )
+    embedding_model: Optional[Identifier] = Field(
+        None, description="Catalog embedding model the smoke suite embeds one text with; null skips it."
+    )
+    caller: Optional[Identifier] = Field(
+        None, description="Edge caller (edge.keys) whose key the smoke suite sends; null: the first with a key."
+    )
+
+
+class EnvFilesSpec(StrictModel):
+    dir: FilePath = Field(
+        description="Directory of the env layers, relative to the project (and inside it); an absolute path "
+        "is an operator's directory elsewhere, which `validate` names."
+    )
+    layers: list[ProjectPath] = Field(
+        default_factory=lambda: list(DEFAULT_ENV_LAYERS),
+        description="Env files read in order; a later file wins. Missing files are skipped.",
+    )
+
+
+class CatalogSpec(StrictModel):
+    files: list[ProjectPath] = Field(
+        min_length=1, description="Catalog files in the seed's format, merged in order; inside the project."
+    )
+    models: Optional[list[Identifier]] = Field(
+        None,
+        description="Catalog models (seed format or native) this environment serves; null serves them all. "
+        "Functions keep the variants whose models are served.",
+    )
+    variables: dict[EnvName, Line] = Field(
+        default_factory=dict,
+        description="Values of the catalog's `${NAME}` placeholders for this environment, where no env layer or "
+        "stack secret sets NAME (an account id in a URL); never credentials.",
+    )
+
+
+CONFIRMATIONS = "data_loss_confirmations"
+
+
+class Confirmation(StrictModel):
+    """A person's confirmation of one change that deletes data (components/stack/guards.py)."""
+
+    change: Line = Field(
+        min_length=3,
+        description="The change confirmed, as validate or diff names it: `protect_data: false`, "
+        "`clickhouse.retention_days: 90`, `clickhouse.backups: false`, `volume <docker name>: replace`.",
+    )
+    by: Line = Field(min_length=2, description="Who confirmed it.")
+    date: datetime.date = Field(description="When (YYYY-MM-DD).")
+    reason: Optional[Line] = Field(None, description="Why, for whoever reads the stack file next.")
+
+
+class IngressSpec(StrictModel):
+    class_name: KubernetesName = Field("nginx", description="IngressClass of the cluster's ingress controller.")
+    host: DnsName = Field(description="Hostname callers use for the gateway (the edge).")
+    ui_host: Optional[DnsName] = Field(None, description="Hostname of the UI; null serves no UI ingress.")
+    tls_secret: Optional[KubernetesName] = Field(
+        None, description="Existing kubernetes.io/tls Secret for both hosts; null serves plain HTTP."
+    )
+    controller_namespace: KubernetesName = Field(
+        "ingress-nginx", description="Namespace of the ingress controller: the only one NetworkPolicies let in."
+    )
+
+    @model_validator(mode="after")
+    def _two_hosts(self):
+        if self.ui_host == self.host:
+            raise ValueError(f"ui_host {self.ui_host} is also host: the UI would take the gateway's callers")
+        return self
+
+
+class KubernetesSpec(StrictModel):
+    """The stack on a Kubernetes cluster instead of Docker hosts: same services, plans and files."""
+
+    context: Line = Field(min_length=1, description="kubeconfig context of the cluster.")
+    namespace: KubernetesName = Field(description="Namespace every object of the stack lives in.")
+    create_namespace: bool = Field(True, description="Declare the namespace; false uses an existing one.")
+    storage_class: Optional[KubernetesName] = Field(None, description="StorageClass of data volumes; null: default.")
+    volume_size_gb: dict[KubernetesName, Annotated[int, Field(ge=1, le=65536)]] = Field(
+        default_factory=dict, description="Size of each data volume by `<service>-<volume>` (default 10 GiB)."
+    )
+    replicas: int = Field(2, ge=2, le=50, description="Replicas of the stateless front (gateway, edge).")
+    max_replicas: int = Field(
+        6, ge=2, le=200, description="Upper bound the gateway's HorizontalPodAutoscaler scales to."
+    )
+    cpu_target_percent: int = Field(70, ge=10, le=100, description="CPU utilisation the autoscaler aims at.")
+    default_memory_mb: int = Field(1024, ge=64, le=1048576, description="Memory limit of a service with no memory_mb.")
+    dns_resolver: IPv4Address = Field(
+        "10.43.0.10",
+        description="The cluster DNS Service's IP (k3s 10.43.0.10, kubeadm 10.96.0.10): nginx resolves with it.",
+    )
+    cluster_domain: DnsName = Field("cluster.local", description="The cluster's DNS domain.")
+    gpu_node_selector: dict[LabelKey, LabelValue] = Field(
+        default_factory=lambda: {"nvidia.com/gpu.present": "true"},
+        description="Node labels a GPU service (ollama.gpu) is scheduled on.",
+    )
+    ingress: Optional[IngressSpec] = Field(None, description="Ingress for the edge (and the UI); null: none.")
+    prometheus_operator: bool = Field(
+        False,
+        description="Also declare ServiceMonitors, a PrometheusRule and dashboard ConfigMaps for a cluster that "
+        "runs the Prometheus Operator and Grafana's dashboard sidecar.",
+    )
+
+    @model_validator(mode="after")
+    def _scaling_range(self):
+        if self.max_replicas < self.replicas:
+            raise ValueError(f"max_replicas {self.max_replicas} is below replicas {self.replicas}")
+        if self.create_namespace and self.namespace in SYSTEM_NAMESPACES:
+            raise ValueError(
+                f"namespace {self.namespace} is the cluster's own: name one for the stack, or set create_namespace "
+                "false to use it as it is"
+            )
+        return self
