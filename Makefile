@@ -77,7 +77,7 @@ pulumi stack select "$(STACK)" --create
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env check-pulumi up up-tensorzero preview bench clean \
+.PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env reference check-pulumi up up-tensorzero preview bench clean \
 	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore restore-drill bench-backup
 
 help: ## list the targets (this text)
@@ -142,6 +142,10 @@ validate: venv $(if $(ENV_DIR),,env-layers) ## every offline check of the stack
 
 env: venv $(if $(ENV_DIR),,env-layers) ## each container's environment and where each value comes from
 	$(CLI) env $(STACK) $(CLI_ENV_DIR)
+
+# Generated from the pydantic models; the tests fail when either is stale (`$(CLI) reference --check`).
+reference: venv ## regenerate stacks/stack.schema.json and docs/reference.md from the models
+	$(CLI) reference
 
 check-pulumi:
 	@command -v pulumi >/dev/null 2>&1 || { \

@@ -16,6 +16,7 @@ from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
 from components.operate import ci, summary, tensorzero_check
 from components.operate.plan import plan, to_json
+from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
 from components.stack.deployment import Deployment
 from components.targets.build import rendered_files
@@ -196,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("stack")
         command.set_defaults(handler=handler)
     register_smoke(commands)
+    register_reference(commands)
     operate.register(commands, _load)
     return root
 
