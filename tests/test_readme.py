@@ -70,38 +70,34 @@ NOT_RUN = {
             "pmoves-ollama",
         )
     },
+    # docs/ci.md: wiring GitHub's secrets, and the plan diff of a branch against the repository's main.
+    "gh secret set PULUMI_BACKEND_URL --body 's3://pmoves-pulumi-state'": (
+        "needs the `gh` CLI logged in to the project's GitHub repository; no GitHub here"
+    ),
+    "\n".join(
+        (
+            "for env in staging production production-preview; do",
+            'gh secret set PULUMI_CONFIG_PASSPHRASE --env "$env"',
+            'gh secret set ANTHROPIC_API_KEY --env "$env"',
+            'gh secret set OPENAI_API_KEY --env "$env"',
+            "done",
+        )
+    ): "needs the `gh` CLI logged in to the project's GitHub repository, and its environments; no GitHub here",
+    "make smoke STACK=dev OUTPUTS=/path/to/outputs.json JUNIT=/tmp/dev.xml": (
+        "a template: the outputs file is a deployed stack's; tests/test_smoke_command.py runs the suite from one"
+    ),
+    **{
+        command: (
+            "needs a git checkout with an `origin/main` ref (the copy the pages run in is none); "
+            "tests/test_cli.py diffs the stacks' plans against another revision"
+        )
+        for command in (
+            "make plan-diff BASE=origin/main",
+            "make plan-diff BASE=origin/main STACKS=dev",
+            "python -m components diff --against origin/main dev --json",
+        )
+    },
 }
-NOT_RUN.update(
-    {
-        # docs/ci.md: wiring GitHub's secrets, and the plan diff of a branch against the repository's main.
-        "gh secret set PULUMI_BACKEND_URL --body 's3://pmoves-pulumi-state'": (
-            "needs the `gh` CLI logged in to the project's GitHub repository; no GitHub here"
-        ),
-        "\n".join(
-            (
-                "for env in staging production production-preview; do",
-                'gh secret set PULUMI_CONFIG_PASSPHRASE --env "$env"',
-                'gh secret set ANTHROPIC_API_KEY --env "$env"',
-                'gh secret set OPENAI_API_KEY --env "$env"',
-                "done",
-            )
-        ): "needs the `gh` CLI logged in to the project's GitHub repository, and its environments; no GitHub here",
-        "make smoke STACK=dev OUTPUTS=/path/to/outputs.json JUNIT=/tmp/dev.xml": (
-            "a template: the outputs file is a deployed stack's; tests/test_smoke_command.py runs the suite from one"
-        ),
-        **{
-            command: (
-                "needs a git checkout with an `origin/main` ref (the copy the pages run in is none); "
-                "tests/test_cli.py diffs the stacks' plans against another revision"
-            )
-            for command in (
-                "make plan-diff BASE=origin/main",
-                "make plan-diff BASE=origin/main STACKS=dev",
-                "python -m components diff --against origin/main dev --json",
-            )
-        },
-    }
-)
 NEEDS_PULUMI = re.compile(r"^make (up|preview|smoke) ")
 # Run inside a deployed stack's backup container: in a fresh checkout they stop cleanly, naming what is missing.
 NEEDS_DEPLOYED = re.compile(r"^make (backup|backups|restore|restore-drill) ")
