@@ -33,7 +33,7 @@ def test_render_writes_every_mounted_file_and_its_manifest(stack, project, env_d
     result = cli(project, "render", stack, "--out", str(tmp_path), "--env-dir", env_dirs[stack])
     assert result.returncode == 0, result.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    documented = set(re.findall(r"^\| `([a-z-]+)` \|", (PROJECT_DIR / "README.md").read_text(), re.MULTILINE))
+    documented = set(re.findall(r"^\| `([a-z-]+)` \|", (PROJECT_DIR / "docs" / "operations.md").read_text(), re.M))
     assert {"tensorzero-config", "clickhouse-server-config"} <= {entry["kind"] for entry in manifest} <= documented
     for entry in manifest:
         assert set(entry) == {"path", "kind", "container", "mount"}
