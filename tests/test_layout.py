@@ -59,8 +59,9 @@ def graph() -> dict[str, set[str]]:
 
 
 def layer(module: str) -> str:
+    """The folder of components/ a module stands in ("" for components/__init__ and __main__)."""
     parts = module.split(".")
-    return parts[1] if len(parts) > 2 or (len(parts) == 2 and parts[1] in LAYERS + (APART,)) else ""
+    return parts[1] if len(parts) > 1 and parts[1] in (*LAYERS, APART) else ""
 
 
 def test_every_module_stands_in_a_layer():
