@@ -54,6 +54,8 @@ class Location:
     @classmethod
     def parse(cls, url: str) -> "Location":
         parts = urllib.parse.urlsplit(url)
+        if "@" in parts.netloc:  # never echoed: its userinfo is a credential
+            raise S3Error("the off-host URL holds credentials (user:password@): give them as the access and secret key")
         path = parts.path.strip("/")
         if parts.scheme not in ("http", "https") or not parts.netloc or not path:
             raise S3Error(f"'{url}' is not an S3 URL of the form http[s]://host[:port]/bucket[/prefix]")
