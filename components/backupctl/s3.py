@@ -120,7 +120,7 @@ class S3:
                 if error.code == 404:
                     raise FileNotFoundError(key) from None
                 if error.code not in RETRIED_STATUS or last:
-                    said = error.read().decode(errors="replace")[:300]
+                    said = " ".join(error.read().decode(errors="replace").split())[:300]  # one log line
                     raise S3Error(f"{method} {url}: HTTP {error.code}: {said}") from None
             except (urllib.error.URLError, OSError) as error:
                 if last:
