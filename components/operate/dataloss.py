@@ -61,7 +61,7 @@ class Loss:
         if self.verb == "move":
             return (
                 f"{what} stays at {old.place} while its workload moves to {new.place}, "
-                f"onto a new, empty {new.kind} {new.name}; copy the data there first (backupctl backup, restore)"
+                f"onto a new, empty {new.kind} {new.name}; copy its data there first"
             )
         if self.verb == "delete":
             if old.kind == "claim":
@@ -75,7 +75,8 @@ class Loss:
                 return f"{what} is no longer used by the stack: it is kept, detached; nothing mounts its data any more"
             if new.name == old.name:
                 return f"{what} stays declared, but no container mounts it any more"
-            return f"{what} is kept but detached: the stack uses a new, empty {new.kind} {new.name} in its place"
+            instead = f"the existing {new.kind} {new.name} (adopted)" if new.adopted else f"a new, empty {new.name}"
+            return f"{what} is kept but detached: the stack mounts {instead} in its place"
         if new is not None and new.name != old.name:
             hint = ""
             if old.kind == "volume" and (prefix := renamed_prefix(old.name, new.name)):
