@@ -8,8 +8,9 @@ from typing import Callable, Optional
 
 from .clickhouse import ClickHouse, ClickHouseError, identifier, string
 from .s3 import S3, S3Error
-from .store import Backup, Destination, Disk, Offsite, new_name, next_base, to_delete
+from .store import Backup, Destination, Disk, Offsite, describe, new_name, next_base, to_delete
 
+REREAD_S = 1  # before a corrupt backup is deleted, its description is read once more
 ADMIN_DATABASE = "system"  # the session database of statements that drop or rename the backed-up one
 # The seed's queries over its `requests` table (a view the stack creates), as the seed writes them: the drill
 # runs them against the restored copy.
@@ -123,8 +124,12 @@ def _remove_corrupt(destination: Destination, backups: list[Backup]) -> list[str
     """Corrupt backups (an unreadable description: a disk that filled up) deleted before the next one is
     written, which needs their space; what was removed, and why."""
     removed = []
-    for backup in backups:
-        if backup.problem:
+    suspects = [backup for backup in backups if backup.problem]
+    if suspects:
+        time.sleep(REREAD_S)  # a description ClickHouse is writing this very moment reads whole a moment later
+    for backup in suspects:
+        again = describe(backup.name, destination.description(backup.name))
+        if again is not None and again.problem:
             destination.delete(backup.name)
             removed.append(f"corrupt {backup.name} ({backup.problem})")
     return removed

@@ -181,7 +181,8 @@ def next_base(backups: list[Backup], full_every: int) -> Optional[Backup]:
 
 def to_delete(backups: list[Backup], keep: int, now: datetime.datetime) -> list[Backup]:
     """What retention drops: complete backups older than the `keep`-th newest full one that nothing kept
-    builds on, unfinished ones older than STALE_AFTER_S, and corrupt ones."""
+    builds on, and unfinished or corrupt ones older than STALE_AFTER_S (a run removes a corrupt one at its start,
+    jobs.py)."""
     complete = [b for b in backups if b.complete]
     fulls = [b for b in complete if b.full]
     if len(fulls) <= keep:
@@ -196,5 +197,5 @@ def to_delete(backups: list[Backup], keep: int, now: datetime.datetime) -> list[
         while base and base not in needed and base in by_name:
             needed.add(base)
             base = by_name[base].base
-    stale = [b for b in backups if b.problem or (not b.complete and (now - b.started).total_seconds() > STALE_AFTER_S)]
+    stale = [b for b in backups if not b.complete and (now - b.started).total_seconds() > STALE_AFTER_S]
     return [b for b in complete if b.name not in needed] + stale
