@@ -226,3 +226,23 @@ def test_a_failing_off_host_store_fails_the_run_in_bounded_time_and_raises_the_a
     finally:
         if listener:
             listener.close()
+
+
+def test_clickhouse_that_never_answers_fails_within_the_statements_budget():
+    """The schedule gives a BACKUP statement at most its interval (Settings.backup_timeout_s), not 6 hours."""
+    from components.backupctl.clickhouse import ClickHouse, ClickHouseError
+
+    listener, port = silent_listener()
+    try:
+        started = time.monotonic()
+        with pytest.raises(ClickHouseError, match="did not answer within 2s"):
+            ClickHouse(f"http://127.0.0.1:{port}", "u", "p", "d").run("SELECT 1", timeout_s=2)
+        assert time.monotonic() - started < 10
+    finally:
+        listener.close()
+    assert Settings(**{**BASE_SETTINGS, "every_s": 3600}).backup_timeout_s == 3600
+    assert Settings(**{**BASE_SETTINGS, "every_s": 86400 * 7}).backup_timeout_s == 6 * 3600
+
+
+BASE_SETTINGS = {"clickhouse_url": "http://x", "user": "u", "password": "p", "database": "d", "disk": "b"}
+BASE_SETTINGS |= {"disk_path": "/nonexistent"}
