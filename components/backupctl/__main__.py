@@ -35,6 +35,7 @@ def cmd_list(settings: Settings, args) -> int:
                             "started": b.started.isoformat(),
                             "kind": b.kind,
                             "complete": b.complete,
+                            "problem": b.problem,
                             "base": b.base,
                             "size_bytes": b.size_bytes,
                         }
@@ -47,10 +48,10 @@ def cmd_list(settings: Settings, args) -> int:
         )
         return 0
     for label, backups in listing.items():
-        print(f"{label} ({settings.destinations()[label].label}): {len(backups)} backups")
+        complete = sum(b.complete for b in backups)
+        print(f"{label} ({settings.destinations()[label].label}): {complete} backups")
         for b in backups:
-            state = ("incremental on " + b.base if b.base else "full") if b.complete else "UNFINISHED"
-            print(f"  {b.name}  {b.size_bytes:>14} bytes  {state}")
+            print(f"  {b.name}  {b.size_bytes:>14} bytes  {b.state}" + (f": {b.problem}" if b.problem else ""))
     return 0
 
 

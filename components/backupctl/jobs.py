@@ -8,8 +8,9 @@ from typing import Callable, Optional
 
 from .clickhouse import ClickHouse, ClickHouseError, identifier, string
 from .s3 import S3, S3Error
-from .store import Backup, Destination, Disk, Offsite, new_name, next_base, to_delete
+from .store import Backup, Destination, Disk, Offsite, describe, new_name, next_base, to_delete
 
+REREAD_S = 1  # before a corrupt backup is deleted, its description is read once more
 ADMIN_DATABASE = "system"  # the session database of statements that drop or rename the backed-up one
 # The seed's queries over its `requests` table (a view the stack creates), as the seed writes them: the drill
 # runs them against the restored copy.
@@ -45,6 +46,12 @@ class Settings:
     offsite_region: str = "us-east-1"
     offsite_keep: int = 0  # 0: as `keep`
     metrics_port: int = 9187
+
+    @property
+    def backup_timeout_s(self) -> int:
+        """How long one BACKUP statement may take: no longer than the schedule's interval (the next run is due
+        then), at least a minute, at most six hours."""
+        return max(60, min(self.every_s, 6 * 3600))
 
     @classmethod
     def from_env(cls, environ: Optional[dict[str, str]] = None) -> "Settings":
@@ -99,16 +106,44 @@ class Outcome:
     backup: Optional[Backup] = None
     error: str = ""
     deleted: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # corrupt or failed backups cleaned away, with why
 
     def line(self) -> str:
+        removed = f"; removed {'; '.join(self.removed)}" if self.removed else ""
         if not self.ok:
-            return f"FAILED  {self.destination}: {self.name}: {self.error}"
+            return f"FAILED  {self.destination}: {self.name}: {self.error}{removed}"
         kind = f"incremental on {self.backup.base}" if self.backup.base else "full"
         pruned = f"; retention deleted {', '.join(self.deleted)}" if self.deleted else ""
         return (
             f"ok      {self.destination}: {self.name} ({kind}, {self.backup.size_bytes} bytes, "
-            f"{self.duration_s:.1f}s){pruned}"
+            f"{self.duration_s:.1f}s){pruned}{removed}"
         )
+
+
+def _remove_corrupt(destination: Destination, backups: list[Backup]) -> list[str]:
+    """Corrupt backups (an unreadable description: a disk that filled up) deleted before the next one is
+    written, which needs their space; what was removed, and why."""
+    removed = []
+    suspects = [backup for backup in backups if backup.problem]
+    if suspects:
+        time.sleep(REREAD_S)  # a description ClickHouse is writing this very moment reads whole a moment later
+    for backup in suspects:
+        again = describe(backup.name, destination.description(backup.name))
+        if again is not None and again.problem:
+            destination.delete(backup.name)
+            removed.append(f"corrupt {backup.name} ({backup.problem})")
+    return removed
+
+
+def _discard_failed(destination: Destination, name: str) -> list[str]:
+    """What a failed BACKUP of ours left behind, deleted: a partial backup only takes space and confuses."""
+    try:
+        if name in destination.names() and not any(b.name == name and b.complete for b in destination.backups()):
+            destination.delete(name)
+            return [f"the failed {name}"]
+    except (S3Error, OSError):
+        pass  # the destination is what failed; the next run cleans it as corrupt or stale
+    return []
 
 
 def take(settings: Settings, kind: str, only: Optional[str] = None, now: Callable = time.time) -> list[Outcome]:
@@ -121,25 +156,29 @@ def take(settings: Settings, kind: str, only: Optional[str] = None, now: Callabl
         if only and label != only:
             continue
         started = now()
-        name = "?"
+        name, removed, written = "?", [], False
         try:
-            base = next_base(destination.backups(), settings.full_every) if kind == "scheduled" else None
+            present = destination.backups()
+            removed = _remove_corrupt(destination, present)
+            base = next_base(present, settings.full_every) if kind == "scheduled" else None
             at = datetime.datetime.fromtimestamp(started, datetime.timezone.utc)
             name = new_name(settings.database, "incr" if base else ("full" if kind == "scheduled" else kind), at)
             sql = f"BACKUP DATABASE {identifier(settings.database)} TO {destination.sql(name)}"
             if base:
                 sql += f" SETTINGS base_backup = {destination.sql(base.name)}"
-            rows = clickhouse.run(sql, ADMIN_DATABASE)
+            written = True
+            rows = clickhouse.run(sql, ADMIN_DATABASE, timeout_s=settings.backup_timeout_s)
             status = rows[0][1] if rows and len(rows[0]) > 1 else "no status"
             if status != "BACKUP_CREATED":
                 raise ClickHouseError(f"BACKUP answered {status}")
-            outcome = Outcome(label, name, True, started, now() - started, destination.find(name))
+            outcome = Outcome(label, name, True, started, now() - started, destination.find(name), removed=removed)
             at_end = datetime.datetime.fromtimestamp(now(), datetime.timezone.utc)
             for old in to_delete(destination.backups(), settings.keep_for(label), at_end):
                 destination.delete(old.name)
                 outcome.deleted.append(old.name)
         except (ClickHouseError, S3Error, LookupError, OSError) as error:
-            outcome = Outcome(label, name, False, started, now() - started, error=str(error))
+            removed += _discard_failed(destination, name) if written else []
+            outcome = Outcome(label, name, False, started, now() - started, error=str(error), removed=removed)
         outcomes.append(outcome)
     return outcomes
 

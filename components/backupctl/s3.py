@@ -3,12 +3,18 @@
 ClickHouse itself writes and reads the backups (`BACKUP ... TO S3(url)`, credentials from its own
 config); this client only lists them, reads their `.backup` descriptions and deletes what retention
 drops. Path-style URLs (`http://host:port/bucket/prefix`), as MinIO serves them.
+
+Every request is bounded: TIMEOUT_S for connecting and for each read, ATTEMPTS tries for a store that does
+not answer or answers 5xx/429 (each call is idempotent), none for a refusal (403, 400): at most about a minute
+and a half in all, so an off-host store that is down fails the run (and raises the backup alert) instead of
+stalling the schedule.
 """
 
 import base64
 import datetime
 import hashlib
 import hmac
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +25,10 @@ from typing import Optional
 NAMESPACE = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+TIMEOUT_S = 20
+ATTEMPTS = 3
+BACKOFF_S = (1, 3)  # before the second and third attempt
+RETRIED_STATUS = {429, 500, 502, 503, 504}
 
 
 class S3Error(Exception):
@@ -44,6 +54,8 @@ class Location:
     @classmethod
     def parse(cls, url: str) -> "Location":
         parts = urllib.parse.urlsplit(url)
+        if "@" in parts.netloc:  # never echoed: its userinfo is a credential
+            raise S3Error("the off-host URL holds credentials (user:password@): give them as the access and secret key")
         path = parts.path.strip("/")
         if parts.scheme not in ("http", "https") or not parts.netloc or not path:
             raise S3Error(f"'{url}' is not an S3 URL of the form http[s]://host[:port]/bucket[/prefix]")
@@ -58,7 +70,9 @@ class Location:
 
 
 class S3:
-    def __init__(self, url: str, access_key: str, secret_key: str, region: str = "us-east-1", timeout_s: float = 300):
+    def __init__(
+        self, url: str, access_key: str, secret_key: str, region: str = "us-east-1", timeout_s: float = TIMEOUT_S
+    ):
         self.location = Location.parse(url)
         self._access_key = access_key
         self._secret_key = secret_key
@@ -97,15 +111,24 @@ class S3:
             url, data=body or None, method=method, headers={**signed, "Authorization": authorization}
         )
         request.remove_header("Host")  # urllib sets it from the URL, identical to the signed one
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                return answer.read()
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                raise FileNotFoundError(key) from None
-            raise S3Error(f"{method} {url}: HTTP {error.code}: {error.read().decode(errors='replace')[:300]}") from None
-        except (urllib.error.URLError, OSError) as error:
-            raise S3Error(f"cannot reach {self.location.endpoint}: {getattr(error, 'reason', error)}") from None
+        for attempt in range(ATTEMPTS):
+            last = attempt + 1 == ATTEMPTS
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
+                    return answer.read()
+            except urllib.error.HTTPError as error:
+                if error.code == 404:
+                    raise FileNotFoundError(key) from None
+                if error.code not in RETRIED_STATUS or last:
+                    said = " ".join(error.read().decode(errors="replace").split())[:300]  # one log line
+                    raise S3Error(f"{method} {url}: HTTP {error.code}: {said}") from None
+            except (urllib.error.URLError, OSError) as error:
+                if last:
+                    reason = getattr(error, "reason", error)
+                    tried = f"{ATTEMPTS} attempts, {self.timeout_s:g}s each"
+                    raise S3Error(f"cannot reach {self.location.endpoint}: {reason} ({tried})") from None
+            time.sleep(BACKOFF_S[attempt])
+        raise AssertionError("unreachable")
 
     def _list(self, prefix: str, delimiter: str = "") -> tuple[list[tuple[str, int]], list[str]]:
         """(key, size) of every object under `prefix`, and the common prefixes when `delimiter` is given."""

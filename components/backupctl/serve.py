@@ -47,7 +47,7 @@ class State:
         for label, destination in self.settings.destinations().items():
             try:
                 complete = [b for b in destination.backups() if b.complete]
-            except (S3Error, OSError) as error:
+            except (S3Error, OSError, ValueError) as error:
                 self.refresh_errors[label] = str(error)
                 continue
             self.refresh_errors.pop(label, None)
@@ -102,7 +102,14 @@ class State:
 
 def run_once(state: State, destinations: list[str], now: Callable[[], float] = time.time) -> list[Outcome]:
     """A scheduled backup to each of `destinations`."""
-    outcomes = [outcome for label in destinations for outcome in take(state.settings, "scheduled", label, now)]
+    outcomes = []
+    for label in destinations:
+        started = now()
+        try:
+            outcomes += take(state.settings, "scheduled", label, now)
+        except Exception as error:  # noqa: BLE001 - a fault take() did not foresee fails this run, not the service
+            failed = f"unexpected {type(error).__name__}: {error}"
+            outcomes.append(Outcome(label, "?", False, started, now() - started, error=failed))
     for outcome in outcomes:
         state.record(outcome)
         print(outcome.line(), flush=True)

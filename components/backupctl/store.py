@@ -5,6 +5,9 @@ written its `.backup` description last. The description says whether it is incre
 backup (`<base_backup>`); a chain is a full backup and the incrementals that build on it. Retention keeps
 the newest `keep` full backups with everything newer, and whatever those need; it never deletes a backup
 something kept builds on, and leaves unfinished ones alone until they are stale.
+
+A backup whose description cannot be read (empty, as a full disk leaves it, or not ClickHouse's XML) is
+corrupt: listed as such, never restored nor built on, and removed by the next run.
 """
 
 import datetime
@@ -39,10 +42,17 @@ class Backup:
     base: Optional[str] = None  # the backup this one builds on (incremental)
     size_bytes: int = 0  # what this backup itself holds (files it takes from its base not counted)
     files: int = 0
+    problem: str = ""  # why its description is unreadable: a corrupt backup (never complete)
 
     @property
     def full(self) -> bool:
         return self.complete and self.base is None
+
+    @property
+    def state(self) -> str:
+        if self.problem:
+            return "CORRUPT"
+        return ("incremental on " + self.base if self.base else "full") if self.complete else "UNFINISHED"
 
 
 def describe(name: str, description: Optional[bytes]) -> Optional[Backup]:
@@ -53,16 +63,21 @@ def describe(name: str, description: Optional[bytes]) -> Optional[Backup]:
     started = datetime.datetime.strptime(found["stamp"], STAMP).replace(tzinfo=datetime.timezone.utc)
     if description is None:
         return Backup(name, started, found["kind"], complete=False)
-    root = ElementTree.fromstring(description)
-    base = root.findtext("base_backup")
-    own = [f for f in root.iter("file") if f.findtext("use_base") != "true"]
+    try:
+        root = ElementTree.fromstring(description)
+        base = root.findtext("base_backup")
+        own = [f for f in root.iter("file") if f.findtext("use_base") != "true"]
+        size_bytes = sum(int(f.findtext("size") or 0) for f in own)
+    except (ElementTree.ParseError, ValueError) as error:
+        problem = "empty" if not description.strip() else f"unreadable ({error})"
+        return Backup(name, started, found["kind"], complete=False, problem=f"its {DESCRIPTION} is {problem}")
     return Backup(
         name,
         started,
         found["kind"],
         complete=True,
         base=_backup_name(base) if base else None,
-        size_bytes=sum(int(f.findtext("size") or 0) for f in own),
+        size_bytes=size_bytes,
         files=len(own),
     )
 
@@ -100,6 +115,8 @@ class Destination:
         """The complete backup `name`; LookupError naming what is there otherwise."""
         for backup in self.backups():
             if backup.name == name:
+                if backup.problem:
+                    raise LookupError(f"backup {name} on {self.label} is corrupt ({backup.problem}): not restorable")
                 if not backup.complete:
                     raise LookupError(f"backup {name} on {self.label} is unfinished (no {DESCRIPTION}): not restorable")
                 return backup
@@ -164,7 +181,8 @@ def next_base(backups: list[Backup], full_every: int) -> Optional[Backup]:
 
 def to_delete(backups: list[Backup], keep: int, now: datetime.datetime) -> list[Backup]:
     """What retention drops: complete backups older than the `keep`-th newest full one that nothing kept
-    builds on, and unfinished ones older than STALE_AFTER_S."""
+    builds on, and unfinished or corrupt ones older than STALE_AFTER_S (a run removes a corrupt one at its start,
+    jobs.py)."""
     complete = [b for b in backups if b.complete]
     fulls = [b for b in complete if b.full]
     if len(fulls) <= keep:

@@ -4,10 +4,14 @@ Each runs backupctl inside the stack's own backup container (`docker -H <host> e
 address, the credentials and the backups volume already are: nothing secret leaves the host, and the same
 program serves the schedule, the operator and the tests. `restore` stops the containers that write to
 ClickHouse (the gateway) for its duration and starts them again afterwards, whatever happens.
+
+On a cluster stack the verbs refuse, in one line naming the kubectl command that does the same in the backup
+pod (and, for a restore, that the gateway is scaled to 0 first): the cluster's access is kubectl's, not ours.
 """
 
 import argparse
 import subprocess
+import sys
 from collections.abc import Callable, Sequence
 
 from components.core.errors import ConfigError, Problem
@@ -16,6 +20,7 @@ from components.stack.deployment import Deployment
 
 WRITERS = ("gateway",)  # roles whose containers write to ClickHouse: stopped while a restore runs
 Runner = Callable[[Sequence[str]], int]
+REFUSED = 2  # as the CLI's invalid input: nothing was run
 
 
 def _run(command: Sequence[str]) -> int:
@@ -51,6 +56,20 @@ def restore(deployment: Deployment, args: Sequence[str], run: Runner = _run) -> 
             run(["docker", "-H", host, "start", name])
 
 
+def on_cluster(deployment: Deployment, arguments: Sequence[str]) -> str:
+    """The one-line refusal of a backup verb on a cluster stack, with the kubectl command to run instead."""
+    cluster = deployment.spec.kubernetes
+    kubectl = f"kubectl --context {cluster.context} -n {cluster.namespace}"
+    pod = deployment.plans[backup.SERVICE.role].docker_name
+    command = f"{kubectl} exec deploy/{pod} -- {' '.join(backup.COMMAND[:-1])} {' '.join(arguments)}"
+    if arguments and arguments[0] == "restore":
+        writers = " ".join(
+            f"deploy/{deployment.plans[role].docker_name}" for role in WRITERS if role in deployment.plans
+        )
+        command = f"{kubectl} scale {writers} --replicas=0, then {command}, then scale them back"
+    return f"refused: stack {deployment.stack} runs on Kubernetes, where this verb does not reach; run: {command}"
+
+
 def verbs(args: argparse.Namespace) -> list[str]:
     """backupctl's own arguments for the CLI verb."""
     destination = ["--destination", "offsite"] if getattr(args, "offsite", False) else []
@@ -68,6 +87,10 @@ def register(commands, load: Callable[[argparse.Namespace], Deployment]) -> None
 
     def handler(args: argparse.Namespace) -> int:
         deployment = load(args)
+        if deployment.spec.kubernetes is not None:
+            arguments = ["restore", *verbs(args)] if args.command == "restore" else verbs(args)
+            print(on_cluster(deployment, arguments), file=sys.stderr)
+            return REFUSED
         if args.command == "restore":
             return restore(deployment, verbs(args))
         return _run(backupctl_command(deployment, *verbs(args)))

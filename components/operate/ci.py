@@ -19,8 +19,9 @@ from dotenv import dotenv_values, set_key
 
 from components.core.errors import ConfigError, Problem
 from components.model.settings import Tier
+from components.operate.dataloss import Loss, losses
 from components.operate.diff import Change, diff
-from components.stack.guards import KEY, explain, volume_change
+from components.stack.guards import KEY
 from components.stack.loader import PLACEHOLDER, PROJECT_DIR, stack_file, stacks
 
 TEMPLATE_SUFFIX = ".example"
@@ -111,20 +112,23 @@ class StackDiff:
     note: str = ""  # why the base side is empty, when it is
     tier: str = "dev"  # of the changed (head) plan
     confirmed: frozenset[str] = frozenset()  # its data_loss_confirmations
+    losses: tuple[Loss, ...] = ()  # what the changes do to data volumes (components/operate/dataloss.py)
 
     @classmethod
     def of(cls, stack: str, old: dict, new: dict, note: str = "") -> "StackDiff":
         guards = new.get("guards") or {}
         confirmed = frozenset(guards.get("confirmed", ()))
-        return cls(stack, diff(old, new), note, guards.get("tier", "dev"), confirmed)
+        changes = diff(old, new)
+        return cls(stack, changes, note, guards.get("tier", "dev"), confirmed, tuple(losses(old, new, changes)))
 
     def summary(self) -> str:
         counts = {action: sum(c.action == action for c in self.changes) for action in Change.ACTIONS}
         return ", ".join(f"{n} to {action}" for action, n in counts.items() if n) or "no changes"
 
-    def data_loss(self) -> list[tuple[Change, str, bool]]:
-        """(change, the confirmation it needs, whether the stack file has it) of every volume replaced or deleted."""
-        return [(c, need, need in self.confirmed) for c in self.changes if (need := volume_change(c))]
+    def data_loss(self) -> list[tuple[Loss, str, bool]]:
+        """(loss, the confirmation it needs, whether the stack file has it) of every data volume deleted, detached,
+        replaced or moved."""
+        return [(loss, loss.need, loss.need in self.confirmed) for loss in self.losses]
 
     @property
     def refused(self) -> bool:
@@ -133,14 +137,14 @@ class StackDiff:
 
     def data_loss_lines(self) -> list[str]:
         lines = []
-        for change, need, ok in self.data_loss():
+        for loss, need, ok in self.data_loss():
             if ok:
                 verdict = "confirmed in the stack file"
             elif self.tier == Tier.dev.value:
                 verdict = "dev: no confirmation needed"
             else:
                 verdict = f'NOT CONFIRMED: add {{change: "{need}", by: <name>, date: <YYYY-MM-DD>}} to {KEY}'
-            lines.append(f"DATA LOSS: {explain(change)} [{verdict}]")
+            lines.append(f"DATA LOSS: {loss.explain()} [{verdict}]")
         return lines
 
     def text(self) -> str:

@@ -26,7 +26,12 @@ UPDATED_IN_PLACE = {
     "docker:index/remoteImage:RemoteImage": {"keepLocally", "forceRemove"},
     "docker:index/volume:Volume": set(),
     "docker:index/network:Network": set(),
-    "pulumi:providers:docker": set(),
+}
+# A provider is replaced, and with it every resource it manages, when the target it points at changes (the
+# Docker host; the cluster, by pulumi-kubernetes' heuristics); any other change of its inputs is an update.
+PROVIDER_TARGET = {
+    "pulumi:providers:docker": ("host",),
+    "pulumi:providers:kubernetes": ("context", "cluster", "kubeconfig"),
 }
 # Kubernetes objects change in place (server-side apply) but for their identity and their immutable fields,
 # which pulumi-kubernetes replaces the object for: (type suffix, dotted input path).
@@ -77,6 +82,7 @@ def diff(old: dict[str, Any], new: dict[str, Any]) -> list[Change]:
             change = _compare(before[urn], after[urn])
             if change:
                 changes.append(change)
+    changes = _with_providers_replaced(changes, before, after)
     read_before = {r["urn"]: r for r in old.get("external", [])}
     read_after = {r["urn"]: r for r in new.get("external", [])}
     for urn in sorted(read_before.keys() ^ read_after.keys()):
@@ -94,7 +100,9 @@ def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
         changed_inputs.append("provider")
     if not changed_inputs and not changed_options:
         return None
-    if new["type"].startswith(KUBERNETES):
+    if target := PROVIDER_TARGET.get(new["type"]):
+        replaces = any(k in target for k in changed_inputs)
+    elif new["type"].startswith(KUBERNETES):
         replaces = "provider" in changed_inputs or _kubernetes_replaces(new["type"], inputs_old, inputs_new)
     else:
         in_place = UPDATED_IN_PLACE.get(new["type"])
@@ -103,6 +111,22 @@ def _compare(old: dict[str, Any], new: dict[str, Any]) -> Change | None:
     action = "replace" if replaces else "update"
     keys = tuple(changed_inputs + changed_options)
     return Change(action, new["urn"], new["type"], new["name"], keys, _docker(old), _docker(new))
+
+
+def _with_providers_replaced(changes: list[Change], before: dict, after: dict) -> list[Change]:
+    """Every resource managed by a replaced provider is replaced with it, on the new target."""
+    gone = {c.urn for c in changes if c.action == "replace" and c.type in PROVIDER_TARGET}
+    if not gone:
+        return changes
+    by_urn = {c.urn: c for c in changes}
+    for urn, resource in after.items():
+        if urn in before and resource.get("provider") in gone:
+            change = by_urn.get(urn)
+            keys = tuple(k for k in (change.keys if change else ()) if k != "provider") + ("provider",)
+            by_urn[urn] = Change(
+                "replace", urn, resource["type"], resource["name"], keys, _docker(before[urn]), _docker(resource)
+            )
+    return [by_urn[urn] for urn in sorted(by_urn)]
 
 
 def _docker(resource: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ import json
 import re
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Union
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, quote_plus, unquote, urlsplit
 
 MASK = "***"
 # A secret shorter than this is not worth erasing every such letter from every message.
@@ -200,19 +200,22 @@ class StackOutputs:
 
     def redactor(self):
         """A function that masks every credential in a message, in each form a server may echo it: as
-        itself, URL-encoded, inside `user:password@`, and base64-encoded as Basic auth sends it. A password
-        that is also an ordinary word of the outputs (dev's `tensorzero` is a container name's part) is
-        masked only in those credential forms, not wherever the word occurs."""
+        itself, URL-encoded, inside `user:password@`, base64-encoded (Basic auth's `user:password`, or the
+        password alone; padded or not, standard or URL-safe, URL-encoded in turn) and hex. A password that is
+        also an ordinary word of the outputs (dev's `tensorzero` is a container name's part) is masked only in
+        those credential forms, not wherever the word occurs."""
         public = self.public_text()
         forms: list[tuple[re.Pattern, str]] = []
         for user, password in self.credentials():
             if len(password) < MIN_REDACTED:
                 continue
-            basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-            contextual = [basic, f"{user}:{password}@", f"{user}:{quote(password, safe='')}@"]
-            bare = [] if password in public else [password, quote(password, safe="")]
-            for text in sorted(set(contextual + bare), key=len, reverse=True):
-                forms.append((re.compile(re.escape(text)), MASK))
+            contextual = [f"{user}:{password}@", f"{user}:{quote(password, safe='')}@"]
+            encoded = _encodings(f"{user}:{password}".encode()) + _encodings(password.encode())
+            bare = [password, quote(password, safe=""), quote_plus(password)]
+            shown = [form for form in encoded + bare if form in public]
+            for text in sorted(set(contextual + encoded + bare) - set(shown), key=len, reverse=True):
+                # %-escapes and hex digits may come back in either case.
+                forms.append((re.compile(re.escape(text), re.IGNORECASE if _hex_or_escaped(text) else 0), MASK))
 
         def redact(text: str) -> str:
             for pattern, mask in forms:
@@ -220,3 +223,15 @@ class StackOutputs:
             return text
 
         return redact
+
+
+def _encodings(raw: bytes) -> list[str]:
+    """`raw` base64-encoded (standard and URL-safe, padded or not, and URL-encoded) and hex-encoded."""
+    found = []
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        found += [encoded, encoded.rstrip("="), quote(encoded, safe="")]
+    return found + [raw.hex()]
+
+
+def _hex_or_escaped(text: str) -> bool:
+    return "%" in text or re.fullmatch(r"[0-9a-f]+", text) is not None

@@ -15,9 +15,10 @@ changes, and a failed run stops `pulumi up` before the gateway (docker_target.pa
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import TYPE_CHECKING, Optional
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from components.core.envfiles import Variable
 from components.core.monitoring import BACKUP_JOB
@@ -62,6 +63,18 @@ class OffsiteSpec(StrictModel):
     )
     region: str = Field("us-east-1", pattern=r"^[a-z0-9-]+$", description="Region the signatures name.")
     keep: Optional[int] = Field(None, ge=1, description="Full backups (with their chains) kept there; null: `keep`.")
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        # The URL is printed by `plan`, set in the container's env and written into ClickHouse's config: a
+        # password in it would be in clear in all three. S3 takes its keys apart, as secrets.
+        if "@" in urllib.parse.urlsplit(url).netloc:
+            raise ValueError(
+                "holds credentials (user:password@): drop them from the URL and give the access key and secret "
+                "key in the variables access_key_var and secret_key_var name (env layer or stack secret)"
+            )
+        return url
 
 
 # A schedule Prometheus can judge (its alert compares ages in seconds) and a person can reason about.

@@ -10,17 +10,15 @@ date:
         date: "2026-07-01"
 
 A confirmation names the value, so lowering retention to 30 later needs a new one. What a change of the
-stack would do to volumes is seen only by comparing plans: `diff` marks every volume it would replace or
-delete as DATA LOSS and (`diff --against`) refuses one outside dev that no confirmation names.
+stack would do to data volumes is seen only by comparing plans: `diff` marks every one it would delete, detach,
+replace or move as DATA LOSS (components/operate/dataloss.py) and refuses one outside dev that no confirmation
+names.
 """
 
 import datetime
-from typing import Optional
 
 from components.model.settings import CONFIRMATIONS as KEY
 from components.model.settings import Tier
-
-VOLUME_TYPE = "docker:index/volume:Volume"
 
 
 def confirmed(spec) -> set[str]:
@@ -59,37 +57,3 @@ def confirmation_problems(spec) -> list[tuple[str, str]]:
                 )
             )
     return problems
-
-
-def volume_change(change) -> Optional[str]:
-    """The confirmation a volume change needs (`volume <docker name>: replace`), None if it is no data loss."""
-    if change.type != VOLUME_TYPE or change.action not in ("replace", "delete"):
-        return None
-    return f"volume {change.docker_name}: {change.action}"
-
-
-def explain(change) -> str:
-    """Why a volume change loses data, and how to keep it."""
-    if change.action == "delete":
-        return (
-            f"volume {change.docker_name} leaves the stack: Pulumi retains it in Docker (retain_on_delete), "
-            "detached; nothing mounts its data any more"
-        )
-    if "name" in change.keys and (old_prefix := _renamed_prefix(change.docker_name, change.new_docker_name)):
-        return (
-            f"volume {change.docker_name} would be replaced by a new, empty {change.new_docker_name}; to keep it "
-            f"(and its data), set `volume_prefix: {old_prefix}` in the stack file"
-        )
-    return f"volume {change.docker_name} would be replaced by a new, empty one ({', '.join(change.keys)})"
-
-
-def _renamed_prefix(old: str, new: str) -> Optional[str]:
-    """The old prefix when only the prefix of `<prefix>-<name>` changed: pmoves-prod-x, pmoves-p2-x -> pmoves-prod."""
-    common = 0
-    while common < min(len(old), len(new)) and old[-1 - common] == new[-1 - common]:
-        common += 1
-    suffix = old[len(old) - common :]
-    if "-" not in suffix:
-        return None
-    suffix = suffix[suffix.index("-") :]
-    return old[: len(old) - len(suffix)] or None

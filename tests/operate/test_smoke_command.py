@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -145,6 +146,84 @@ def test_credentials_echoed_by_a_server_are_masked_in_every_form(tmp_path):
     assert "Authorization: Basic ***" in report, report
     for text in (done.stdout, done.stderr, report):
         assert basic not in text and CANARIES["GRAFANA_ADMIN_PASSWORD"] not in text
+
+
+def every_form(user: str, password: str) -> dict[str, str]:
+    """The forms a server, a proxy or a library may echo a credential in (what the masking must cover)."""
+    pair = f"{user}:{password}".encode()
+    basic = base64.b64encode(pair).decode()
+    alone = base64.b64encode(password.encode()).decode()
+    return {
+        "plain": password,
+        "url-encoded": urllib.parse.quote(password, safe=""),
+        "form-encoded": urllib.parse.quote_plus(password),
+        "userinfo": f"{user}:{password}@",
+        "basic": basic,
+        "basic url-encoded": urllib.parse.quote(basic, safe=""),
+        "basic url-encoded lowercase": urllib.parse.quote(basic, safe="").replace("%3D", "%3d"),
+        "basic unpadded": basic.rstrip("="),
+        "basic url-safe": base64.urlsafe_b64encode(pair).decode(),
+        "base64 password": alone,
+        "base64 password url-encoded": urllib.parse.quote(alone, safe=""),
+        "hex password": password.encode().hex(),
+        "HEX password": password.encode().hex().upper(),
+        "hex basic pair": pair.hex(),
+    }
+
+
+def form_server(forms: dict[str, str]) -> LocalServer:
+    """A Grafana stand-in whose datasource list fails with a body echoing a credential in every form."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            healthy = self.path == "/api/health"
+            echoed = " ".join(f"[{i}={form}]" for i, form in enumerate(forms.values()))
+            body = json.dumps({"database": "ok"}) if healthy else echoed
+            self.send_response(200 if healthy else 500)
+            self.send_header("content-type", "application/json" if healthy else "text/plain")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    return LocalServer(Handler)
+
+
+# dev's ClickHouse password (`tensorzero`, also a word of every name), and canaries, in every form.
+CREDENTIALS = {
+    "dev clickhouse": ("tensorzero", "tensorzero"),
+    "clickhouse canary": ("pmoves_tz", CANARIES["TENSORZERO_CLICKHOUSE_PASSWORD"]),
+    "grafana canary": ("admin", CANARIES["GRAFANA_ADMIN_PASSWORD"]),
+    "symbols": ("admin", "p@ss w/rd+=?&%"),
+}
+
+
+@pytest.mark.parametrize("credential", CREDENTIALS)
+def test_a_credential_echoed_in_any_encoding_never_reaches_the_output_or_the_report(tmp_path, credential):
+    user, password = CREDENTIALS[credential]
+    forms = every_form(user, password)
+    server = form_server(forms)
+    try:
+        outputs = {"endpoints": {"grafana": f"http://127.0.0.1:{server.port}"}, "containers": {"grafana": "g"}}
+        outputs["containers"]["blackbox"] = "pmoves-dev-tensorzero-blackbox"
+        outputs["grafana_admin"] = {"user": "admin", "password": CANARIES["GRAFANA_ADMIN_PASSWORD"]}
+        if "clickhouse" in credential:
+            outputs["clickhouse_url"] = f"http://{user}:{urllib.parse.quote(password, safe='')}@127.0.0.1:9/x"
+            outputs["endpoints"]["clickhouse"] = CLOSED
+        else:
+            outputs["grafana_admin"] = {"user": user, "password": password}
+        done = smoke(outputs, tmp_path)
+    finally:
+        server.close()
+    report = (tmp_path / "smoke.xml").read_text()
+    # A password that is also a word of every name is masked in its credential forms only (see below).
+    bare = ("plain", "url-encoded", "form-encoded") if password == "tensorzero" else ()
+    for i, name in enumerate(forms):  # each form reached the report, whole, and was masked there
+        assert name in bare or f"[{i}=***]" in report, (name, report)
+    for text in (done.stdout, done.stderr, report):
+        leaked = [name for name, form in forms.items() if form in text and name not in bare]
+        assert leaked == [], leaked
 
 
 def test_a_password_that_is_also_a_name_is_masked_as_a_credential_only():

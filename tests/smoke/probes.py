@@ -19,6 +19,9 @@ ATTEMPT_TIMEOUT_S = 5.0
 FIRST_DELAY_S = 0.2
 MAX_DELAY_S = 2.0
 SHOWN_CHARS = 300
+# What `shown` cuts is masked first: a credential cut in half no longer matches its mask. Set by Budget, which
+# every check of a run shares.
+_redact: Callable[[str], str] = str
 REACH_TIMEOUT_S = 10.0
 
 
@@ -41,6 +44,8 @@ class Budget:
         self.deadline = deadline
         self.total = total
         self.redact = redact
+        global _redact
+        _redact = redact
         self.refused: dict[str, str] = {}  # host:port -> the check that found nothing listening there first
 
     @property
@@ -87,7 +92,7 @@ class Budget:
 
 
 def shown(text: str) -> str:
-    flat = " ".join(text.split())
+    flat = _redact(" ".join(text.split()))
     return flat if len(flat) <= SHOWN_CHARS else flat[:SHOWN_CHARS] + "..."
 
 

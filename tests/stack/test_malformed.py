@@ -216,6 +216,10 @@ CASES = [
          {}, STACK_FILE, "backup.host", "must be clickhouse.host ('main'): it mounts ClickHouse's backups volume"),
     case("offsite-url-without-bucket", {"backup": {"offsite": {"url": "minio:9000"}}}, {},
          STACK_FILE, "backup.offsite.url", "String should match pattern"),
+    # A URL's userinfo is a credential: refused before anything is rendered, and never echoed back.
+    case("offsite-url-with-credentials",
+         {"backup": {"offsite": {"url": f"http://minio:{LITERAL_KEY}@minio:9000/backups/dev"}}}, {},
+         STACK_FILE, "backup.offsite.url", "holds credentials (user:password@)"),
     case("offsite-keys-not-supplied", {"backup": {"offsite": {"url": "http://minio:9000/backups/dev"}}}, {},
          STACK_FILE, "backup.offsite.access_key_var", "TENSORZERO_BACKUP_S3_ACCESS_KEY is needed"),
     case("clickhouse-older-than-tensorzero-runs-on", {"clickhouse": {"image": "clickhouse/clickhouse-server:23.8-alpine"}},
