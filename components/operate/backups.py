@@ -14,10 +14,12 @@ A refused restore has changed nothing.
 
 import argparse
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 from components.core.errors import ConfigError, Problem
 from components.core.names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL
+from components.operate import exits
 from components.services import backup
 from components.stack.deployment import Deployment
 
@@ -92,12 +94,19 @@ def restore(deployment: Deployment, args: Sequence[str], run: Runner = _run) -> 
     if (status := run(check)) != 0:
         return status
     stopped = []
-    try:
+    with exits.unwinding(), _restarting(stopped, run):
         for host, name in writers:
             if run(["docker", "-H", host, "stop", name]) != 0:
                 return 1
             stopped.append((host, name))
         return run(check[:-1])
+
+
+@contextmanager
+def _restarting(stopped: list[tuple[str, str]], run: Runner) -> Iterator[None]:
+    """Whatever happens inside (a failure, Ctrl-C), the writers stopped there are started again."""
+    try:
+        yield
     finally:
         for host, name in reversed(stopped):
             run(["docker", "-H", host, "start", name])

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from components.core.names import PROJECT_DIR
+from components.operate import exits
 from components.operate.smoke_outputs import OutputsError, StackOutputs
 
 SUITE = PROJECT_DIR / "tests" / "smoke"
@@ -73,7 +74,7 @@ def read_outputs(stack: str, outputs_file: Optional[str]) -> dict:
 def run(stack: str, outputs: dict, *, budget: float, junit: Optional[str], extra_args: tuple[str, ...] = ()) -> int:
     """Run the suite against `outputs`; its exit status, and failed when it checked nothing."""
     deadline = time.time() + max(budget - START_AND_REPORT_S, budget / 2)
-    with tempfile.TemporaryDirectory(prefix="pmoves-smoke-") as scratch:
+    with exits.unwinding(), tempfile.TemporaryDirectory(prefix="pmoves-smoke-") as scratch:
         outputs_path = Path(scratch) / "outputs.json"
         # The outputs hold credentials: readable by this user only, removed with the directory.
         descriptor = os.open(outputs_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -162,10 +163,14 @@ def _positive(text: str) -> float:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """`python -m components smoke ...` without the rest of the CLI: runs with requirements-smoke.txt alone."""
-    root = argparse.ArgumentParser(prog="python -m components")
-    register(root.add_subparsers(dest="command", required=True))
-    args = root.parse_args(argv)
-    return args.handler(args)
+
+    def run_smoke() -> int:
+        root = argparse.ArgumentParser(prog="python -m components")
+        register(root.add_subparsers(dest="command", required=True))
+        args = root.parse_args(argv)
+        return args.handler(args)
+
+    return exits.guarded("python -m components smoke", run_smoke)
 
 
 def register(commands) -> None:

@@ -225,7 +225,7 @@ def test_python_without_the_requirements_says_run_make_first():
     )
     assert done.returncode != 0
     assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
-    assert "is not installed for" in done.stderr and "run `make` first" in done.stderr
+    assert "is not installed for" in done.stderr and "run `make venv` first" in done.stderr
 
 
 def test_the_console_command_runs_the_cli_from_anywhere(tmp_path, canary_env_dirs):
