@@ -156,9 +156,11 @@ CASES = [
          STACK_FILE, "clickhouse.memory_mb", "Input should be greater than or equal to 64"),
     # --- stack spec: cross-field rules -------------------------------------------------------------
     case("host-port-published-twice", {"ui": {"port": 3030}}, {},
-         STACK_FILE, "ui.port", "3030 is already published by edge on host 'main'"),
+         STACK_FILE, "ui.port", "3030 is already published by gateway.port on host 'main'"),
+    case("changed-port-clashes-with-a-default", {"gateway": {"port": 3000}}, {},
+         STACK_FILE, "gateway.port", "3000 is already published by grafana.port on host 'main'"),
     case("host-port-published-twice-without-edge", {"edge": {"enabled": False}, "ui": {"port": 3030}}, {},
-         STACK_FILE, "ui.port", "3030 is already published by gateway on host 'main'"),
+         STACK_FILE, "ui.port", "3030 is already published by gateway.port on host 'main'"),
     case("service-on-unknown-host", {"ollama": {"host": "jetson"}}, {},
          STACK_FILE, "ollama.host", "'jetson' is not one of hosts (main)"),
     case("ollama-instance-on-unknown-host", {"ollama": {"instances": {"jetson": {"host": "gpu", "port": 21434}}}}, {},
