@@ -179,7 +179,9 @@ def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
             try:
                 parsed[key] = model_type.model_validate(raw)
             except ValidationError as error:
-                problems.extend(problems_from_validation(error, sources[f"{table}.{key}"], f"{table}.{key}"))
+                problems.extend(
+                    problems_from_validation(error, sources[f"{table}.{key}"], f"{table}.{key}", model_type)
+                )
         return parsed
 
     providers = parse_entries("providers", ProviderEntry)
