@@ -88,7 +88,7 @@ endef
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env reference pulumi-cli up up-tensorzero preview bench clean \
-	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore restore-drill bench-backup
+	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore-args restore restore-drill bench-backup
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0|1]"
@@ -264,7 +264,11 @@ backup: venv $(if $(ENV_DIR),,env-layers) ## take a full backup of the deployed 
 backups: venv $(if $(ENV_DIR),,env-layers) ## list the deployed STACK's backups, on its disk and off the host
 	$(CLI) backups $(STACK) $(CLI_ENV_DIR)
 
-restore: venv $(if $(ENV_DIR),,env-layers) ## restore FROM=<backup> into the deployed STACK (REPLACE=1, OFFSITE=1)
+# Its arguments first: a restore refused for want of one has created nothing (no venv, no env layer).
+restore-args:
+	@test -n "$(FROM)" || { echo "error: make restore needs FROM=<backup>: \`make backups STACK=$(STACK)\` lists them; nothing was changed" >&2; exit 2; }
+
+restore: restore-args venv $(if $(ENV_DIR),,env-layers) ## restore FROM=<backup> into the deployed STACK (REPLACE=1, OFFSITE=1)
 	$(CLI) restore $(STACK) --from "$(FROM)" $(if $(REPLACE),--replace) $(if $(OFFSITE),--offsite) $(CLI_ENV_DIR)
 
 restore-drill: venv $(if $(ENV_DIR),,env-layers) ## back up the deployed STACK, restore beside it, compare (OFFSITE=1)
