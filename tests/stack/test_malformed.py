@@ -304,7 +304,10 @@ CASES = [
     case("scrape-interval-beyond-staleness", {"prometheus": {"scrape_interval": "1h"}}, {},
          STACK_FILE, "prometheus.scrape_interval", "'1h' is out of range: from 1s to 5m"),
     case("key-without-project-prefix", {}, {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n  bind_address: 0.0.0.0\n"},
-         STACK_FILE, "bind_address", "not read: a key of this project is written pmoves-tensorzero:bind_address"),
+         STACK_FILE, "bind_address", "not read (a key of this project is written pmoves-tensorzero:bind_address), and "
+         "the stack-wide bind_address is gone: set hosts.<host>.bind_address"),
+    case("live-key-without-project-prefix", {}, {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n  name_prefix: x\n"},
+         STACK_FILE, "name_prefix", "not read: a key of this project is written pmoves-tensorzero:name_prefix"),
     case("key-with-misspelled-prefix", {}, {STACK_FILE: "config:\n  pmoves-tensorzer:clickhouse:\n    port: 8124\n"},
          STACK_FILE, "pmoves-tensorzer:clickhouse", "did you mean pmoves-tensorzero:clickhouse?"),
     case("docker-host-url-typo", {"hosts": {"main": {"url": "htps://host"}}}, {},
