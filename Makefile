@@ -46,11 +46,21 @@ VENV_MARKER = $(VENV)/.installed
 TEST_MARKER = $(VENV)/.installed-test
 SMOKE_MARKER = $(VENV)/.installed-smoke
 
+# The Pulumi CLI `make pulumi-cli` installs when none is on PATH (the CI workflows' PULUMI_VERSION), from where.
+PULUMI_VERSION = 3.272.0
+PULUMI_PLATFORM ?= linux-x64
+PULUMI_TARBALL = pulumi-v$(PULUMI_VERSION)-$(PULUMI_PLATFORM).tar.gz
+PULUMI_URL ?= https://get.pulumi.com/releases/sdk/$(PULUMI_TARBALL)
+PULUMI_SHA256_FILE = .ci/pulumi.sha256
+PULUMI_SHA256 ?= $(shell awk '$$2 == "$(PULUMI_TARBALL)" {print $$1}' $(PULUMI_SHA256_FILE) 2>/dev/null)
+PULUMI_BIN = $(VENV)/bin/pulumi
+
 # Shared by `up`, `preview` and `smoke`, written once: the state backend and the passphrase.
 # A local file backend inside the project unless PULUMI_BACKEND_URL is set (CI sets it); an empty
 # passphrase unless PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE is set (even to "").
 define PULUMI_ENV
 set -e; \
+export PATH="$$PATH:$(abspath $(VENV))/bin"; \
 if [ -z "$${PULUMI_BACKEND_URL:-}" ]; then \
 	mkdir -p "$(STATE_DIR)"; \
 	export PULUMI_BACKEND_URL="file://$(STATE_DIR)"; \
@@ -77,8 +87,8 @@ pulumi stack select "$(STACK)" --create
 endef
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env reference check-pulumi up up-tensorzero preview bench clean \
-	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore restore-drill bench-backup
+.PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env reference pulumi-cli up up-tensorzero preview bench clean \
+	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore-args restore restore-drill bench-backup
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0|1]"
@@ -147,12 +157,36 @@ env: venv $(if $(ENV_DIR),,env-layers) ## each container's environment and where
 reference: venv ## regenerate stacks/stack.schema.json and docs/reference.md from the models
 	$(CLI) reference
 
-check-pulumi:
-	@command -v pulumi >/dev/null 2>&1 || { \
-		echo "error: the Pulumi CLI is needed for 'make up', 'make preview', 'make e2e' and 'make smoke' (without OUTPUTS=file),"; \
-		echo "       and 'pulumi' is not on PATH. Install it: https://www.pulumi.com/docs/install/"; \
-		echo "       Without it, 'make validate', 'make render', 'make plan' and 'make env' work offline."; \
-		exit 1; } >&2
+# The Pulumi CLI: the one on PATH, else the pinned release in $(VENV)/bin, downloaded once and checked against
+# the SHA-256 committed in $(PULUMI_SHA256_FILE) (Pulumi's published checksums); a mismatch installs nothing.
+pulumi-cli: ## the Pulumi CLI: the one on PATH, else install the pinned release (SHA-256 checked) into .venv/bin
+	@set -e; \
+	if command -v pulumi >/dev/null 2>&1; then exit 0; fi; \
+	if [ -x "$(PULUMI_BIN)" ] && [ "$$("$(PULUMI_BIN)" version 2>/dev/null)" = "v$(PULUMI_VERSION)" ]; then exit 0; fi; \
+	sha="$(PULUMI_SHA256)"; \
+	if [ -z "$$sha" ]; then \
+		echo "error: 'pulumi' is not on PATH, and $(PULUMI_SHA256_FILE) holds no SHA-256 for $(PULUMI_TARBALL)," >&2; \
+		echo "       so it is not downloaded unverified. Copy its line from Pulumi's published checksums," >&2; \
+		echo "       https://get.pulumi.com/releases/sdk/pulumi-$(PULUMI_VERSION)-checksums.txt, into $(PULUMI_SHA256_FILE)," >&2; \
+		echo "       or install the CLI yourself: https://www.pulumi.com/docs/install/" >&2; \
+		exit 1; \
+	fi; \
+	command -v curl >/dev/null 2>&1 || { echo "error: downloading the Pulumi CLI needs curl" >&2; exit 1; }; \
+	mkdir -p "$(VENV)/bin"; \
+	scratch="$$(mktemp -d "$(VENV)/.pulumi-download.XXXXXX")"; trap 'rm -rf "$$scratch"' EXIT; \
+	echo "+ curl -fsSL -o $(PULUMI_TARBALL) $(PULUMI_URL)"; \
+	curl -fsSL --retry 2 -o "$$scratch/$(PULUMI_TARBALL)" "$(PULUMI_URL)" \
+		|| { echo "error: cannot download $(PULUMI_URL); nothing installed" >&2; exit 1; }; \
+	got="$$(sha256sum "$$scratch/$(PULUMI_TARBALL)" | cut -d ' ' -f 1)"; \
+	if [ "$$got" != "$$sha" ]; then \
+		echo "error: $(PULUMI_TARBALL) from $(PULUMI_URL) has SHA-256 $$got," >&2; \
+		echo "       not the $$sha committed in $(PULUMI_SHA256_FILE): not installed (nothing was)." >&2; \
+		exit 1; \
+	fi; \
+	tar -xzf "$$scratch/$(PULUMI_TARBALL)" -C "$$scratch"; \
+	test -x "$$scratch/pulumi/pulumi" || { echo "error: $(PULUMI_TARBALL) holds no pulumi/pulumi; nothing installed" >&2; exit 1; }; \
+	install -m 0755 "$$scratch"/pulumi/* "$(VENV)/bin/"; \
+	echo "installed the Pulumi CLI v$(PULUMI_VERSION) into $(VENV)/bin (SHA-256 checked against $(PULUMI_SHA256_FILE))"
 
 # What `pulumi up` itself will read: the spec's env dir, so ENV_DIR does not apply here.
 define VALIDATE_FOR_PULUMI
@@ -160,9 +194,9 @@ $(if $(ENV_DIR),@echo "warning: ENV_DIR is ignored here; Pulumi reads the env di
 $(CLI) validate $(STACK)
 endef
 
-# check-pulumi comes first: without the CLI nothing is installed. Outside dev, `pulumi up` shows its
-# preview and asks, unless YES=1 or CI is set (a job has no one to answer).
-up: check-pulumi venv env-layers ## deploy the stack with Pulumi (asks outside dev unless YES=1; YES=0 always asks)
+# pulumi-cli comes first: without the CLI (none on PATH, none verified to install) nothing else is.
+# Outside dev, `pulumi up` shows its preview and asks, unless YES=1 or CI is set (a job has no one to answer).
+up: pulumi-cli venv env-layers ## deploy the stack with Pulumi (asks outside dev unless YES=1; YES=0 always asks)
 	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
 	yes="$(YES)"; \
@@ -178,7 +212,7 @@ up: check-pulumi venv env-layers ## deploy the stack with Pulumi (asks outside d
 
 up-tensorzero: up ## alias of up
 
-preview: check-pulumi venv env-layers ## what `up` would change (pulumi preview --diff)
+preview: pulumi-cli venv env-layers ## what `up` would change (pulumi preview --diff)
 	$(VALIDATE_FOR_PULUMI)
 	@$(PULUMI_SETUP); \
 	echo "+ pulumi preview --diff --stack $(STACK)"; \
@@ -206,7 +240,7 @@ plan-diff: venv ## desired-state diff from git ref BASE to the working tree (STA
 
 # After `make up`: the smoke suite against the stack's real outputs (`pulumi stack output`, which
 # hold the ClickHouse password: kept in a 0600 file removed on exit), or against OUTPUTS=file.
-smoke: smoke-venv $(if $(OUTPUTS),,check-pulumi) ## smoke-test the deployed STACK (OUTPUTS=file skips pulumi); JUnit in out/smoke/
+smoke: smoke-venv $(if $(OUTPUTS),,pulumi-cli) ## smoke-test the deployed STACK (OUTPUTS=file skips pulumi); JUnit in out/smoke/
 	@set -e; mkdir -p "$(SMOKE_DIR)" "$(dir $(JUNIT))"; outputs="$(OUTPUTS)"; \
 	if [ -z "$$outputs" ]; then \
 		$(PULUMI_ENV); \
@@ -230,7 +264,11 @@ backup: venv $(if $(ENV_DIR),,env-layers) ## take a full backup of the deployed 
 backups: venv $(if $(ENV_DIR),,env-layers) ## list the deployed STACK's backups, on its disk and off the host
 	$(CLI) backups $(STACK) $(CLI_ENV_DIR)
 
-restore: venv $(if $(ENV_DIR),,env-layers) ## restore FROM=<backup> into the deployed STACK (REPLACE=1, OFFSITE=1)
+# Its arguments first: a restore refused for want of one has created nothing (no venv, no env layer).
+restore-args:
+	@test -n "$(FROM)" || { echo "error: make restore needs FROM=<backup>: \`make backups STACK=$(STACK)\` lists them; nothing was changed" >&2; exit 2; }
+
+restore: restore-args venv $(if $(ENV_DIR),,env-layers) ## restore FROM=<backup> into the deployed STACK (REPLACE=1, OFFSITE=1)
 	$(CLI) restore $(STACK) --from "$(FROM)" $(if $(REPLACE),--replace) $(if $(OFFSITE),--offsite) $(CLI_ENV_DIR)
 
 restore-drill: venv $(if $(ENV_DIR),,env-layers) ## back up the deployed STACK, restore beside it, compare (OFFSITE=1)

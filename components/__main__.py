@@ -2,6 +2,9 @@
 
 import sys
 
+from components.operate.exits import leave_on_interrupt
+
+leave_on_interrupt("python -m components")  # from the first import on: one line, never a library's traceback
 try:
     if sys.argv[1:2] == ["smoke"]:
         # The smoke suite needs only requirements-smoke.txt: it does not import the Pulumi program.
@@ -11,7 +14,7 @@ try:
 except ModuleNotFoundError as missing:
     sys.exit(
         f"python -m components: the Python package '{missing.name}' is not installed for {sys.executable}; "
-        "run `make` first (it creates .venv with requirements.txt), then .venv/bin/pmoves-tz or "
+        "run `make venv` first (it creates .venv with requirements.txt), then .venv/bin/pmoves-tz or "
         ".venv/bin/python -m components"
     )
 

@@ -49,9 +49,9 @@ NOT_RUN = {
     "make validate STACK=prod": (
         "needs prod's credentials; tests/operate/test_cli.py validates prod with stand-in values"
     ),
-    "make plan-diff BASE=main STACKS=prod": (
-        "needs a git checkout with a `main` branch; tests/operate/test_cli.py diffs prod's plans against "
-        "another revision"
+    "make plan STACK=prod": (
+        "needs prod's credentials; tests/operate/test_cli.py plans prod with stand-in values and finds the two "
+        "adopted volumes shown as `> read`"
     ),
     **{
         command: "on PMOVES's main host: its compose services, networks and volumes are not on this machine"

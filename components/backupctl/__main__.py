@@ -56,7 +56,7 @@ def cmd_list(settings: Settings, args) -> int:
 
 
 def cmd_restore(settings: Settings, args) -> int:
-    print(restore(settings, args.name, args.destination, replace=args.replace))
+    print(restore(settings, args.name, args.destination, replace=args.replace, check=args.check))
     return 0
 
 
@@ -93,6 +93,7 @@ def parser() -> argparse.ArgumentParser:
     back.add_argument("name")
     back.add_argument("--destination", choices=("local", "offsite"), default="local")
     back.add_argument("--replace", action="store_true", help="restore over a database that holds rows (kept aside)")
+    back.add_argument("--check", action="store_true", help="only check that the restore would proceed; change nothing")
     back.set_defaults(handler=cmd_restore)
     rehearse = commands.add_parser("drill", help="back up, restore beside the live database, compare")
     rehearse.add_argument("--destination", choices=("local", "offsite"), default="local")

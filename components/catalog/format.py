@@ -28,7 +28,7 @@ import tomli
 from pydantic import Field, ValidationError
 
 from components.catalog.routing import NotRoutable, check_ollama_url, check_openai_url
-from components.core.errors import ConfigError, Problem, problems_from_validation, read_text
+from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation, read_text
 from components.core.render import toml_value
 from components.core.types import HttpURL, Identifier, StrictModel, UpstreamModelName, is_identifier, is_ollama_model
 
@@ -179,7 +179,9 @@ def _parse(merged: dict, sources: dict[str, str]) -> Catalog:
             try:
                 parsed[key] = model_type.model_validate(raw)
             except ValidationError as error:
-                problems.extend(problems_from_validation(error, sources[f"{table}.{key}"], f"{table}.{key}"))
+                problems.extend(
+                    problems_from_validation(error, sources[f"{table}.{key}"], f"{table}.{key}", model_type)
+                )
         return parsed
 
     providers = parse_entries("providers", ProviderEntry)
@@ -237,7 +239,8 @@ def _check_references(catalog: Catalog) -> None:
                     where,
                     f"models.{name}.provider",
                     f"'{model.provider}' is neither declared under [providers] nor built in "
-                    f"({', '.join(sorted(BUILTIN_PROVIDERS))})",
+                    f"({', '.join(sorted(BUILTIN_PROVIDERS))})"
+                    + did_you_mean(model.provider, [*catalog.providers, *BUILTIN_PROVIDERS]),
                 )
             )
             continue
@@ -263,7 +266,11 @@ def _check_references(catalog: Catalog) -> None:
             target = catalog.models.get(fallback)
             if target is None:
                 problems.append(
-                    Problem(where, f"models.{name}.fallbacks", f"'{fallback}' is not a model of the catalog")
+                    Problem(
+                        where,
+                        f"models.{name}.fallbacks",
+                        f"'{fallback}' is not a model of the catalog" + did_you_mean(fallback, catalog.models),
+                    )
                 )
             elif fallback == name:
                 problems.append(Problem(where, f"models.{name}.fallbacks", "a model cannot fall back to itself"))

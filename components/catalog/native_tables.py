@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from components.catalog.routing import NotRoutable, check_openai_url, route
-from components.core.errors import Problem
+from components.core.errors import Problem, did_you_mean
 
 MODEL_TABLES = ("models", "embedding_models")
 # Where a variant names a model: its own `model`, and the model of the judge or fuser some variant types run.
@@ -100,7 +100,8 @@ def _cut_function(result: NativeSubset, file: str, name: str, function: Any, ser
                 continue
             if model not in known:
                 key = f"functions.{name}.variants.{variant}.model"
-                result.problems.append(Problem(file, key, f"'{model}' is not a model of the catalog"))
+                why = f"'{model}' is not a model of the catalog" + did_you_mean(model, known)
+                result.problems.append(Problem(file, key, why))
             elif model not in served:
                 dropped.setdefault(variant, f"model {model}")
     while True:  # a variant running dropped candidates falls with them

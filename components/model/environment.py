@@ -103,6 +103,12 @@ class Unreachable(Exception):
 
 ServiceRef = ServiceDefinition | str
 
+# Stack-wide keys that were removed, and what replaces each: the message for the key, prefixed or not.
+GONE = {
+    "bind_address": "the stack-wide bind_address is gone: set hosts.<host>.bind_address, and <service>.bind_address "
+    "for a service that must differ (publish beyond loopback only what authenticates)"
+}
+
 
 def role_of(service: ServiceRef) -> str:
     return service if isinstance(service, str) else service.role
@@ -143,11 +149,8 @@ class EnvironmentBase(StrictModel):
     @model_validator(mode="before")
     @classmethod
     def _no_stack_wide_bind_address(cls, data):
-        if isinstance(data, dict) and "bind_address" in data:
-            raise ValueError(
-                "the stack-wide bind_address is gone: set hosts.<host>.bind_address, and <service>.bind_address "
-                "for a service that must differ (publish beyond loopback only what authenticates)"
-            )
+        if isinstance(data, dict) and (gone := [key for key in GONE if key in data]):
+            raise ValueError(GONE[gone[0]])
         return data
 
     @property

@@ -21,6 +21,7 @@ from components.core.errors import ConfigError, Problem
 from components.model.settings import Tier
 from components.operate.dataloss import Loss, losses
 from components.operate.diff import Change, diff
+from components.stack import stackconfig
 from components.stack.guards import KEY
 from components.stack.loader import PLACEHOLDER, PROJECT_DIR, stack_file, stacks
 
@@ -31,9 +32,7 @@ PLAN_DIFF_DIR = "out/plan-diff"
 
 
 def known_stack(stack: str, project_dir: Path = PROJECT_DIR) -> None:
-    if not (project_dir / stack_file(stack)).is_file():
-        there = ", ".join(stacks(project_dir)) or "none"
-        raise ConfigError([Problem(stack_file(stack), "", f"no such stack (stacks here: {there})")])
+    stackconfig.known_stack(stack, project_dir)  # the loader's: names the stacks there are, and the closest
 
 
 def templates(stack: str, project_dir: Path = PROJECT_DIR) -> list[Path]:

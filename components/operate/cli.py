@@ -11,10 +11,10 @@ from typing import Any, Optional
 import yaml
 
 from components.core.envfiles import Variable
-from components.core.errors import ConfigError, Problem
+from components.core.errors import ConfigError, Problem, read_text
 from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
-from components.operate import ci, summary, tensorzero_check
+from components.operate import ci, exits, summary, tensorzero_check
 from components.operate.plan import plan, to_json
 from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
@@ -22,6 +22,7 @@ from components.stack.deployment import Deployment
 from components.targets.build import rendered_files
 from components.targets.preflight import load
 
+PROG = "python -m components"
 EXIT_INVALID = 2
 EXIT_DATA_LOSS = 3  # `diff`: a data loss outside dev that the stack file does not confirm
 
@@ -66,9 +67,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _read_plan(path: str) -> dict[str, Any]:
     try:
-        document = json.loads(Path(path).read_text())
-    except OSError as error:
-        raise ConfigError([Problem(path, "", f"cannot read: {error.strerror}")]) from None
+        document = json.loads(read_text(Path(path), path, "plan"))
     except json.JSONDecodeError as error:
         raise ConfigError([Problem(path, "", f"not a plan (invalid JSON: {error})")]) from None
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
@@ -164,7 +163,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="python -m components", description=__doc__)
+    root = argparse.ArgumentParser(prog=PROG, description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
 
     def stack_command(name: str, handler, help: str) -> argparse.ArgumentParser:
@@ -203,6 +202,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    return exits.guarded(PROG, lambda: _main(argv))
+
+
+def _main(argv: Optional[list[str]]) -> int:
     args = parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Optional
 
 from components.core.names import PROJECT_DIR
+from components.operate import exits
 from components.operate.smoke_outputs import OutputsError, StackOutputs
 
 SUITE = PROJECT_DIR / "tests" / "smoke"
@@ -28,6 +29,8 @@ DEFAULT_BUDGET_S = 60.0
 START_AND_REPORT_S = 1.0
 # Past the budget, the suite is stopped: only a hung check (not a slow one) gets this far.
 HARD_STOP_GRACE_S = 15.0
+# Listing each Docker host's containers, before the suite: a host slower than this is left to the suite.
+HOST_LIST_TIMEOUT_S = 4.0
 EXIT_ERROR = 2
 EXIT_FAILED = 1
 OUTCOMES = ("failure", "error", "skipped")  # a JUnit testcase's child element; none: passed
@@ -70,10 +73,57 @@ def read_outputs(stack: str, outputs_file: Optional[str]) -> dict:
     return document
 
 
+def absent_containers(outputs: StackOutputs, timeout: float = HOST_LIST_TIMEOUT_S) -> list[str]:
+    """The outputs' containers that do not exist, each as `role (name on host)`: one `docker ps` per Docker host,
+    all at once. A host that does not answer in time is left to the suite, which says why it cannot check it."""
+    by_host: dict[str, dict[str, str]] = {}
+    for role, name in outputs.containers.items():
+        if url := outputs.docker_hosts.get(role):
+            by_host.setdefault(url, {})[role] = name
+    if shutil.which("docker") is None or not by_host:
+        return []
+    command = ["ps", "--all", "--no-trunc", "--format", "{{.Names}}"]
+    listings = {
+        url: subprocess.Popen(["docker", "-H", url, *command], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        for url in by_host
+    }
+    absent = []
+    stop = time.monotonic() + timeout
+    for url, listing in listings.items():
+        try:
+            out, _ = listing.communicate(timeout=max(stop - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            listing.kill()
+            listing.communicate()
+            continue
+        if listing.returncode != 0:
+            continue
+        names = set(out.decode(errors="replace").split())
+        absent += [f"{role} ({name} on {url})" for role, name in by_host[url].items() if name not in names]
+    return absent
+
+
+def not_deployed(stack: str, absent: list[str], junit: Optional[str]) -> int:
+    """Fails at once: a container that does not exist will not start however long the suite waits."""
+    message = f"these containers do not exist: {', '.join(absent)}; is the stack deployed (`make up STACK={stack}`)?"
+    print(f"smoke {stack}: FAILED: {message}")
+    if junit:
+        suite = ElementTree.Element("testsuite", name=f"smoke-{stack}", tests="1", failures="1")
+        case = ElementTree.SubElement(suite, "testcase", classname="smoke", name="test_containers_exist")
+        ElementTree.SubElement(case, "failure", message=message)
+        Path(junit).parent.mkdir(parents=True, exist_ok=True)
+        root = ElementTree.Element("testsuites")
+        root.append(suite)
+        ElementTree.ElementTree(root).write(junit, encoding="unicode")
+    return EXIT_FAILED
+
+
 def run(stack: str, outputs: dict, *, budget: float, junit: Optional[str], extra_args: tuple[str, ...] = ()) -> int:
     """Run the suite against `outputs`; its exit status, and failed when it checked nothing."""
+    if absent := absent_containers(StackOutputs.from_document(outputs), min(HOST_LIST_TIMEOUT_S, budget / 2)):
+        return not_deployed(stack, absent, junit)
     deadline = time.time() + max(budget - START_AND_REPORT_S, budget / 2)
-    with tempfile.TemporaryDirectory(prefix="pmoves-smoke-") as scratch:
+    with exits.unwinding(), tempfile.TemporaryDirectory(prefix="pmoves-smoke-") as scratch:
         outputs_path = Path(scratch) / "outputs.json"
         # The outputs hold credentials: readable by this user only, removed with the directory.
         descriptor = os.open(outputs_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -162,10 +212,14 @@ def _positive(text: str) -> float:
 
 def main(argv: Optional[list[str]] = None) -> int:
     """`python -m components smoke ...` without the rest of the CLI: runs with requirements-smoke.txt alone."""
-    root = argparse.ArgumentParser(prog="python -m components")
-    register(root.add_subparsers(dest="command", required=True))
-    args = root.parse_args(argv)
-    return args.handler(args)
+
+    def run_smoke() -> int:
+        root = argparse.ArgumentParser(prog="python -m components")
+        register(root.add_subparsers(dest="command", required=True))
+        args = root.parse_args(argv)
+        return args.handler(args)
+
+    return exits.guarded("python -m components smoke", run_smoke)
 
 
 def register(commands) -> None:

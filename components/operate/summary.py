@@ -36,6 +36,15 @@ def tree(desired: dict[str, Any]) -> list[str]:
     return lines
 
 
+def adopted(desired: dict[str, Any]) -> list[str]:
+    """The existing resources the stack reads (adopted volumes): never created, replaced or deleted."""
+    external = desired.get("external", [])
+    if not external:
+        return []
+    lines = [f"    > {len(external)} to read: existing, adopted; never created, replaced or deleted"]
+    return lines + [f"      > read {kind(r['type'])} {r['name']} ({r['id']})" for r in external]
+
+
 def plan_text(desired: dict[str, Any], details_hint: str) -> str:
     """The summary `plan` leads with: the resources as a tree, their counts, the stack outputs."""
     stack, total = desired["stack"], len(desired["resources"])
@@ -46,6 +55,7 @@ def plan_text(desired: dict[str, Any], details_hint: str) -> str:
         "Resources:",
         f"    + {total} to create (against an empty stack; `diff` compares two plans)",
         f"      {counts(desired)}",
+        *adopted(desired),
         "",
         f"Outputs: {', '.join(desired['outputs'])}",
         "",

@@ -14,7 +14,7 @@ from components.catalog.format import Catalog, load_catalog
 from components.catalog.translation import Translation, native_models, translate
 from components.catalog.values import CatalogValues
 from components.core.envfiles import Variable, read_layers
-from components.core.errors import ConfigError, Problem, problems_from_validation
+from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from components.core.names import PROJECT_DIR, stack_file
 from components.core.plans import Endpoint
 from components.model.environment import Unreachable
@@ -95,7 +95,7 @@ def load(
     try:
         spec = registry.environment.model_validate(raw)
     except ValidationError as error:
-        problems += problems_from_validation(error, file, "")
+        problems += problems_from_validation(error, file, "", registry.environment)
     if spec is not None:
         found = placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir)
         problems += [Problem(file, key, message) for key, message in found]
@@ -125,7 +125,9 @@ def load(
     if env_spec is not None:
         layers = _collect(problems, lambda: read_layers(project_dir, env_spec.dir, env_spec.layers))
         variables = None if layers is None else {**layers, **secrets}
-    if placed and catalog is not None and variables is not None:
+    selection = [] if catalog is None or catalog_spec is None else _selection_problems(file, catalog_spec, catalog)
+    problems += selection
+    if placed and catalog is not None and variables is not None and not selection:
         translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
     if translation is None:
         raise ConfigError(problems)
@@ -153,16 +155,26 @@ def load(
     return deployment
 
 
-def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variable], project_dir: Path) -> Translation:
+def _selection(catalog_spec: CatalogSpec, catalog: Catalog) -> list[str]:
+    """The catalog models the stack serves: those catalog.models lists, or every one."""
     every = sorted(catalog.models) + sorted(native_models(catalog))
-    selected = spec.catalog.models if spec.catalog.models is not None else every
-    unknown = [name for name in selected if name not in every]
+    return list(catalog_spec.models) if catalog_spec.models is not None else every
+
+
+def _selection_problems(file: str, catalog_spec: CatalogSpec, catalog: Catalog) -> list[Problem]:
+    """catalog.models names only models of the catalog, each once; checked even when another section is invalid."""
+    every = sorted(catalog.models) + sorted(native_models(catalog))
+    selected = _selection(catalog_spec, catalog)
+    unknown = [name + did_you_mean(name, every) for name in selected if name not in every]
     repeated = sorted({name for name in selected if selected.count(name) > 1})
     problems = [Problem(file, "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
     if repeated:
         problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
-    if problems:
-        raise ConfigError(problems)
+    return problems
+
+
+def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variable], project_dir: Path) -> Translation:
+    selected = _selection(spec.catalog, catalog)
     values = CatalogValues(
         variables,
         spec.catalog.variables,

@@ -1,7 +1,7 @@
 """The rules that hold across services, each a list of (stack-file key, problem): read by the loader."""
 
 from components.core.types import image_tag
-from components.model.environment import EnvironmentBase, ServiceDefinition
+from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
 from components.model.settings import Tier
 
 
@@ -23,19 +23,14 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     if problems:
         return problems  # the rules below need every host to exist
     deployed = spec.deployed_services
-    seen: dict[tuple[str, int], str] = {}
+    seen: dict[tuple[str, int], ServiceRef] = {}  # (host, port): whose `port` setting publishes it
     for service in deployed:
         placement = spec.placement(service)
         for published in placement.ports:
-            where = (placement.host, published.external)
+            where, owner = (placement.host, published.external), published.origin or service
             if where in seen:
-                problems.append(
-                    (
-                        f"{spec.key(published.origin or service)}.port",
-                        f"{published.external} is already published by {seen[where]} on host '{placement.host}'",
-                    )
-                )
-            seen.setdefault(where, service.role)
+                problems.append(_clash(spec, seen[where], owner, published.external, placement.host))
+            seen.setdefault(where, owner)
     for service in deployed:
         for front in spec.fronts_served(service):
             host, fronted_host = spec.placement(service).host, spec.placement(front.role).host
@@ -53,6 +48,23 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
             image = spec.section(service).image
             problems.append((f"{spec.key(service)}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
     return problems
+
+
+def _is_default(spec: EnvironmentBase, service: ServiceRef) -> bool:
+    """Whether the service's `port` setting still holds its section's default: not what an edit changed."""
+    section = spec.section(service)
+    field = type(section).model_fields.get("port")
+    return field is not None and getattr(section, "port", None) == field.default
+
+
+def _clash(spec: EnvironmentBase, first: ServiceRef, second: ServiceRef, port: int, host: str) -> tuple[str, str]:
+    """Two settings publishing one port: blamed on the one that left its default (the edit), naming both."""
+    if _is_default(spec, second) and not _is_default(spec, first):
+        first, second = second, first
+    return (
+        f"{spec.key(second)}.port",
+        f"{port} is already published by {spec.key(first)}.port on host '{host}'; give one of them another port",
+    )
 
 
 def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:

@@ -15,8 +15,9 @@ from typing import Any
 import yaml
 
 from components.core.envfiles import Variable
-from components.core.errors import ConfigError, Problem, read_text
+from components.core.errors import ConfigError, Problem, did_you_mean, read_text
 from components.core.names import PROJECT, stack_file
+from components.model.environment import GONE
 from components.model.settings import Tier
 
 SECRETS_KEY = "secrets"
@@ -52,7 +53,8 @@ def known_stack(stack: str, project_dir: Path) -> None:
     """Raises naming the stacks there are when `stack` has no stack file."""
     if not (project_dir / stack_file(stack)).is_file():
         there = ", ".join(stacks(project_dir)) or "none"
-        raise ConfigError([Problem(stack_file(stack), "", f"no such stack (stacks here: {there})")])
+        guess = did_you_mean(stack, stacks(project_dir))
+        raise ConfigError([Problem(stack_file(stack), "", f"no such stack{guess} (stacks here: {there})")])
 
 
 def project_keys(config: dict, file: str) -> tuple[dict[str, Any], Any, list[Problem]]:
@@ -71,6 +73,8 @@ def project_keys(config: dict, file: str) -> tuple[dict[str, Any], Any, list[Pro
 
 def _foreign_key(key: str) -> str:
     namespace, colon, name = key.partition(":")
+    if not colon and key in GONE:
+        return f"not read (a key of this project is written {PROJECT}:{key}), and {GONE[key]}"
     if not colon:
         return f"not read: a key of this project is written {PROJECT}:{key}"
     if difflib.get_close_matches(namespace, [PROJECT], n=1, cutoff=0.6):

@@ -169,7 +169,7 @@ def test_a_variant_naming_no_model_of_any_catalog_file_is_an_error(tmp_path):
     [problem] = failure.value.problems
     assert (problem.key, problem.message) == (
         "functions.typo.variants.v.model",
-        "'loca_chat' is not a model of the catalog",
+        "'loca_chat' is not a model of the catalog (did you mean local_chat?)",
     )
 
 

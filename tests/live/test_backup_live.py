@@ -16,6 +16,8 @@ from chdb_run import tensorzero_tables
 from test_backup import answers, statements
 from test_clickhouse import model_inference_rows
 
+from components.core.errors import ConfigError
+from components.core.names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL
 from components.operate import backups as operate
 from components.services import backup, clickhouse_schema
 from components.services.clickhouse import BACKUPS_MOUNT
@@ -53,22 +55,22 @@ def stack(live_images, deployments, tmp_path):
     for statement in model_inference_rows(database, int(time.time()), random.Random(3)):
         server.client.run(statement)
     env = backupctl_env(deployment, server, volume, BACKUP_PATH=BACKUPS_MOUNT, BACKUP_METRICS_PORT=str(free_port()))
-    _, name = operate.container(deployment, backup.SERVICE.role)
+    name = f"{fleet.prefix}-{deployment.plans['backup'].docker_name}"
     files = {f.mount: f.content for f in deployment.plans["backup"].files}
-    args = ["create", "--name", name, "--network", "host", "--label", f"org.pmoves.test={fleet.prefix}"]
+    args = ["create", "--name", name, "--network", "host", *stack_labels(fleet.prefix, "backup")]
     args += ["--volume", f"{volume}:{BACKUPS_MOUNT}"] + [a for key in env for a in ("--env", key)]
     docker(*args, IMAGE, *backup.COMMAND[1:], env=env)
     fleet.containers["backup"] = Container(name, "backup")
     docker("cp", "-", f"{name}:/", data=tar_of(files))
     docker("start", name)
-    _, gateway = operate.container(deployment, "gateway")
+    # As Pulumi names it: each generation of the rolling gateway has a suffix of its own.
+    gateway = f"{fleet.prefix}-{deployment.plans['gateway'].docker_name}-{secrets.token_hex(4)}"
     docker(
         "run",
         "-d",
         "--name",
         gateway,
-        "--label",
-        f"org.pmoves.test={fleet.prefix}",
+        *stack_labels(fleet.prefix, "gateway"),
         IMAGE,
         "-c",
         "import time; time.sleep(3600)",
@@ -80,6 +82,18 @@ def stack(live_images, deployments, tmp_path):
         fleet.remove()
         server.stop()
         moto.close()
+
+
+def stack_labels(prefix: str, role: str) -> list[str]:
+    """The labels targets/docker.py puts on a stack's container, plus the test fleet's own."""
+    labels = {PROJECT_LABEL: PROJECT, STACK_LABEL: prefix, SERVICE_LABEL: role, "org.pmoves.test": prefix}
+    return [arg for key, value in labels.items() for arg in ("--label", f"{key}={value}")]
+
+
+def states(deployment) -> dict:
+    """Every container of the stack: its state, with the time it last started."""
+    listed = docker("ps", "--all", "--quiet", "--filter", f"label={STACK_LABEL}={deployment.spec.name_prefix}")
+    return {c["Name"]: c["State"] for c in json.loads(docker("inspect", *listed.split()))}
 
 
 def verb(deployment, *argv: str) -> int:
@@ -107,13 +121,23 @@ def test_backup_list_restore_and_drill_through_the_backup_container(stack, capfd
     assert local["complete"] and offsite["complete"]
     assert [b["kind"] for b in listing["local"]] == ["full", "manual"]
 
+    before_refusals = states(deployment)
+    assert len(before_refusals) == 2 and all(state["Running"] for state in before_refusals.values())
     refused = verb(deployment, "restore", "prod", "--from", local["name"])
     assert refused == 2  # the database holds rows: refused, nothing changed
-    assert "needs --replace" in capfd.readouterr().err
-    _, gateway = operate.container(deployment, "gateway")
+    captured = capfd.readouterr()
+    assert "needs --replace" in captured.err and " stop " not in captured.out
+    assert verb(deployment, "restore", "prod", "--from", local["name"] + "-typo", "--replace") == 2
+    assert "no backup" in capfd.readouterr().err
+    with pytest.raises(ConfigError, match="needs a backup's name"):
+        verb(deployment, "restore", "prod", "--from", "")
+    assert states(deployment) == before_refusals  # nothing stopped, restarted or removed
+    [gateway] = [name for name, up in operate.containers(deployment, "gateway") if up]
+    assert gateway != f"{deployment.spec.name_prefix}-{deployment.plans['gateway'].docker_name}"
     first_start = started_at(gateway)
     server.client.run("TRUNCATE TABLE ModelInference")
     assert verb(deployment, "restore", "prod", "--from", offsite["name"], "--offsite", "--replace") == 0
+    assert f"stop {gateway}" in capfd.readouterr().out  # stopped by the name the labels found
     assert answers(server) == before
     assert started_at(gateway) != first_start  # stopped for the restore, started again
     assert json.loads(docker("inspect", gateway))[0]["State"]["Running"]

@@ -108,14 +108,14 @@ def test_an_edge_with_its_own_port_leaves_the_gateway_published():
             },
             "clickhouse.port must be set",
         ),
-        ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by edge on host 'main'"),
+        ({"ui": {"port": 3030}}, "ui.port: 3030 is already published by gateway.port on host 'main'"),
         (
             {"edge": {"serve_ui": False}, "ui": {"port": 3030}},
-            "gateway.port: 3030 is already published by ui on host 'main'",  # the edge publishes gateway.port
+            "ui.port: 3030 is already published by gateway.port on host 'main'",
         ),
         (
             {"edge": {"enabled": False}, "ui": {"port": 3030}},
-            "ui.port: 3030 is already published by gateway on host 'main'",
+            "ui.port: 3030 is already published by gateway.port on host 'main'",
         ),
         (
             {"hosts": {"main": {}, "other": {"bind_address": "10.0.0.8"}}, "edge": {"host": "other", "port": 3031}},

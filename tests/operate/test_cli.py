@@ -245,6 +245,10 @@ def test_plan_leads_with_a_summary_and_gives_every_input_on_request(project, env
     assert f"    + {len(planned['resources'])} to create (against an empty stack; `diff` compares two plans)" in lines
     containers = sum(r["type"].endswith(":Container") for r in planned["resources"])
     assert f"{containers} Container" in short.stdout
+    # The migration guide's step: prod's adopted volumes, read and never created (docs/migration.md).
+    assert "    > 2 to read: existing, adopted; never created, replaced or deleted" in lines
+    assert "      > read Volume clickhouse-data (tensorzero-clickhouse-data)" in lines
+    assert "      > read Volume ollama-models (pmoves-ollama-models)" in lines
     assert len(lines) < len(planned["resources"]) + 15  # one line per resource, not every input
     assert "inputs" not in short.stdout and "protect: " not in short.stdout
     detailed = cli(project, "plan", "prod", "--details", "--env-dir", env_dirs["prod"])

@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -91,6 +92,26 @@ def test_a_refused_connection_fails_at_once_naming_the_first_cause(tmp_path):
         "refused by 127.0.0.1:9. Likely cause: nothing listens there: is the container running?"
     ]
     assert not [value for value in CANARIES.values() if value in done.stdout + done.stderr + report]
+
+
+def test_containers_that_do_not_exist_fail_within_5s_naming_each(tmp_path):
+    """Outputs of a stack whose containers are gone (or were never created) on a Docker host that answers."""
+    if subprocess.run(["docker", "info"], capture_output=True, check=False).returncode != 0:
+        pytest.skip("needs a Docker engine that answers (`make system-deps` starts one)")
+    outputs = closed_outputs()
+    engine = "unix:///var/run/docker.sock"
+    gone = {role: f"pmoves-absent-{os.getpid()}-{role}" for role in ("gateway", "clickhouse")}
+    outputs |= {"containers": gone, "docker_hosts": {role: engine for role in gone}}
+    started = time.monotonic()
+    done = smoke(outputs, tmp_path, budget=30)
+    assert time.monotonic() - started < 5, done.stdout
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        f"smoke test: FAILED: these containers do not exist: gateway ({gone['gateway']} on {engine}), clickhouse "
+        f"({gone['clickhouse']} on {engine}); is the stack deployed (`make up STACK=test`)?"
+    )
+    report = (tmp_path / "smoke.xml").read_text()
+    assert 'failures="1"' in report and gone["gateway"] in report
 
 
 @pytest.fixture
@@ -304,7 +325,7 @@ def test_python_without_the_requirements_says_run_make_first():
     )
     assert done.returncode != 0
     assert done.stdout == "" and len(done.stderr.splitlines()) == 1, done.stderr
-    assert "is not installed for" in done.stderr and "run `make` first" in done.stderr
+    assert "is not installed for" in done.stderr and "run `make venv` first" in done.stderr
 
 
 def test_the_console_command_runs_the_cli_from_anywhere(tmp_path, canary_env_dirs):

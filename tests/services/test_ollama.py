@@ -277,7 +277,7 @@ def test_an_ollama_url_with_or_without_v1_is_completed(tmp_path):
         ({"instances": {"a": {"alias": "box", "port": 21434}, "b": {"alias": "box", "port": 21435}}},
          "ollama.instances.b.alias", "'box' is already ollama-a's hostname"),
         ({"instances": {"edge": {"port": 11434}}}, "ollama.instances.edge.port",
-         "11434 is already published by ollama on host 'main'"),
+         "11434 is already published by ollama.port on host 'main'"),
         ({"instances": {"edge": {"host": "jetson"}}}, "ollama.instances.edge.host", "'jetson' is not one of hosts"),
         ({"instances": {"Edge_1": {}}}, "ollama.instances.Edge_1.[key]", "is not a valid instance name"),
     ],

@@ -34,6 +34,9 @@ def test_running_and_healthy(container_role, outputs, budget, docker_hosts, monk
 
     def attempt(timeout):
         inspected = host.run("docker inspect --type container %s", name)
+        if inspected.rc != 0 and "no such" in inspected.stderr.lower():
+            # A container that does not exist will not start by waiting: only one that exists is waited for.
+            pytest.fail(f"{container_role}: no container {name} on {url}: is the stack deployed?")
         if inspected.rc != 0:
             raise NotYet(f"no container {name}: {shown(inspected.stderr)}")
         state = json.loads(inspected.stdout)[0]["State"]

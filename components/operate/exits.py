@@ -1,0 +1,75 @@
+"""How every verb ends when the world interrupts it: one line on stderr and a conventional exit code, never a
+traceback. Standard library only: the smoke command imports it with requirements-smoke.txt alone."""
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
+EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `command | head` when the reader left early
+EXIT_IO = 74  # sysexits.h EX_IOERR: a file could not be read or written
+
+
+def _say(line: str) -> None:
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        pass  # stderr is gone too: the exit code alone tells
+
+
+def _interrupted(prog: str) -> None:
+    _say(f"{prog}: interrupted")
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    # Now, not through the interpreter's exit: Pulumi's mocks leave threads a normal exit would wait for forever.
+    os._exit(EXIT_INTERRUPTED)
+
+
+def leave_on_interrupt(prog: str) -> None:
+    """Ctrl-C ends the process at once with one line. A KeyboardInterrupt raised inside a library instead (the
+    gateway's loader, Pulumi's event loop) prints that library's own traceback first. Main thread only."""
+    signal.signal(signal.SIGINT, lambda signum, frame: _interrupted(prog))
+
+
+@contextmanager
+def unwinding() -> Iterator[None]:
+    """Inside, Ctrl-C raises KeyboardInterrupt, so every `finally` on the way out runs: a stopped gateway is
+    started again, a file holding credentials is removed. `guarded` then ends the process as usual."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _silence_stdout() -> None:
+    """The interpreter flushes stdout once more at exit; into a closed pipe that flush would print a warning."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def guarded(prog: str, main: Callable[[], int]) -> int:
+    """main()'s status; a closed pipe, Ctrl-C or an unreadable file end it with one line and a conventional code."""
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: _interrupted(prog))
+    try:
+        status = main()
+        sys.stdout.flush()  # output still buffered meets a closed pipe here, inside the guard
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_CLOSED_PIPE  # the reader chose to stop reading: nothing to say
+    except KeyboardInterrupt:
+        _interrupted(prog)
+        raise  # not reached: _interrupted leaves the process
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        _say(f"{prog}: {where}{error.strerror or error}")
+        return EXIT_IO
+    finally:
+        signal.signal(signal.SIGINT, previous)
