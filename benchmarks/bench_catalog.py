@@ -23,7 +23,7 @@ from conftest import MINIMAL_ENV, make_project, minimal_config  # noqa: E402
 from test_pmoves_catalog import FILES, FIXTURE, HOSTED_KEYS, LOCAL  # noqa: E402
 
 from components.operate.plan import plan  # noqa: E402
-from components.targets.build import rendered_files  # noqa: E402
+from components.stack.deployment import rendered_files  # noqa: E402
 from components.targets.preflight import load  # noqa: E402
 
 STACKS = {

@@ -26,11 +26,11 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from components import tensorzero_check  # noqa: E402
 from components.model.settings import EnvFilesSpec  # noqa: E402
+from components.operate import tensorzero_check  # noqa: E402
 from components.operate.plan import plan  # noqa: E402
+from components.stack.deployment import rendered_files  # noqa: E402
 from components.stack.loader import read_stack_config, stacks  # noqa: E402
-from components.targets.build import rendered_files  # noqa: E402
 from components.targets.preflight import load  # noqa: E402
 
 TARGET_S = 5.0
