@@ -127,12 +127,17 @@ def cmd_ci_env(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from components.operate import tensorzero_check
-    from components.operate.plan import plan
 
     deployment = _load(args)
     files = rendered_files(deployment)  # each is parsed back as it renders
-    tensorzero_check.check(deployment)  # the gateway's own loader, as the gateway runs it at start
-    desired = plan(deployment)
+    # The gateway's own loader, as the gateway runs it at start: in a child process, beside the plan.
+    loader_checked = tensorzero_check.started(deployment)
+    try:
+        from components.operate.plan import plan  # Pulumi: imported after the fork, in this process only
+
+        desired = plan(deployment)
+    finally:
+        loader_checked()
     for notice in deployment.notices:
         print(f"notice: {notice}")
     adopted = Counter(summary.kind(r["type"]) for r in desired.get("external", []))

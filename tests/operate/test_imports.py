@@ -42,8 +42,9 @@ def test_a_docker_stacks_validate_imports_no_kubernetes_module(canary_env_dirs):
     stack = DOCKER_STACKS[0]
     modules = imported("validate", stack, "--env-dir", canary_env_dirs[stack])
     assert not modules & KUBERNETES
-    # It does run Pulumi's mocks and TensorZero's loader: the probe sees what is loaded.
-    assert modules >= PULUMI | TENSORZERO
+    # It runs Pulumi's mocks itself (the probe sees what is loaded); TensorZero's loader runs in its child.
+    assert modules >= PULUMI
+    assert not modules & TENSORZERO
 
 
 @pytest.mark.skipif(not CLUSTER_STACKS, reason="no cluster stack in stacks/")
