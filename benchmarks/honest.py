@@ -13,6 +13,7 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 BUSY_PER_CPU = 0.25
 
@@ -29,7 +30,7 @@ def busy(load: tuple[float, float, float]) -> bool:
 class Rounds:
     """Per configuration, one value per round; per round, the load before and after."""
 
-    values: dict[str, list[float]] = field(default_factory=dict)
+    values: dict[str, list] = field(default_factory=dict)  # a float, or a dict of named floats, per round
     loads: list[tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=list)
 
     def busy_rounds(self) -> list[int]:
@@ -40,9 +41,9 @@ class Rounds:
         quiet = [i for i in range(len(self.loads)) if i not in self.busy_rounds()]
         return quiet or list(range(len(self.loads)))
 
-    def figure(self, config: str) -> tuple[float, float, float]:
-        """(median, min, max) over the counted rounds."""
-        picked = [self.values[config][i] for i in self.counted()]
+    def figure(self, config: str, name: str | None = None) -> tuple[float, float, float]:
+        """(median, min, max) over the counted rounds (of the value called `name`, when a round gives several)."""
+        picked = [self.values[config][i] if name is None else self.values[config][i][name] for i in self.counted()]
         return statistics.median(picked), min(picked), max(picked)
 
     def verdict_note(self) -> str:
@@ -62,9 +63,9 @@ class Rounds:
         return not self.busy_rounds()
 
 
-def run_rounds(configs: Sequence[str], n: int, measure: Callable[[str], float], log=sys.stderr) -> Rounds:
+def run_rounds(configs: Sequence[str], n: int, measure: Callable[[str], Any], log=sys.stderr) -> Rounds:
     """`measure(config)` for every configuration, `n` rounds, rotated within each round."""
-    result = Rounds({config: [0.0] * n for config in configs})
+    result = Rounds({config: [None] * n for config in configs})
     for r in range(n):
         before = load_average()
         order = list(configs[r % len(configs) :]) + list(configs[: r % len(configs)])
