@@ -406,9 +406,18 @@ def test_a_streamed_answer_goes_over_a_fresh_connection_and_others_over_the_pool
     """On a pooled connection the gateway's stream ended 40 ms late (Nagle against delayed ACKs: services/edge.py,
     STREAM_UPSTREAM); the timing is in benchmarks/bench_edge.py, the mechanism here."""
     plain = json.dumps({"model": "claude_sonnet", "messages": HELLO}).encode()
+    not_streamed = json.dumps({"model": "claude_sonnet", "messages": HELLO, "stream": False}).encode()
+    quoted = json.dumps({"model": "claude_sonnet", "messages": [{"role": "user", "content": '"stream": true'}]})
     streamed = json.dumps({"model": "claude_sonnet", "messages": HELLO, "stream": True}).encode()
     with running_edge(rig.open, stand_in.endpoint, tmp_path) as running:
-        for body in (plain, plain, plain, streamed, streamed, b'{"model": "claude_sonnet", "stream" :  true}'):
+        for body in (
+            plain,
+            not_streamed,
+            quoted.encode(),
+            streamed,
+            streamed,
+            b'{"stream" :\n true, "model": "claude_sonnet"}',
+        ):
             with httpx.Client() as client:  # a new client connection each time: only the edge's side can be pooled
                 assert client.post(f"{running.url}/v1/chat/completions", content=body).status_code == 200
     peers = [request["peer"] for request in stand_in.requests]
