@@ -71,7 +71,7 @@ ANSWER = json.dumps(
         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
     }
 )
-TARGETS = {"throughput": 0.8, "p50_over_plain_ms": 0.05, "p99_added_ms": 0.5}
+TARGETS = {"throughput": 0.8, "p50_over_plain_ms": 0.05, "p99_added_ms": 0.5, "cpu_over_plain": 1.5}
 
 NGINX_MAIN = """worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -250,8 +250,30 @@ async def open_loop_latencies(port: int, payload: bytes, rate: float, seconds: f
     return latencies[warmup:], failed and f"{failed} ({kinds})"
 
 
-def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> float:
-    """Requests per second `wrk` gets with 16 connections that send as soon as their answer arrived."""
+def proxy_cpu_seconds(prefix: Path | None) -> float:
+    """User + system CPU so far of the nginx started with this prefix: its master and their workers (0: none)."""
+    if prefix is None:
+        return 0.0
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[entry.name] = (
+                    int(fields[1]),
+                    int(fields[11]) + int(fields[12]),
+                    (entry / "cmdline").read_bytes(),
+                )
+        except OSError:  # gone meanwhile
+            continue
+    masters = {pid for pid, (_, _, cmdline) in stats.items() if f"{prefix}/".encode() in cmdline}
+    ticks = sum(cpu for pid, (ppid, cpu, _) in stats.items() if pid in masters or str(ppid) in masters)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> tuple[float, int]:
+    """Requests per second `wrk` gets with 16 connections that send as soon as their answer arrived, and how
+    many requests it sent."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     header_lines = "".join(
         f'wrk.headers["{k}"] = "{v}"\n' for k, v in {"Content-Type": "application/json", **headers}.items()
@@ -268,7 +290,8 @@ def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, sec
         script.unlink()
     if "Non-2xx" in done.stdout:
         raise SystemExit(f"wrk saw errors on {path}:\n{done.stdout}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    sent = int(re.search(r"(\d+) requests in", done.stdout).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1)), sent
 
 
 def ms(seconds: float) -> str:
@@ -295,19 +318,22 @@ def main() -> int:
         stack.enter_context(nginx(root / "plain", PLAIN_HOP.format(upstream=tensorzero.port, port=plain_port)))
         edge = stack.enter_context(running_edge(deployment, tensorzero, root / "edge"))
         key = {"Authorization": f"Bearer {KEY}"}
-        direct, hop, through_edge = (
-            (tensorzero.port, "/openai/v1/chat/completions", DIRECT_BODY, {}, DIRECT_STREAM),
-            (plain_port, "/openai/v1/chat/completions", DIRECT_BODY, {}, DIRECT_STREAM),
-            (edge.port, "/v1/chat/completions", EDGE_BODY, key, EDGE_STREAM),
-        )
         paths = {
-            "TensorZero alone": direct,
-            "plain nginx hop (keep-alive pool)": hop,
-            "edge (key, name rewrite, log, metrics)": through_edge,
+            "TensorZero alone": (tensorzero.port, "/openai/v1/chat/completions", DIRECT_BODY, {}, DIRECT_STREAM, None),
+            "plain nginx hop (keep-alive pool)": (
+                *(plain_port, "/openai/v1/chat/completions", DIRECT_BODY, {}, DIRECT_STREAM, root / "plain"),
+            ),
+            "edge (key, name rewrite, log, metrics)": (
+                *(edge.port, "/v1/chat/completions", EDGE_BODY, key, EDGE_STREAM, root / "edge"),
+            ),
+            # The same edge with the rename switched off: the caller sends TensorZero's full name.
+            "edge, full name (no rename)": (
+                *(edge.port, "/v1/chat/completions", DIRECT_BODY, key, DIRECT_STREAM, root / "edge"),
+            ),
         }
 
         def measure(label: str) -> dict[str, float]:
-            port, path, body, headers, streamed = paths[label]
+            port, path, body, headers, streamed, prefix = paths[label]
             latencies, failed = asyncio.run(
                 open_loop_latencies(port, request_bytes(path, body, headers), args.rate, args.seconds)
             )
@@ -316,9 +342,11 @@ def main() -> int:
             figures = {
                 "p50": percentile(latencies, 0.5),
                 "p99": percentile(latencies, 0.99),
-                "rps": closed_loop_throughput(port, path, body, headers, args.throughput_seconds),
                 "lost": int(failed.split(" ")[0]) if failed else 0,
             }
+            cpu_before = proxy_cpu_seconds(prefix)
+            figures["rps"], sent = closed_loop_throughput(port, path, body, headers, args.throughput_seconds)
+            figures["proxy_cpu_us"] = (proxy_cpu_seconds(prefix) - cpu_before) / sent * 1e6
             stream = stream_figures(port, request_bytes(path, streamed, headers), STREAMS)
             return figures | {f"stream_{name}": value for name, value in stream.items()}
 
@@ -338,7 +366,7 @@ def main() -> int:
 def table(measured: dict, rounds: honest.Rounds, args) -> str:
     """Each figure the median over the counted rounds, its range in brackets; milliseconds unless named."""
     nginx_version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    base, plain, edge = measured.values()
+    base, plain, edge, _ = measured.values()
 
     def spread(figure: tuple[float, float, float], scale: float = 1000, digits: int = 3) -> str:
         median, low, high = (x * scale for x in figure)
@@ -354,14 +382,15 @@ def table(measured: dict, rounds: honest.Rounds, args) -> str:
         "",
         honest.load_line(rounds),
         "",
-        "| path | p50 | p99 | added p50 | failed (open loop) | closed-loop req/s | x TensorZero |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| path | p50 | p99 | added p50 | failed (open loop) | closed-loop req/s | x TensorZero | proxy CPU/req, us |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, figures in measured.items():
         added = figures["p50"][0] - base["p50"][0]
         lines.append(
             f"| {label} | {spread(figures['p50'])} | {spread(figures['p99'])} | {added * 1000:.3f} | "
-            f"{figures['lost'][0]:.0f} | {spread(figures['rps'], 1, 0)} | {figures['rps'][0] / base['rps'][0]:.2f} |"
+            f"{spread(figures['lost'], 1, 0)} | {spread(figures['rps'], 1, 0)} | "
+            f"{figures['rps'][0] / base['rps'][0]:.2f} | {spread(figures['proxy_cpu_us'], 1, 1)} |"
         )
     lines += [
         "",
@@ -380,6 +409,7 @@ def table(measured: dict, rounds: honest.Rounds, args) -> str:
     over_plain = (edge["p50"][0] - plain["p50"][0]) * 1000
     throughput = edge["rps"][0] / base["rps"][0]
     added_p99 = (edge["p99"][0] - base["p99"][0]) * 1000
+    cpu_ratio = edge["proxy_cpu_us"][0] / plain["proxy_cpu_us"][0] if plain["proxy_cpu_us"][0] else float("inf")
     stream_added = max((edge[f"stream_{k}"][0] - base[f"stream_{k}"][0]) * 1000 for k in stream_keys)
     lines += [
         "",
@@ -390,7 +420,9 @@ def table(measured: dict, rounds: honest.Rounds, args) -> str:
         f"{verdict(over_plain <= TARGETS['p50_over_plain_ms'])}; added p99 <= {TARGETS['p99_added_ms']} ms: "
         f"{added_p99:.3f} ms, {verdict(added_p99 <= TARGETS['p99_added_ms'])}; a stream's timings at most "
         f"{STREAM_TARGET_ADDED_MS:g} ms over TensorZero's own: {stream_added:+.3f} ms at most, "
-        f"{verdict(stream_added <= STREAM_TARGET_ADDED_MS)}.",
+        f"{verdict(stream_added <= STREAM_TARGET_ADDED_MS)}; the edge's CPU per request at most "
+        f"{TARGETS['cpu_over_plain']}x the plain hop's: {cpu_ratio:.2f}x, "
+        f"{verdict(cpu_ratio <= TARGETS['cpu_over_plain'])}.",
         "",
         f"Command: `{honest.command_line()}`; {rounds.verdict_note()}.",
     ]
