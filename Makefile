@@ -277,7 +277,7 @@ restore-drill: venv $(if $(ENV_DIR),,env-layers) ## back up the deployed STACK, 
 bench-backup: test-venv ## time backup and restore of 1 million ModelInference rows in chdb, and their size
 	$(PYTHON) benchmarks/bench_backup.py
 
-bench: venv ## time validate + plan of dev, staging and prod (BENCH_N runs, default 5)
+bench: venv ## time each verb of every stack as a fresh process (BENCH_N rounds, default 5)
 	$(PYTHON) benchmarks/bench_plan.py $(BENCH_N)
 
 clean: ## remove out/ and caches (keeps the venv and .pulumi-state)

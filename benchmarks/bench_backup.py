@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+import honest  # noqa: E402
 from chdb_run import MODEL_INFERENCE_DDL  # noqa: E402
 
 DATABASE = "tensorzero"
@@ -138,7 +139,9 @@ def once(rows: int) -> dict:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    before = honest.load_average()
     runs = [once(rows) for _ in range(int(sys.argv[2]) if len(sys.argv) > 2 else 3)]
+    after = honest.load_average()
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     mib = 1024 * 1024
     steps = [
@@ -150,6 +153,12 @@ def main() -> None:
         ("CHECK TABLE of the restored table", median["check_s"], None),
     ]
     print(f"{rows:,} ModelInference rows (+{rows // 100:,} for the incremental); median of {len(runs)} runs")
+    busy = honest.busy(before) or honest.busy(after)
+    print(
+        f"load average (1/5/15 min) before: {honest.fmt_load(before)}, after: {honest.fmt_load(after)}"
+        + ("; BUSY MACHINE: not comparable with an idle run" if busy else "")
+        + f"; command: {honest.command_line()}"
+    )
     print("| step | seconds | size on disk, MiB |")
     print("|---|---:|---:|")
     for step, seconds, size in steps:

@@ -12,6 +12,10 @@ checks a caller's key, logs and counts.
   rate whatever the answers do, and each latency runs from when the request was *due*, so a stalled answer
   shows in the tail instead of delaying the next request (no coordinated omission). Each path runs alone.
 - Throughput, closed loop: `wrk` (Debian) with 16 connections, each sending as soon as its answer arrived.
+- A streamed answer (benchmarks/edge_stream.py): time to first byte, between chunks, from the last content chunk
+  to `data: [DONE]`, and from `[DONE]` to the response's end; the provider streams three chunks then [DONE].
+- Honest figures (benchmarks/honest.py): the paths run rotated within each round, each figure is the median
+  over rounds with its range, the load average is printed before and after, busy rounds are left out or flagged.
 
 --write-docs replaces the table between the markers in docs/edge.md.
 """
@@ -21,7 +25,6 @@ import asyncio
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,12 +37,14 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
 
+import honest  # noqa: E402
 from bench_plan import fake_env_dir  # noqa: E402
 from edge_rig import free_port, running_edge  # noqa: E402
+from edge_stream import provider_location, stream_figures  # noqa: E402
 from openloop import percentile  # noqa: E402
 
-from components import gateway  # noqa: E402
 from components.core.plans import Endpoint  # noqa: E402
+from components.services import gateway  # noqa: E402
 from components.stack.loader import load  # noqa: E402
 
 DOCS = PROJECT_DIR / "docs" / "edge.md"
@@ -49,6 +54,13 @@ MODEL = "bench_chat"
 MESSAGES = [{"role": "user", "content": "Summarise the PMOVES architecture in one sentence. " * 20}]
 DIRECT_BODY = json.dumps({"model": f"tensorzero::model_name::{MODEL}", "messages": MESSAGES}).encode()
 EDGE_BODY = json.dumps({"messages": MESSAGES, "model": "bench-upstream"}).encode()  # the seed's bare name
+STREAM_MODEL = "bench_stream"
+DIRECT_STREAM = json.dumps(
+    {"model": f"tensorzero::model_name::{STREAM_MODEL}", "messages": MESSAGES, "stream": True}
+).encode()
+EDGE_STREAM = json.dumps({"messages": MESSAGES, "model": "bench-stream-upstream", "stream": True}).encode()
+STREAM_TARGET_ADDED_MS = 1.0
+STREAMS = 30  # streams per path and round
 ANSWER = json.dumps(
     {
         "id": "chatcmpl-bench",
@@ -59,7 +71,7 @@ ANSWER = json.dumps(
         "usage": {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6},
     }
 )
-TARGETS = {"throughput": 0.8, "p50_over_plain_ms": 0.05, "p99_added_ms": 0.5}
+TARGETS = {"throughput": 0.8, "p50_over_plain_ms": 0.05, "p99_added_ms": 0.5, "cpu_over_plain": 1.5}
 
 NGINX_MAIN = """worker_processes 1;
 pid {prefix}/nginx.pid;
@@ -80,6 +92,7 @@ PROVIDER = """server {{
         listen 127.0.0.1:{port};
         default_type application/json;
         location / {{ return 200 '{answer}'; }}
+        {stream}
     }}"""
 PLAIN_HOP = """upstream tensorzero {{
         server 127.0.0.1:{upstream};
@@ -117,6 +130,14 @@ api_key = "none"
 [models.{MODEL}]
 provider = "bench"
 model = "bench-upstream"
+
+[providers.bench_stream]
+base_url = "http://127.0.0.1:{provider_port}/stream/v1"
+api_key = "none"
+
+[models.{STREAM_MODEL}]
+provider = "bench_stream"
+model = "bench-stream-upstream"
 
 [models.local_chat]
 provider = "bench"
@@ -229,8 +250,30 @@ async def open_loop_latencies(port: int, payload: bytes, rate: float, seconds: f
     return latencies[warmup:], failed and f"{failed} ({kinds})"
 
 
-def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> float:
-    """Requests per second `wrk` gets with 16 connections that send as soon as their answer arrived."""
+def proxy_cpu_seconds(prefix: Path | None) -> float:
+    """User + system CPU so far of the nginx started with this prefix: its master and their workers (0: none)."""
+    if prefix is None:
+        return 0.0
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                stats[entry.name] = (
+                    int(fields[1]),
+                    int(fields[11]) + int(fields[12]),
+                    (entry / "cmdline").read_bytes(),
+                )
+        except OSError:  # gone meanwhile
+            continue
+    masters = {pid for pid, (_, _, cmdline) in stats.items() if f"{prefix}/".encode() in cmdline}
+    ticks = sum(cpu for pid, (ppid, cpu, _) in stats.items() if pid in masters or str(ppid) in masters)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, seconds: int) -> tuple[float, int]:
+    """Requests per second `wrk` gets with 16 connections that send as soon as their answer arrived, and how
+    many requests it sent."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     header_lines = "".join(
         f'wrk.headers["{k}"] = "{v}"\n' for k, v in {"Content-Type": "application/json", **headers}.items()
@@ -247,7 +290,8 @@ def closed_loop_throughput(port: int, path: str, body: bytes, headers: dict, sec
         script.unlink()
     if "Non-2xx" in done.stdout:
         raise SystemExit(f"wrk saw errors on {path}:\n{done.stdout}")
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))
+    sent = int(re.search(r"(\d+) requests in", done.stdout).group(1))
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1)), sent
 
 
 def ms(seconds: float) -> str:
@@ -266,38 +310,50 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as temp, ExitStack() as stack:
         root = Path(temp)
         provider_port, plain_port = free_port(), free_port()
-        stack.enter_context(nginx(root / "provider", PROVIDER.format(port=provider_port, answer=ANSWER)))
+        stack.enter_context(
+            nginx(root / "provider", PROVIDER.format(port=provider_port, answer=ANSWER, stream=provider_location()))
+        )
         deployment = deployments(root, provider_port)
         tensorzero, keep = tensorzero_routes(deployment, root)
         stack.enter_context(nginx(root / "plain", PLAIN_HOP.format(upstream=tensorzero.port, port=plain_port)))
         edge = stack.enter_context(running_edge(deployment, tensorzero, root / "edge"))
         key = {"Authorization": f"Bearer {KEY}"}
         paths = {
-            "TensorZero alone": (tensorzero.port, "/openai/v1/chat/completions", DIRECT_BODY, {}),
-            "plain nginx hop (keep-alive pool)": (plain_port, "/openai/v1/chat/completions", DIRECT_BODY, {}),
-            "edge (key, name rewrite, log, metrics)": (edge.port, "/v1/chat/completions", EDGE_BODY, key),
+            "TensorZero alone": (tensorzero.port, "/openai/v1/chat/completions", DIRECT_BODY, {}, DIRECT_STREAM, None),
+            "plain nginx hop (keep-alive pool)": (
+                *(plain_port, "/openai/v1/chat/completions", DIRECT_BODY, {}, DIRECT_STREAM, root / "plain"),
+            ),
+            "edge (key, name rewrite, log, metrics)": (
+                *(edge.port, "/v1/chat/completions", EDGE_BODY, key, EDGE_STREAM, root / "edge"),
+            ),
+            # The same edge with the rename switched off: the caller sends TensorZero's full name.
+            "edge, full name (no rename)": (
+                *(edge.port, "/v1/chat/completions", DIRECT_BODY, key, DIRECT_STREAM, root / "edge"),
+            ),
         }
-        # Rounds, each path once per round in a rotated order, so warm-up and neighbours' load fall on all
-        # alike; each figure is the median of its rounds.
-        rounds: dict[str, list[tuple[float, float, float]]] = {label: [] for label in paths}
-        labels = list(paths)
-        for round_index in range(args.rounds):
-            for label in labels[round_index % len(labels) :] + labels[: round_index % len(labels)]:
-                port, path, body, headers = paths[label]
-                latencies, failed = asyncio.run(
-                    open_loop_latencies(port, request_bytes(path, body, headers), args.rate, args.seconds)
-                )
-                if failed:  # an overloaded path: reported beside its figures, never hidden
-                    print(f"{label}: failed {failed}", file=sys.stderr)
-                throughput = closed_loop_throughput(port, path, body, headers, args.throughput_seconds)
-                lost = int(failed.split(" ")[0]) if failed else 0
-                rounds[label].append((percentile(latencies, 0.5), percentile(latencies, 0.99), throughput, lost))
-        measured = {
-            label: tuple(statistics.median(figures[i] for figures in results) for i in range(4))
-            for label, results in rounds.items()
-        }
+
+        def measure(label: str) -> dict[str, float]:
+            port, path, body, headers, streamed, prefix = paths[label]
+            latencies, failed = asyncio.run(
+                open_loop_latencies(port, request_bytes(path, body, headers), args.rate, args.seconds)
+            )
+            if failed:  # an overloaded path: reported beside its figures, never hidden
+                print(f"{label}: failed {failed}", file=sys.stderr)
+            figures = {
+                "p50": percentile(latencies, 0.5),
+                "p99": percentile(latencies, 0.99),
+                "lost": int(failed.split(" ")[0]) if failed else 0,
+            }
+            cpu_before = proxy_cpu_seconds(prefix)
+            figures["rps"], sent = closed_loop_throughput(port, path, body, headers, args.throughput_seconds)
+            figures["proxy_cpu_us"] = (proxy_cpu_seconds(prefix) - cpu_before) / sent * 1e6
+            stream = stream_figures(port, request_bytes(path, streamed, headers), STREAMS)
+            return figures | {f"stream_{name}": value for name, value in stream.items()}
+
+        rounds = honest.run_rounds(list(paths), args.rounds, measure)
+        measured = {label: {name: rounds.figure(label, name) for name in rounds.values[label][0]} for label in paths}
         del keep
-    text = table(measured, args)
+    text = table(measured, rounds, args)
     print(text)
     if args.write_docs:
         document = DOCS.read_text()
@@ -307,36 +363,68 @@ def main() -> int:
     return 0
 
 
-def table(measured: dict, args) -> str:
+def table(measured: dict, rounds: honest.Rounds, args) -> str:
+    """Each figure the median over the counted rounds, its range in brackets; milliseconds unless named."""
     nginx_version = subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip()
-    (base_p50, base_p99, base_rps, _), (plain_p50, _, _, _), (edge_p50, edge_p99, edge_rps, _) = measured.values()
+    base, plain, edge, _ = measured.values()
+
+    def spread(figure: tuple[float, float, float], scale: float = 1000, digits: int = 3) -> str:
+        median, low, high = (x * scale for x in figure)
+        return f"{median:.{digits}f} ({low:.{digits}f}-{high:.{digits}f})"
+
     lines = [
         f"Measured by `benchmarks/bench_edge.py` on a {os.cpu_count()}-core machine "
         f"({nginx_version.removeprefix('nginx version: ')} with the Lua module, Python {sys.version.split()[0]} "
         f"client): open loop at {args.rate:g} requests/s for {args.seconds:g} s per path (latency from each "
         f"request's due time, first tenth not counted); closed-loop throughput with `wrk -c16` for "
-        f"{args.throughput_seconds} s per path; median of {args.rounds} rounds; milliseconds.",
+        f"{args.throughput_seconds} s per path; {STREAMS} streams per path one after another; median (range) of "
+        f"{len(rounds.counted())} rounds, paths rotated within each; milliseconds.",
         "",
-        "| path | p50 | p99 | added p50 | added p99 | failed (open loop) | closed-loop req/s | x TensorZero |",
+        honest.load_line(rounds),
+        "",
+        "| path | p50 | p99 | added p50 | failed (open loop) | closed-loop req/s | x TensorZero | proxy CPU/req, us |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for label, (p50, p99, rps, lost) in measured.items():
+    for label, figures in measured.items():
+        added = figures["p50"][0] - base["p50"][0]
         lines.append(
-            f"| {label} | {ms(p50)} | {ms(p99)} | {ms(p50 - base_p50)} | {ms(p99 - base_p99)} | {lost:.0f} | "
-            f"{rps:.0f} | {rps / base_rps:.2f} |"
+            f"| {label} | {spread(figures['p50'])} | {spread(figures['p99'])} | {added * 1000:.3f} | "
+            f"{spread(figures['lost'], 1, 0)} | {spread(figures['rps'], 1, 0)} | "
+            f"{figures['rps'][0] / base['rps'][0]:.2f} | {spread(figures['proxy_cpu_us'], 1, 1)} |"
         )
-
-    def verdict(met: bool) -> str:
-        return "met" if met else "**not met**"
-
-    over_plain = (edge_p50 - plain_p50) * 1000
     lines += [
         "",
-        f"Targets: throughput through the edge >= {TARGETS['throughput']}x TensorZero's: "
-        f"{edge_rps / base_rps:.2f}x, {verdict(edge_rps / base_rps >= TARGETS['throughput'])}; the edge's added p50 "
+        "A streamed answer (three chunks, then `[DONE]`):",
+        "",
+        "| path | first byte | between chunks | last chunk to [DONE] | [DONE] to end | whole stream |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    stream_keys = ("first_byte", "between_chunks", "last_chunk_to_done", "done_to_end", "total")
+    for label, figures in measured.items():
+        lines.append(f"| {label} | " + " | ".join(spread(figures[f"stream_{k}"]) for k in stream_keys) + " |")
+
+    def verdict(met: bool) -> str:
+        return ("met" if met else "**not met**") if rounds.quiet else "not judged (busy machine)"
+
+    over_plain = (edge["p50"][0] - plain["p50"][0]) * 1000
+    throughput = edge["rps"][0] / base["rps"][0]
+    added_p99 = (edge["p99"][0] - base["p99"][0]) * 1000
+    cpu_ratio = edge["proxy_cpu_us"][0] / plain["proxy_cpu_us"][0] if plain["proxy_cpu_us"][0] else float("inf")
+    stream_added = max((edge[f"stream_{k}"][0] - base[f"stream_{k}"][0]) * 1000 for k in stream_keys)
+    lines += [
+        "",
+        f"Targets: throughput through the edge >= {TARGETS['throughput']}x TensorZero's: {throughput:.2f}x, "
+        f"{verdict(throughput >= TARGETS['throughput'])}; at least the plain hop's: "
+        f"{edge['rps'][0] / plain['rps'][0]:.2f}x, {verdict(edge['rps'][0] >= plain['rps'][0])}; the edge's p50 "
         f"within {TARGETS['p50_over_plain_ms']} ms of the plain hop's: {over_plain:+.3f} ms, "
         f"{verdict(over_plain <= TARGETS['p50_over_plain_ms'])}; added p99 <= {TARGETS['p99_added_ms']} ms: "
-        f"{(edge_p99 - base_p99) * 1000:.3f} ms, {verdict((edge_p99 - base_p99) * 1000 <= TARGETS['p99_added_ms'])}.",
+        f"{added_p99:.3f} ms, {verdict(added_p99 <= TARGETS['p99_added_ms'])}; a stream's timings at most "
+        f"{STREAM_TARGET_ADDED_MS:g} ms over TensorZero's own: {stream_added:+.3f} ms at most, "
+        f"{verdict(stream_added <= STREAM_TARGET_ADDED_MS)}; the edge's CPU per request at most "
+        f"{TARGETS['cpu_over_plain']}x the plain hop's: {cpu_ratio:.2f}x, "
+        f"{verdict(cpu_ratio <= TARGETS['cpu_over_plain'])}.",
+        "",
+        f"Command: `{honest.command_line()}`; {rounds.verdict_note()}.",
     ]
     return "\n".join(lines)
 

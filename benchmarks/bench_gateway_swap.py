@@ -20,6 +20,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
 
+import honest  # noqa: E402
 from live.conftest import BUILD_IMAGES  # noqa: E402
 from live.engine import Fleet  # noqa: E402
 from live.livestack import live_deployment, start  # noqa: E402
@@ -37,6 +38,7 @@ def main() -> int:
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/edge.md")
     args = parser.parse_args()
     subprocess.run(["bash", str(BUILD_IMAGES)], check=True)
+    before = honest.load_average()
     fleet = Fleet(f"pmoves-bench-{secrets.token_hex(3)}")
     fleet.create_network()
     try:
@@ -45,12 +47,20 @@ def main() -> int:
             swap = swap_under_load(live, args.rate)
     finally:
         fleet.remove()
+    after = honest.load_average()
     rest, during = swap.figures(during=False), swap.figures(during=True)
     lines = [
         f"Measured by `benchmarks/bench_gateway_swap.py` on this project's 2-core machine: `POST /v1/embeddings` "
         f"through the edge at {args.rate:g} requests/s (open loop, latency from each request's due time) while "
         f"the gateway is replaced (create, healthy, stop with drain, remove: {swap.ended - swap.began:.1f} s); "
         "milliseconds.",
+        "",
+        f"load average (1/5/15 min) before: {honest.fmt_load(before)}, after: {honest.fmt_load(after)}"
+        + (
+            "; BUSY MACHINE: latencies include other work's queueing"
+            if honest.busy(before) or honest.busy(after)
+            else ""
+        ),
         "",
         "| phase | requests | failed | p50 | p99 |",
         "|---|---:|---:|---:|---:|",

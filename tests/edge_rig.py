@@ -204,7 +204,13 @@ class StandIn(LocalServer):
             def answer(self):
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 stand_in.requests.append(
-                    {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "peer": self.client_address,  # the edge's side of the connection: pooled or fresh
+                    }
                 )
                 payload = json.dumps({"stand_in": True, "path": self.path}).encode()
                 self.send_response(200)

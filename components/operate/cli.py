@@ -1,4 +1,9 @@
-"""Offline CLI: `python -m components {render,plan,diff,validate,env}`; needs neither Pulumi CLI nor Docker."""
+"""Offline CLI: `python -m components {render,plan,diff,validate,env}`; needs neither Pulumi CLI nor Docker.
+
+Each verb imports only what it runs (a command is a fresh process, and imports are most of its time): Pulumi and
+pulumi-docker only where the mocks run (`plan`, `validate`), `tensorzero` only where its loader runs (`validate`),
+Kubernetes' modules only for a cluster stack (targets/preflight.py).
+"""
 
 import argparse
 import json
@@ -14,12 +19,10 @@ from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem, read_text
 from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
-from components.operate import ci, exits, summary, tensorzero_check
-from components.operate.plan import plan, to_json
+from components.operate import ci, exits, summary
 from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
-from components.stack.deployment import Deployment
-from components.targets.build import rendered_files
+from components.stack.deployment import Deployment, rendered_files
 from components.targets.preflight import load
 
 PROG = "python -m components"
@@ -54,6 +57,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from components.operate.plan import plan, to_json  # Pulumi: only where its mocks run
+
     desired = plan(_load(args))
     if args.json:
         sys.stdout.write(to_json(desired))
@@ -120,10 +125,18 @@ def cmd_ci_env(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from components.operate import tensorzero_check
+
     deployment = _load(args)
     files = rendered_files(deployment)  # each is parsed back as it renders
-    tensorzero_check.check(deployment)  # the gateway's own loader, as the gateway runs it at start
-    desired = plan(deployment)
+    # The gateway's own loader, as the gateway runs it at start: in a child process, beside the plan.
+    loader_checked = tensorzero_check.started(deployment)
+    try:
+        from components.operate.plan import plan  # Pulumi: imported after the fork, in this process only
+
+        desired = plan(deployment)
+    finally:
+        loader_checked()
     for notice in deployment.notices:
         print(f"notice: {notice}")
     adopted = Counter(summary.kind(r["type"]) for r in desired.get("external", []))

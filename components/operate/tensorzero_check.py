@@ -9,11 +9,18 @@ here); the same file with observability off must then load completely.
 The provider keys its `env::` locations name are set from the deployment's variables, only for the call,
 with every variable that would point the loader at a database or a trace collector removed and the loader's
 own logging off. No value is printed: only the loader's reason.
+
+`validate` starts it in a child process (`started`) while it runs Pulumi's mocks itself: the loader and its
+import take about as long as the plan, and a command's time is what an operator waits for.
 """
 
+import json
 import os
 import re
+import sys
 import tempfile
+import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,6 +68,46 @@ def _problem(deployment: Deployment, rendered: str, why: str) -> Problem:
         file = deployment.catalog.sources.get(entry, rendered)
         return Problem(file, key, f"TensorZero's loader refuses the rendered {rendered}: {where.group('rest')}")
     return Problem(rendered, "", f"TensorZero's loader refuses it: {why}")
+
+
+def started(deployment: Deployment) -> Callable[[], None]:
+    """`check` in a forked child, beside the caller's own work; calling the result waits for it and raises its
+    ConfigError. Where there is no fork, `check` runs at once."""
+    if not hasattr(os, "fork"):
+        check(deployment)
+        return lambda: None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's lines are seen by the coverage of `check` in-process
+        os.close(reader)
+        code = 0
+        try:
+            check(deployment)
+            report = []
+        except ConfigError as error:
+            report = [[p.file, p.key, p.message] for p in error.problems]
+        except BaseException:
+            traceback.print_exc()
+            report, code = None, 1
+        with os.fdopen(writer, "w") as out:
+            json.dump(report, out)
+        sys.stderr.flush()
+        os._exit(code)  # not sys.exit: the parent's buffers and atexit handlers are the parent's
+    os.close(writer)
+
+    def wait() -> None:
+        with os.fdopen(reader) as answer:
+            report = json.loads(answer.read() or "null")
+        _, status = os.waitpid(child, 0)
+        if report is None:
+            code = os.waitstatus_to_exitcode(status)
+            raise RuntimeError(f"TensorZero's loader check failed in its child process (exit {code}); see above")
+        if report:
+            raise ConfigError([Problem(*problem) for problem in report])
+
+    return wait
 
 
 def check(deployment: Deployment) -> None:

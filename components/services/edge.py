@@ -55,6 +55,11 @@ AVOID_FAILED_S = 3  # a gateway a connection to failed is skipped this long (dra
 UPSTREAM_TRIES = 3  # a connection that fails before an answer is tried on the next gateway...
 RETRY_WINDOW_S = 6  # ...within this many seconds of the request's start (two connect timeouts and then some)
 KEEPALIVE_CONNECTIONS = 64  # idle connections to the gateway(s) each worker keeps
+# A streamed answer goes over a fresh connection, never a pooled one. On a kept-alive connection Linux delays
+# the edge's ACKs (up to 40 ms: it waits to piggyback them on the next request), and the gateway writes without
+# TCP_NODELAY, so Nagle holds its last small write (the stream's end) until that ACK: every stream ended 40 ms
+# late (tcpdump in docs/edge.md). A fresh connection ACKs at once; it costs one loopback/LAN connect per stream.
+STREAM_UPSTREAM = "pmoves_gateway_fresh"
 
 
 class EdgeSpec(ServiceSpec, EdgeAccess):
@@ -186,6 +191,7 @@ def settings(deployment: ResolvedStack, upstream: Endpoint) -> dict:
             "resolve_every_s": RESOLVE_EVERY_S,
             "avoid_failed_s": AVOID_FAILED_S,
             "tries": UPSTREAM_TRIES,
+            "stream_name": STREAM_UPSTREAM,
         },
         "limits_dict": LIMITS_DICT,
         "passthrough_prefix": TENSORZERO_NAME_PREFIX,
@@ -251,6 +257,7 @@ def config_files(
         resolver_valid=RESOLVER_VALID,
         listens=layout,
         upstream_name=UPSTREAM,
+        stream_upstream_name=STREAM_UPSTREAM,
         keepalive=KEEPALIVE_CONNECTIONS,
         tries=UPSTREAM_TRIES,
         retry_window_s=RETRY_WINDOW_S,

@@ -5,6 +5,7 @@ from functools import cached_property
 
 from components.core.errors import Problem
 from components.core.plans import ServicePlan
+from components.core.render import RenderedFile
 from components.model.resolved import ResolvedStack
 from components.stack.planner import plan_services
 
@@ -35,3 +36,8 @@ class Deployment(ResolvedStack):
     def missing(self) -> tuple[Problem, ...]:
         """With `allow_missing`: each credential nobody supplies yet, as the problem `validate` reports."""
         return self._planned[1]
+
+
+def rendered_files(deployment: Deployment) -> list[RenderedFile]:
+    """Every file the stack mounts into a container, one-shots included (the same on every target)."""
+    return [file for plan in deployment.plans.values() for file in plan.all_files()]

@@ -6,14 +6,8 @@ import pulumi
 
 from components.core.names import CHAT_MODEL_PREFIX, EMBEDDING_MODEL_PREFIX
 from components.core.plans import Endpoint, Secret
-from components.core.render import RenderedFile
 from components.stack.deployment import Deployment
 from components.targets.docker import DockerHost, ServiceComponent
-
-
-def rendered_files(deployment: Deployment) -> list[RenderedFile]:
-    """Every file the stack mounts into a container, one-shots included."""
-    return [file for plan in deployment.plans.values() for file in plan.all_files()]
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from conftest import (
 from components.core.names import FUNCTION_PREFIX
 from components.operate.plan import plan
 from components.services import gateway
+from components.stack.deployment import rendered_files
 from components.stack.loader import load
-from components.targets.build import rendered_files
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pmoves_catalog"
 FILES = ["catalog/models.toml", "catalog/embeddings.toml", "catalog/functions.toml"]

@@ -402,6 +402,30 @@ def test_only_the_model_value_of_the_body_changes(rig, stand_in, tmp_path):
     assert forwarded["body"] == body.replace(b'"claude-sonnet-4-5"', b'"tensorzero::model_name::claude_sonnet"')
 
 
+def test_a_streamed_answer_goes_over_a_fresh_connection_and_others_over_the_pool(rig, stand_in, tmp_path):
+    """On a pooled connection the gateway's stream ended 40 ms late (Nagle against delayed ACKs: services/edge.py,
+    STREAM_UPSTREAM); the timing is in benchmarks/bench_edge.py, the mechanism here."""
+    plain = json.dumps({"model": "claude_sonnet", "messages": HELLO}).encode()
+    not_streamed = json.dumps({"model": "claude_sonnet", "messages": HELLO, "stream": False}).encode()
+    quoted = json.dumps({"model": "claude_sonnet", "messages": [{"role": "user", "content": '"stream": true'}]})
+    streamed = json.dumps({"model": "claude_sonnet", "messages": HELLO, "stream": True}).encode()
+    with running_edge(rig.open, stand_in.endpoint, tmp_path) as running:
+        for body in (
+            plain,
+            not_streamed,
+            quoted.encode(),
+            streamed,
+            streamed,
+            b'{"stream" :\n true, "model": "claude_sonnet"}',
+        ):
+            with httpx.Client() as client:  # a new client connection each time: only the edge's side can be pooled
+                assert client.post(f"{running.url}/v1/chat/completions", content=body).status_code == 200
+    peers = [request["peer"] for request in stand_in.requests]
+    assert len(set(peers[:3])) == 1, "requests without a stream no longer share the edge's pooled connection"
+    assert len(set(peers[3:])) == 3 and not set(peers[3:]) & set(peers[:3])
+    assert all(b'"stream"' in request["body"] for request in stand_in.requests[3:])  # forwarded unchanged otherwise
+
+
 def test_a_body_beyond_the_memory_buffer_is_rewritten_too(rig, stand_in, tmp_path):
     # Over client_body_buffer_size, nginx spools the body to a temp file; the edge reads it back.
     size = 2 * 1024 * 1024

@@ -19,9 +19,9 @@ from components.model.environment import ServiceDefinition
 from components.model.settings import ServiceSpec
 from components.operate.cli import container_environments
 from components.operate.plan import plan
+from components.stack.deployment import rendered_files
 from components.stack.loader import load
 from components.stack.registry import REGISTRY
-from components.targets.build import rendered_files
 
 CACHE_PASSWORD = "cache-canary-pw-81d0"
 

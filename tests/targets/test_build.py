@@ -32,8 +32,9 @@ from components.services.grafana import SERVICE as GRAFANA
 from components.services.ollama import SERVICE as OLLAMA
 from components.services.prometheus import SERVICE as PROMETHEUS
 from components.services.ui import SERVICE as UI
+from components.stack.deployment import rendered_files
 from components.stack.loader import load
-from components.targets.build import build, rendered_files
+from components.targets.build import build
 
 
 def test_expected_resources(plans, deployments, stack):

@@ -20,7 +20,7 @@ from components.core.errors import ConfigError
 from components.core.types import image_tag
 from components.operate.diff import diff
 from components.operate.plan import plan
-from components.targets.build import rendered_files
+from components.stack.deployment import rendered_files
 from components.targets.kubernetes.cluster import manifests, yaml_files
 from components.targets.kubernetes.objects import FILES_HASH, SecretText, exposed_ports, serving_ports
 from components.targets.preflight import load
