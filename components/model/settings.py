@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 from pydantic import Field, model_validator
 
-from components.core.names import DEFAULT_ENV_LAYERS
+from components.core.names import DEFAULT_ENV_LAYERS, DOCKER_RESERVED_NETWORKS
 from components.core.types import (
     ContainerPath,
     DnsName,
@@ -71,6 +71,16 @@ class DockerHost(StrictModel):
         description="Existing Docker networks on this host (PMOVES's `pmoves_api`, ...) that services may join; "
         "the stack never creates or deletes them.",
     )
+
+    @model_validator(mode="after")
+    def _no_reserved_network(self):
+        reserved = sorted(set(self.networks) & set(DOCKER_RESERVED_NETWORKS))
+        if reserved:
+            raise ValueError(
+                f"networks: {', '.join(reserved)} is Docker's own network, which a container beside the stack's "
+                "network cannot join (`host` and `none` exclude every other, `bridge` takes no hostnames)"
+            )
+        return self
 
 
 class AdoptedVolume(StrictModel):

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Optional, Union
 
 from pydantic import Field, model_validator
 
 from components.core.envfiles import Variable
+from components.core.pem import tls_problems
 from components.core.plans import HostPath, Secret, SecretFile
 from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
 
@@ -60,6 +62,10 @@ class EdgeTls(StrictModel):
                 "with TLS enabled, give certificate_var and key_var (secrets), or certificate_file and key_file "
                 "(paths on the Docker host), not a mix"
             )
+        for name in ("certificate_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not PurePosixPath(path).is_absolute():
+                raise ValueError(f"{name} {path!r} must be an absolute path on the Docker host: Docker mounts no other")
         return self
 
 
@@ -157,15 +163,41 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
     if not tls.enabled:
         return (), ()
     if tls.certificate_file:
+        _check_local_files(ctx, tls)
         return (), (
             HostPath(tls.certificate_file, TLS_CERTIFICATE, "edge.tls.certificate_file", TLS_ON_CLUSTER),
             HostPath(tls.key_file, TLS_KEY, "edge.tls.key_file", TLS_ON_CLUSTER),
         )
     certificate, key = ctx.credential("edge.tls.certificate_var"), ctx.credential("edge.tls.key_var")
-    for key_name, variable in (("edge.tls.certificate_var", certificate), ("edge.tls.key_var", key)):
-        if variable.value and "-----BEGIN " not in variable.value:
-            ctx.problem(key_name, f"{variable.name} does not hold a PEM block (-----BEGIN ...)")
+    if certificate.value and key.value:
+        for key_name, variable, problem in zip(
+            ("edge.tls.certificate_var", "edge.tls.key_var"),
+            (certificate, key),
+            tls_problems(certificate.value, key.value),
+            strict=True,
+        ):
+            if problem:
+                ctx.problem(key_name, f"{variable.name} {problem}")
     return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
+
+
+def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
+    """Host files are read where `validate` runs on that host (its Docker engine is this machine's socket);
+    on another host they are the operator's to check, and `pulumi up` stops on a missing one."""
+    host = ctx.spec.hosts.get(ctx.placement.host)
+    files = (Path(tls.certificate_file), Path(tls.key_file))
+    if host is None or not host.url.startswith("unix://") or not all(path.is_file() for path in files):
+        return
+    try:
+        texts = [path.read_text() for path in files]
+    except (OSError, UnicodeDecodeError) as error:
+        ctx.problem("edge.tls", f"cannot read the TLS files: {error}")
+        return
+    for key_name, path, problem in zip(
+        ("edge.tls.certificate_file", "edge.tls.key_file"), files, tls_problems(*texts), strict=True
+    ):
+        if problem:
+            ctx.problem(key_name, f"{path} {problem}")
 
 
 def authentication(deployment: ResolvedStack) -> Optional[str]:

@@ -201,6 +201,24 @@ class Planner:
                     message = f"its container {name} is also that of {spec.key(other)} on host '{where[0]}'"
                     self.problem(spec.key(plan.role), message)
 
+    def check_mount_points(self) -> None:
+        """Once every plan is known: no two mounts of one container share a path, which Docker refuses
+        ("Duplicate mount point") and an adopted volume's `mount` could otherwise make."""
+        spec = self.deployment.spec
+        for plan in self.plans.values():
+            key = spec.key(plan.role)
+            seen: dict[str, str] = {}
+            mounts = [
+                (v.mount, f"volume '{v.name}'", f"{key}.adopt_volumes.{v.name}.mount" if v.adopted else key)
+                for v in plan.volumes
+            ]
+            mounts += [(m.mount, f"the {m.owner}'s volume '{m.volume}'", key) for m in plan.mounts]
+            mounts += [(p.target, p.key, p.key) for p in plan.host_paths]
+            for path, what, where in mounts:
+                other = seen.setdefault(path.rstrip("/") or "/", what)
+                if other != what:
+                    self.problem(where, f"{what} and {other} are both mounted at {path}: Docker refuses that")
+
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:
             return self.plans[service.role]
@@ -264,6 +282,7 @@ def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tu
     exposure_problems(planner)
     planner.check_adoptions()
     planner.check_container_names()
+    planner.check_mount_points()
     missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
     if blocking := [p for p in planner.problems if p not in missing]:
         raise ConfigError(blocking)

@@ -1,5 +1,6 @@
 """The rules that hold across services, each a list of (stack-file key, problem): read by the loader."""
 
+from components.core.names import DOCKER_RESERVED_NETWORKS
 from components.core.types import image_tag
 from components.model.environment import EnvironmentBase, ServiceDefinition
 from components.model.settings import Tier
@@ -66,7 +67,11 @@ def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -
     for name in sorted(set(section.networks)):
         if section.networks.count(name) > 1:
             problems.append((key, f"'{name}' is listed twice"))
-        if name == spec.network_name:
+        if name in DOCKER_RESERVED_NETWORKS:
+            problems.append(
+                (key, f"'{name}' is Docker's own network: a container beside the stack's network cannot join it")
+            )
+        elif name == spec.network_name:
             problems.append((key, f"'{name}' is the stack's own network; list only others"))
         elif name not in declared:
             listed = ", ".join(declared) or "none"
