@@ -8,7 +8,7 @@ import datetime
 from enum import Enum
 from typing import Annotated, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from components.core.names import DEFAULT_ENV_LAYERS, DOCKER_RESERVED_NETWORKS
 from components.core.types import (
@@ -72,15 +72,15 @@ class DockerHost(StrictModel):
         "the stack never creates or deletes them.",
     )
 
-    @model_validator(mode="after")
-    def _no_reserved_network(self):
-        reserved = sorted(set(self.networks) & set(DOCKER_RESERVED_NETWORKS))
-        if reserved:
+    @field_validator("networks")
+    @classmethod
+    def _no_reserved_network(cls, networks: list[str]) -> list[str]:
+        if reserved := sorted(set(networks) & set(DOCKER_RESERVED_NETWORKS)):
             raise ValueError(
-                f"networks: {', '.join(reserved)} is Docker's own network, which a container beside the stack's "
-                "network cannot join (`host` and `none` exclude every other, `bridge` takes no hostnames)"
+                f"{', '.join(reserved)}: Docker's own network, which a container beside the stack's network cannot "
+                "join (`host` and `none` exclude every other, `bridge` takes no hostnames)"
             )
-        return self
+        return networks
 
 
 class AdoptedVolume(StrictModel):

@@ -207,7 +207,7 @@ class Planner:
         spec = self.deployment.spec
         for plan in self.plans.values():
             key = spec.key(plan.role)
-            seen: dict[str, str] = {}
+            seen: dict[str, tuple[str, str]] = {}
             mounts = [
                 (v.mount, f"volume '{v.name}'", f"{key}.adopt_volumes.{v.name}.mount" if v.adopted else key)
                 for v in plan.volumes
@@ -215,9 +215,10 @@ class Planner:
             mounts += [(m.mount, f"the {m.owner}'s volume '{m.volume}'", key) for m in plan.mounts]
             mounts += [(p.target, p.key, p.key) for p in plan.host_paths]
             for path, what, where in mounts:
-                other = seen.setdefault(path.rstrip("/") or "/", what)
+                other, other_where = seen.setdefault(path.rstrip("/") or "/", (what, where))
                 if other != what:
-                    self.problem(where, f"{what} and {other} are both mounted at {path}: Docker refuses that")
+                    named = where if where != key else other_where  # the setting that moved a mount, if one did
+                    self.problem(named, f"{other} and {what} are both mounted at {path}: Docker refuses that")
 
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:
