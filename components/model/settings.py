@@ -5,6 +5,7 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 """
 
 import datetime
+import math
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -37,6 +38,29 @@ from components.core.types import (
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
 SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-insensitively
 MIN_PASSWORD_LENGTH = 12  # outside dev
+# A caller's key outside dev: long, and its characters spread enough that it was generated, not typed
+# (`openssl rand -hex 32` gives 64 characters and about 240 bits by the estimate below).
+MIN_KEY_LENGTH = 32
+MIN_KEY_BITS = 96  # Shannon entropy of its characters' spread, times its length (32 random hex digits: ~118)
+
+
+def key_weakness(value: str) -> Optional[str]:
+    """Why a caller's key is too weak to accept beyond dev; None when it is not."""
+    if len(value) < MIN_KEY_LENGTH:
+        return f"{len(value)} characters; a key has at least {MIN_KEY_LENGTH} (`openssl rand -hex 32`)"
+    counts = [value.count(character) for character in set(value)]
+    bits = -sum(n * math.log2(n / len(value)) for n in counts)
+    if bits < MIN_KEY_BITS:
+        return (
+            f"about {bits:.0f} bits of entropy, too predictable; a key has at least {MIN_KEY_BITS} "
+            "(`openssl rand -hex 32`)"
+        )
+    return None
+
+
+def is_single_line(value: str) -> bool:
+    return not any(character < " " or character == "\x7f" for character in value)
+
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
 LOOPBACK = "127.0.0.1"

@@ -141,7 +141,11 @@ def settings(deployment: ResolvedStack) -> dict:
 
 def env(ctx: Context) -> tuple[Variable, ...]:
     """The keys and, when the edge serves the UI, the UI's password (checked present, not a seed default)."""
-    found = tuple(c.key for c in callers(ctx.deployment))
+    found = callers(ctx.deployment)
+    for caller in found:  # checked as keys: long, random, single-line, each its own
+        spec = ctx.spec.edge.callers()[caller.name]
+        ctx.access_key(f"edge.keys.{caller.name}", spec.var)
+    found = tuple(c.key for c in found)
     if serves_ui(ctx.spec):
         password = ctx.credential("edge.ui_password_var")
         found += (Variable(UI_PASSWORD_ENV, password.value, password.source, True),)
