@@ -35,7 +35,7 @@ TLS_CIPHERS = (
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
-LIMIT_WINDOW_S = 60  # rate limits count requests per caller in windows of a minute
+LIMIT_WINDOW_S = 60  # rate limits count requests per caller over a sliding minute
 
 
 class CallerKey(StrictModel):
@@ -84,6 +84,14 @@ class EdgeAccess(StrictModel):
     ui_user: Identifier = Field("pmoves", description="User name of the UI's login.")
     ui_password_var: EnvName = Field(
         "TENSORZERO_UI_PASSWORD", description="Variable (env layer or stack secret) holding the UI login's password."
+    )
+    failures_per_minute: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Failed keys or UI logins one client address may send within a sliding minute; beyond it, "
+        "that address is refused (429, logged) until they slide out. A person who mistypes gets several tries, "
+        "a guesser a few a minute.",
     )
     tls: EdgeTls = Field(default_factory=EdgeTls, description="TLS on the edge's published ports.")
     tls_terminated_by: Optional[Line] = Field(
@@ -135,6 +143,7 @@ def settings(deployment: ResolvedStack) -> dict:
             for c in callers(deployment)
         ],
         "limit_window_s": LIMIT_WINDOW_S,
+        "failures_per_window": spec.failures_per_minute,
         "ui": {"user": spec.ui_user, "password_env": UI_PASSWORD_ENV, "realm": UI_REALM},
     }
 
