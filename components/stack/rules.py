@@ -62,7 +62,8 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """Nothing a login or data crosses goes in the clear beyond loopback outside dev, and nothing answers on a
     shared network without the login its front puts before it."""
     problems = []
-    if spec.deployed("ui") and spec.deployed("edge") and spec.edge.serve_ui and spec.ui.networks:
+    on_docker = spec.kubernetes is None  # a cluster refuses every Docker network (targets/preflight.py)
+    if on_docker and spec.deployed("ui") and spec.deployed("edge") and spec.edge.serve_ui and spec.ui.networks:
         problems.append(
             (
                 "ui.networks",
