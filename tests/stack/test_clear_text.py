@@ -77,7 +77,8 @@ REFUSED = [
 ACCEPTED = [
     ("grafana-behind-tls", {"grafana": {"bind_address": "0.0.0.0", "tls_terminated_by": "caddy on the main host"}}),
     ("grafana-on-loopback", {"grafana": {"bind_address": "127.0.0.1"}}),
-    ("ui-behind-the-edge-only", {"hosts": {"main": {"networks": ["pmoves_api"]}}, "edge": {"networks": ["pmoves_api"]}}),
+    ("ui-behind-the-edge-only",
+     {"hosts": {"main": {"networks": ["pmoves_api"]}}, "edge": {"networks": ["pmoves_api"]}}),
     ("external-clickhouse-tls", {"clickhouse": {"external": EXTERNAL}, **NO_BACKUP}),
     ("cluster-ingress-with-tls", {"kubernetes": {**CLUSTER, "ingress": {"host": "tz.test", "tls_secret": "tz-tls"}}}),
     ("allow-a-network", guard(["10.0.0.0/24", "100.101.0.1/32", "100.101.0.2"])),
