@@ -15,7 +15,7 @@ from pydantic import Field
 
 from components.core.envfiles import Variable
 from components.core.names import METRICS_PATH
-from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServicePlan, Volume
+from components.core.plans import Endpoint, Hardening, Monitoring, Scrape, Secret, ServicePlan, Volume
 from components.core.render import RenderedFile, render
 from components.core.types import EnvName, Identifier, ImageRef, Line, Port
 from components.model.environment import ServiceDefinition
@@ -188,6 +188,8 @@ def plan(ctx: Context) -> ServicePlan:
     # Uploads force replacement in pulumi-docker: a changed dashboard or datasource restarts
     # Grafana, which re-provisions from the new files.
     return ServicePlan(
+        # grafana/grafana runs as `grafana` (472); its plugins and data live on its volume
+        hardening=Hardening(user=472),
         env=env,
         files=tuple(config_files(ctx.deployment, backends)),
         # Users, preferences, the admin password and the installed plugin live here.

@@ -112,6 +112,7 @@ def plan(ctx: Context) -> ServicePlan:
             f"{bind} is {'every address' if bind.is_unspecified else 'a public address'}; bind the guard to the "
             "host's private or tailnet address",
         )
+    # Hardening exception: OpenResty's master starts as root and its workers switch to `nobody`.
     return ServicePlan(
         command=COMMAND,
         files=tuple(config_files(ctx.deployment, ollama_address=f"{target.host}:{target.port}")),
