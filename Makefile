@@ -45,6 +45,8 @@ PIP = $(PYTHON) -m pip install --disable-pip-version-check --progress-bar off
 VENV_MARKER = $(VENV)/.installed
 TEST_MARKER = $(VENV)/.installed-test
 SMOKE_MARKER = $(VENV)/.installed-smoke
+CHECKOV_VENV = .venv-checkov
+CHECKOV_MARKER = $(CHECKOV_VENV)/.installed
 
 # The Pulumi CLI `make pulumi-cli` installs when none is on PATH (the CI workflows' PULUMI_VERSION), from where.
 PULUMI_VERSION = 3.272.0
@@ -107,9 +109,16 @@ $(VENV_MARKER): requirements.txt pyproject.toml
 
 test-venv: $(TEST_MARKER) ## venv plus requirements-test.txt
 
-$(TEST_MARKER): requirements-test.txt requirements.txt $(VENV_MARKER) $(SMOKE_MARKER)
+$(TEST_MARKER): requirements-test.txt requirements.txt $(VENV_MARKER) $(SMOKE_MARKER) $(CHECKOV_MARKER)
 	@echo "+ pip install -r requirements-test.txt (chdb, the tests' real programs: a few minutes on a first install)"
 	$(PIP) -r requirements-test.txt
+	@touch "$@"
+
+# checkov in its own venv: its pins would downgrade the test venv's (requirements-checkov.txt).
+$(CHECKOV_MARKER): requirements-checkov.txt
+	@test -x "$(CHECKOV_VENV)/bin/python" || { echo "+ $(PYTHON3) -m venv $(CHECKOV_VENV)"; $(PYTHON3) -m venv "$(CHECKOV_VENV)"; }
+	@echo "+ pip install -r requirements-checkov.txt (into $(CHECKOV_VENV))"
+	$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-checkov.txt
 	@touch "$@"
 
 # The smoke suite alone: a deploy job's smoke step needs neither the Pulumi program nor the test programs.

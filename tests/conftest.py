@@ -35,7 +35,7 @@ CANARIES = {
     "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "canary-readonly-pw-c83b",
     "TENSORZERO_BACKUP_S3_ACCESS_KEY": "canary-s3-access-key-6a90",
     "TENSORZERO_BACKUP_S3_SECRET_KEY": "canary-s3-secret-key-0f17",
-    "TENSORZERO_API_KEY": "canary-edge-key-0a7d",
+    "TENSORZERO_API_KEY": "canary-edge-key-0a7d-5f3e9b21c4d8a6f07e3bc915d2a4",
     "TENSORZERO_UI_PASSWORD": "canary-ui-pw-3b9e",
 }
 

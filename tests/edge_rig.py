@@ -355,7 +355,8 @@ def build_rig(tmp_path_factory):
     root = tmp_path_factory.mktemp("edge-rig")
     project = make_project(
         root / "project",
-        minimal_config(ollama={"enabled": False}, edge={"keys": CALLERS}),
+        # Its tests send many wrong keys from 127.0.0.1 on purpose: the throttle of failures is tested apart.
+        minimal_config(ollama={"enabled": False}, edge={"keys": CALLERS, "failures_per_minute": 1000}),
         {
             "catalog.toml": edge_catalog(mock, streamer),
             "env/env.shared": MINIMAL_ENV,

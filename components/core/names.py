@@ -12,6 +12,8 @@ TYPE_PREFIX = "tensorzero:stack"
 PROJECT_LABEL = "com.pmoves.project"
 STACK_LABEL = "com.pmoves.stack"
 SERVICE_LABEL = "com.pmoves.service"
+# Docker's own networks: a container on `host` or `none` can join no other, and `bridge` takes no aliases.
+DOCKER_RESERVED_NETWORKS = ("bridge", "host", "none")
 
 METRICS_PATH = "/metrics"  # where the gateway, Grafana, Loki, Alloy and the exporters serve Prometheus text
 

@@ -84,6 +84,25 @@ class HostPath:
 
 
 @dataclass(frozen=True)
+class Hardening:
+    """How a service's container is confined beyond its image's defaults; both targets read it.
+
+    Every container runs with no-new-privileges and without the capabilities it does not need. A service whose
+    image runs as a non-root user names it (`user`): it then keeps no capability at all, and on a cluster its
+    pod meets the Pod Security Standard "restricted". A service left at None runs as its image's root: an
+    exception its plan says why, keeping Docker's defaults less ROOT_DROPPED.
+    """
+
+    user: Optional[int] = None  # the image's own non-root UID (and GID); None: its root, an explained exception
+    capabilities: tuple[str, ...] = ()  # added back after dropping all, for a non-root user; named with why
+
+
+# Docker's default capabilities that no root image here uses: raw sockets (ping, spoofing), device nodes,
+# the kernel audit log, file capabilities, chroot. Dropped from every container that keeps root.
+ROOT_DROPPED = ("AUDIT_WRITE", "MKNOD", "NET_RAW", "SETFCAP", "SYS_CHROOT")
+
+
+@dataclass(frozen=True)
 class OneShot:
     """A container that runs once per change of its inputs and exits (a model pull, a schema apply).
 
@@ -177,6 +196,7 @@ class ServicePlan:
     awaiting_credentials: bool = False
     secret_files: tuple["SecretFile", ...] = ()  # files whose content is a credential (uploaded as secrets)
     stop_grace_s: Optional[int] = None  # how long `docker stop` waits after SIGTERM (in-flight requests drain)
+    hardening: Hardening = Hardening()
     notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan
     rolling: bool = False  # replaced create-before-delete under a name that changes with what forces replacement
     role: str = ""

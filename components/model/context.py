@@ -46,6 +46,9 @@ class Context(Protocol):
         """The secret held by the variable that spec key `key` ("clickhouse.password_var",
         "backup.offsite.access_key_var") names."""
 
+    def access_key(self, key: str, name: str) -> Variable:
+        """The caller's key held by variable `name` (named at spec key `key`), checked as a key."""
+
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
         """How each deployed service is watched, in registry order (from the spec: needs no plan)."""
 

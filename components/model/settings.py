@@ -5,12 +5,13 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 """
 
 import datetime
+import math
 from enum import Enum
 from typing import Annotated, Optional
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from components.core.names import DEFAULT_ENV_LAYERS
+from components.core.names import DEFAULT_ENV_LAYERS, DOCKER_RESERVED_NETWORKS
 from components.core.types import (
     ContainerPath,
     DnsName,
@@ -37,6 +38,29 @@ from components.core.types import (
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
 SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-insensitively
 MIN_PASSWORD_LENGTH = 12  # outside dev
+# A caller's key outside dev: long, and its characters spread enough that it was generated, not typed
+# (`openssl rand -hex 32` gives 64 characters and about 240 bits by the estimate below).
+MIN_KEY_LENGTH = 32
+MIN_KEY_BITS = 96  # Shannon entropy of its characters' spread, times its length (32 random hex digits: ~118)
+
+
+def key_weakness(value: str) -> Optional[str]:
+    """Why a caller's key is too weak to accept beyond dev; None when it is not."""
+    if len(value) < MIN_KEY_LENGTH:
+        return f"{len(value)} characters; a key has at least {MIN_KEY_LENGTH} (`openssl rand -hex 32`)"
+    counts = [value.count(character) for character in set(value)]
+    bits = -sum(n * math.log2(n / len(value)) for n in counts)
+    if bits < MIN_KEY_BITS:
+        return (
+            f"about {bits:.0f} bits of entropy, too predictable; a key has at least {MIN_KEY_BITS} "
+            "(`openssl rand -hex 32`)"
+        )
+    return None
+
+
+def is_single_line(value: str) -> bool:
+    return not any(character < " " or character == "\x7f" for character in value)
+
 
 PUBLISHED_PORT = "Host port the service is published on; null keeps it internal."
 LOOPBACK = "127.0.0.1"
@@ -71,6 +95,16 @@ class DockerHost(StrictModel):
         description="Existing Docker networks on this host (PMOVES's `pmoves_api`, ...) that services may join; "
         "the stack never creates or deletes them.",
     )
+
+    @field_validator("networks")
+    @classmethod
+    def _no_reserved_network(cls, networks: list[str]) -> list[str]:
+        if reserved := sorted(set(networks) & set(DOCKER_RESERVED_NETWORKS)):
+            raise ValueError(
+                f"{', '.join(reserved)}: Docker's own network, which a container beside the stack's network cannot "
+                "join (`host` and `none` exclude every other, `bridge` takes no hostnames)"
+            )
+        return networks
 
 
 class AdoptedVolume(StrictModel):

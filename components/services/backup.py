@@ -187,6 +187,8 @@ def plan(ctx: Context) -> ServicePlan:
                 before=(GATEWAY,),
             ),
         )
+    # Hardening exception: backupctl runs as root in python:slim to read and prune ClickHouse's backups
+    # volume, whose files belong to `clickhouse` (101).
     return ServicePlan(
         command=COMMAND,
         env=env,

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from components.core.monitoring import PROBE_JOB
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Prober, Scrape, ServicePlan, Target
+from components.core.plans import Hardening, Monitoring, Prober, Scrape, ServicePlan, Target
 from components.core.render import RenderedFile, render
 from components.core.types import ImageRef, Port
 from components.model.environment import ServiceDefinition
@@ -48,6 +48,8 @@ def plan(ctx: Context) -> ServicePlan:
         if monitoring.probe
     )
     return ServicePlan(
+        # the blackbox exporter's image runs as `nobody` (65534); ICMP probes are not used (no NET_RAW)
+        hardening=Hardening(user=65534),
         command=COMMAND,
         files=tuple(config_files(ctx.deployment)),
         healthcheck=HEALTHCHECK,

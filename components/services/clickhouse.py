@@ -258,6 +258,8 @@ def plan(ctx: Context) -> ServicePlan:
             "keeps using them)"
         )
     operators = ctx.spec.published_endpoint(SERVICE) or Endpoint(ALIAS, PORT)
+    # Hardening exception: the official image starts as root and its entrypoint chowns the data and
+    # backups volumes before dropping to `clickhouse` (101) itself; it keeps CHOWN, SETUID and SETGID.
     return ServicePlan(
         env=tuple(env),
         files=tuple(config_files(ctx.deployment)),

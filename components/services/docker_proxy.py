@@ -65,6 +65,7 @@ ON_CLUSTER = "set it false: the cluster's own log pipeline ships its pods' logs"
 
 
 def plan(ctx: Context) -> ServicePlan:
+    # Hardening exception: the proxy opens the host's Docker socket (root:docker) as root.
     return ServicePlan(
         command=COMMAND,
         files=tuple(config_files(ctx.deployment)),

@@ -306,6 +306,7 @@ def plan(ctx: Context) -> ServicePlan:
                 f"{', '.join(keys)} instead (the edge answers '{name}' with a 404 listing them)"
             )
     # Uploads and envs force replacement: the edge restarts exactly when its files or keys change.
+    # Hardening exception: OpenResty's master starts as root and its workers switch to `nobody`.
     return ServicePlan(
         command=command(deployment),
         env=edge_access.env(ctx),

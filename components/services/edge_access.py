@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Optional, Union
 
 from pydantic import Field, model_validator
 
 from components.core.envfiles import Variable
+from components.core.pem import tls_problems
 from components.core.plans import HostPath, Secret, SecretFile
 from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
 
@@ -33,7 +35,7 @@ TLS_CIPHERS = (
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 )
-LIMIT_WINDOW_S = 60  # rate limits count requests per caller in windows of a minute
+LIMIT_WINDOW_S = 60  # rate limits count requests per caller over a sliding minute
 
 
 class CallerKey(StrictModel):
@@ -60,6 +62,10 @@ class EdgeTls(StrictModel):
                 "with TLS enabled, give certificate_var and key_var (secrets), or certificate_file and key_file "
                 "(paths on the Docker host), not a mix"
             )
+        for name in ("certificate_file", "key_file"):
+            path = getattr(self, name)
+            if path is not None and not PurePosixPath(path).is_absolute():
+                raise ValueError(f"{name} {path!r} must be an absolute path on the Docker host: Docker mounts no other")
         return self
 
 
@@ -78,6 +84,14 @@ class EdgeAccess(StrictModel):
     ui_user: Identifier = Field("pmoves", description="User name of the UI's login.")
     ui_password_var: EnvName = Field(
         "TENSORZERO_UI_PASSWORD", description="Variable (env layer or stack secret) holding the UI login's password."
+    )
+    failures_per_minute: int = Field(
+        10,
+        ge=1,
+        le=1000,
+        description="Failed keys or UI logins one client address may send within a sliding minute; beyond it, "
+        "that address is refused (429, logged) until they slide out. A person who mistypes gets several tries, "
+        "a guesser a few a minute.",
     )
     tls: EdgeTls = Field(default_factory=EdgeTls, description="TLS on the edge's published ports.")
     tls_terminated_by: Optional[Line] = Field(
@@ -129,13 +143,18 @@ def settings(deployment: ResolvedStack) -> dict:
             for c in callers(deployment)
         ],
         "limit_window_s": LIMIT_WINDOW_S,
+        "failures_per_window": spec.failures_per_minute,
         "ui": {"user": spec.ui_user, "password_env": UI_PASSWORD_ENV, "realm": UI_REALM},
     }
 
 
 def env(ctx: Context) -> tuple[Variable, ...]:
     """The keys and, when the edge serves the UI, the UI's password (checked present, not a seed default)."""
-    found = tuple(c.key for c in callers(ctx.deployment))
+    found = callers(ctx.deployment)
+    for caller in found:  # checked as keys: long, random, single-line, each its own
+        spec = ctx.spec.edge.callers()[caller.name]
+        ctx.access_key(f"edge.keys.{caller.name}", spec.var)
+    found = tuple(c.key for c in found)
     if serves_ui(ctx.spec):
         password = ctx.credential("edge.ui_password_var")
         found += (Variable(UI_PASSWORD_ENV, password.value, password.source, True),)
@@ -157,15 +176,41 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
     if not tls.enabled:
         return (), ()
     if tls.certificate_file:
+        _check_local_files(ctx, tls)
         return (), (
             HostPath(tls.certificate_file, TLS_CERTIFICATE, "edge.tls.certificate_file", TLS_ON_CLUSTER),
             HostPath(tls.key_file, TLS_KEY, "edge.tls.key_file", TLS_ON_CLUSTER),
         )
     certificate, key = ctx.credential("edge.tls.certificate_var"), ctx.credential("edge.tls.key_var")
-    for key_name, variable in (("edge.tls.certificate_var", certificate), ("edge.tls.key_var", key)):
-        if variable.value and "-----BEGIN " not in variable.value:
-            ctx.problem(key_name, f"{variable.name} does not hold a PEM block (-----BEGIN ...)")
+    if certificate.value and key.value:
+        for key_name, variable, problem in zip(
+            ("edge.tls.certificate_var", "edge.tls.key_var"),
+            (certificate, key),
+            tls_problems(certificate.value, key.value),
+            strict=True,
+        ):
+            if problem:
+                ctx.problem(key_name, f"{variable.name} {problem}")
     return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
+
+
+def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
+    """Host files are read where `validate` runs on that host (its Docker engine is this machine's socket);
+    on another host they are the operator's to check, and `pulumi up` stops on a missing one."""
+    host = ctx.spec.hosts.get(ctx.placement.host)
+    files = (Path(tls.certificate_file), Path(tls.key_file))
+    if host is None or not host.url.startswith("unix://") or not all(path.is_file() for path in files):
+        return
+    try:
+        texts = [path.read_text() for path in files]
+    except (OSError, UnicodeDecodeError) as error:
+        ctx.problem("edge.tls", f"cannot read the TLS files: {error}")
+        return
+    for key_name, path, problem in zip(
+        ("edge.tls.certificate_file", "edge.tls.key_file"), files, tls_problems(*texts), strict=True
+    ):
+        if problem:
+            ctx.problem(key_name, f"{path} {problem}")
 
 
 def authentication(deployment: ResolvedStack) -> Optional[str]:

@@ -105,6 +105,8 @@ def plan(ctx: Context) -> ServicePlan:
     # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
     # when its rendered config or its environment changes. Behind the edge it publishes no port, so the
     # new container starts (under a new name) and is healthy before the old one is stopped and drains.
+    # Hardening exception: the image's own non-root user is named, not numbered, in its image; no UID
+    # proven here, so Docker runs it as the image says (FACTS: non-root) and a cluster runs it as root-capable.
     return ServicePlan(
         rolling=not ctx.placement.ports,
         stop_grace_s=spec.gateway.drain_s,

@@ -7,6 +7,7 @@ query, once the plugin's macros are expanded, by the ClickHouse engine of `chdb`
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -14,11 +15,11 @@ from pydantic import Field
 
 from components.core.envfiles import Variable
 from components.core.names import METRICS_PATH
-from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServicePlan, Volume
+from components.core.plans import Endpoint, Hardening, Monitoring, Scrape, Secret, ServicePlan, Volume
 from components.core.render import RenderedFile, render
-from components.core.types import EnvName, Identifier, ImageRef, Port
+from components.core.types import EnvName, Identifier, ImageRef, Line, Port
 from components.model.environment import ServiceDefinition
-from components.model.settings import PUBLISHED_PORT, ServiceSpec
+from components.model.settings import LOOPBACK, PUBLISHED_PORT, ServiceSpec
 from components.services import clickhouse, grafana_panels, loki, prometheus
 from components.services import grafana_dashboards as dashboards
 from components.services import grafana_queries as dashboard_queries
@@ -44,6 +45,12 @@ class GrafanaSpec(ServiceSpec):
     admin_user: Identifier = Field("admin", description="Grafana's admin login.")
     admin_password_var: EnvName = Field(
         "GRAFANA_ADMIN_PASSWORD", description="Variable (env layer or stack secret) holding the admin password."
+    )
+    tls_terminated_by: Optional[Line] = Field(
+        None,
+        min_length=3,
+        description="Beyond loopback outside dev: what terminates TLS in front of Grafana (a reverse proxy, a "
+        "tunnel); `validate` refuses Grafana published in plain HTTP beyond loopback without it.",
     )
     clickhouse_plugin_version: str = Field(
         "4.10.2",
@@ -181,6 +188,8 @@ def plan(ctx: Context) -> ServicePlan:
     # Uploads force replacement in pulumi-docker: a changed dashboard or datasource restarts
     # Grafana, which re-provisions from the new files.
     return ServicePlan(
+        # grafana/grafana runs as `grafana` (472); its plugins and data live on its volume
+        hardening=Hardening(user=472),
         env=env,
         files=tuple(config_files(ctx.deployment, backends)),
         # Users, preferences, the admin password and the installed plugin live here.
@@ -204,6 +213,17 @@ def authentication(env: tuple[Variable, ...]) -> Optional[str]:
 def checks(spec) -> list[tuple[str, str]]:
     if spec.grafana.enabled and not spec.prometheus.enabled:
         return [("grafana.enabled", "Grafana's dashboards need Prometheus; set prometheus.enabled true")]
+    bind = spec.bind_address(SERVICE.role)
+    if spec.tier.value != "dev" and spec.grafana.port and not ipaddress.ip_address(bind).is_loopback:
+        if not spec.grafana.tls_terminated_by:
+            return [
+                (
+                    "grafana.bind_address",
+                    f"Grafana would serve its login in plain HTTP on {bind}:{spec.grafana.port}: publish it on "
+                    f"loopback (grafana.bind_address: {LOOPBACK}; reach it through an SSH tunnel), or put TLS in "
+                    "front of it and name what terminates it in grafana.tls_terminated_by",
+                )
+            ]
     return []
 
 

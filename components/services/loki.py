@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Scrape, ServicePlan, Volume
+from components.core.plans import Hardening, Monitoring, Scrape, ServicePlan, Volume
 from components.core.render import RenderedFile, render
 from components.core.types import Duration, ImageRef, Port
 from components.model.environment import ServiceDefinition
@@ -40,6 +40,8 @@ def config_files(deployment: ResolvedStack) -> list[RenderedFile]:
 
 def plan(ctx: Context) -> ServicePlan:
     return ServicePlan(
+        # grafana/loki runs as `loki` (10001) and writes only its volume
+        hardening=Hardening(user=10001),
         command=COMMAND,
         files=tuple(config_files(ctx.deployment)),
         volumes=(Volume("data", "tensorzero-loki-data", DATA_PATH),),

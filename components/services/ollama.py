@@ -106,6 +106,8 @@ def pull(ctx: Context, model: str, name: str) -> OneShot:
 def plan(ctx: Context) -> ServicePlan:
     spec: OllamaServer = ctx.section
     models = ctx.deployment.translation.ollama_pulls.get(ctx.placement.alias, ())
+    # Hardening exception: ollama/ollama runs as root, with its models under /root/.ollama (and the GPU
+    # runtime's device nodes where `gpu`).
     return ServicePlan(
         env=(Variable("OLLAMA_HOST", f"0.0.0.0:{PORT}", "components/services/ollama.py", False),),
         volumes=(Volume("models", f"{ctx.service.container}-models", MODELS_PATH),),

@@ -56,9 +56,18 @@ class OllamaGuardSpec(ServiceSpec):
     def _networks(cls, value: list[str]) -> list[str]:
         for item in value:
             try:
-                ipaddress.ip_network(item, strict=False)
+                network = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"'{item}' is not an address or network (CIDR)") from None
+            if network.prefixlen == 0:
+                raise ValueError(f"'{item}' admits every address: list the gateway's host (its address or network)")
+            try:
+                ipaddress.ip_network(item, strict=True)
+            except ValueError:
+                # `10.0.0.7/24` reads as one host and admits 256: the operator says which was meant.
+                raise ValueError(
+                    f"'{item}' has host bits set: the network is {network}; write that, or the address alone"
+                ) from None
         return value
 
 
@@ -103,6 +112,7 @@ def plan(ctx: Context) -> ServicePlan:
             f"{bind} is {'every address' if bind.is_unspecified else 'a public address'}; bind the guard to the "
             "host's private or tailnet address",
         )
+    # Hardening exception: OpenResty's master starts as root and its workers switch to `nobody`.
     return ServicePlan(
         command=COMMAND,
         files=tuple(config_files(ctx.deployment, ollama_address=f"{target.host}:{target.port}")),

@@ -31,7 +31,7 @@ from components.core.monitoring import (
     selector,
 )
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Scrape, ServicePlan, Target, Volume
+from components.core.plans import Hardening, Monitoring, Scrape, ServicePlan, Target, Volume
 from components.core.render import RenderedFile, render
 from components.core.types import Duration, ImageRef, Port, StrictModel, duration_seconds
 from components.model.environment import ServiceDefinition
@@ -327,6 +327,8 @@ def plan(ctx: Context) -> ServicePlan:
     # Uploads force replacement in pulumi-docker: a changed config or rule restarts Prometheus,
     # and its samples survive on the volume.
     return ServicePlan(
+        # prom/prometheus runs as `nobody` (65534) and writes only its data volume
+        hardening=Hardening(user=65534),
         command=command(ctx.section),
         files=tuple(config_files(ctx.deployment, scrape_jobs(ctx))),
         volumes=(Volume("data", "tensorzero-prometheus-data", DATA_PATH),),

@@ -29,6 +29,7 @@ class UiSpec(ServiceSpec):
 
 def plan(ctx: Context) -> ServicePlan:
     url = ctx.reach(gateway.SERVICE).url
+    # Hardening exception: the UI image's user is not proven here; it runs as its image says.
     return ServicePlan(
         env=(Variable("TENSORZERO_GATEWAY_URL", url, "built from the gateway's placement", False),),
         healthcheck=HEALTHCHECK,

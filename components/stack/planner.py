@@ -16,7 +16,14 @@ from components.core.errors import ConfigError, Problem
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
 from components.model.environment import ServiceDefinition, ServiceRef, Unreachable, role_of
 from components.model.resolved import ResolvedStack
-from components.model.settings import LOOPBACK, MIN_PASSWORD_LENGTH, SEED_DEFAULT_CREDENTIALS, Tier
+from components.model.settings import (
+    LOOPBACK,
+    MIN_PASSWORD_LENGTH,
+    SEED_DEFAULT_CREDENTIALS,
+    Tier,
+    is_single_line,
+    key_weakness,
+)
 
 
 class Context:
@@ -93,6 +100,9 @@ class Context:
         role, *path = key.split(".")
         return self._planner.credential(key, reduce(getattr, path, self.spec.section(role)))
 
+    def access_key(self, key: str, name: str) -> Variable:
+        return self._planner.credential(key, name, is_key=True)
+
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
         """How each deployed service is watched, in registry order (from the spec: needs no plan)."""
         return [(s, s.monitoring(self.spec)) for s in self.spec.deployed_services]
@@ -117,21 +127,27 @@ class Planner:
         if found not in self.problems:
             self.problems.append(found)
 
-    def credential(self, key: str, name: str) -> Variable:
+    def credential(self, key: str, name: str, is_key: bool = False) -> Variable:
         deployment = self.deployment
         if why := deployment.unsupplied(name):
             self.problem(key, f"{name} is needed, {why}", missing=True)
             return Variable(name, "", f"{key}: {why.removeprefix('but ')}", True, missing=True)
         found = deployment.variable(name)
+        if is_key and not is_single_line(found.value):
+            # A header value cannot hold it: no caller could ever send it, in any tier.
+            self.problem(key, f"{name} holds a line break or control character; a key is one line", file=found.source)
         if deployment.spec.tier != Tier.dev:
-            self._check_strength(key, found)
+            self._check_strength(key, found, is_key)
         return Variable(name, found.value, found.source, True)
 
-    def _check_strength(self, key: str, found: Variable) -> None:
-        """Outside dev: not a default, long enough, and not the value of another credential."""
+    def _check_strength(self, key: str, found: Variable, is_key: bool) -> None:
+        """Outside dev: not a default, long enough (a key: and unpredictable enough), and not the value of
+        another credential (a key shared by two callers included)."""
         tier = self.deployment.spec.tier.value
         if found.value.lower() in SEED_DEFAULT_CREDENTIALS:
             self.problem(found.name, f"the default password '{found.value}' is refused in {tier}", file=found.source)
+        elif is_key and (weak := key_weakness(found.value)):
+            self.problem(key, f"{found.name}: {weak} in {tier}", file=found.source)
         elif len(found.value) < MIN_PASSWORD_LENGTH:
             self.problem(
                 found.name,
@@ -201,6 +217,25 @@ class Planner:
                     message = f"its container {name} is also that of {spec.key(other)} on host '{where[0]}'"
                     self.problem(spec.key(plan.role), message)
 
+    def check_mount_points(self) -> None:
+        """Once every plan is known: no two mounts of one container share a path, which Docker refuses
+        ("Duplicate mount point") and an adopted volume's `mount` could otherwise make."""
+        spec = self.deployment.spec
+        for plan in self.plans.values():
+            key = spec.key(plan.role)
+            seen: dict[str, tuple[str, str]] = {}
+            mounts = [
+                (v.mount, f"volume '{v.name}'", f"{key}.adopt_volumes.{v.name}.mount" if v.adopted else key)
+                for v in plan.volumes
+            ]
+            mounts += [(m.mount, f"the {m.owner}'s volume '{m.volume}'", key) for m in plan.mounts]
+            mounts += [(p.target, p.key, p.key) for p in plan.host_paths]
+            for path, what, where in mounts:
+                other, other_where = seen.setdefault(path.rstrip("/") or "/", (what, where))
+                if other != what:
+                    named = where if where != key else other_where  # the setting that moved a mount, if one did
+                    self.problem(named, f"{other} and {what} are both mounted at {path}: Docker refuses that")
+
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:
             return self.plans[service.role]
@@ -264,6 +299,7 @@ def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tu
     exposure_problems(planner)
     planner.check_adoptions()
     planner.check_container_names()
+    planner.check_mount_points()
     missing = tuple(p for p in planner.problems if p.missing) if deployment.allow_missing else ()
     if blocking := [p for p in planner.problems if p not in missing]:
         raise ConfigError(blocking)

@@ -1,6 +1,9 @@
 """The rules that hold across services, each a list of (stack-file key, problem): read by the loader."""
 
-from components.core.types import image_tag
+import ipaddress
+
+from components.core.names import DOCKER_RESERVED_NETWORKS
+from components.core.types import image_tag, is_ip_address
 from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
 from components.model.settings import Tier
 
@@ -47,6 +50,42 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
         if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
             image = spec.section(service).image
             problems.append((f"{spec.key(service)}.image", f"'{image}' uses 'latest', refused in {spec.tier.value}"))
+    return problems + clear_text_problems(spec)
+
+
+def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
+    """Nothing a login or data crosses goes in the clear beyond loopback outside dev, and nothing answers on a
+    shared network without the login its front puts before it."""
+    problems = []
+    on_docker = spec.kubernetes is None  # a cluster refuses every Docker network (targets/preflight.py)
+    if on_docker and spec.deployed("ui") and spec.deployed("edge") and spec.edge.serve_ui and spec.ui.networks:
+        problems.append(
+            (
+                "ui.networks",
+                f"the UI would answer on {', '.join(spec.ui.networks)} without the login the edge puts in front of "
+                "it: leave ui.networks empty; callers there use the edge's UI port, with its login",
+            )
+        )
+    if spec.tier == Tier.dev:
+        return problems
+    external = spec.clickhouse.external
+    if external is not None and not external.secure and not is_loopback(external.host):
+        problems.append(
+            (
+                "clickhouse.external.secure",
+                f"false sends ClickHouse's password and every inference in the clear to {external.host}; "
+                f"set it true (TLS: ports 8443 and 9440) in {spec.tier.value}",
+            )
+        )
+    ingress = spec.kubernetes.ingress if spec.kubernetes is not None else None
+    if ingress is not None and not ingress.tls_secret:
+        problems.append(
+            (
+                "kubernetes.ingress.tls_secret",
+                f"the ingress would serve callers' keys and the UI's login in plain HTTP in {spec.tier.value}: "
+                "name the kubernetes.io/tls Secret of its hosts",
+            )
+        )
     return problems
 
 
@@ -67,6 +106,10 @@ def _clash(spec: EnvironmentBase, first: ServiceRef, second: ServiceRef, port: i
     )
 
 
+def is_loopback(host: str) -> bool:
+    return host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
+
+
 def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
     """A service joins only networks its host declares, each once, and never the stack's own."""
     if not service.spec or spec.kubernetes is not None:
@@ -78,7 +121,11 @@ def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -
     for name in sorted(set(section.networks)):
         if section.networks.count(name) > 1:
             problems.append((key, f"'{name}' is listed twice"))
-        if name == spec.network_name:
+        if name in DOCKER_RESERVED_NETWORKS:
+            problems.append(
+                (key, f"'{name}' is Docker's own network: a container beside the stack's network cannot join it")
+            )
+        elif name == spec.network_name:
             problems.append((key, f"'{name}' is the stack's own network; list only others"))
         elif name not in declared:
             listed = ", ".join(declared) or "none"

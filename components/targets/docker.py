@@ -10,7 +10,7 @@ import pulumi_random as random
 
 from components.core.envfiles import Variable
 from components.core.names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL, TYPE_PREFIX
-from components.core.plans import OneShot, SecretFile, ServicePlan, Volume, VolumeMount
+from components.core.plans import ROOT_DROPPED, Hardening, OneShot, SecretFile, ServicePlan, Volume, VolumeMount
 from components.core.render import RenderedFile
 from components.model.settings import DockerHost as DockerHostSpec
 
@@ -48,6 +48,22 @@ def uploads(files: Sequence[RenderedFile], secret_files: Sequence[SecretFile] = 
     return [docker.ContainerUploadArgs(file=f.mount, content=f.content) for f in files] + [
         docker.ContainerUploadArgs(file=f.mount, content=pulumi.Output.secret(f.variable.value)) for f in secret_files
     ]
+
+
+# No process gains privileges it did not start with (setuid binaries, file capabilities), in every container.
+NO_NEW_PRIVILEGES = ["no-new-privileges:true"]
+
+
+def confinement(hardening: Hardening) -> dict:
+    """The Container arguments that confine it (plans.Hardening). No read-only root: the plan's files are
+    uploaded into the container, which Docker refuses on a read-only root ("container rootfs is marked
+    read-only"); each is a read-only file of the image's user instead."""
+    if hardening.user is None:
+        capabilities = docker.ContainerCapabilitiesArgs(drops=list(ROOT_DROPPED))
+        return {"capabilities": capabilities, "security_opts": NO_NEW_PRIVILEGES}
+    capabilities = docker.ContainerCapabilitiesArgs(drops=["ALL"], adds=list(hardening.capabilities) or None)
+    user = f"{hardening.user}:{hardening.user}"
+    return {"capabilities": capabilities, "security_opts": NO_NEW_PRIVILEGES, "user": user}
 
 
 ROLLING_SUFFIX_BYTES = 4  # 8 hex digits after the Docker name of a container replaced create-before-delete
@@ -183,6 +199,7 @@ class ServiceComponent(pulumi.ComponentResource):
             else None,
             labels=labels(self._name_prefix, plan.role),
             memory=plan.memory_mb,
+            **confinement(plan.hardening),
             restart="unless-stopped",
             log_driver="json-file",
             log_opts=LOG_OPTS,
@@ -239,6 +256,8 @@ class ServiceComponent(pulumi.ComponentResource):
             networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=self._host.network.name)],
             volumes=[docker.ContainerVolumeArgs(volume_name=v.name, container_path=path) for v, path in mounts] or None,
             labels=labels(self._name_prefix, shot.image_of),
+            # A client of its service (a pull, a schema apply): root in its image, confined as a root service.
+            **confinement(Hardening()),
             # pulumi-docker waits for an attached container to stop, but does not fail on its exit code
             # (terraform-provider-docker, resourceDockerContainerCreate): the smoke suite checks the result.
             attach=True,

@@ -105,7 +105,7 @@ def test_a_network_of_another_host_is_refused(tmp_path):
 
 def test_a_throwaway_stack_joins_without_declaring_a_network(tmp_path):
     desired = plan(
-        load_minimal(tmp_path, hosts={"main": {"networks": ["shared_net"]}}, ui={"networks": ["shared_net"]})
+        load_minimal(tmp_path, hosts={"main": {"networks": ["shared_net"]}}, grafana={"networks": ["shared_net"]})
     )
-    assert joined(container_of(desired, "ui"), "shared_net") == ["tensorzero-ui"]
+    assert joined(container_of(desired, "grafana"), "shared_net") == ["tensorzero-grafana"]
     assert [r["inputs"]["name"] for r in resources(desired, "network:Network")] == ["pmoves-test-tensorzero"]

@@ -25,6 +25,7 @@ from components.targets.kubernetes.objects import (
     selector_of,
     service_objects,
 )
+from components.targets.kubernetes.security import RESTRICTED, pod_security
 
 NAMESPACE = "namespace"
 INGRESS = "ingress"
@@ -51,7 +52,11 @@ def manifests(deployment: Deployment) -> dict[str, list[dict]]:
     exposed = exposed_ports(deployment)
     found: dict[str, list[dict]] = {}
     if spec.create_namespace:
-        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace}}
+        standard = pod_security(plans.values())
+        # Enforced as far as every workload meets it; warned and audited at "restricted" always.
+        security = {f"pod-security.kubernetes.io/{mode}": standard for mode in ("enforce",)}
+        security |= {f"pod-security.kubernetes.io/{mode}": RESTRICTED for mode in ("warn", "audit")}
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.namespace, "labels": security}}
         found[NAMESPACE] = [namespace]
     for plan in plans.values():
         objects = []

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from components.core.names import PROJECT, SERVICE_LABEL, STACK_LABEL
-from components.core.plans import OneShot, ServicePlan, VolumeMount
+from components.core.plans import Hardening, OneShot, ServicePlan, VolumeMount
 from components.core.render import RenderedFile
 from components.model.settings import KubernetesSpec
 from components.services import gateway
 from components.stack.deployment import Deployment
+from components.targets.kubernetes.security import ROOT_IMAGE, confinement
 
 NAME_LABEL = "app.kubernetes.io/name"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
@@ -42,6 +43,8 @@ PROBES = {
     "livenessProbe": {**PROBE, "failureThreshold": 6},
 }
 GPU_RESOURCE = "nvidia.com/gpu"
+# A ceiling, not a reservation: one runaway pod cannot starve its node's other pods.
+CPU_LIMIT = "2"
 NODE_TOPOLOGY = "kubernetes.io/hostname"
 
 
@@ -116,7 +119,7 @@ def claim_of(deployment: Deployment, mount: VolumeMount) -> str:
 
 def pod_template(
     deployment: Deployment, container: dict, labels: dict, files, config_name: str, data_volumes=(), gpu=False,
-    shared: tuple[VolumeMount, ...] = (),
+    shared: tuple[VolumeMount, ...] = (), hardening: Hardening = ROOT_IMAGE,
 ) -> dict:  # fmt: skip
     """A pod running `container`, its files mounted one by one from the ConfigMap, hashes that roll it.
 
@@ -136,7 +139,10 @@ def pod_template(
     # A changed file rolls the pods, as a changed upload replaces a container on Docker. A rotated credential
     # updates its Secret only: nothing derived from a secret is written here (README: rotating credentials).
     annotations = {FILES_HASH: digest("".join(f.mount + f.content for f in files))}
-    pod = {"containers": [container], "volumes": volumes} if volumes else {"containers": [container]}
+    pod_context, container["securityContext"] = confinement(hardening)
+    pod = {"automountServiceAccountToken": False, "securityContext": pod_context, "containers": [container]}
+    if volumes:
+        pod["volumes"] = volumes
     if gpu:
         pod["nodeSelector"] = dict(deployment.spec.kubernetes.gpu_node_selector)
         pod["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
@@ -152,7 +158,7 @@ def pod_template(
 def resources(limit_mb: int, gpu: bool = False) -> dict:
     found = {
         "requests": {"cpu": "100m", "memory": f"{max(64, limit_mb // 4)}Mi"},
-        "limits": {"memory": f"{limit_mb}Mi"},
+        "limits": {"cpu": CPU_LIMIT, "memory": f"{limit_mb}Mi"},
     }
     if gpu:
         found["limits"][GPU_RESOURCE] = 1
@@ -179,7 +185,7 @@ def service_objects(deployment: Deployment, plan: ServicePlan, exposed: set[int]
         **{probe: {"exec": {"command": list(plan.healthcheck)}, **settings} for probe, settings in PROBES.items()},
     }
     template = pod_template(
-        deployment, container, labels, plan.files, f"{name}-files", plan.volumes, plan.gpu, plan.mounts
+        deployment, container, labels, plan.files, f"{name}-files", plan.volumes, plan.gpu, plan.mounts, plan.hardening
     )
     if plan.stop_grace_s:
         # As `docker stop` waits on Docker: in-flight requests drain before the pod is killed.

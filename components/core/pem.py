@@ -1,0 +1,53 @@
+"""TLS material read the way nginx reads it: a PEM certificate chain and its unencrypted private key.
+
+`validate` runs these on what the edge would be given, so material nginx refuses at start (garbage, a key
+where the certificate belongs, a pair that does not match, an encrypted key nginx cannot ask a passphrase
+for) or that no client accepts (expired, not yet valid) is refused before any resource exists.
+"""
+
+import datetime
+from typing import Optional
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+_SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _certificates(text: str) -> tuple[list[x509.Certificate], Optional[str]]:
+    if "PRIVATE KEY-----" in text:
+        return [], "holds a private key, not a certificate"
+    try:
+        found = x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        return [], "holds no PEM certificate that parses (-----BEGIN CERTIFICATE----- ...)"
+    return found, None
+
+
+def _private_key(text: str):
+    try:
+        return serialization.load_pem_private_key(text.encode(), password=None), None
+    except TypeError:
+        return None, "is an encrypted private key: nginx cannot ask for its passphrase"
+    except (ValueError, UnsupportedAlgorithm):
+        return None, "holds no PEM private key that parses (-----BEGIN PRIVATE KEY----- ...)"
+
+
+def tls_problems(
+    certificate: str, key: str, now: Optional[datetime.datetime] = None
+) -> tuple[Optional[str], Optional[str]]:
+    """(problem with the certificate, problem with the key), each None when fine: parsed, matched, in date."""
+    certificates, certificate_problem = _certificates(certificate)
+    private_key, key_problem = _private_key(key)
+    if certificate_problem is None:
+        leaf, now = certificates[0], now or datetime.datetime.now(datetime.timezone.utc)
+        if leaf.not_valid_after_utc <= now:
+            certificate_problem = f"expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
+        elif leaf.not_valid_before_utc > now:
+            certificate_problem = f"is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        elif key_problem is None and leaf.public_key().public_bytes(*_SPKI) != private_key.public_key().public_bytes(
+            *_SPKI
+        ):
+            key_problem = "does not match the certificate (the first one of the chain is the server's)"
+    return certificate_problem, key_problem

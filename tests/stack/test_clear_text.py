@@ -1,0 +1,104 @@
+"""Nothing in clear beyond loopback outside dev, nothing open on a shared network, no allow-list that admits
+everything: each row is a stack `validate` refuses naming the key, beside the accepted form of the same setting.
+"""
+
+import pytest
+from conftest import MINIMAL_CATALOG, make_project, minimal_config
+
+from components.core.errors import ConfigError
+from components.stack.loader import load
+
+# Credentials that pass every rule beyond dev (long, distinct, not defaults), and a strong caller key.
+STRONG_ENV = (
+    "TENSORZERO_CLICKHOUSE_PASSWORD=c-0123456789abcdef\nGRAFANA_ADMIN_PASSWORD=g-0123456789abcdef\n"
+    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-0123456789abcdef\nTENSORZERO_UI_PASSWORD=u-0123456789abcdef\n"
+    "TENSORZERO_API_KEY=5f3e9b21c4d8a6f07e3bc915d2a40a7d5f3e9b21c4d8a6f07e3bc915d2a40a7d\n"
+)
+GPU_HOSTS = {"main": {}, "gpu": {"address": "10.0.0.9", "bind_address": "10.0.0.9"}}
+CLUSTER = {"context": "test-k3s", "namespace": "pmoves-test"}
+EXTERNAL = {"host": "ch.pmoves.internal", "cluster_name": "tensorzero_cluster"}
+# The stack's backup service reads its own ClickHouse's volume: with an external one it is off, confirmed.
+NO_BACKUP = {
+    "backup": {"enabled": False},
+    "data_loss_confirmations": [{"change": "backup.enabled: false", "by": "test", "date": "2026-12-04"}],
+}
+
+
+def load_stack(root, tier="staging", **sections):
+    config = minimal_config(tier=tier, **({"clickhouse": {"user": "pmoves"}} | sections))
+    project = make_project(root, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": STRONG_ENV})
+    return load("test", project_dir=project)
+
+
+def problems(root, **kwargs) -> list[str]:
+    with pytest.raises(ConfigError) as failure:
+        load_stack(root, **kwargs)
+    return [f"{p.key}: {p.message}" for p in failure.value.problems]
+
+
+def guard(allow):
+    return {
+        "hosts": GPU_HOSTS,
+        "ollama": {"host": "gpu"},
+        "ollama_guard": {"enabled": True, "host": "gpu", "allow": allow},
+    }
+
+
+# (id, sections, the problem's start) and, beside each, the accepted form.
+REFUSED = [
+    (
+        "grafana-plain-http-on-the-lan",
+        {"grafana": {"bind_address": "0.0.0.0"}},
+        "grafana.bind_address: Grafana would serve its login in plain HTTP on 0.0.0.0:3000",
+    ),
+    (
+        "ui-on-a-shared-network",
+        {"hosts": {"main": {"networks": ["pmoves_api"]}}, "ui": {"networks": ["pmoves_api"]}},
+        "ui.networks: the UI would answer on pmoves_api without the login",
+    ),
+    (
+        "external-clickhouse-in-clear",
+        {"clickhouse": {"external": {**EXTERNAL, "secure": False}}, **NO_BACKUP},
+        "clickhouse.external.secure: false sends ClickHouse's password and every inference in the clear",
+    ),
+    (
+        "cluster-ingress-without-tls",
+        {"kubernetes": {**CLUSTER, "ingress": {"host": "tz.test"}}},
+        "kubernetes.ingress.tls_secret: the ingress would serve callers' keys",
+    ),
+    ("allow-everything-v4", guard(["0.0.0.0/0"]), "ollama_guard.allow: '0.0.0.0/0' admits every address"),
+    ("allow-everything-v6", guard(["::/0"]), "ollama_guard.allow: '::/0' admits every address"),
+    (
+        "allow-host-bits",
+        guard(["10.0.0.1/24"]),
+        "ollama_guard.allow: '10.0.0.1/24' has host bits set: the network is 10.0.0.0/24",
+    ),
+]
+ACCEPTED = [
+    ("grafana-behind-tls", {"grafana": {"bind_address": "0.0.0.0", "tls_terminated_by": "caddy on the main host"}}),
+    ("grafana-on-loopback", {"grafana": {"bind_address": "127.0.0.1"}}),
+    ("ui-behind-the-edge-only",
+     {"hosts": {"main": {"networks": ["pmoves_api"]}}, "edge": {"networks": ["pmoves_api"]}}),
+    ("external-clickhouse-tls", {"clickhouse": {"external": EXTERNAL}, **NO_BACKUP}),
+    ("cluster-ingress-with-tls", {"kubernetes": {**CLUSTER, "ingress": {"host": "tz.test", "tls_secret": "tz-tls"}}}),
+    ("allow-a-network", guard(["10.0.0.0/24", "100.101.0.1/32", "100.101.0.2"])),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("sections, expected", [pytest.param(s, e, id=i) for i, s, e in REFUSED])
+def test_refused_beyond_dev(tmp_path, sections, expected):
+    found = problems(tmp_path, **sections)
+    assert any(line.startswith(expected) for line in found), found
+
+
+@pytest.mark.parametrize("sections", [pytest.param(s, id=i) for i, s in ACCEPTED])
+def test_the_safe_form_is_accepted(tmp_path, sections):
+    load_stack(tmp_path, **sections)
+
+
+def test_dev_keeps_its_loopback_conveniences(tmp_path):
+    load_stack(tmp_path / "grafana", tier="dev", grafana={"bind_address": "0.0.0.0"})
+    load_stack(tmp_path / "ingress", tier="dev", kubernetes={**CLUSTER, "ingress": {"host": "tz.test"}})
+    # but never a UI open on a shared network, nor an allow-list of everything
+    assert problems(tmp_path / "ui", tier="dev", hosts={"main": {"networks": ["n"]}}, ui={"networks": ["n"]})
+    assert problems(tmp_path / "allow", tier="dev", **guard(["0.0.0.0/0"]))
