@@ -1,5 +1,7 @@
 """The rules that hold across services, each a list of (stack-file key, problem): read by the loader."""
 
+import ipaddress
+
 from components.core.types import image_tag
 from components.model.environment import EnvironmentBase, ServiceDefinition
 from components.model.settings import Tier
@@ -16,6 +18,11 @@ def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     ]
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Two bind addresses that would both take a port: the same one, or either one every address."""
+    return a == b or ipaddress.ip_address(a).is_unspecified or ipaddress.ip_address(b).is_unspecified
+
+
 def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """(key, problem) of every rule that holds across services: hosts, host ports, fronts, images, each
     service's own cross-field checks. Reachability is checked as the plans ask for addresses (planner.py)."""
@@ -23,19 +30,21 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     if problems:
         return problems  # the rules below need every host to exist
     deployed = spec.deployed_services
-    seen: dict[tuple[str, int], str] = {}
+    seen: dict[tuple[str, int], list[tuple[str, str]]] = {}
     for service in deployed:
         placement = spec.placement(service)
         for published in placement.ports:
             where = (placement.host, published.external)
-            if where in seen:
+            # One host port on two distinct addresses (the edge's loopback and outside faces) is no clash.
+            clash = [role for ip, role in seen.get(where, []) if overlaps(ip, published.ip)]
+            if clash:
                 problems.append(
                     (
                         f"{spec.key(published.origin or service)}.port",
-                        f"{published.external} is already published by {seen[where]} on host '{placement.host}'",
+                        f"{published.external} is already published by {clash[0]} on host '{placement.host}'",
                     )
                 )
-            seen.setdefault(where, service.role)
+            seen.setdefault(where, []).append((published.ip, service.role))
     for service in deployed:
         for front in spec.fronts_served(service):
             host, fronted_host = spec.placement(service).host, spec.placement(front.role).host
