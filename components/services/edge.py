@@ -314,8 +314,11 @@ def inside_published_port(spec) -> Optional[str]:
 
 def inside_ports(spec, layout: Layout, published: Optional[str]) -> list[str]:
     """Ports of the plain API listeners when only the stack's networks and the host's loopback reach them: with
-    TLS on (the outside is sent to HTTPS) or the edge published on loopback. There, monitoring needs no key."""
-    if not (spec.edge.tls.enabled or ipaddress.ip_address(spec.bind_address("edge")).is_loopback):
+    TLS on (the outside is sent to HTTPS) or the edge published on loopback with nothing forwarding the outside
+    to it (`tls_terminated_by`). There, monitoring needs no key. On a cluster the ingress forwards the outside to
+    the plain listener: none is inside."""
+    loopback = ipaddress.ip_address(spec.bind_address("edge")).is_loopback and not spec.edge.tls_terminated_by
+    if spec.kubernetes is not None or not (spec.edge.tls.enabled or loopback):
         return []
     return [listen.rsplit(":", 1)[-1] for listen in (layout.api, published) if listen]
 

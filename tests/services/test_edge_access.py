@@ -553,3 +553,20 @@ def test_a_guard_bound_to_every_address_is_refused(tmp_path):
     assert "ollama_guard.bind_address: 0.0.0.0 is every address; bind the guard to the host's private" in str(
         failure.value
     )
+
+
+def test_monitoring_is_keyless_only_where_nothing_forwards_the_outside(deployments):
+    """Prod (TLS on): both plain listeners are inside. A cluster's ingress, or a TLS terminator named in front of a
+    loopback edge, forwards outside callers to the plain listener: there /metrics keeps asking for a key."""
+    prod = deployments["prod"].spec
+    published = edge.inside_published_port(prod)
+    assert published == str(prod.gateway.port)
+    assert edge.inside_ports(prod, edge.Layout(), published) == [str(edge.PORT), published]
+    assert edge.inside_ports(deployments["cluster"].spec, edge.Layout(), None) == []
+    fronted = prod.model_copy(
+        update={"edge": prod.edge.model_copy(update={"tls": edge_access.EdgeTls(), "tls_terminated_by": "Caddy"})}
+    )
+    loopback = fronted.model_copy(update={"edge": fronted.edge.model_copy(update={"bind_address": "127.0.0.1"})})
+    assert edge.inside_ports(loopback, edge.Layout(), published) == []
+    direct = loopback.model_copy(update={"edge": loopback.edge.model_copy(update={"tls_terminated_by": None})})
+    assert edge.inside_ports(direct, edge.Layout(), published) == [str(edge.PORT), published]
