@@ -9,6 +9,7 @@ and every variable the rendered config reads with `env::`.
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from components.catalog.files import ConfigFile, referenced_files
 from components.catalog.format import SEED_URL_FIXES, Catalog, ModelEntry, is_ollama, provider_settings
@@ -101,7 +102,9 @@ def translate(
         api_base = _seed_url(entry.provider, base_url, notices)
         api_base = api_base and values.fill(api_base, where, url_key)
         try:
-            if is_ollama(catalog, entry.provider):
+            # A provider of any type whose URL names one of the stack's Ollamas is that Ollama (PMOVES writes
+            # every provider `type = "openai"`): pulled there, reached by the endpoint rule (through its guard).
+            if is_ollama(catalog, entry.provider) or urlsplit(api_base or "").hostname in stack_ollamas:
                 if "${" in entry.model and not is_ollama_model(model):
                     key = f"models.{model_name}.model"
                     problems.append(

@@ -145,6 +145,14 @@ def test_the_full_stack_loads_in_tensorzero_with_every_model_and_variant(full, t
         "nomic-embed-text",
     }
     assert f"accounts/{ACCOUNT}/ai/run/openai" in config and "${" not in config
+    # As PMOVES writes them (`type = "openai"`, the Jetson's URL), the Jetson's models are called through the
+    # GPU host's guard, by the endpoint rule, never at the hostname as written.
+    guard = full.spec.endpoint("ollama-jetson", "main")
+    for name in ("agent_zero_mistral7b_edge", "agent_zero_phi3_mini_edge"):
+        [provider] = rendered["models"][name]["providers"].values()
+        assert provider["api_base"] == f"{guard.url}/v1", provider
+    pulled = full.plans["ollama-jetson"].outputs["ollama_models"]["ollama-jetson"]
+    assert set(pulled) == {"mistral:7b-instruct", "phi3:3.8b-mini-128k-instruct"}
 
 
 def test_a_local_stack_of_the_same_files_keeps_each_functions_local_variants(local, tmp_path, monkeypatch):
