@@ -17,6 +17,7 @@ from components.catalog.native_tables import MODEL_TABLES, subset
 from components.catalog.routing import NotRoutable, check_openai_url, route
 from components.catalog.values import CatalogValues
 from components.core.errors import ConfigError, Problem
+from components.core.names import OLLAMA_ALIAS
 from components.core.types import is_ollama_model
 
 ENV_PREFIX = "env::"
@@ -81,6 +82,29 @@ def _seed_url(provider: str, base_url: Optional[str], notices: list[str]) -> Opt
 
 def native_models(catalog: Catalog) -> set[str]:
     return {name for table in MODEL_TABLES for name in catalog.native.get(table, {})}
+
+
+def local_models(catalog: Catalog, stack_ollamas: dict[str, str]) -> set[str]:
+    """Models every provider of which (fallbacks included) is one of the stack's Ollamas, named by hostname."""
+
+    def local(provider: str) -> bool:
+        base_url = provider_settings(catalog, provider)[2]
+        if is_ollama(catalog, provider) and base_url is None:
+            return OLLAMA_ALIAS in stack_ollamas
+        return bool(base_url) and urlsplit(base_url).hostname in stack_ollamas
+
+    found = {
+        name
+        for name, entry in catalog.models.items()
+        if all(local(link.provider) for link in [entry] + [catalog.models[f] for f in entry.fallbacks])
+    }
+    for table in MODEL_TABLES:
+        for name, body in catalog.native.get(table, {}).items():
+            blocks = list((body.get("providers") or {}).values()) if isinstance(body, dict) else []
+            urls = [block.get("api_base") if isinstance(block, dict) else None for block in blocks]
+            if blocks and all(isinstance(url, str) and urlsplit(url).hostname in stack_ollamas for url in urls):
+                found.add(name)
+    return found
 
 
 def translate(

@@ -127,6 +127,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     desired = plan(deployment)
     for notice in deployment.notices:
         print(f"notice: {notice}")
+    for line in summary.serving(deployment):
+        print(f"serves {line}")
     adopted = Counter(summary.kind(r["type"]) for r in desired.get("external", []))
     print(
         f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; {summary.counts(desired)}"

@@ -11,7 +11,7 @@ from typing import Callable, Optional, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from components.catalog.format import Catalog, load_catalog
-from components.catalog.translation import Translation, native_models, translate
+from components.catalog.translation import Translation, local_models, native_models, translate
 from components.catalog.values import CatalogValues
 from components.core.envfiles import Variable, read_layers
 from components.core.errors import ConfigError, Problem, problems_from_validation
@@ -161,6 +161,13 @@ def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variabl
     problems = [Problem(file, "catalog.models", f"not in the catalog: {', '.join(unknown)}")] if unknown else []
     if repeated:
         problems.append(Problem(file, "catalog.models", f"listed twice: {', '.join(repeated)}"))
+    if spec.catalog.local_only:
+        local = local_models(catalog, stack_ollamas(spec))
+        selected = [name for name in selected if name in local]
+        if not selected:
+            problems.append(
+                Problem(file, "catalog.local_only", "no model of the catalog is served by this stack's Ollamas")
+            )
     if problems:
         raise ConfigError(problems)
     values = CatalogValues(
@@ -169,10 +176,10 @@ def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variabl
         lambda name: why_unsupplied(name, variables, project_dir, spec.env_files.dir),
         f"{file}: catalog.variables",
     )
-    return translate(catalog, selected, _stack_ollamas(spec), values)
+    return translate(catalog, selected, stack_ollamas(spec), values)
 
 
-def _stack_ollamas(spec) -> dict[str, str]:
+def stack_ollamas(spec) -> dict[str, str]:
     """Hostname -> where the gateway reaches each of the stack's Ollamas; its plan reports it if that is
     impossible."""
     found = {}
