@@ -13,6 +13,7 @@ from typing import Optional
 
 from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem
+from components.core.names import COMPOSE_VOLUMES
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
 from components.model.environment import ServiceDefinition, ServiceRef, Unreachable, role_of
 from components.model.resolved import ResolvedStack
@@ -180,12 +181,21 @@ class Planner:
 
     def check_adoptions(self) -> None:
         """Once every plan is known: no adopted volume is one the stack itself creates."""
-        prefix = self.deployment.spec.name_prefix
+        spec = self.deployment.spec
+        prefix = spec.data_volume_prefix  # the prefix the target names volumes with
         for plan in self.plans.values():
             for volume in plan.volumes:
                 name = volume.docker_name_in(prefix)
                 if not volume.adopted and name in self._adopted:
                     self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
+                elif not volume.adopted and name in COMPOSE_VOLUMES:
+                    # Silently reusing it would mount PMOVES's data as if new, and `destroy` could delete it.
+                    key = "volume_prefix" if spec.volume_prefix else "name_prefix"
+                    self.problem(
+                        key,
+                        f"'{prefix}' names the {plan.role}'s volume '{name}', the volume PMOVES's compose keeps its "
+                        f"data in: adopt it ({spec.key(plan.role)}.adopt_volumes, name: {name}) or change {key}",
+                    )
 
     def check_container_names(self) -> None:
         """Once every plan is known: no two containers (one-shots included) of one host share a name, which an
