@@ -26,6 +26,7 @@ from components.stack.deployment import Deployment
 from components.stack.guards import confirmation_problems
 from components.stack.registry import Registry
 from components.stack.rules import host_problems, placement_problems
+from components.stack.seed_variables import seed_variable_notices
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
     PLACEHOLDER,
@@ -129,6 +130,7 @@ def load(
         translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
     if translation is None:
         raise ConfigError(problems)
+    notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
 
     deployment = Deployment(
         stack,
