@@ -25,7 +25,7 @@ def test_every_seed_variable_nothing_reads_is_told_with_where_its_value_comes_fr
     assert set(found) == {line.split("=")[0] for line in SEED_ENV.splitlines()}
     assert "clickhouse.user" in found["TENSORZERO_CLICKHOUSE_USER"]
     assert "clickhouse.database" in found["TENSORZERO_OBS_CLICKHOUSE_DB"]
-    assert all("env.shared: " in notice for notice in found.values())  # the layer that sets it
+    assert all(notice.startswith("env/env.shared:") for notice in found.values())  # the layer and line
     # Told, not refused: the stack still validates.
     assert deployment.plans
 
