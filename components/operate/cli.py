@@ -14,7 +14,7 @@ from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem
 from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
-from components.operate import ci, summary, tensorzero_check
+from components.operate import ci, containers, summary, tensorzero_check
 from components.operate.plan import plan, to_json
 from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
@@ -201,6 +201,7 @@ def parser() -> argparse.ArgumentParser:
     register_smoke(commands)
     register_reference(commands)
     operate.register(commands, _load)
+    containers.register(commands, _load)
     return root
 
 
