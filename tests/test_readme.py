@@ -71,6 +71,16 @@ NOT_RUN = {
             "pmoves-ollama",
         )
     },
+    **{
+        command: "on PMOVES's GPU host (the Jetson): its own jetson-ollama container and volume are not on this "
+        "machine; tests/operate/test_containers.py and tests/live/test_containers_live.py run the verbs"
+        for command in (
+            "docker inspect jetson-ollama --format '{{range .Mounts}}{{.Name}} {{.Destination}}{{\"\\n\"}}{{end}}'",
+            "docker exec jetson-ollama ollama list",
+            "docker stop jetson-ollama && docker rm jetson-ollama",
+            "make exec STACK=prod SERVICE=ollama-jetson CMD='ollama list'",
+        )
+    },
     # docs/ci.md: wiring GitHub's secrets, and the plan diff of a branch against the repository's main.
     "gh secret set PULUMI_BACKEND_URL --body 's3://pmoves-pulumi-state'": (
         "needs the `gh` CLI logged in to the project's GitHub repository; no GitHub here"
