@@ -63,7 +63,7 @@ NOT_RUN = {
             "docker exec pmoves-ollama ollama list",
             "docker compose -f pmoves/docker-compose.yml rm --stop --force tensorzero-ui tensorzero-gateway "
             "tensorzero-clickhouse pmoves-ollama",
-            'docker exec pmoves-prod-tensorzero-clickhouse sh -c \'clickhouse-client --user "$CLICKHOUSE_USER" '
+            'docker exec tensorzero-clickhouse sh -c \'clickhouse-client --user "$CLICKHOUSE_USER" '
             '--password "$CLICKHOUSE_PASSWORD" --query "SELECT count() FROM ModelInference"\'',
             "docker run --rm --network pmoves_api curlimages/curl -s http://tensorzero-gateway:3000/status",
             "docker stop $(docker ps -q --filter label=com.pmoves.stack=pmoves-prod)",

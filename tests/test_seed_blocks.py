@@ -3,8 +3,8 @@ stack and the test or program that shows it; the curl calls run here against the
 TensorZero's real routes.
 
 The inventory fails when the seed gains, loses or changes a block, so no block goes unlisted. Not every block
-is run literally here (the `docker exec -it tensorzero-clickhouse ...` ones need the seed's container names,
-which this package does not give yet): the outcome says so. Under CI the seed must be present (a copy of
+is run literally here (the `docker exec -it tensorzero-clickhouse ...` ones need PMOVES's host and its
+credentials): the outcome names what shows it. Under CI the seed must be present (a copy of
 shared/ beside the project); elsewhere its absence skips.
 """
 
@@ -24,7 +24,7 @@ VERBATIM = "works verbatim on prod"
 KEYED = "works with only the documented key added (Authorization: Bearer $TENSORZERO_API_KEY)"
 COMPOSE = "a docker compose command: its equivalent is listed in the README"
 SEED_CREDENTIAL = "uses the seed's default credential tensorzero/tensorzero, refused outside dev"
-CONTAINER = "needs the container name tensorzero-clickhouse: prod's is pmoves-prod-tensorzero-clickhouse (not done)"
+CONTAINER = "prod carries the seed's container name tensorzero-clickhouse (tests/stack/test_seed_runbook.py)"
 TRANSLATED = "seed config format: translated by the catalog (tests/catalog), never loaded by TensorZero as written"
 WARNED = "seed variables: validate names each one nothing reads (tests/stack/test_seed_variables.py)"
 # (first line of the block, outcome, where it is shown)

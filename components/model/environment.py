@@ -129,6 +129,12 @@ class EnvironmentBase(StrictModel):
     protect_data: Optional[bool] = Field(
         None, description="Protect data volumes from `pulumi destroy`; defaults to true outside dev."
     )
+    seed_container_names: bool = Field(
+        False,
+        description="Name ClickHouse, the UI and the main Ollama as PMOVES's compose did (`tensorzero-clickhouse`, "
+        "`tensorzero-ui`, `pmoves-ollama`, no name_prefix), so the seed's `docker exec` lines work; one stack per "
+        "Docker engine may.",
+    )
     hosts: dict[Identifier, DockerHost] = Field(
         default_factory=lambda: {"main": DockerHost()},
         description="Docker hosts by name; each service names the host it runs on.",

@@ -28,7 +28,7 @@ def container(deployment: Deployment, role: str) -> tuple[str, str]:
     if role not in deployment.plans or not deployment.plans[role].runs_container:
         raise ConfigError([Problem(deployment.stack_file, role, "this stack deploys no such container")])
     plan = deployment.plans[role]
-    return deployment.spec.hosts[plan.placement.host].url, f"{deployment.spec.name_prefix}-{plan.docker_name}"
+    return deployment.spec.hosts[plan.placement.host].url, plan.container_name(deployment.spec.name_prefix)
 
 
 def backupctl_command(deployment: Deployment, *args: str) -> list[str]:

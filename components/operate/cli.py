@@ -145,7 +145,7 @@ def container_environments(deployment: Deployment) -> dict[str, tuple[str, tuple
         if service.runs_container:
             # A rolling container gets a fresh random suffix on every replacement (docker_target.py).
             suffix = "-<generation>" if service.rolling else ""
-            found[service.role] = (f"{prefix}-{service.docker_name}{suffix}", service.env)
+            found[service.role] = (f"{service.container_name(prefix)}{suffix}", service.env)
         for shot in service.one_shots:
             found[f"{service.role} {shot.name}"] = (f"{prefix}-{shot.docker_name}", shot.env)
     return found

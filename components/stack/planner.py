@@ -13,7 +13,7 @@ from typing import Optional
 
 from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem
-from components.core.names import COMPOSE_VOLUMES
+from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
 from components.model.environment import ServiceDefinition, ServiceRef, Unreachable, role_of
 from components.model.resolved import ResolvedStack
@@ -234,6 +234,8 @@ class Planner:
             placement=context.placement,
             image=section.image if section and service.container else None,
             docker_name=service.container,
+            # A rolling container's name changes on every replacement: it cannot keep the seed's.
+            seed_name=SEED_CONTAINERS.get(service.role) if spec.seed_container_names and not plan.rolling else None,
             memory_mb=section.memory_mb if section else None,
             monitoring=service.monitoring(spec),
             env=plan.env + (self.listed_variables(service) if section else ()),

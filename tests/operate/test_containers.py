@@ -9,7 +9,7 @@ from components.operate import cli, containers
 def test_the_seeds_compose_names_and_the_roles_reach_the_stacks_containers(deployments):
     prod = deployments["prod"]
     host = prod.spec.hosts["main"].url
-    clickhouse = f"{prod.spec.name_prefix}-tensorzero-clickhouse"
+    clickhouse = "tensorzero-clickhouse"  # prod carries the seed's container names
     for service in ("clickhouse", "tensorzero-clickhouse"):
         assert containers.command(prod, "exec", service, ["clickhouse-client", "--user", "pmoves_tz"]) == [
             "docker", "-H", host, "exec", "-i", clickhouse, "clickhouse-client", "--user", "pmoves_tz",
@@ -32,4 +32,4 @@ def test_the_cli_verbs_run_the_command(monkeypatch, canary_env_dirs):
         ["exec", "prod", "--env-dir", canary_env_dirs["prod"], "tensorzero-clickhouse", "--", "clickhouse-client"]
     )
     assert args.handler(args) == 0
-    assert ran[-1][-2:] == ["pmoves-prod-tensorzero-clickhouse", "clickhouse-client"]
+    assert ran[-1][-2:] == ["tensorzero-clickhouse", "clickhouse-client"]

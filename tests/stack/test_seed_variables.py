@@ -2,7 +2,7 @@
 
 from conftest import MINIMAL_ENV, load_minimal
 
-from components.stack.seed_variables import SEED_VARIABLES
+from components.stack.seed import SEED_VARIABLES
 
 SEED_ENV = (
     "TENSORZERO_CLICKHOUSE_USER=tensorzero\n"
