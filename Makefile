@@ -26,6 +26,12 @@ FROM ?=
 REPLACE ?=
 OFFSITE ?=
 
+# `make logs|exec|restart`: the service (a role such as gateway, or the seed's compose name such as
+# tensorzero-clickhouse); `make exec` runs CMD in it (default: a shell); FOLLOW=1 follows the logs.
+SERVICE ?=
+CMD ?=
+FOLLOW ?=
+
 OUT = out
 PY_SOURCES = __main__.py components tests benchmarks
 PLAN_DIFF_DIR = $(OUT)/plan-diff
@@ -90,7 +96,7 @@ endef
 
 .DEFAULT_GOAL := help
 .PHONY: help venv test-venv smoke-venv lint test env-layers render plan plan-json validate env reference pulumi-cli up up-tensorzero preview bench clean \
-	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore-args restore restore-drill bench-backup
+	ci-deps system-deps ci-env plan-diff smoke e2e backup backups restore-args restore restore-drill bench-backup logs exec restart
 
 help: ## list the targets (this text)
 	@echo "Usage: make <target> [STACK=dev|staging|prod] [ENV_DIR=dir] [VENV=.venv] [YES=0|1]"
@@ -269,6 +275,15 @@ e2e: venv smoke-venv ## deploy an ephemeral stack with the real images and Pulum
 # Backups of a deployed stack, run by backupctl inside its backup container (docker exec; components/operate/backups.py).
 backup: venv $(if $(ENV_DIR),,env-layers) ## take a full backup of the deployed STACK now (disk, and off-host if set)
 	$(CLI) backup $(STACK) $(CLI_ENV_DIR)
+
+logs: venv $(if $(ENV_DIR),,env-layers) ## a service's logs on the deployed STACK (docker compose logs): SERVICE=gateway FOLLOW=1
+	$(CLI) logs $(CLI_ENV_DIR) $(STACK) "$(SERVICE)" -- $(if $(FOLLOW),-f)
+
+exec: venv $(if $(ENV_DIR),,env-layers) ## run CMD in a service's container (docker compose exec): SERVICE=clickhouse CMD=...
+	$(CLI) exec $(CLI_ENV_DIR) $(STACK) "$(SERVICE)" -- $(CMD)
+
+restart: venv $(if $(ENV_DIR),,env-layers) ## restart a service's container (docker compose restart): SERVICE=gateway
+	$(CLI) restart $(CLI_ENV_DIR) $(STACK) "$(SERVICE)"
 
 backups: venv $(if $(ENV_DIR),,env-layers) ## list the deployed STACK's backups, on its disk and off the host
 	$(CLI) backups $(STACK) $(CLI_ENV_DIR)

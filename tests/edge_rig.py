@@ -136,7 +136,7 @@ def container_env(deployment) -> dict[str, str]:
 
 
 def local_layout(prefix: Path) -> edge.Layout:
-    ports = [free_port() for _ in range(5)]
+    ports = [free_port() for _ in range(6)]
     loopback = [f"127.0.0.1:{port}" for port in ports]
     return edge.Layout(
         *loopback, tls_certificate=str(prefix / "tls" / "cert.pem"), tls_key=str(prefix / "tls" / "key.pem")

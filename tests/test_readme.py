@@ -63,12 +63,22 @@ NOT_RUN = {
             "docker exec pmoves-ollama ollama list",
             "docker compose -f pmoves/docker-compose.yml rm --stop --force tensorzero-ui tensorzero-gateway "
             "tensorzero-clickhouse pmoves-ollama",
-            'docker exec pmoves-prod-tensorzero-clickhouse sh -c \'clickhouse-client --user "$CLICKHOUSE_USER" '
+            'docker exec tensorzero-clickhouse sh -c \'clickhouse-client --user "$CLICKHOUSE_USER" '
             '--password "$CLICKHOUSE_PASSWORD" --query "SELECT count() FROM ModelInference"\'',
             "docker run --rm --network pmoves_api curlimages/curl -s http://tensorzero-gateway:3000/status",
             "docker stop $(docker ps -q --filter label=com.pmoves.stack=pmoves-prod)",
             "docker compose -f pmoves/docker-compose.yml up -d tensorzero-clickhouse tensorzero-gateway tensorzero-ui "
             "pmoves-ollama",
+        )
+    },
+    **{
+        command: "on PMOVES's GPU host (the Jetson): its own jetson-ollama container and volume are not on this "
+        "machine; tests/operate/test_containers.py and tests/live/test_containers_live.py run the verbs"
+        for command in (
+            "docker inspect jetson-ollama --format '{{range .Mounts}}{{.Name}} {{.Destination}}{{\"\\n\"}}{{end}}'",
+            "docker exec jetson-ollama ollama list",
+            "docker stop jetson-ollama && docker rm jetson-ollama",
+            "make exec STACK=prod SERVICE=ollama-jetson CMD='ollama list'",
         )
     },
     # docs/ci.md: wiring GitHub's secrets, and the plan diff of a branch against the repository's main.

@@ -1,6 +1,7 @@
 """Which Ollama serves a catalog model, and the URL the gateway calls it at.
 
-A catalog provider of Ollama (`provider = "ollama"`, or `type = "ollama"`) names its server by hostname in
+A catalog provider of Ollama (`provider = "ollama"`, `type = "ollama"`, or any type whose `base_url` names one
+of the stack's Ollamas by hostname, as PMOVES writes `type = "openai"`) names its server by hostname in
 `base_url`. A hostname of one of the stack's Ollamas (`pmoves-ollama`, `jetson-ollama`, ...) means that
 one: the gateway gets its address by the endpoint rule, wherever the spec places it, and the model is pulled
 into it. Any other hostname is an Ollama outside the stack, called as written. Either way the gateway calls

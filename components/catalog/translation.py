@@ -9,6 +9,7 @@ and every variable the rendered config reads with `env::`.
 
 from dataclasses import dataclass, field
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 from components.catalog.files import ConfigFile, referenced_files
 from components.catalog.format import SEED_URL_FIXES, Catalog, ModelEntry, is_ollama, provider_settings
@@ -16,6 +17,7 @@ from components.catalog.native_tables import MODEL_TABLES, subset
 from components.catalog.routing import NotRoutable, check_openai_url, route
 from components.catalog.values import CatalogValues
 from components.core.errors import ConfigError, Problem
+from components.core.names import OLLAMA_ALIAS
 from components.core.types import is_ollama_model
 
 ENV_PREFIX = "env::"
@@ -82,6 +84,29 @@ def native_models(catalog: Catalog) -> set[str]:
     return {name for table in MODEL_TABLES for name in catalog.native.get(table, {})}
 
 
+def local_models(catalog: Catalog, stack_ollamas: dict[str, str]) -> set[str]:
+    """Models every provider of which (fallbacks included) is one of the stack's Ollamas, named by hostname."""
+
+    def local(provider: str) -> bool:
+        base_url = provider_settings(catalog, provider)[2]
+        if is_ollama(catalog, provider) and base_url is None:
+            return OLLAMA_ALIAS in stack_ollamas
+        return bool(base_url) and urlsplit(base_url).hostname in stack_ollamas
+
+    found = {
+        name
+        for name, entry in catalog.models.items()
+        if all(local(link.provider) for link in [entry] + [catalog.models[f] for f in entry.fallbacks])
+    }
+    for table in MODEL_TABLES:
+        for name, body in catalog.native.get(table, {}).items():
+            blocks = list((body.get("providers") or {}).values()) if isinstance(body, dict) else []
+            urls = [block.get("api_base") if isinstance(block, dict) else None for block in blocks]
+            if blocks and all(isinstance(url, str) and urlsplit(url).hostname in stack_ollamas for url in urls):
+                found.add(name)
+    return found
+
+
 def translate(
     catalog: Catalog, selected: list[str], stack_ollamas: dict[str, str], values: CatalogValues
 ) -> Translation:
@@ -101,7 +126,9 @@ def translate(
         api_base = _seed_url(entry.provider, base_url, notices)
         api_base = api_base and values.fill(api_base, where, url_key)
         try:
-            if is_ollama(catalog, entry.provider):
+            # A provider of any type whose URL names one of the stack's Ollamas is that Ollama (PMOVES writes
+            # every provider `type = "openai"`): pulled there, reached by the endpoint rule (through its guard).
+            if is_ollama(catalog, entry.provider) or urlsplit(api_base or "").hostname in stack_ollamas:
                 if "${" in entry.model and not is_ollama_model(model):
                     key = f"models.{model_name}.model"
                     problems.append(

@@ -25,6 +25,10 @@ TENSORZERO_NAME_PREFIX = "tensorzero::"  # names in this form pass the edge unto
 
 # Ollama as PMOVES's callers and catalog know it: read by the catalog's routing and by the Ollama service.
 OLLAMA_ALIAS = "pmoves-ollama"  # the stack's own Ollama
+# The container names of PMOVES's compose, by role: what the seed's runbook execs into (`seed_container_names`).
+SEED_CONTAINERS = {"clickhouse": "tensorzero-clickhouse", "ui": "tensorzero-ui", "ollama": "pmoves-ollama"}
+# The volumes PMOVES's compose keeps its data in: a stack's own volume must never take one of these names.
+COMPOSE_VOLUMES = ("tensorzero-clickhouse-data", "pmoves-ollama-models")
 OLLAMA_PORT = 11434
 OLLAMA_API_PATH = "/v1"  # Ollama's OpenAI-compatible routes
 

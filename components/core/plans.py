@@ -204,12 +204,17 @@ class ServicePlan:
     placement: Optional[Placement] = None
     image: Optional[str] = None  # None: no long-running container, only one-shots
     docker_name: Optional[str] = None  # container name after the stack's name_prefix
+    seed_name: Optional[str] = None  # the whole container name PMOVES's compose gave it (`seed_container_names`)
     memory_mb: Optional[int] = None
     monitoring: Monitoring = Monitoring()  # from the definition
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
     networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
     notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan (not a problem)
     callers: tuple[tuple[str, int], ...] = ()  # (role, port) of every service given this one's address
+
+    def container_name(self, name_prefix: str) -> str:
+        """Its container's Docker name: the seed's where the stack carries it, else after the name_prefix."""
+        return self.seed_name or f"{name_prefix}-{self.docker_name}"
 
     def ports(self) -> list[int]:
         """Every port others reach it on: its own, and the internal ones they were given."""

@@ -83,6 +83,9 @@ class ServiceDefinition:
     exposure_fix: str = ""
     # (container port, scheme) a published port of `port` really reaches (the edge's HTTPS listeners).
     published_as: Callable[["EnvironmentBase", int], tuple[int, str]] = lambda spec, port: (port, "http")
+    # Published beyond loopback on one address through another listener (HTTPS), the same host port on loopback
+    # reaches the plain one: the seed's `http://localhost:<port>` keeps working on the host itself.
+    loopback_plain: bool = False
     # One service kind, several containers: the further instances its section declares (`ollama.instances`),
     # each a definition of its own placed right after this one in start order.
     instances: Callable[["EnvironmentBase"], tuple["ServiceDefinition", ...]] = lambda spec: ()
@@ -131,6 +134,12 @@ class EnvironmentBase(StrictModel):
     )
     protect_data: Optional[bool] = Field(
         None, description="Protect data volumes from `pulumi destroy`; defaults to true outside dev."
+    )
+    seed_container_names: bool = Field(
+        False,
+        description="Name ClickHouse, the UI and the main Ollama as PMOVES's compose did (`tensorzero-clickhouse`, "
+        "`tensorzero-ui`, `pmoves-ollama`, no name_prefix), so the seed's `docker exec` lines work; one stack per "
+        "Docker engine may.",
     )
     hosts: dict[Identifier, DockerHost] = Field(
         default_factory=lambda: {"main": DockerHost()},
@@ -252,14 +261,18 @@ class EnvironmentBase(StrictModel):
                 if front.port is None:
                     own, origin = replace(own, published=external), front.role
                 else:
-                    internal = definition.published_as(self, front.port)[0]
-                    taken.append(PublishedPort(internal, external, bind, front.role))
-        primary = (
-            [PublishedPort(definition.published_as(self, own.port)[0], own.published, bind, origin)]
-            if own.published is not None
-            else []
-        )
+                    taken += self._faces(definition, front.port, external, bind, front.role)
+        primary = self._faces(definition, own.port, own.published, bind, origin) if own.published is not None else []
         return replace(own, bind=bind, ports=tuple(primary + taken))
+
+    def _faces(self, definition: ServiceDefinition, port: int, external: int, bind: str, origin: str) -> list:
+        """`port` published as `external` on `bind`, and its plain listener on loopback where that is another."""
+        internal = definition.published_as(self, port)[0]
+        faces = [PublishedPort(internal, external, bind, origin)]
+        address = ipaddress.ip_address(bind)
+        if definition.loopback_plain and internal != port and not (address.is_loopback or address.is_unspecified):
+            faces.append(PublishedPort(port, external, LOOPBACK, origin))
+        return faces
 
     @property
     def dns_resolver(self) -> str:

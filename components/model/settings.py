@@ -176,6 +176,11 @@ class CatalogSpec(StrictModel):
         description="Catalog models (seed format or native) this environment serves; null serves them all. "
         "Functions keep the variants whose models are served.",
     )
+    local_only: bool = Field(
+        False,
+        description="Serve only the models (of `models`, or of the whole catalog) whose every provider, fallbacks "
+        "included, is one of this stack's Ollamas: PMOVES's local models, no hosted key needed.",
+    )
     variables: dict[EnvName, Line] = Field(
         default_factory=dict,
         description="Values of the catalog's `${NAME}` placeholders for this environment, where no env layer or "

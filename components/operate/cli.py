@@ -19,7 +19,7 @@ from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem, read_text
 from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
-from components.operate import ci, exits, summary
+from components.operate import ci, containers, exits, summary
 from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
 from components.stack.deployment import Deployment, rendered_files
@@ -139,6 +139,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         loader_checked()
     for notice in deployment.notices:
         print(f"notice: {notice}")
+    for line in summary.serving(deployment):
+        print(f"serves {line}")
     adopted = Counter(summary.kind(r["type"]) for r in desired.get("external", []))
     print(
         f"{args.stack}: valid ({deployment.spec.tier.value}); {len(files)} rendered files; {summary.counts(desired)}"
@@ -155,7 +157,7 @@ def container_environments(deployment: Deployment) -> dict[str, tuple[str, tuple
         if service.runs_container:
             # A rolling container gets a fresh random suffix on every replacement (docker_target.py).
             suffix = "-<generation>" if service.rolling else ""
-            found[service.role] = (f"{prefix}-{service.docker_name}{suffix}", service.env)
+            found[service.role] = (f"{service.container_name(prefix)}{suffix}", service.env)
         for shot in service.one_shots:
             found[f"{service.role} {shot.name}"] = (f"{prefix}-{shot.docker_name}", shot.env)
     return found
@@ -211,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     register_smoke(commands)
     register_reference(commands)
     operate.register(commands, _load)
+    containers.register(commands, _load)
     return root
 
 

@@ -2,6 +2,10 @@
 
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
+
+from components.core.names import OLLAMA_API_PATH
+from components.stack.loader import stack_ollamas
 
 PROVIDER_PREFIX = "pulumi:providers:"
 
@@ -62,3 +66,23 @@ def plan_text(desired: dict[str, Any], details_hint: str) -> str:
         details_hint,
     ]
     return "\n".join(lines) + "\n"
+
+
+def serving(deployment) -> list[str]:
+    """`model: upstream name on Ollama pmoves-ollama, then ...`: who serves each model, in routing order."""
+    ollamas = {url + OLLAMA_API_PATH: alias for alias, url in stack_ollamas(deployment.spec).items()}
+    translation = deployment.translation
+    chains = [(m.name, [b.fields for b in m.providers]) for m in (*translation.models, *translation.embedding_models)]
+    for table in ("models", "embedding_models"):
+        for name, body in translation.native.get(table, {}).items():
+            providers = body.get("providers") or {}
+            chains.append((name, [providers.get(p) or {} for p in body.get("routing") or providers]))
+
+    def who(fields: dict) -> str:
+        api_base, upstream = fields.get("api_base"), fields.get("model_name") or "?"
+        if api_base in ollamas:
+            return f"{upstream} on Ollama {ollamas[api_base]}"
+        where = f"at {urlsplit(api_base).hostname}" if api_base else "(hosted)"
+        return f"{upstream} by {fields.get('type', '?')} {where}"
+
+    return [f"{name}: {', then '.join(who(fields) for fields in chain)}" for name, chain in sorted(chains)]

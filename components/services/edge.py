@@ -10,6 +10,7 @@ checks the key, and counts every request. Everything else passes through.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections import defaultdict
 from dataclasses import dataclass
@@ -112,7 +113,18 @@ LIMITS_DICT_SIZE = "1m"  # one counter per caller and minute
 CLIENT_BODY_BUFFER_SIZE = "1m"  # larger bodies spool to the container's temp dir, read back for the rewrite
 CONNECT_TIMEOUT_S = 2  # a gateway that does not accept within this is skipped (a lost SYN is resent after 1 s)
 RESOLVER_VALID = "10s"  # the UI's address, resolved by nginx itself
+# Every error nginx itself can answer a caller with, answered in the OpenAI error shape instead of its HTML page.
+ERROR_MESSAGES = {
+    400: "malformed request",
+    405: "method not allowed here",
+    408: "the request was not received in time",
+    411: "a request body needs its length",
+    414: "request line too long",
+    500: "the edge failed to handle the request",
+}
 ERROR_STATUSES = (413, 502, 503, 504)
+# Errors met while reading the request line can go to a location by URI only (not a named one).
+REQUEST_ERROR_PATH = "/.pmoves-edge/error"
 SETTINGS_FILE = "settings.json"
 LUA_MODULE = "pmoves_edge.lua"
 
@@ -201,6 +213,7 @@ def settings(deployment: ResolvedStack, upstream: Endpoint) -> dict:
         "labels": {kind: {name: m.key for m in served for name in m.accepted} for kind, served in models.items()},
         "served": {kind: sorted(m.key for m in served) for kind, served in models.items()},
         "errors": {
+            **{str(status): message for status, message in ERROR_MESSAGES.items()},
             "413": f"request body larger than {spec.client_max_body_size}",
             "502": "the TensorZero gateway is unreachable",
             "503": "the TensorZero gateway is unavailable",
@@ -229,6 +242,7 @@ class Layout:
     metrics: str = str(METRICS_PORT)
     api_tls: str = str(TLS_PORTS[PORT])
     ui_tls: str = str(TLS_PORTS[UI_PORT])
+    api_published: Optional[str] = None  # the gateway's published port inside the network too; None: from the stack
     tls_certificate: str = edge_access.TLS_CERTIFICATE
     tls_key: str = edge_access.TLS_KEY
 
@@ -243,6 +257,7 @@ def config_files(
     # nginx and the Lua module resolve these themselves, with no search domain: a Service's full name on a cluster.
     upstream, ui = deployment.spec.qualified(upstream), ui and deployment.spec.qualified(ui)
     spec = deployment.spec.edge
+    published = layout.api_published or inside_published_port(deployment.spec)
     lua_dir = f"{PREFIX}/{LUA_DIR}"
     conf = render(
         "edge/default.conf.j2",
@@ -256,6 +271,8 @@ def config_files(
         resolver=deployment.spec.dns_resolver,
         resolver_valid=RESOLVER_VALID,
         listens=layout,
+        api_published=published,
+        inside_ports=inside_ports(deployment.spec, layout, published),
         upstream_name=UPSTREAM,
         stream_upstream_name=STREAM_UPSTREAM,
         keepalive=KEEPALIVE_CONNECTIONS,
@@ -273,6 +290,8 @@ def config_files(
         connect_timeout_s=CONNECT_TIMEOUT_S,
         upstream_timeout_s=spec.upstream_timeout_s,
         error_statuses=ERROR_STATUSES,
+        request_error_statuses=tuple(ERROR_MESSAGES),
+        request_error_path=REQUEST_ERROR_PATH,
         health_path=HEALTH_PATH,
         metrics_path=OWN_METRICS_PATH,
         gateway_metrics_path=METRICS_PATH,
@@ -291,6 +310,36 @@ def config_files(
         lua(LUA_MODULE, "openresty-lua"),
         lua(SETTINGS_FILE, "openresty-edge-settings", document=document),
     ]
+
+
+def inside_published_port(spec) -> Optional[str]:
+    """`tensorzero-gateway:<gateway.port>` (the seed's 3030) answers in the network as on the host's loopback."""
+    port = spec.edge.port or spec.gateway.port
+    taken = {PORT, UI_PORT, METRICS_PORT, *TLS_PORTS.values()}
+    return str(port) if port is not None and port not in taken else None
+
+
+def inside_ports(spec, layout: Layout, published: Optional[str]) -> list[str]:
+    """Ports of the plain API listeners when only the stack's networks and the host's loopback reach them: with
+    TLS on (the outside is sent to HTTPS) or the edge published on loopback with nothing forwarding the outside
+    to it (`tls_terminated_by`). There, monitoring needs no key. On a cluster the ingress forwards the outside to
+    the plain listener: none is inside."""
+    loopback = ipaddress.ip_address(spec.bind_address("edge")).is_loopback and not spec.edge.tls_terminated_by
+    if spec.kubernetes is not None or not (spec.edge.tls.enabled or loopback):
+        return []
+    return [listen.rsplit(":", 1)[-1] for listen in (layout.api, published) if listen]
+
+
+def faces_notice(spec) -> tuple[str, ...]:
+    """All addresses include loopback: the host's own callers get HTTPS there too, not the seed's plain URL."""
+    bind = spec.bind_address("edge")
+    if not spec.edge.tls.enabled or not ipaddress.ip_address(bind).is_unspecified or spec.kubernetes is not None:
+        return ()
+    port = spec.edge.port or spec.gateway.port
+    return (
+        f"edge: published with TLS on {bind}, which takes loopback too: http://localhost:{port} answers a JSON 400 "
+        f"(use https); set edge.bind_address to the host's own address to keep plain HTTP on loopback",
+    )
 
 
 def plan(ctx: Context) -> ServicePlan:
@@ -319,7 +368,7 @@ def plan(ctx: Context) -> ServicePlan:
         authentication=edge_access.authentication(deployment),
         awaiting_credentials=bool(ctx.section.keys) and not edge_access.callers(deployment),
         outputs=edge_access.outputs(ctx),
-        notices=edge_access.tls_notices(ctx.spec),
+        notices=edge_access.tls_notices(ctx.spec) + faces_notice(ctx.spec),
     )
 
 
@@ -343,6 +392,7 @@ SERVICE = ServiceDefinition(
         Front(UI, None, UI_PORT, when=lambda spec: spec.edge.serve_ui),
     ),
     published_as=published_as,
+    loopback_plain=True,
     checks=edge_access.tls_checks,
     monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH, port=METRICS_PORT),)),
     replicated=True,

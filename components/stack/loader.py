@@ -11,7 +11,7 @@ from typing import Callable, Optional, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from components.catalog.format import Catalog, load_catalog
-from components.catalog.translation import Translation, native_models, translate
+from components.catalog.translation import Translation, local_models, native_models, translate
 from components.catalog.values import CatalogValues
 from components.core.envfiles import Variable, read_layers
 from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation
@@ -26,6 +26,7 @@ from components.stack.deployment import Deployment
 from components.stack.guards import confirmation_problems
 from components.stack.registry import Registry
 from components.stack.rules import host_problems, placement_problems
+from components.stack.seed import seed_name_claims, seed_variable_notices
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
     PLACEHOLDER,
@@ -98,6 +99,7 @@ def load(
         problems += problems_from_validation(error, file, "", registry.environment)
     if spec is not None:
         found = placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir)
+        found += seed_name_claims(project_dir, stack, spec)
         problems += [Problem(file, key, message) for key, message in found]
     placed = spec is not None and not host_problems(spec)
     catalog_spec = _section(spec, raw, "catalog", CatalogSpec)
@@ -131,6 +133,7 @@ def load(
         translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
     if translation is None:
         raise ConfigError(problems)
+    notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
 
     deployment = Deployment(
         stack,
@@ -175,16 +178,22 @@ def _selection_problems(file: str, catalog_spec: CatalogSpec, catalog: Catalog) 
 
 def _translation(file: str, spec, catalog: Catalog, variables: dict[str, Variable], project_dir: Path) -> Translation:
     selected = _selection(spec.catalog, catalog)
+    if spec.catalog.local_only:
+        local = local_models(catalog, stack_ollamas(spec))
+        selected = [name for name in selected if name in local]
+        if not selected:
+            message = "no model of the catalog is served by this stack's Ollamas"
+            raise ConfigError([Problem(file, "catalog.local_only", message)])
     values = CatalogValues(
         variables,
         spec.catalog.variables,
         lambda name: why_unsupplied(name, variables, project_dir, spec.env_files.dir),
         f"{file}: catalog.variables",
     )
-    return translate(catalog, selected, _stack_ollamas(spec), values)
+    return translate(catalog, selected, stack_ollamas(spec), values)
 
 
-def _stack_ollamas(spec) -> dict[str, str]:
+def stack_ollamas(spec) -> dict[str, str]:
     """Hostname -> where the gateway reaches each of the stack's Ollamas; its plan reports it if that is
     impossible."""
     found = {}

@@ -13,6 +13,7 @@ from typing import Optional
 
 from components.core.envfiles import Variable
 from components.core.errors import ConfigError, Problem
+from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
 from components.model.environment import ServiceDefinition, ServiceRef, Unreachable, role_of
 from components.model.resolved import ResolvedStack
@@ -196,12 +197,21 @@ class Planner:
 
     def check_adoptions(self) -> None:
         """Once every plan is known: no adopted volume is one the stack itself creates."""
-        prefix = self.deployment.spec.name_prefix
+        spec = self.deployment.spec
+        prefix = spec.data_volume_prefix  # the prefix the target names volumes with
         for plan in self.plans.values():
             for volume in plan.volumes:
                 name = volume.docker_name_in(prefix)
                 if not volume.adopted and name in self._adopted:
                     self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
+                elif not volume.adopted and name in COMPOSE_VOLUMES:
+                    # Silently reusing it would mount PMOVES's data as if new, and `destroy` could delete it.
+                    key = "volume_prefix" if spec.volume_prefix else "name_prefix"
+                    self.problem(
+                        key,
+                        f"'{prefix}' names the {plan.role}'s volume '{name}', the volume PMOVES's compose keeps its "
+                        f"data in: adopt it ({spec.key(plan.role)}.adopt_volumes, name: {name}) or change {key}",
+                    )
 
     def check_container_names(self) -> None:
         """Once every plan is known: no two containers (one-shots included) of one host share a name, which an
@@ -259,6 +269,8 @@ class Planner:
             placement=context.placement,
             image=section.image if section and service.container else None,
             docker_name=service.container,
+            # A rolling container's name changes on every replacement: it cannot keep the seed's.
+            seed_name=SEED_CONTAINERS.get(service.role) if spec.seed_container_names and not plan.rolling else None,
             memory_mb=section.memory_mb if section else None,
             monitoring=service.monitoring(spec),
             env=plan.env + (self.listed_variables(service) if section else ()),

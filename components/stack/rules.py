@@ -19,6 +19,11 @@ def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     ]
 
 
+def overlaps(a: str, b: str) -> bool:
+    """Two bind addresses that would both take a port: the same one, or either one every address."""
+    return a == b or ipaddress.ip_address(a).is_unspecified or ipaddress.ip_address(b).is_unspecified
+
+
 def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     """(key, problem) of every rule that holds across services: hosts, host ports, fronts, images, each
     service's own cross-field checks. Reachability is checked as the plans ask for addresses (planner.py)."""
@@ -26,14 +31,17 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     if problems:
         return problems  # the rules below need every host to exist
     deployed = spec.deployed_services
-    seen: dict[tuple[str, int], ServiceRef] = {}  # (host, port): whose `port` setting publishes it
+    # (host, port) -> (address, owner) of each `port` setting publishing it there.
+    seen: dict[tuple[str, int], list[tuple[str, ServiceRef]]] = {}
     for service in deployed:
         placement = spec.placement(service)
         for published in placement.ports:
             where, owner = (placement.host, published.external), published.origin or service
-            if where in seen:
-                problems.append(_clash(spec, seen[where], owner, published.external, placement.host))
-            seen.setdefault(where, owner)
+            # One host port on two distinct addresses (the edge's loopback and outside faces) is no clash.
+            clash = [first for ip, first in seen.get(where, []) if overlaps(ip, published.ip)]
+            if clash:
+                problems.append(_clash(spec, clash[0], owner, published.external, placement.host))
+            seen.setdefault(where, []).append((published.ip, owner))
     for service in deployed:
         for front in spec.fronts_served(service):
             host, fronted_host = spec.placement(service).host, spec.placement(front.role).host

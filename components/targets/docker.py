@@ -189,7 +189,7 @@ class ServiceComponent(pulumi.ComponentResource):
                 start_period=HEALTH_START_PERIOD,
             ),
         )
-        name = f"{self._name_prefix}-{plan.docker_name}"
+        name = plan.container_name(self._name_prefix)
         return docker.Container(
             f"{plan.role}-container",
             name=self._rolling_name(name, replaced_by) if plan.rolling else name,

@@ -22,11 +22,13 @@ from conftest import (
     tensorzero_gateway,
 )
 
+from components.catalog.translation import local_models
 from components.core.names import FUNCTION_PREFIX
+from components.operate import summary
 from components.operate.plan import plan
 from components.services import gateway
 from components.stack.deployment import rendered_files
-from components.stack.loader import load
+from components.stack.loader import load, stack_ollamas
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pmoves_catalog"
 FILES = ["catalog/models.toml", "catalog/embeddings.toml", "catalog/functions.toml"]
@@ -96,7 +98,7 @@ def full(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local(tmp_path_factory):
     """A dev stack of the same files: one host, local models only, no hosted key anywhere."""
-    config = minimal_config(catalog={"files": FILES, "models": LOCAL})
+    config = minimal_config(catalog={"files": FILES, "local_only": True})  # one line, not LOCAL typed out
     return load("local", project_dir=project(tmp_path_factory.mktemp("pmoves-local"), "local", config, MINIMAL_ENV))
 
 
@@ -145,6 +147,31 @@ def test_the_full_stack_loads_in_tensorzero_with_every_model_and_variant(full, t
         "nomic-embed-text",
     }
     assert f"accounts/{ACCOUNT}/ai/run/openai" in config and "${" not in config
+    # As PMOVES writes them (`type = "openai"`, the Jetson's URL), the Jetson's models are called through the
+    # GPU host's guard, by the endpoint rule, never at the hostname as written.
+    guard = full.spec.endpoint("ollama-jetson", "main")
+    for name in ("agent_zero_mistral7b_edge", "agent_zero_phi3_mini_edge"):
+        [provider] = rendered["models"][name]["providers"].values()
+        assert provider["api_base"] == f"{guard.url}/v1", provider
+    pulled = full.plans["ollama-jetson"].outputs["ollama_models"]["ollama-jetson"]
+    assert set(pulled) == {"mistral:7b-instruct", "phi3:3.8b-mini-128k-instruct"}
+
+
+def test_local_only_is_the_local_models_typed_by_hand(local, full):
+    served = {m.name for m in (*local.translation.models, *local.translation.embedding_models)}
+    served |= {name for table in ("models", "embedding_models") for name in local.translation.native.get(table, {})}
+    assert sorted(served) == sorted(LOCAL) and len(LOCAL) > 10
+    # With the Jetson's Ollama in the stack, its models are local too; hosted ones never are.
+    jetson = {"agent_zero_mistral7b_edge", "agent_zero_phi3_mini_edge"}
+    assert local_models(full.catalog, stack_ollamas(full.spec)) == set(LOCAL) | jetson
+
+
+def test_validate_names_who_serves_each_model(full):
+    lines = summary.serving(full)
+    assert "agent_zero_mistral7b_edge: mistral:7b-instruct on Ollama jetson-ollama" in lines
+    assert "agent_zero_mistral7b_local: mistral:7b-instruct on Ollama pmoves-ollama" in lines
+    assert "chat_groq: " + TABLES["models"]["chat_groq"]["model"] + " by openai at api.groq.com" in lines
+    assert len(lines) == len(TABLES["models"]) + len(TABLES["embedding_models"])
 
 
 def test_a_local_stack_of_the_same_files_keeps_each_functions_local_variants(local, tmp_path, monkeypatch):

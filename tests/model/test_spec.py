@@ -19,7 +19,7 @@ from components.stack.registry import Environment
 BASE = {"tier": "dev", "name_prefix": "t", "env_files": {"dir": "env"}, "catalog": {"files": ["c.toml"]}}
 # Defaults from the tier or from name_prefix, kubernetes null on Docker stacks: Pulumi.yaml may only declare
 # keys every stack sets.
-OPTIONAL_UNDECLARED = {"protect_data", "volume_prefix", "data_loss_confirmations", "kubernetes"}
+OPTIONAL_UNDECLARED = {"protect_data", "volume_prefix", "seed_container_names", "data_loss_confirmations", "kubernetes"}
 DOCKER_ONLY = {"hosts"}  # a stack on a cluster has no Docker hosts
 
 

@@ -8,6 +8,7 @@ real curl and openssl against a self-signed certificate.
 import hashlib
 import json
 import re
+import socket
 import subprocess
 import time
 from http.server import BaseHTTPRequestHandler
@@ -15,7 +16,7 @@ from itertools import count
 
 import httpx
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, LocalServer, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, LocalServer, load_minimal, make_project, minimal_config
 from edge_rig import (
     HELLO,
     KEYS,
@@ -34,7 +35,9 @@ from components.services.edge import SERVICE as EDGE
 from components.stack.loader import load
 
 CHAT = {"model": "claude-sonnet-4-5", "messages": HELLO}
-API_ROUTES = ["/v1/chat/completions", "/v1/embeddings", "/openai/v1/chat/completions", "/inference", "/metrics"]
+# The gateway's /metrics is keyless on the plain listeners only the stack's networks and loopback reach (the rig's):
+# see test_monitoring_answers_inside_without_a_key_and_outside_with_one.
+API_ROUTES = ["/v1/chat/completions", "/v1/embeddings", "/openai/v1/chat/completions", "/inference"]
 
 
 @pytest.fixture(scope="module")
@@ -312,10 +315,114 @@ def test_tls_refuses_old_protocols(tls_edge):
         assert done.stdout == "200", done.stderr
 
 
-def test_plain_http_on_the_tls_ports_is_sent_to_https(tls_edge):
+def json_error(done: subprocess.CompletedProcess) -> tuple[str, dict]:
+    """(status and content type, error object) of a curl run with `-w '\n%{http_code} %{content_type}'`."""
+    body, status = done.stdout.rsplit("\n", 1)
+    return status, json.loads(body)["error"]
+
+
+def test_plain_http_on_the_tls_ports_never_redirects(tls_edge):
+    """Beyond loopback only the HTTPS listeners are published: plain HTTP sent there gets a JSON 400 naming the
+    https URL, never a 3xx a client would follow after sending its key in clear text."""
     for listen, path in ((tls_edge.layout.api_tls, "/v1/chat/completions?x=1"), (tls_edge.layout.ui_tls, "/")):
-        done = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", f"http://{listen}{path}")
-        assert done.stdout == f"308 https://{listen}{path}", done.stdout + done.stderr
+        for keyed in (False, True):
+            key = ("-H", f"Authorization: Bearer {KEYS['pmoves']}") if keyed else ()
+            done = curl(*key, "-d", "{}", "-w", "\n%{http_code} %{content_type}", f"http://{listen}{path}")
+            status, error = json_error(done)
+            assert status == "400 application/json", done.stdout + done.stderr
+            assert error["code"] == "https_required" and f"https://{listen}{path}" in error["message"]
+            assert ("rotate it" in error["message"]) == keyed, error
+
+
+def tls_stack(tmp_path, bind: str):
+    env = MINIMAL_ENV + f"C=-----BEGIN X\nK=-----BEGIN Y\nTENSORZERO_API_KEY={KEYS['pmoves']}\n"
+    env += f"TENSORZERO_UI_PASSWORD={UI_PASSWORD}\n"
+    tls = {"enabled": True, "certificate_var": "C", "key_var": "K"}
+    return load_minimal(tmp_path, env=env, edge={"bind_address": bind, "tls": tls})
+
+
+def test_two_faces_loopback_plain_and_the_address_https(tmp_path):
+    """On a named address the edge publishes only its HTTPS listeners; the same host ports on loopback reach the
+    plain ones, so the seed's `http://localhost:3030` holds on the host itself."""
+    deployment = tls_stack(tmp_path, "10.0.0.5")
+    spec = deployment.spec
+    ports = {(p.ip, p.external): p.internal for p in spec.placement(EDGE).ports}
+    assert ports == {
+        ("10.0.0.5", spec.gateway.port): edge.TLS_PORTS[edge.PORT],
+        ("127.0.0.1", spec.gateway.port): edge.PORT,
+        ("10.0.0.5", spec.ui.port): edge.TLS_PORTS[edge.UI_PORT],
+        ("127.0.0.1", spec.ui.port): edge.UI_PORT,
+    }
+    # 0.0.0.0 takes loopback too: one face only (HTTPS, plain HTTP answered with a JSON 400), and validate says so.
+    everywhere = tls_stack(tmp_path / "all", "0.0.0.0")
+    assert {p.ip for p in everywhere.spec.placement(EDGE).ports} == {"0.0.0.0"}
+    assert any("http://localhost" in notice for notice in everywhere.plans[EDGE.role].notices)
+
+
+def test_plain_http_to_every_non_loopback_port_gets_no_3xx(tmp_path, tls_edge):
+    """Whatever the edge publishes beyond loopback, plain HTTP sent there is answered without a redirect."""
+    listens = {
+        edge.PORT: tls_edge.layout.api,
+        edge.UI_PORT: tls_edge.layout.ui,
+        edge.TLS_PORTS[edge.PORT]: tls_edge.layout.api_tls,
+        edge.TLS_PORTS[edge.UI_PORT]: tls_edge.layout.ui_tls,
+    }
+    for bind in ("10.0.0.5", "0.0.0.0"):
+        outside = [p for p in tls_stack(tmp_path / bind, bind).spec.placement(EDGE).ports if p.ip != "127.0.0.1"]
+        assert outside
+        for published in outside:
+            for method in ("GET", "POST"):
+                done = curl(
+                    "-X",
+                    method,
+                    "-o",
+                    "/dev/null",
+                    "-w",
+                    "%{http_code}",
+                    f"http://{listens[published.internal]}/v1/chat/completions",
+                )
+                assert not done.stdout.startswith("3"), (published, done.stdout)
+
+
+def test_monitoring_answers_inside_without_a_key_and_outside_with_one(tls_edge):
+    """The plain listeners (the stack's networks, the host's loopback, also on the gateway's published port
+    number) answer /metrics keyless, as PMOVES's Prometheus job scrapes it; the HTTPS one asks for a key."""
+    certificate = str(tls_edge.certificate)
+    inside = [
+        curl("-w", "\n%{http_code}", f"http://{listen}/metrics")
+        for listen in (tls_edge.layout.api, tls_edge.layout.api_published)
+    ]
+    outside = curl(
+        "--cacert", certificate, "-w", "\n%{http_code} %{content_type}", f"https://{tls_edge.layout.api_tls}/metrics"
+    )
+    keyed = curl("--cacert", certificate, "-H", f"Authorization: Bearer {KEYS['pmoves']}", "-w", "\n%{http_code}",
+                 f"https://{tls_edge.layout.api_tls}/metrics")  # fmt: skip
+    # The `tensorzero` package's routes serve no /metrics (a 404 from TensorZero): what matters is that the request
+    # reached them, keyless inside and keyed outside, while a keyless one outside stops at the edge.
+    gateway_answer = keyed.stdout.rsplit("\n", 1)[1]
+    assert gateway_answer != "401" and "Route not found" in keyed.stdout, keyed.stdout
+    assert [done.stdout.rsplit("\n", 1)[1] for done in inside] == [gateway_answer] * 2, inside
+    assert all("Route not found" in done.stdout for done in inside)
+    status, error = json_error(outside)
+    assert status == "401 application/json" and error["code"] == "invalid_api_key"
+    # Inference still needs the key inside.
+    refused = curl(
+        "-w", "\n%{http_code} %{content_type}", "-d", "{}", f"http://{tls_edge.layout.api_published}/v1/embeddings"
+    )
+    assert json_error(refused)[0] == "401 application/json"
+
+
+def test_nginx_own_errors_answer_in_json(tls_edge):
+    """What nginx itself answers (a malformed request, a line too long) is the OpenAI error shape, not HTML."""
+    host, port = tls_edge.layout.api.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(b"NOT A REQUEST\r\n\r\n")
+        answer = conn.recv(65536).decode()
+    head, body = answer.split("\r\n\r\n", 1)
+    assert head.startswith("HTTP/1.1 400") and "application/json" in head, answer
+    assert json.loads(body)["error"]["code"] == "edge_400"
+    long = curl("-w", "\n%{http_code} %{content_type}", f"http://{tls_edge.layout.api}/{'x' * 20000}")
+    assert json_error(long)[0].split()[1] == "application/json", long.stdout
 
 
 def test_tls_serves_the_ui_login_too(tls_edge, ui_stand_in):
@@ -446,3 +553,20 @@ def test_a_guard_bound_to_every_address_is_refused(tmp_path):
     assert "ollama_guard.bind_address: 0.0.0.0 is every address; bind the guard to the host's private" in str(
         failure.value
     )
+
+
+def test_monitoring_is_keyless_only_where_nothing_forwards_the_outside(deployments):
+    """Prod (TLS on): both plain listeners are inside. A cluster's ingress, or a TLS terminator named in front of a
+    loopback edge, forwards outside callers to the plain listener: there /metrics keeps asking for a key."""
+    prod = deployments["prod"].spec
+    published = edge.inside_published_port(prod)
+    assert published == str(prod.gateway.port)
+    assert edge.inside_ports(prod, edge.Layout(), published) == [str(edge.PORT), published]
+    assert edge.inside_ports(deployments["cluster"].spec, edge.Layout(), None) == []
+    fronted = prod.model_copy(
+        update={"edge": prod.edge.model_copy(update={"tls": edge_access.EdgeTls(), "tls_terminated_by": "Caddy"})}
+    )
+    loopback = fronted.model_copy(update={"edge": fronted.edge.model_copy(update={"bind_address": "127.0.0.1"})})
+    assert edge.inside_ports(loopback, edge.Layout(), published) == []
+    direct = loopback.model_copy(update={"edge": loopback.edge.model_copy(update={"tls_terminated_by": None})})
+    assert edge.inside_ports(direct, edge.Layout(), published) == [str(edge.PORT), published]

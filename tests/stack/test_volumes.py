@@ -149,3 +149,20 @@ def test_pmoves_default_database_backs_up_and_restores_under_another_name(deploy
     assert database == "default"
     assert [step.get("error") for step in result["steps"]] == [None] * len(steps)
     assert result["steps"][-1]["rows"] == [[7]]
+
+
+@pytest.mark.parametrize("prefix", ["pmoves"])
+def test_a_prefix_taking_a_compose_volumes_name_is_refused_unless_adopted(tmp_path, prefix):
+    """`name_prefix: pmoves` would name the stack's own Ollama volume `pmoves-ollama-models`: PMOVES's compose
+    volume, mounted as if new and deletable by `destroy`. Refused, naming the fix; adopting it is accepted."""
+    with pytest.raises(ConfigError) as refused:
+        adopting(tmp_path / "own", name_prefix=prefix, volume_prefix=None)
+    problems = [p for p in refused.value.problems if p.key == "name_prefix"]
+    assert problems and "the volume PMOVES's compose keeps its data in" in problems[0].message, refused.value
+    deployment = adopting(
+        tmp_path / "adopted",
+        name_prefix=prefix,
+        clickhouse={"adopt_volumes": {"data": {"name": PMOVES_DATA}}, "database": "default"},
+        ollama={"adopt_volumes": {"models": {"name": PMOVES_MODELS, "mount": PMOVES_MODELS_MOUNT}}},
+    )
+    assert deployment.plans[OLLAMA.role].volumes[0].adopted

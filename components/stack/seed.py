@@ -1,0 +1,82 @@
+"""What the seed's runbook expects of the stack that replaces PMOVES's compose.
+
+The seed's variables an operator carries over from PMOVES's compose env files, and where the stack takes
+each one's value from instead. One set in an env layer that nothing of the stack reads is told at validate,
+never silently ignored: the stack would otherwise run with a value the operator did not set. The seed's
+container names (`seed_container_names`) are carried by one stack per Docker engine only.
+"""
+
+from pathlib import Path
+
+from components.core.envfiles import Variable
+from components.core.errors import ConfigError
+from components.model.settings import DockerHost
+from components.stack.stackconfig import read_stack_config
+
+CLICKHOUSE_URL = (
+    "the gateway's TENSORZERO_CLICKHOUSE_URL, built from clickhouse.user, the password clickhouse.password_var "
+    "names and clickhouse.database"
+)
+# Seed name -> where the stack takes that value from.
+SEED_VARIABLES = {
+    "TENSORZERO_CLICKHOUSE_USER": "clickhouse.user in the stack file",
+    "TENSORZERO_CLICKHOUSE_URL": CLICKHOUSE_URL,
+    "TENSORZERO_OBS_CLICKHOUSE_URL": CLICKHOUSE_URL,
+    "TENSORZERO_OBS_CLICKHOUSE_DB": "clickhouse.database in the stack file",
+    "TENSORZERO_OBS_CLICKHOUSE_USER": "clickhouse.user in the stack file",
+    "TENSORZERO_OBS_CLICKHOUSE_PASSWORD": "the variable clickhouse.password_var names",
+    "TENSORZERO_GATEWAY_URL": "the endpoint rule: the UI is given the gateway's address by the stack",
+    "TENSORZERO_BASE_URL": "PMOVES's callers, not the stack: the stack publishes the gateway at edge.port or "
+    "gateway.port",
+}
+
+
+def _strings(value) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*map(_strings, value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*map(_strings, value)) if value else set()
+    return set()
+
+
+def seed_variable_notices(spec, layers: dict[str, Variable], read_by_catalog: set[str]) -> list[str]:
+    """A notice for each seed variable set in an env layer that no stack-file key (a `*_var`) and no catalog
+    provider names."""
+    named = _strings(spec.model_dump(mode="json")) | read_by_catalog
+    return [
+        f"{layers[name].source}: {name} is set, but nothing in this stack reads it; the stack takes that value "
+        f"from {where}"
+        for name, where in SEED_VARIABLES.items()
+        if name in layers and name not in named
+    ]
+
+
+def seed_name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
+    """(key, problem) when another stack file of the project also carries the seed's container names on one of
+    this stack's Docker engines: the second `pulumi up` would fail on a name the first one holds."""
+    if not spec.seed_container_names or spec.kubernetes is not None:
+        return []
+    engines = {host.url for host in spec.hosts.values()}
+    problems = []
+    for path in sorted((project_dir / "stacks").glob("Pulumi.*.yaml")):
+        other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        if other == stack:
+            continue
+        try:
+            raw, _ = read_stack_config(project_dir, other)
+            other_spec = raw if raw.get("seed_container_names") is True and not raw.get("kubernetes") else None
+            hosts = other_spec and (other_spec.get("hosts") or {"main": {}})
+            urls = {DockerHost.model_validate(host).url for host in hosts.values()} if hosts else set()
+        except (ConfigError, ValueError):
+            continue  # that stack's own validate names its problems
+        if shared := sorted(engines & urls):
+            problems.append(
+                (
+                    "seed_container_names",
+                    f"stack '{other}' also carries the seed's container names on {', '.join(shared)}: "
+                    "one stack per Docker engine may",
+                )
+            )
+    return problems
