@@ -113,7 +113,7 @@ NOT_RUN = {
 NEEDS_PULUMI = re.compile(r"^make (up|preview|smoke) ")
 # Run inside a deployed stack's backup container: in a fresh checkout they stop cleanly, naming what is missing.
 NEEDS_DEPLOYED = re.compile(r"^make (backup|backups|restore|restore-drill) ")
-PULUMI_MISSING = "error: the Pulumi CLI is needed for"
+PULUMI_MISSING = "error: 'pulumi' is not on PATH, and .ci/pulumi.sha256 holds no SHA-256"  # make pulumi-cli's stop
 SEED_HOST = "http://localhost:3030"
 
 
