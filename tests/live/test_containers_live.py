@@ -9,6 +9,8 @@ import uuid
 
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, cli, copy_project, make_project, minimal_config
 
+from components.core.names import PROJECT, PROJECT_LABEL, SERVICE_LABEL, STACK_LABEL
+
 STAND_IN_IMAGE = "pmoves-test/debian:bookworm"  # built by tests/live/build-images
 
 
@@ -20,8 +22,14 @@ def test_logs_exec_and_restart_reach_the_container_by_the_seeds_name(live_images
         {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV},
     )
     name = f"{prefix}-tensorzero-clickhouse"
+    # The labels the Docker target gives every container of the stack: how the verbs find it.
+    labels = [
+        arg
+        for label in (f"{PROJECT_LABEL}={PROJECT}", f"{STACK_LABEL}={prefix}", f"{SERVICE_LABEL}=clickhouse")
+        for arg in ("--label", label)
+    ]
     started = subprocess.run(
-        ["docker", "run", "-d", "--name", name, STAND_IN_IMAGE, "sh", "-c", "echo ready; exec sleep 300"],
+        ["docker", "run", "-d", "--name", name, *labels, STAND_IN_IMAGE, "sh", "-c", "echo ready; exec sleep 300"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert started.returncode == 0, started.stderr

@@ -83,6 +83,10 @@ def runs(verb: str, env_dirs: dict, plan_file: str, tmp_path) -> tuple[list[str]
         "backups": ([verb, *dev], (2, 141)),
         "restore": ([verb, *dev, "--from", "tensorzero-20261130T030000.000000Z-full"], (2, 141)),
         "restore-drill": ([verb, *dev], (2, 141)),
+        # The seed's compose verbs: no stack is deployed here, so each refuses, naming the container it looked for.
+        "logs": ([verb, *dev, "clickhouse"], (2, 141)),
+        "exec": ([verb, *dev, "clickhouse", "--", "true"], (2, 141)),
+        "restart": ([verb, *dev, "clickhouse"], (2, 141)),
     }[verb]
 
 

@@ -334,17 +334,18 @@ def test_plain_http_on_the_tls_ports_never_redirects(tls_edge):
             assert ("rotate it" in error["message"]) == keyed, error
 
 
-def tls_stack(tmp_path, bind: str):
-    env = MINIMAL_ENV + f"C=-----BEGIN X\nK=-----BEGIN Y\nTENSORZERO_API_KEY={KEYS['pmoves']}\n"
+def tls_stack(tmp_path, bind: str, pair: tuple[str, str]):
+    quoted = [value.replace("\n", "\\n") for value in pair]  # a PEM on one env line, as tls_edge writes it
+    env = MINIMAL_ENV + f'C="{quoted[0]}"\nK="{quoted[1]}"\nTENSORZERO_API_KEY={KEYS["pmoves"]}\n'
     env += f"TENSORZERO_UI_PASSWORD={UI_PASSWORD}\n"
     tls = {"enabled": True, "certificate_var": "C", "key_var": "K"}
     return load_minimal(tmp_path, env=env, edge={"bind_address": bind, "tls": tls})
 
 
-def test_two_faces_loopback_plain_and_the_address_https(tmp_path):
+def test_two_faces_loopback_plain_and_the_address_https(tmp_path, self_signed):
     """On a named address the edge publishes only its HTTPS listeners; the same host ports on loopback reach the
     plain ones, so the seed's `http://localhost:3030` holds on the host itself."""
-    deployment = tls_stack(tmp_path, "10.0.0.5")
+    deployment = tls_stack(tmp_path, "10.0.0.5", self_signed)
     spec = deployment.spec
     ports = {(p.ip, p.external): p.internal for p in spec.placement(EDGE).ports}
     assert ports == {
@@ -354,12 +355,12 @@ def test_two_faces_loopback_plain_and_the_address_https(tmp_path):
         ("127.0.0.1", spec.ui.port): edge.UI_PORT,
     }
     # 0.0.0.0 takes loopback too: one face only (HTTPS, plain HTTP answered with a JSON 400), and validate says so.
-    everywhere = tls_stack(tmp_path / "all", "0.0.0.0")
+    everywhere = tls_stack(tmp_path / "all", "0.0.0.0", self_signed)
     assert {p.ip for p in everywhere.spec.placement(EDGE).ports} == {"0.0.0.0"}
     assert any("http://localhost" in notice for notice in everywhere.plans[EDGE.role].notices)
 
 
-def test_plain_http_to_every_non_loopback_port_gets_no_3xx(tmp_path, tls_edge):
+def test_plain_http_to_every_non_loopback_port_gets_no_3xx(tmp_path, tls_edge, self_signed):
     """Whatever the edge publishes beyond loopback, plain HTTP sent there is answered without a redirect."""
     listens = {
         edge.PORT: tls_edge.layout.api,
@@ -368,7 +369,9 @@ def test_plain_http_to_every_non_loopback_port_gets_no_3xx(tmp_path, tls_edge):
         edge.TLS_PORTS[edge.UI_PORT]: tls_edge.layout.ui_tls,
     }
     for bind in ("10.0.0.5", "0.0.0.0"):
-        outside = [p for p in tls_stack(tmp_path / bind, bind).spec.placement(EDGE).ports if p.ip != "127.0.0.1"]
+        outside = [
+            p for p in tls_stack(tmp_path / bind, bind, self_signed).spec.placement(EDGE).ports if p.ip != "127.0.0.1"
+        ]
         assert outside
         for published in outside:
             for method in ("GET", "POST"):

@@ -45,6 +45,14 @@ def edge_of(rig, ui_stand_in, tmp_path_factory):
         yield running
 
 
+# An inference call: it needs the key on every face of the edge (/metrics does not, from inside).
+CHAT = {"model": "throttle-probe", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def keyed(client: httpx.Client, url: str, headers: dict | None = None) -> httpx.Response:
+    return client.post(url + "/v1/chat/completions", json=CHAT, headers=headers or {})
+
+
 def client(source: str) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=10)
 
@@ -53,20 +61,17 @@ def test_failed_keys_are_throttled_per_address_and_logged(edge_of):
     wrong = "edge-wrong-key-canary-91d3"
     with client("127.0.0.2") as guesser, client("127.0.0.3") as other:
         statuses = [
-            guesser.get(edge_of.url + "/metrics", headers={"Authorization": f"Bearer {wrong}{i}"}).status_code
+            keyed(guesser, edge_of.url, {"Authorization": f"Bearer {wrong}{i}"}).status_code
             for i in range(DEFAULT_FAILURES + 5)
         ]
         assert statuses == [401] * DEFAULT_FAILURES + [429] * 5
-        refused = guesser.get(edge_of.url + "/metrics", headers={"Authorization": f"Bearer {KEYS['pmoves']}"})
+        refused = keyed(guesser, edge_of.url, {"Authorization": f"Bearer {KEYS['pmoves']}"})
         assert refused.status_code == 429  # the right key too: the address is throttled, not the key
         assert refused.json()["error"]["code"] == "too_many_failed_attempts"
         assert 1 <= int(refused.headers["retry-after"]) <= edge_access.LIMIT_WINDOW_S
         # Another address is not held by the guesser's failures; a request with no key at all is not a failure.
-        assert other.get(edge_of.url + "/metrics").status_code == 401
-        assert (
-            other.get(edge_of.url + "/metrics", headers={"Authorization": f"Bearer {KEYS['pmoves']}"}).status_code
-            != 401
-        )
+        assert keyed(other, edge_of.url).status_code == 401
+        assert keyed(other, edge_of.url, {"Authorization": f"Bearer {KEYS['pmoves']}"}).status_code != 401
     log = edge_of.log("error.log")
     assert log.count("pmoves_edge: failed API key from 127.0.0.2") == DEFAULT_FAILURES
     assert "authentication throttled for 127.0.0.2" in log
@@ -95,15 +100,13 @@ def test_the_rate_limit_slides_no_double_burst_across_a_windows_edge(rig, ui_sta
             if edge - time.time() < 1.2:
                 edge += WINDOW_S
             time.sleep(edge - 0.9 - time.time())
-            before = [
-                caller.get(running.url + "/metrics", headers=headers).status_code for _ in range(LIMIT_PER_MINUTE)
-            ]
+            before = [keyed(caller, running.url, headers).status_code for _ in range(LIMIT_PER_MINUTE)]
             time.sleep(max(0.0, edge + 0.05 - time.time()))
-            after = [caller.get(running.url + "/metrics", headers=headers).status_code for _ in range(LIMIT_PER_MINUTE)]
+            after = [keyed(caller, running.url, headers).status_code for _ in range(LIMIT_PER_MINUTE)]
             assert time.time() - edge < 0.9, "the requests took too long to be around the window's edge"
             assert 429 not in before, before
             assert after == [429] * LIMIT_PER_MINUTE, after
             # Refused requests are not counted: once the last window has slid out, the caller has its whole limit.
             time.sleep(edge + WINDOW_S + 0.2 - time.time())
-            again = [caller.get(running.url + "/metrics", headers=headers).status_code for _ in range(LIMIT_PER_MINUTE)]
+            again = [keyed(caller, running.url, headers).status_code for _ in range(LIMIT_PER_MINUTE)]
             assert 429 not in again, again

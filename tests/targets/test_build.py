@@ -50,9 +50,9 @@ def test_expected_resources(plans, deployments, stack):
     )
     # A rolling container (the gateway behind the edge) ends in a random generation, new on each replacement.
     named = sorted(re.sub(r"-[0-9a-f]{8}$", "", name) for name in containers(desired))
-    assert named == sorted(f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.image)
+    assert named == sorted(p.container_name(spec.name_prefix) for p in planned if p.image)
     rolling = [re.sub(r"-[0-9a-f]{8}$", "", n) for n in containers(desired) if re.search(r"-[0-9a-f]{8}$", n)]
-    assert rolling == [f"{spec.name_prefix}-{p.docker_name}" for p in planned if p.rolling]
+    assert rolling == [p.container_name(spec.name_prefix) for p in planned if p.rolling]
     components = sorted(
         r["type"].removeprefix(f"{TYPE_PREFIX}:") for r in desired["resources"] if r["type"].startswith(TYPE_PREFIX)
     )
@@ -74,10 +74,10 @@ def test_only_the_spec_ports_are_published_each_on_its_bind_address(plans, deplo
             continue
         ports = container_of(plans[stack], service.role)["inputs"].get("ports", [])
         placement = spec.placement(service)
-        expected = [
-            {"internal": p.internal, "external": p.external, "ip": spec.bind_address(service)} for p in placement.ports
-        ]
+        # Each on its own address: the service's bind address, or loopback for the edge's plain face.
+        expected = [{"internal": p.internal, "external": p.external, "ip": p.ip} for p in placement.ports]
         assert ports == expected
+        assert {p.ip for p in placement.ports} <= {spec.bind_address(service), "127.0.0.1"}
         if placement.published is not None:
             assert ports[0]["external"] == placement.published
 

@@ -81,7 +81,7 @@ def test_invalid_config_stops_before_any_resource_with_a_clean_message(changes, 
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        ("bind_address", "bind_address: not read: a key of this project is written pmoves-tensorzero:bind_address"),
+        ("bind_address", "bind_address: not read (a key of this project is written pmoves-tensorzero:bind_address"),
         ("pmoves-tensorzer:gateway", "did you mean pmoves-tensorzero:gateway?"),
     ],
 )
