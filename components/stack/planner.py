@@ -51,7 +51,6 @@ class Context:
         return self.spec.deployed(service)
 
     def reach(self, service: ServiceRef, port: Optional[int] = None, switch: Optional[str] = None) -> Endpoint:
-        """Where this service's containers reach `service` (on an internal `port` of it, if given)."""
         role = role_of(service)
         if (role, port) not in self.reached:
             self.reached.append((role, port))
@@ -76,7 +75,6 @@ class Context:
         self._planner.problem(key, message, file, missing)
 
     def origin(self, key: str) -> str:
-        """Where spec key `key` ("clickhouse.user") got its value: the stack file, or the spec's default."""
         value = self.spec
         for part in key.split("."):
             if part not in value.model_fields_set:
@@ -85,19 +83,15 @@ class Context:
         return f"{self.deployment.stack_file}: {key}"
 
     def from_spec(self, name: str, key: str) -> Variable:
-        """Variable `name` holding the value of spec key `key`, with its origin."""
         value = self.spec
         for part in key.split("."):
             value = getattr(value, part)
         return Variable(name, str(value), self.origin(key), False)
 
     def notice(self, message: str) -> None:
-        """Something `validate` tells the operator that is not a problem (a default that may surprise)."""
         self.notices.append(message)
 
     def credential(self, key: str) -> Variable:
-        """The secret held by the variable that spec key `key` ("clickhouse.password_var",
-        "backup.offsite.access_key_var") names."""
         role, *path = key.split(".")
         return self._planner.credential(key, reduce(getattr, path, self.spec.section(role)))
 
@@ -105,11 +99,9 @@ class Context:
         return self._planner.credential(key, name, is_key=True)
 
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
-        """How each deployed service is watched, in registry order (from the spec: needs no plan)."""
         return [(s, s.monitoring(self.spec)) for s in self.spec.deployed_services]
 
     def others(self) -> list[ServicePlan]:
-        """The plans of every other deployed service, in registry order."""
         return [self._planner.plan_of(s) for s in self.spec.deployed_services if s.role != self.role]
 
 
