@@ -394,3 +394,11 @@ def open_edge(rig, tmp_path_factory):
 def keyed_edge(rig, tmp_path_factory):
     with running_edge(rig.keyed, rig.gateway_routes, tmp_path_factory.mktemp("keyed-edge")) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def ui_stand_in():
+    """Stand-in for the TensorZero UI (no image here): records what reaches it."""
+    upstream = StandIn()
+    yield upstream
+    upstream.close()

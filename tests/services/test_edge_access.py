@@ -17,7 +17,7 @@ from itertools import count
 import httpx
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, LocalServer, load_minimal, make_project, minimal_config
-from edge_rig import (
+from edge_rig import (  # noqa: F401 (rig, ui_stand_in: fixtures)
     HELLO,
     KEYS,
     LIMIT_PER_MINUTE,
@@ -26,7 +26,9 @@ from edge_rig import (
     StandIn,
     build_rig,
     post_as_sent,
+    rig,
     running_edge,
+    ui_stand_in,
 )
 
 from components.core.plans import Endpoint
@@ -38,19 +40,6 @@ CHAT = {"model": "claude-sonnet-4-5", "messages": HELLO}
 # The gateway's /metrics is keyless on the plain listeners only the stack's networks and loopback reach (the rig's):
 # see test_monitoring_answers_inside_without_a_key_and_outside_with_one.
 API_ROUTES = ["/v1/chat/completions", "/v1/embeddings", "/openai/v1/chat/completions", "/inference"]
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    yield from build_rig(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def ui_stand_in():
-    """Stand-in for the TensorZero UI (no image here): records what reaches it."""
-    upstream = StandIn()
-    yield upstream
-    upstream.close()
 
 
 @pytest.fixture(scope="module")

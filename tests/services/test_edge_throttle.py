@@ -7,25 +7,22 @@ import time
 import httpx
 import pytest
 from conftest import MINIMAL_ENV, make_project, minimal_config
-from edge_rig import CALLERS, KEYED_ENV, KEYS, LIMIT_PER_MINUTE, UI_PASSWORD, StandIn, build_rig, running_edge
+from edge_rig import (  # noqa: F401 (rig, ui_stand_in: fixtures)
+    CALLERS,
+    KEYED_ENV,
+    KEYS,
+    LIMIT_PER_MINUTE,
+    UI_PASSWORD,
+    rig,
+    running_edge,
+    ui_stand_in,
+)
 
 from components.services import edge_access
 from components.stack.loader import load
 
 DEFAULT_FAILURES = edge_access.EdgeAccess().failures_per_minute
 WINDOW_S = 4  # the rate limit's window in the sliding-window test: a minute's behaviour, in seconds
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    yield from build_rig(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def ui_stand_in():
-    upstream = StandIn()
-    yield upstream
-    upstream.close()
 
 
 def default_stack(rig, root):
