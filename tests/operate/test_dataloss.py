@@ -23,6 +23,16 @@ def host(spec, name: str, **changes) -> dict:
     return {**spec.hosts, name: spec.hosts[name].model_copy(update=changes)}
 
 
+# Every claim the cluster stack's StatefulSets make: what a change of namespace or context leaves behind.
+CLUSTER_CLAIMS = (
+    "data-tensorzero-clickhouse-0",
+    "backups-tensorzero-clickhouse-0",
+    "data-tensorzero-grafana-0",
+    "models-ollama-0",
+    "data-tensorzero-prometheus-0",
+)
+
+
 def cluster(spec, **changes):
     return spec.kubernetes.model_copy(update=changes)
 
@@ -84,30 +94,12 @@ PATHS = {
     "cluster: namespace changed (every claim left in the old namespace)": (
         "cluster",
         lambda s: {"kubernetes": cluster(s, namespace="pmoves-tz-2")},
-        {
-            f"claim {claim}: move"
-            for claim in (
-                "data-tensorzero-clickhouse-0",
-                "backups-tensorzero-clickhouse-0",
-                "data-tensorzero-grafana-0",
-                "models-ollama-0",
-                "data-tensorzero-prometheus-0",
-            )
-        },
+        {f"claim {claim}: move" for claim in CLUSTER_CLAIMS},
     ),
     "cluster: kube context changed (another cluster, empty claims)": (
         "cluster",
         lambda s: {"kubernetes": cluster(s, context="pmoves-k3s-2")},
-        {
-            f"claim {claim}: move"
-            for claim in (
-                "data-tensorzero-clickhouse-0",
-                "backups-tensorzero-clickhouse-0",
-                "data-tensorzero-grafana-0",
-                "models-ollama-0",
-                "data-tensorzero-prometheus-0",
-            )
-        },
+        {f"claim {claim}: move" for claim in CLUSTER_CLAIMS},
     ),
     "cluster: clickhouse.backups false (the backups claim no longer mounted)": (
         "cluster",
