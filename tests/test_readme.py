@@ -185,7 +185,8 @@ def checkouts(tmp_path_factory):
     def checkout(page: str) -> Path:
         if page not in made:
             project = copy_project(tmp_path_factory.mktemp("readme") / "project")
-            for name in ("Makefile", "__main__.py", "requirements.txt", "requirements-test.txt"):
+            (project / ".ci").mkdir(exist_ok=True)
+            for name in ("Makefile", "__main__.py", "requirements.txt", "requirements-test.txt", ".ci/pulumi.sha256"):
                 shutil.copy2(PROJECT_DIR / name, project / name)
             for name in ("requirements-smoke.txt", "pyproject.toml"):
                 shutil.copy2(PROJECT_DIR / name, project / name)
