@@ -55,7 +55,7 @@ CHECKOV_VENV = .venv-checkov
 CHECKOV_MARKER = $(CHECKOV_VENV)/.installed
 
 # The Pulumi CLI `make pulumi-cli` installs when none is on PATH (the CI workflows' PULUMI_VERSION), from where.
-PULUMI_VERSION = 3.272.0
+PULUMI_VERSION = 3.255.0
 PULUMI_PLATFORM ?= linux-x64
 PULUMI_TARBALL = pulumi-v$(PULUMI_VERSION)-$(PULUMI_PLATFORM).tar.gz
 PULUMI_URL ?= https://get.pulumi.com/releases/sdk/$(PULUMI_TARBALL)
@@ -190,7 +190,7 @@ pulumi-cli: ## the Pulumi CLI: the one on PATH, else install the pinned release 
 	mkdir -p "$(VENV)/bin"; \
 	scratch="$$(mktemp -d "$(VENV)/.pulumi-download.XXXXXX")"; trap 'rm -rf "$$scratch"' EXIT; \
 	echo "+ curl -fsSL -o $(PULUMI_TARBALL) $(PULUMI_URL)"; \
-	curl -fsSL --retry 2 -o "$$scratch/$(PULUMI_TARBALL)" "$(PULUMI_URL)" \
+	curl -fsSL --retry 2 --connect-timeout 20 --max-time 900 -o "$$scratch/$(PULUMI_TARBALL)" "$(PULUMI_URL)" \
 		|| { echo "error: cannot download $(PULUMI_URL); nothing installed" >&2; exit 1; }; \
 	got="$$(sha256sum "$$scratch/$(PULUMI_TARBALL)" | cut -d ' ' -f 1)"; \
 	if [ "$$got" != "$$sha" ]; then \

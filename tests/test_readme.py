@@ -113,7 +113,10 @@ NOT_RUN = {
 NEEDS_PULUMI = re.compile(r"^make (up|preview|smoke) ")
 # Run inside a deployed stack's backup container: in a fresh checkout they stop cleanly, naming what is missing.
 NEEDS_DEPLOYED = re.compile(r"^make (backup|backups|restore|restore-drill) ")
-PULUMI_MISSING = "error: 'pulumi' is not on PATH, and .ci/pulumi.sha256 holds no SHA-256"  # make pulumi-cli's stop
+# No test downloads the Pulumi CLI (nor, where it could, deploys with it): the release URL the commands see cannot
+# answer, so `make pulumi-cli` (the first step of up, preview and smoke) stops there, installing nothing.
+NO_RELEASE_HOST = "file:///nonexistent/pulumi-release.tar.gz"
+PULUMI_MISSING = f"error: cannot download {NO_RELEASE_HOST}; nothing installed"  # make pulumi-cli's stop
 SEED_HOST = "http://localhost:3030"
 
 
@@ -182,7 +185,8 @@ def checkouts(tmp_path_factory):
     def checkout(page: str) -> Path:
         if page not in made:
             project = copy_project(tmp_path_factory.mktemp("readme") / "project")
-            for name in ("Makefile", "__main__.py", "requirements.txt", "requirements-test.txt"):
+            (project / ".ci").mkdir(exist_ok=True)
+            for name in ("Makefile", "__main__.py", "requirements.txt", "requirements-test.txt", ".ci/pulumi.sha256"):
                 shutil.copy2(PROJECT_DIR / name, project / name)
             for name in ("requirements-smoke.txt", "pyproject.toml"):
                 shutil.copy2(PROJECT_DIR / name, project / name)
@@ -201,11 +205,11 @@ def checkouts(tmp_path_factory):
 
 
 def run(project: Path, command: str) -> subprocess.CompletedProcess:
-    """`command` as an operator types it in the checkout; no `pulumi` on PATH (none can be installed here)."""
+    """`command` as an operator types it in the checkout; no `pulumi` on PATH, and none can be downloaded."""
     path = os.pathsep.join(d for d in os.environ["PATH"].split(os.pathsep) if not (Path(d) / "pulumi").exists())
     noise = ("MAKEFLAGS", "MAKELEVEL", "CI", "STACK", "ENV_DIR", "VENV", "PULUMI_BACKEND_URL")
     env = {k: v for k, v in os.environ.items() if k not in noise}
-    env.update(PATH=path, PYTHONPATH=str(project))  # the console command too runs this checkout's package
+    env.update(PATH=path, PYTHONPATH=str(project), PULUMI_URL=NO_RELEASE_HOST)  # the console command: this checkout
     return subprocess.run(
         ["bash", "-c", command], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -27,6 +27,7 @@ from typing import Any, Literal, Optional
 import tomli
 from pydantic import Field, ValidationError
 
+from components.catalog.native_tables import MODEL_TABLES, unknown_names
 from components.catalog.routing import NotRoutable, check_ollama_url, check_openai_url
 from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation, read_text
 from components.core.render import toml_value
@@ -209,8 +210,12 @@ def provider_settings(catalog: Catalog, name: str) -> tuple[str, str, Optional[s
     )
 
 
+def native_models(catalog: Catalog) -> set[str]:
+    return {name for table in MODEL_TABLES for name in catalog.native.get(table, {})}
+
+
 def _check_references(catalog: Catalog) -> None:
-    problems = []
+    problems = unknown_names(catalog.native, catalog.sources, set(catalog.models) | native_models(catalog))
     for name, entry in catalog.providers.items():
         where = catalog.sources[f"providers.{name}"]
         if entry.base_url and "${" not in entry.base_url:

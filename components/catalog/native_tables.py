@@ -48,11 +48,11 @@ def subset(
     sources: dict[str, str],
     selected: set[str],
     served: set[str],
-    known: set[str],
     stack_ollamas: dict[str, str],
 ) -> NativeSubset:
     """`native`: every catalog file's native tables; `selected`: the native models this stack serves; `served`:
-    every model it serves (seed format too); `known`: every model any catalog file defines."""
+    every model it serves (seed format too). Names the catalog must define are checked when it loads
+    (`unknown_names`)."""
     result = NativeSubset(copy.deepcopy(native))
     for table in MODEL_TABLES:
         if table in result.tables:
@@ -63,8 +63,50 @@ def subset(
             if not kept:
                 del result.tables[table]
     for name, function in result.tables.get("functions", {}).items():
-        _cut_function(result, sources[f"functions.{name}"], name, function, served, known)
+        _cut_function(result, sources[f"functions.{name}"], name, function, served)
     return result
+
+
+def unknown_names(native: dict[str, Any], sources: dict[str, str], models: set[str]) -> list[Problem]:
+    """Names the catalog itself must define, checked across every file whatever the stack: the models a variant
+    runs (`models`: every model a catalog file defines), the function an evaluation reads, the tools a function
+    offers, the variants an experiment or a variant runs. TensorZero's loader would stop at the first with no
+    hint; these say each, with the closest name defined."""
+    functions, tools = native.get("functions", {}), native.get("tools", {})
+    found = []
+
+    def check(table: str, row: str, key: str, named: Any, defined: dict, what: str) -> None:
+        listed = list(named) if isinstance(named, (list, dict)) else [named] if isinstance(named, str) else []
+        for name in listed:
+            if isinstance(name, str) and name not in defined:
+                why = f"'{name}' is not a {what}" + did_you_mean(name, defined)
+                found.append(Problem(sources[f"{table}.{row}"], f"{table}.{row}.{key}", why))
+
+    for name, evaluation in native.get("evaluations", {}).items():
+        if isinstance(evaluation, dict):
+            check(
+                "evaluations",
+                name,
+                "function_name",
+                evaluation.get("function_name"),
+                functions,
+                "function of the catalog",
+            )
+    for name, function in functions.items():
+        if not isinstance(function, dict):
+            continue
+        check("functions", name, "tools", function.get("tools"), tools, "tool of the catalog")
+        variants = function.get("variants") if isinstance(function.get("variants"), dict) else {}
+        experiment = function.get("experimentation")
+        for key in EXPERIMENT_VARIANTS if isinstance(experiment, dict) else ():
+            check("functions", name, f"experimentation.{key}", experiment.get(key), variants, f"variant of {name}")
+        for variant, body in variants.items():
+            if isinstance(body, dict):
+                key = f"variants.{variant}.{CANDIDATES}"
+                check("functions", name, key, body.get(CANDIDATES), variants, f"variant of {name}")
+            named = [model for model in models_named(body) if SHORTHAND not in model]
+            check("functions", name, f"variants.{variant}.model", named, models, "model of the catalog")
+    return found
 
 
 def _route_providers(result: NativeSubset, file: str, key: str, model: dict, stack_ollamas: dict[str, str]) -> None:
@@ -86,7 +128,7 @@ def _route_providers(result: NativeSubset, file: str, key: str, model: dict, sta
             result.problems.append(Problem(file, where, str(why)))
 
 
-def _cut_function(result: NativeSubset, file: str, name: str, function: Any, served: set, known: set) -> None:
+def _cut_function(result: NativeSubset, file: str, name: str, function: Any, served: set) -> None:
     variants = function.get("variants") if isinstance(function, dict) else None
     if variants is None:
         return
@@ -96,13 +138,7 @@ def _cut_function(result: NativeSubset, file: str, name: str, function: Any, ser
     dropped: dict[str, str] = {}  # variant -> why
     for variant, body in variants.items():
         for model in models_named(body):
-            if SHORTHAND in model:
-                continue
-            if model not in known:
-                key = f"functions.{name}.variants.{variant}.model"
-                why = f"'{model}' is not a model of the catalog" + did_you_mean(model, known)
-                result.problems.append(Problem(file, key, why))
-            elif model not in served:
+            if SHORTHAND not in model and model not in served:
                 dropped.setdefault(variant, f"model {model}")
     while True:  # a variant running dropped candidates falls with them
         falling = {

@@ -80,10 +80,6 @@ def _seed_url(provider: str, base_url: Optional[str], notices: list[str]) -> Opt
     return base_url
 
 
-def native_models(catalog: Catalog) -> set[str]:
-    return {name for table in MODEL_TABLES for name in catalog.native.get(table, {})}
-
-
 def local_models(catalog: Catalog, stack_ollamas: dict[str, str]) -> set[str]:
     """Models every provider of which (fallbacks included) is one of the stack's Ollamas, named by hostname."""
 
@@ -173,7 +169,6 @@ def translate(
         catalog.sources,
         selected={name for name in selected if name not in catalog.models},
         served=set(selected),
-        known=set(catalog.models) | native_models(catalog),
         stack_ollamas=stack_ollamas,
     )
     tables = {

@@ -10,8 +10,8 @@ from typing import Callable, Optional, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from components.catalog.format import Catalog, load_catalog
-from components.catalog.translation import Translation, local_models, native_models, translate
+from components.catalog.format import Catalog, load_catalog, native_models
+from components.catalog.translation import Translation, local_models, translate
 from components.catalog.values import CatalogValues
 from components.core.envfiles import Variable, read_layers
 from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation

@@ -105,13 +105,33 @@ def test_make_up_stops_before_anything_else_when_the_cli_cannot_be_verified(proj
     assert not (project[0] / ".venv" / "bin" / "python").exists() and len(asked) == 1
 
 
-def test_without_a_committed_checksum_nothing_is_downloaded(project, release_host):
-    """The committed file holds no checksum until one is copied from Pulumi's published checksums file."""
+def test_the_committed_checksums_name_the_pinned_release_for_each_linux_platform():
+    """One "<sha256>  <file>" line per platform the Makefile can fetch, for the version it pins."""
+    lines = [
+        line for line in (PROJECT_DIR / ".ci" / "pulumi.sha256").read_text().splitlines() if not line.startswith("#")
+    ]
+    pinned = dict(reversed(line.split("  ")) for line in lines)
+    assert set(pinned) == {f"pulumi-v{VERSION}-linux-{arch}.tar.gz" for arch in ("x64", "arm64")}
+    assert all(re.fullmatch(r"[0-9a-f]{64}", sha) for sha in pinned.values())
+
+
+def test_the_makefile_checks_against_the_committed_line(project, release_host):
+    """With no override, the SHA-256 a download must match is the committed line (the stand-in never does)."""
     url, _, asked = release_host
-    committed = [line for line in (project[0] / ".ci" / "pulumi.sha256").read_text().splitlines() if TARBALL in line]
-    if any(not line.startswith("#") for line in committed):
-        pytest.skip(f"a checksum for {TARBALL} is committed: the placeholder case no longer applies")
+    [committed] = [
+        line.split()[0]
+        for line in (PROJECT_DIR / ".ci" / "pulumi.sha256").read_text().splitlines()
+        if line.endswith(f"  {TARBALL}")
+    ]
     done = make(project, "pulumi-cli", f"PULUMI_URL={url}")
+    assert done.returncode != 0 and asked == [f"/{TARBALL}"]
+    assert f"not the {committed} committed in .ci/pulumi.sha256: not installed (nothing was)." in done.stderr
+
+
+def test_without_a_checksum_nothing_is_downloaded(project, release_host):
+    """A release the committed file has no line for (here: the checksum given empty) is never fetched unverified."""
+    url, _, asked = release_host
+    done = make(project, "pulumi-cli", f"PULUMI_URL={url}", "PULUMI_SHA256=")
     assert done.returncode != 0 and asked == []
     assert f"holds no SHA-256 for {TARBALL}" in done.stderr
     assert f"https://get.pulumi.com/releases/sdk/pulumi-{VERSION}-checksums.txt" in done.stderr

@@ -42,6 +42,13 @@ def catalog(extra: str, before: str = "") -> dict[str, str]:
     return {CATALOG: before + MINIMAL_CATALOG + extra}
 
 
+# A catalog function the cases below misspell the names of.
+FUNCTION = (
+    '[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.summarize]\ntype = "chat"\n'
+    '[functions.summarize.variants.local]\ntype = "chat_completion"\nmodel = "chat"\n'
+)
+
+
 class Symlink(str):
     """A file of the throwaway project written as a symbolic link to this target."""
 
@@ -96,6 +103,25 @@ CASES = [
     case("function-variant-names-unserved-model", {},
          catalog('[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "ghost"\n'),
          CATALOG, "functions.f.variants.v.model", "'ghost' is not a model of the catalog"),
+    case("function-variant-model-misspelt", {},
+         catalog('[functions.f]\ntype = "chat"\n[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "chatt"\n'
+                 '[models.chat]\nprovider = "ollama"\nmodel = "q"\n'),
+         CATALOG, "functions.f.variants.v.model", "'chatt' is not a model of the catalog (did you mean chat?)"),
+    case("evaluation-names-misspelt-function", {},
+         catalog(FUNCTION + '[evaluations.e]\ntype = "inference"\nfunction_name = "summarise"\n'),
+         CATALOG, "evaluations.e.function_name", "'summarise' is not a function of the catalog (did you mean summarize?)"),
+    case("experiment-names-misspelt-variant", {},
+         catalog(FUNCTION + '[functions.summarize.experimentation]\ntype = "static"\ncandidate_variants = ["locl"]\n'),
+         CATALOG, "functions.summarize.experimentation.candidate_variants",
+         "'locl' is not a variant of summarize (did you mean local?)"),
+    case("variant-runs-misspelt-candidate", {},
+         catalog(FUNCTION + '[functions.summarize.variants.best]\ntype = "experimental_best_of_n_sampling"\n'
+                 'candidates = ["local", "lcoal"]\n[functions.summarize.variants.best.evaluator]\nmodel = "chat"\n'),
+         CATALOG, "functions.summarize.variants.best.candidates", "'lcoal' is not a variant of summarize (did you mean local?)"),
+    case("function-offers-misspelt-tool", {},
+         catalog(FUNCTION.replace('type = "chat"\n', 'type = "chat"\ntools = ["get_wether"]\n', 1)
+                 + '[tools.get_weather]\ndescription = "d"\nparameters = "tools/get_weather.json"\n'),
+         CATALOG, "functions.summarize.tools", "'get_wether' is not a tool of the catalog (did you mean get_weather?)"),
     case("function-left-without-variant", {"catalog": {"files": [CATALOG], "models": ["gemma_embed_local"]}},
          catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.f]\ntype = "chat"\n'
                  '[functions.f.variants.v]\ntype = "chat_completion"\nmodel = "chat"\n'),
@@ -411,12 +437,14 @@ def test_every_problem_is_reported_in_one_run(tmp_path):
         gateway={"image": "tensorzero/gateway:latest"},
         ui={"image": "tensorzero/ui:latest"},
     )
-    files = {**catalog('[models.chat]\nprovider = "mistral"\nmodel = "m"\n'), ENV_LAYER: "OTHER=1\n"}
+    evaluation = '[evaluations.e]\ntype = "inference"\nfunction_name = "sumarize"\n'
+    files = {**catalog('[models.chat]\nprovider = "mistral"\nmodel = "m"\n' + evaluation), ENV_LAYER: "OTHER=1\n"}
     result = validate(build_project(tmp_path, config, files))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     expected = [
         f"  {STACK_FILE}: gatway: unknown key",
         f"  {CATALOG}: models.chat.provider: 'mistral' is neither declared under [providers] nor built in",
+        f"  {CATALOG}: evaluations.e.function_name: 'sumarize' is not a function of the catalog",
     ]
     for line in expected:
         assert any(shown.startswith(line) for shown in result.stderr.splitlines()), result.stderr
