@@ -7,8 +7,8 @@ outcome its row claims. The only substitutions are the ones a row names: the doc
 host:port where a block's address is not free on this machine (REWRITES). The inventory fails when the seed
 gains, loses or changes a block, so no block goes unlisted.
 
-Run here: env blocks as an env layer of prod (validate), curl and Python blocks against the rendered prod edge
-under real nginx + Lua in front of TensorZero's real routes (tests/edge_rig.py), SQL in chdb on TensorZero's
+Run here: env blocks as an env layer of prod (validate), curl and Python blocks against prod's rendered edge
+under real nginx + Lua in front of TensorZero's real routes (tests/edge_rig.py: prod_edge), SQL in chdb on TensorZero's
 tables and the package's schema SQL, config blocks through the catalog and TensorZero's own loader, the
 Prometheus job through promtool. Run on the live Docker engine (tests/live/test_seed_blocks_live.py): the
 `docker exec -it tensorzero-clickhouse ...` blocks, the compose commands' `make` equivalents, the blocks calling
@@ -33,7 +33,7 @@ import tomli
 import yaml
 from chdb_run import insert, run, tensorzero_tables, uuid7
 from conftest import CANARIES, MINIMAL_ENV, make_project, minimal_config, tensorzero_gateway, write_canary_env
-from edge_rig import API_KEY, keyed_edge, rig  # noqa: F401 (fixtures the curl blocks run against)
+from edge_rig import prod_edge, rig, ui_stand_in  # noqa: F401 (fixtures the curl blocks run against)
 from promtool import run as promtool
 from test_readme import curl_statuses
 
@@ -45,6 +45,7 @@ from components.services.edge import SERVICE as EDGE
 from components.stack.loader import load
 from components.stack.seed import SEED_VARIABLES
 
+KEY = CANARIES["TENSORZERO_API_KEY"]  # prod's `pmoves` caller's key, from the canary env layer
 SEED = PROJECT_DIR.parent / "shared" / "seed" / "tensorzero-in-pmoves.md"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<info>\w*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
 
@@ -63,7 +64,7 @@ NOT_RUN = "not run"
 LIVE = {LIVE_EXEC, LIVE_COMPOSE, LIVE_CURL, LIVE_PROMETHEUS}
 
 VERBATIM = "works verbatim on prod"
-KEYED = "works with only the documented key added (Authorization: Bearer $TENSORZERO_API_KEY)"
+KEYED = "works with only the documented key added (Authorization: Bearer $TENSORZERO_KEY)"
 SEED_CREDENTIAL = (
     "the seed's default credential tensorzero/tensorzero is refused on prod (validate; the server); "
     "with prod's user and password instead it works"
@@ -262,22 +263,22 @@ def with_key(block: str) -> str:
 
 
 @pytest.mark.parametrize("index", rows(CURL))
-def test_curl_blocks_answer_with_the_documented_key(seed, index, keyed_edge, tmp_path):  # noqa: F811
+def test_curl_blocks_answer_with_the_documented_key(seed, index, prod_edge, tmp_path):  # noqa: F811
     """As written: a JSON 401 (the seed's callers send their key; the block does not). With the key: 200."""
     block = body(seed, index)
-    assert curl_statuses(with_key(block), keyed_edge.url, API_KEY, tmp_path) == [200]
-    assert curl_statuses(block, keyed_edge.url, API_KEY, tmp_path) == [401]
+    assert curl_statuses(with_key(block), prod_edge.url, KEY, tmp_path) == [200]
+    assert curl_statuses(block, prod_edge.url, KEY, tmp_path) == [401]
 
 
-def test_the_callers_embedding_model_variable_names_a_model_the_edge_serves(seed, keyed_edge):  # noqa: F811
+def test_the_callers_embedding_model_variable_names_a_model_the_edge_serves(seed, prod_edge):  # noqa: F811
     """TENSORZERO_EMBED_MODEL of the Hi-RAG and `Use TensorZero for embeddings` blocks, as the model of a call."""
     for index in rows(ENV):
         model = assignments(body(seed, index)).get("TENSORZERO_EMBED_MODEL")
         if model is None:
             continue
         answer = requests.post(
-            keyed_edge.url + "/v1/embeddings",
-            headers={"Authorization": f"Bearer {API_KEY}"},
+            prod_edge.url + "/v1/embeddings",
+            headers={"Authorization": f"Bearer {KEY}"},
             json={"model": model, "input": "Text to embed"},
             timeout=30,
         )
@@ -286,12 +287,12 @@ def test_the_callers_embedding_model_variable_names_a_model_the_edge_serves(seed
 
 
 @pytest.mark.parametrize("index", rows(PYTHON))
-def test_the_python_snippet_as_written(seed, index, keyed_edge, tmp_path):  # noqa: F811
+def test_the_python_snippet_as_written(seed, index, prod_edge, tmp_path):  # noqa: F811
     """The snippet, executed as written (it imports the real `requests`), with the variables it reads set as a
     PMOVES service has them: the edge's URL and the caller's key."""
     script = tmp_path / "snippet.py"
     script.write_text(body(seed, index) + "\nprint(response.status_code, response.headers['content-type'])\n")
-    env = {**os.environ, "TENSORZERO_BASE_URL": keyed_edge.url, "TENSORZERO_API_KEY": API_KEY}
+    env = {**os.environ, "TENSORZERO_BASE_URL": prod_edge.url, "TENSORZERO_API_KEY": KEY}
     done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout.split()) == (0, ["200", "application/json"]), done.stderr
     # Without the key (the variable empty, as the seed's env blocks leave it): the edge's JSON 401.
