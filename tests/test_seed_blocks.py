@@ -76,7 +76,7 @@ GATEWAY_TABLE_OUTCOME = (
     "and TensorZero's loader reads its rendered config"
 )
 COMPOSE = "a docker compose command: its `make` equivalent (README) runs on a live labelled container"
-DROP_IT = "`-it` dropped (no TTY in tests)"
+DROP_IT = "`-it` made `-i`: stdin kept, no TTY in tests"
 # host:port the seed calls, where each is answered here when not free on this machine: the row's rewrite.
 REWRITES = {
     "http://localhost:3030": "the rig edge's plain API listener (prod: 127.0.0.1:3030 -> edge:3000)",
