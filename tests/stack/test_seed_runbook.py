@@ -8,14 +8,25 @@ edge's answers on those listeners are run on real nginx in tests/services/test_e
 import ipaddress
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, load_minimal, make_project, minimal_config, resources
+from conftest import (
+    MINIMAL_CATALOG,
+    MINIMAL_ENV,
+    container_of,
+    load_minimal,
+    make_project,
+    minimal_config,
+    resources,
+)
 
 from components.core.errors import ConfigError
 from components.core.names import SEED_CONTAINERS
+from components.core.plans import Endpoint
 from components.operate.plan import plan
 from components.services import clickhouse, edge
 from components.services.clickhouse import SERVICE as CLICKHOUSE
+from components.services.edge import GATEWAY_BEHIND_EDGE_ALIAS
 from components.services.edge import SERVICE as EDGE
+from components.services.gateway import SERVICE as GATEWAY
 from components.stack.loader import load
 from components.stack.rules import can_bind
 
@@ -95,3 +106,28 @@ def test_an_address_on_another_engine_is_not_judged_here(deployments):
     spec = deployments["prod"].spec
     assert spec.hosts["gpu"].url.startswith("ssh://") and spec.hosts["gpu"].bind_address == "100.101.0.2"
     assert not [n for n in deployments["prod"].notices if "100.101.0.2" in n]
+
+
+def test_callers_reach_the_gateway_by_the_seeds_hostname_on_pmoves_networks(deployments, plans):
+    """The gateway keeps a generated container name (each config change starts the next one beside it: the
+    zero-downtime swap), so `tensorzero-gateway` is a network alias: the edge's, on every network prod joins it
+    to, where `http://tensorzero-gateway:3000` and `:3030` (the seed's two URLs) are the edge's plain listeners.
+    No other container answers to that name; the gateway itself is `tensorzero-gateway-core`, on the stack's
+    network only."""
+    desired = plans["prod"]
+    edge_container, gateway_container = container_of(desired, EDGE.role), container_of(desired, GATEWAY.role)
+    aliases = {n["name"]: n["aliases"] for n in edge_container["inputs"]["networksAdvanced"]}
+    spec = deployments["prod"].spec
+    assert set(aliases) == {spec.network_name, "pmoves_api", "pmoves_monitoring"}
+    assert all(found == [GATEWAY.alias] for found in aliases.values())
+    assert GATEWAY.alias == "tensorzero-gateway"
+    gateway_networks = gateway_container["inputs"]["networksAdvanced"]
+    assert [(n["name"], n["aliases"]) for n in gateway_networks] == [(spec.network_name, [GATEWAY_BEHIND_EDGE_ALIAS])]
+    assert gateway_container["inputs"]["name"].startswith(f"{spec.name_prefix}-tensorzero-gateway-")
+    others = [r for r in resources(desired, "container:Container") if r is not edge_container]
+    assert not [r["inputs"]["name"] for r in others for n in r["inputs"].get("networksAdvanced", [])
+                if GATEWAY.alias in n.get("aliases", [])]  # fmt: skip
+    # The seed's two ports answer inside: the edge's plain API listener and the gateway's published port.
+    conf = next(f for f in edge.config_files(deployments["prod"], Endpoint(GATEWAY_BEHIND_EDGE_ALIAS, 3000))
+                if f.mount == edge.CONFIG_PATH).content  # fmt: skip
+    assert {f"listen {edge.PORT};", f"listen {spec.gateway.port};"} <= {line.strip() for line in conf.splitlines()}
