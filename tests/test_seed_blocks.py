@@ -312,7 +312,7 @@ def seed_sql(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if re.match(r"\s*(SELECT|SHOW)\b", line)]
 
 
-SQL_BLOCKS = [i for i, b in enumerate(BLOCKS) if b.runner in (SQL, LIVE_EXEC)]
+SQL_BLOCKS = sorted([*rows(SQL), *rows(LIVE_EXEC)])  # the live docker exec blocks' SQL runs here too
 
 
 def backup_variants(sql: str, database: str) -> list[str]:
