@@ -38,6 +38,7 @@ from promtool import run as promtool
 from test_readme import curl_statuses
 
 from components.core.errors import ConfigError
+from components.core.monitoring import EDGE_DURATION
 from components.core.names import PROJECT_DIR
 from components.services import clickhouse, clickhouse_schema, edge, gateway
 from components.services.clickhouse import SERVICE as CLICKHOUSE
@@ -447,4 +448,16 @@ def test_the_prometheus_job_is_a_valid_config(seed, index, tmp_path):
     assert job["static_configs"][0]["targets"] == [f"{EDGE.alias}:{edge.PORT}"]
     (tmp_path / "prometheus.yml").write_text(body(seed, index))
     checked = promtool("promtool", "check", "config", str(tmp_path / "prometheus.yml"))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("index", rows(LIVE_PROMETHEUS))
+def test_the_latency_query_is_valid_promql_on_the_edges_metric(seed, index, tmp_path):
+    """The query as a recording rule through promtool (it runs on the live stack's Prometheus in the live module);
+    the histogram it reads is the one the edge exports."""
+    [query] = [line for line in body(seed, index).splitlines() if line.strip()]
+    assert f"{EDGE_DURATION}_bucket" in query
+    rule = {"groups": [{"name": "seed", "rules": [{"record": "seed:latency:p95", "expr": query}]}]}
+    (tmp_path / "seed.rules.yml").write_text(yaml.safe_dump(rule))
+    checked = promtool("promtool", "check", "rules", str(tmp_path / "seed.rules.yml"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
