@@ -131,8 +131,9 @@ BLOCKS = [
           "the embedding model name through the edge: the curl runner"),
     Block("# Via ClickHouse", SEED_CREDENTIAL, LIVE_EXEC, DROP_IT),
     Block("# Export to JSON", SEED_CREDENTIAL, LIVE_EXEC, DROP_IT),
-    Block("# Create backup", SEED_CREDENTIAL + "; BACKUP: `make backup` (backupctl) is the equivalent", SQL,
-          "prod keeps PMOVES's rows in `default`: no database tensorzero; chdb lacks the .zip writer"),
+    Block("# Create backup", SEED_CREDENTIAL + "; its BACKUP: `make backup` (backupctl) is the equivalent", LIVE_EXEC,
+          "prod keeps PMOVES's rows in `default`: no database tensorzero (chdb, which lacks the .zip writer); "
+          "Debian's 18.16 predates BACKUP"),
     Block("docker compose logs tensorzero-clickhouse", COMPOSE + "; its curl verbatim", LIVE_COMPOSE,
           "make logs STACK=prod SERVICE=tensorzero-clickhouse"),
     Block("docker compose logs tensorzero-gateway", COMPOSE, LIVE_COMPOSE,
@@ -359,14 +360,15 @@ def chdb_answers(seed, deployments, tmp_path_factory) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("index", SQL_BLOCKS)
-def test_the_seeds_sql_in_clickhouses_engine(seed, index, chdb_answers):
+def test_the_seeds_sql_in_clickhouses_engine(seed, index, chdb_answers, deployments):
     """Each statement as the seed writes it, on prod's database (where the server's default_database lands it).
     The requests view answers every query; the BACKUP names a database prod does not have."""
+    database = deployments["prod"].spec.clickhouse.database
     for sql in seed_sql(body(seed, index)):
         answer = chdb_answers[sql]
         if sql.startswith("BACKUP"):
             assert "minizip library is disabled" in answer["error"]  # chdb's build, not the server image's
-            unzipped, in_prod = (chdb_answers[variant] for variant in backup_variants(sql, "default"))
+            unzipped, in_prod = (chdb_answers[variant] for variant in backup_variants(sql, database))
             assert "Database tensorzero does not exist" in unzipped["error"], unzipped
             assert in_prod["rows"][0][1] == "BACKUP_CREATED", in_prod
             continue
