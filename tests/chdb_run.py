@@ -4,8 +4,8 @@ chdb's embedded server starts once per process, with one data path and one confi
 runs in a process of its own: `run(job)` starts `python tests/chdb_run.py`, which connects with
 `job["connect"]` (a chdb connection string: `file:<dir>`, with `?config-file=<xml>` to load one), runs
 `job["steps"]` in order on that one connection and reports, for every step, its rows (JSONCompact) and
-column names, or its error. A failing step does not stop the next ones, so a test can expect an error
-and go on.
+column names (its text when the statement names its own FORMAT), or its error. A failing step does not
+stop the next ones, so a test can expect an error and go on.
 
 Also here: TensorZero's tables as its migrations leave them, and UUIDv7 ids for chosen instants (the
 tables' `timestamp` is MATERIALIZED from the id, as in TensorZero).
@@ -129,7 +129,11 @@ def _main() -> None:
         for sql in job["steps"]:
             try:
                 text = str(connection.query(sql, "JSONCompact"))
-                answer = json.loads(text) if text.strip() else {"meta": [], "data": []}
+                try:
+                    answer = json.loads(text) if text.strip() else {"meta": [], "data": []}
+                except json.JSONDecodeError:  # the statement named its own FORMAT: its text, as ClickHouse wrote it
+                    report["steps"].append({"text": text})
+                    continue
                 report["steps"].append({"rows": answer["data"], "columns": [c["name"] for c in answer["meta"]]})
             except Exception as error:
                 report["steps"].append({"error": str(error)})

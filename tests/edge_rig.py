@@ -402,3 +402,14 @@ def ui_stand_in():
     upstream = StandIn()
     yield upstream
     upstream.close()
+
+
+@pytest.fixture(scope="module")
+def prod_edge(rig, deployments, ui_stand_in, self_signed, tmp_path_factory):
+    """prod's own rendered edge (its keys, TLS, UI login, model names) in front of TensorZero's real routes of the
+    rig's catalog, which serves prod's model keys (claude_sonnet, gemma_embed_local) from the rig's providers."""
+    prefix = tmp_path_factory.mktemp("prod-edge")
+    with running_edge(
+        deployments["prod"], rig.gateway_routes, prefix, ui=ui_stand_in.endpoint, tls=self_signed
+    ) as running:
+        yield running

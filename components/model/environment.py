@@ -139,7 +139,8 @@ class EnvironmentBase(StrictModel):
         False,
         description="Name ClickHouse, the UI and the main Ollama as PMOVES's compose did (`tensorzero-clickhouse`, "
         "`tensorzero-ui`, `pmoves-ollama`, no name_prefix), so the seed's `docker exec` lines work; one stack per "
-        "Docker engine may.",
+        "Docker engine may. The gateway keeps its generated name (each config change starts the next one beside "
+        "it); `tensorzero-gateway` is the edge's network alias, and `make exec SERVICE=gateway` finds the gateway.",
     )
     hosts: dict[Identifier, DockerHost] = Field(
         default_factory=lambda: {"main": DockerHost()},

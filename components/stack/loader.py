@@ -25,7 +25,7 @@ from components.stack import registry as registry_module
 from components.stack.deployment import Deployment
 from components.stack.guards import confirmation_problems
 from components.stack.registry import Registry
-from components.stack.rules import host_problems, placement_problems
+from components.stack.rules import host_problems, placement_problems, unbindable_notices
 from components.stack.seed import seed_name_claims, seed_variable_notices
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
@@ -134,6 +134,7 @@ def load(
     if translation is None:
         raise ConfigError(problems)
     notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
+    notices += unbindable_notices(spec, file)
 
     deployment = Deployment(
         stack,

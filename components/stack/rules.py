@@ -1,6 +1,8 @@
 """The rules that hold across services, each a list of (stack-file key, problem): read by the loader."""
 
+import errno
 import ipaddress
+import socket
 
 from components.core.names import DOCKER_RESERVED_NETWORKS
 from components.core.types import image_tag, is_ip_address
@@ -145,3 +147,41 @@ def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -
                 )
             )
     return problems
+
+
+def can_bind(address: str) -> bool:
+    """Whether this machine holds `address` (a socket can bind it); loopback and "every address" always."""
+    parsed = ipaddress.ip_address(address)
+    if parsed.is_loopback or parsed.is_unspecified:
+        return True
+    with socket.socket(socket.AF_INET6 if parsed.version == 6 else socket.AF_INET) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError as error:
+            return error.errno != errno.EADDRNOTAVAIL  # anything else is not this check's to judge
+    return True
+
+
+def unbindable_notices(spec: EnvironmentBase, file: str) -> list[str]:
+    """Bind addresses this machine does not hold, on a host whose Docker engine is this machine's (a unix socket):
+    `make up` from here would fail as Docker publishes the first port there. Told, not refused: the stack files
+    ship with addresses each operator sets (prod's edge.bind_address), and CI validates them elsewhere."""
+    if spec.kubernetes is not None:
+        return []
+    told: dict[str, str] = {}
+    for service in spec.deployed_services:
+        placement = spec.placement(service)
+        host = spec.hosts.get(placement.host)
+        if host is None or not host.url.startswith("unix://"):
+            continue
+        own = service.spec and getattr(spec.section(service), "bind_address", None) is not None
+        key = f"{spec.key(service)}.bind_address" if own else f"hosts.{placement.host}.bind_address"
+        for address in sorted({port.ip for port in placement.ports}):
+            if key not in told and not can_bind(address):
+                told[key] = (
+                    f"{file}: {key}: {address} is not an address of this machine, whose Docker engine ({host.url}) "
+                    f"would publish {service.role}'s ports there: `make up` from here fails (Docker: cannot assign "
+                    "requested address). Set it to the host's own address (`ip -brief address`): "
+                    "docs/exposure.md"
+                )
+    return list(told.values())
