@@ -14,6 +14,8 @@ checks a caller's key, logs and counts.
 - Throughput, closed loop: `wrk` (Debian) with 16 connections, each sending as soon as its answer arrived.
 - A streamed answer (benchmarks/edge_stream.py): time to first byte, between chunks, from the last content chunk
   to `data: [DONE]`, and from `[DONE]` to the response's end; the provider streams three chunks then [DONE].
+- Instructions per request under callgrind (benchmarks/edge_instructions.py): the plain hop, the edge, and the edge
+  with its parts switched off in turn, counted in user space; the same on a busy machine as on an idle one.
 - Honest figures (benchmarks/honest.py): the paths run rotated within each round, each figure is the median
   over rounds with its range, the load average is printed before and after, busy rounds are left out or flagged.
 
@@ -37,6 +39,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 sys.path.insert(0, str(PROJECT_DIR / "tests"))
 
+import edge_instructions  # noqa: E402
 import honest  # noqa: E402
 from bench_plan import fake_env_dir  # noqa: E402
 from edge_rig import free_port, running_edge  # noqa: E402
@@ -352,8 +355,15 @@ def main() -> int:
 
         rounds = honest.run_rounds(list(paths), args.rounds, measure)
         measured = {label: {name: rounds.figure(label, name) for name in rounds.values[label][0]} for label in paths}
+        instructions = (
+            edge_instructions.measure(
+                deployment, tensorzero, root, free_port, {"direct": DIRECT_BODY, "edge": EDGE_BODY}, key
+            )
+            if edge_instructions.available()
+            else {}
+        )
         del keep
-    text = table(measured, rounds, args)
+    text = table(measured, rounds, args) + "\n\n" + instructions_table(instructions)
     print(text)
     if args.write_docs:
         document = DOCS.read_text()
@@ -361,6 +371,22 @@ def main() -> int:
         DOCS.write_text(document[: begin + len(MARKERS[0])] + "\n" + text + "\n" + document[end:])
         print(f"\nwritten into {DOCS.relative_to(PROJECT_DIR)}")
     return 0
+
+
+def instructions_table(instructions: dict[str, float]) -> str:
+    if not instructions:
+        return "Instructions per request: not measured (no valgrind here)."
+    plain = instructions["plain nginx hop (keep-alive pool)"]
+    lines = [
+        f"Instructions per request in the proxy's user space (callgrind; {edge_instructions.N2} minus "
+        f"{edge_instructions.N1} requests one after another; independent of the machine's load), each part of the "
+        "edge switched off in turn:",
+        "",
+        "| proxy | instructions/request | x plain hop |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {label} | {count:,.0f} | {count / plain:.2f} |" for label, count in instructions.items()]
+    return "\n".join(lines)
 
 
 def table(measured: dict, rounds: honest.Rounds, args) -> str:

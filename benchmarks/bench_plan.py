@@ -1,6 +1,6 @@
 """Time each CLI verb of every stack as a fresh process, with the share its imports take.
 
-    python benchmarks/bench_plan.py [N]     (N rounds, default 5; or `make bench BENCH_N=N`)
+    python benchmarks/bench_plan.py [N] [--write-docs]     (N rounds, default 5; or `make bench BENCH_N=N`)
 
 Each round runs `python -m components VERB STACK --env-dir DIR` (`render` with `--out`) for every verb
 (validate, render, env, plan) of every stack, as subprocesses, wall time from start to exit: interpreter
@@ -9,6 +9,10 @@ rounds with its range, and rounds taken on a busy machine are left out, or flagg
 (benchmarks/honest.py). The import share comes from one extra `python -X importtime` run per verb and stack
 (the sum of every module's own import time; for `validate` the loader's child process is included, though it
 runs beside the parent). Bytecode caches are written and used, as in an operator's venv (a warm-up run first).
+`validate` runs twice: as an operator re-runs it (TensorZero's loader passed this exact config before, so it is
+not loaded again) and with `--no-cache` (the loader's child runs, as on the first `validate` after a change).
+
+It ends with the command and its figures; --write-docs replaces them between the markers in docs/benchmarks.md.
 
 Targets: every verb of a Docker stack under 0.5 s, of a cluster stack under 0.8 s, on an idle machine.
 
@@ -34,7 +38,9 @@ import honest  # noqa: E402
 from components.model.settings import EnvFilesSpec  # noqa: E402
 from components.stack.loader import read_stack_config, stacks  # noqa: E402
 
-VERBS = ("validate", "render", "env", "plan")
+VERBS = ("validate", "validate --no-cache", "render", "env", "plan")
+DOCS = PROJECT_DIR / "docs" / "benchmarks.md"
+MARKERS = ("<!-- bench-plan:start -->", "<!-- bench-plan:end -->")
 TARGET_S = {"docker": 0.5, "cluster": 0.8}
 
 
@@ -55,7 +61,8 @@ def fake_env_dir(stack: str, root: Path) -> str:
 
 def command(verb: str, stack: str, env_dir: str, out: str) -> list[str]:
     extra = ["--out", out] if verb == "render" else []
-    return [sys.executable, "-m", "components", verb, stack, "--env-dir", env_dir, *extra]
+    name, *flags = verb.split()
+    return [sys.executable, "-m", "components", name, stack, "--env-dir", env_dir, *flags, *extra]
 
 
 def environment() -> dict[str, str]:
@@ -95,7 +102,9 @@ def ms(seconds: float) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=5, help="rounds (default 5)")
-    n = parser.parse_args().n
+    parser.add_argument("--write-docs", action="store_true", help="write the figures into docs/benchmarks.md")
+    args = parser.parse_args()
+    n = args.n
     if n < 1:
         parser.error("n must be at least 1")
 
@@ -112,26 +121,43 @@ def main() -> int:
         rounds = honest.run_rounds(list(argvs), n, lambda config: wall(argvs[config]))
         imports = {config: import_seconds(argv) for config, argv in argvs.items()}
 
-    print(f"Each verb as a fresh process ({sys.executable}, Python {sys.version.split()[0]}), {n} rounds")
-    print(honest.load_line(rounds) + "\n")
-    print("| stack | verb | median ms (range) | imports ms (-X importtime) | target ms | met |")
-    print("|---|---|---:|---:|---:|---|")
+    text = report(argvs, rounds, imports, cluster, n)
+    print(text)
+    if args.write_docs:
+        document = DOCS.read_text()
+        begin, end = (document.index(marker) for marker in MARKERS)
+        DOCS.write_text(document[: begin + len(MARKERS[0])] + "\n" + text + "\n" + document[end:])
+        print(f"\nwritten into {DOCS.relative_to(PROJECT_DIR)}")
+    return 0
+
+
+def report(argvs: dict, rounds: honest.Rounds, imports: dict, cluster: set, n: int) -> str:
+    lines = [
+        f"Each verb as a fresh process (Python {sys.version.split()[0]}, {os.cpu_count()} cores), {n} rounds",
+        "",
+        "```text",
+        honest.load_line(rounds),
+        "```",
+        "",
+        "| stack | verb | median ms (range) | imports ms (-X importtime) | target ms | met |",
+        "|---|---|---:|---:|---:|---|",
+    ]
     missed = []
     for config in argvs:
-        verb, stack = config.split()
+        verb, stack = config.rsplit(" ", 1)
         median, low, high = rounds.figure(config)
         target = TARGET_S["cluster" if stack in cluster else "docker"]
         met = ("yes" if median < target else "no") if rounds.quiet else "not judged (busy)"
         if median >= target:
             missed.append(config)
         share = f"{ms(imports[config])} ({imports[config] / median:.0%})"
-        print(f"| {stack} | {verb} | {ms(median)} ({ms(low)}-{ms(high)}) | {share} | {ms(target)} | {met} |")
-    print(f"\ncommand: {honest.command_line()}")
+        lines.append(f"| {stack} | {verb} | {ms(median)} ({ms(low)}-{ms(high)}) | {share} | {ms(target)} | {met} |")
+    lines += ["", f"Command: `{honest.command_line()}`"]
     if not rounds.quiet:
-        print("targets not judged: " + rounds.verdict_note())
+        lines.append("Targets not judged: " + rounds.verdict_note())
     else:
-        print(f"targets: {'all met' if not missed else 'NOT met for ' + ', '.join(missed)}")
-    return 0
+        lines.append(f"Targets: {'all met' if not missed else 'NOT met for ' + ', '.join(missed)}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,9 @@ COMPOSE_VOLUMES = ("tensorzero-clickhouse-data", "pmoves-ollama-models")
 OLLAMA_PORT = 11434
 OLLAMA_API_PATH = "/v1"  # Ollama's OpenAI-compatible routes
 
+# Project-local, git-ignored: what a command remembers between runs (never a credential).
+CACHE_DIR = ".cache"
+
 DEFAULT_ENV_LAYERS = ("env.shared.generated", "env.shared", ".env.generated", ".env.local")
 
 

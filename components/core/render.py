@@ -1,5 +1,6 @@
 """One Jinja environment for every template; each rendered file is parsed back before it leaves."""
 
+import hashlib
 import json
 import math
 import re
@@ -12,7 +13,7 @@ import jinja2
 import tomli
 import yaml
 
-from components.core.names import PROJECT_DIR
+from components.core.names import CACHE_DIR, PROJECT_DIR
 
 TEMPLATES = PROJECT_DIR / "templates"
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
@@ -59,13 +60,39 @@ def toml_tables(document: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[
     return tables
 
 
+_OPTIONS = dict(keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True, autoescape=False)
+
+
+class _Compiled(jinja2.FileSystemBytecodeCache):
+    """Each template's compiled code, kept between commands (compiling is most of a first render's time). Jinja
+    uses it only for the same source (a checksum) under the same Jinja and Python; the directory is named after
+    the options the code was compiled with."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            pass  # no cache where it should be: compiled afresh
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            Path(self.directory).mkdir(parents=True, exist_ok=True)
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass  # a read-only checkout: compiled again next time
+
+
 _environment = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
     undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,
+    bytecode_cache=_Compiled(
+        str(
+            PROJECT_DIR
+            / CACHE_DIR
+            / f"jinja-{hashlib.sha256(repr(sorted(_OPTIONS.items())).encode()).hexdigest()[:16]}"
+        )
+    ),
+    **_OPTIONS,
 )
 _environment.filters["toml"] = toml_value
 _environment.filters["toml_key"] = toml_key

@@ -252,6 +252,9 @@ def is_ollama_model(value: str) -> bool:
 
 
 class StrictModel(BaseModel):
-    """A stack-file section: an unknown key is an error (a typo never becomes a silent default)."""
+    """A stack-file section: an unknown key is an error (a typo never becomes a silent default).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Each model's validator is built when first used, not at import: a command validates one stack's sections,
+    and the models nobody validates in that process (a cluster's, another verb's) cost it nothing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)

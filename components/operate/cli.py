@@ -130,7 +130,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     deployment = _load(args)
     files = rendered_files(deployment)  # each is parsed back as it renders
     # The gateway's own loader, as the gateway runs it at start: in a child process, beside the plan.
-    loader_checked = tensorzero_check.started(deployment)
+    loader_checked = tensorzero_check.started(deployment, remembered=not args.no_cache)
     try:
         from components.operate.plan import plan  # Pulumi: imported after the fork, in this process only
 
@@ -194,7 +194,9 @@ def parser() -> argparse.ArgumentParser:
     planned = stack_command("plan", cmd_plan, "desired resources under Pulumi's mocks: a summary, then on request all")
     planned.add_argument("--json", action="store_true", help="JSON for `diff`")
     planned.add_argument("--details", action="store_true", help="every resource's inputs after the summary")
-    stack_command("validate", cmd_validate, "every offline check")
+    stack_command("validate", cmd_validate, "every offline check").add_argument(
+        "--no-cache", action="store_true", help="run TensorZero's loader even on a config it passed before"
+    )
     stack_command("env", cmd_env, "each container's environment and where each value comes from")
     compare = commands.add_parser(
         "diff", help="what would change: between two `plan --json` files, or from a git ref (--against) per stack"

@@ -11,9 +11,13 @@ with every variable that would point the loader at a database or a trace collect
 own logging off. No value is printed: only the loader's reason.
 
 `validate` starts it in a child process (`started`) while it runs Pulumi's mocks itself: the loader and its
-import take about as long as the plan, and a command's time is what an operator waits for.
+import take about as long as the plan, and a command's time is what an operator waits for. A load that
+passed is remembered (`loaded_key`): the same bytes of every file the loader reads, the same variable
+names supplied, the same installed `tensorzero` and this module unchanged are not loaded again; any other
+input is.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -25,6 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from components.core.errors import ConfigError, Problem
+from components.core.names import CACHE_DIR
 from components.stack.deployment import Deployment
 
 OBSERVABILITY_ON = "observability.enabled = true"
@@ -70,11 +75,50 @@ def _problem(deployment: Deployment, rendered: str, why: str) -> Problem:
     return Problem(rendered, "", f"TensorZero's loader refuses it: {why}")
 
 
-def started(deployment: Deployment) -> Callable[[], None]:
+def loaded_key(deployment: Deployment) -> str:
+    """What a load's outcome depends on: every file placed for the loader (path and bytes), the names of the
+    variables set for it (never a value), the installed `tensorzero`'s version and this module's own code."""
+    from importlib.metadata import version
+
+    from components.services import gateway
+
+    digest = hashlib.sha256()
+    parts = [version("tensorzero"), Path(__file__).read_text()]
+    parts += sorted(name for name in deployment.translation.variables if not deployment.unsupplied(name))
+    for file in gateway.config_files(deployment):
+        parts += [file.mount, file.content]
+    for part in parts:
+        encoded = part.encode()
+        digest.update(len(encoded).to_bytes(8, "big") + encoded)  # lengths first: no two inputs hash alike
+    return digest.hexdigest()
+
+
+def _marker(deployment: Deployment) -> Path:
+    return deployment.project_dir / CACHE_DIR / "tensorzero-loaded" / loaded_key(deployment)
+
+
+def _remember(marker: Path) -> None:
+    try:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass  # a read-only checkout: the next `validate` loads again
+
+
+def started(deployment: Deployment, *, remembered: bool = True) -> Callable[[], None]:
     """`check` in a forked child, beside the caller's own work; calling the result waits for it and raises its
-    ConfigError. Where there is no fork, `check` runs at once."""
+    ConfigError. Where there is no fork, `check` runs at once. A pass is remembered; with `remembered`, an input
+    the loader passed before (`loaded_key`) is not loaded again."""
+    from components.services import gateway
+
+    if not deployment.spec.deployed(gateway.SERVICE):
+        return lambda: None
+    marker = _marker(deployment)
+    if remembered and marker.exists():
+        return lambda: None
     if not hasattr(os, "fork"):
         check(deployment)
+        _remember(marker)
         return lambda: None
     sys.stdout.flush()
     sys.stderr.flush()
@@ -86,6 +130,7 @@ def started(deployment: Deployment) -> Callable[[], None]:
         try:
             check(deployment)
             report = []
+            _remember(marker)
         except ConfigError as error:
             report = [[p.file, p.key, p.message] for p in error.problems]
         except BaseException:

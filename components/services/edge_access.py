@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Optional, Union
 from pydantic import Field, model_validator
 
 from components.core.envfiles import Variable
-from components.core.pem import tls_problems
 from components.core.plans import HostPath, Secret, SecretFile
 from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
 
@@ -183,6 +182,8 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
         )
     certificate, key = ctx.credential("edge.tls.certificate_var"), ctx.credential("edge.tls.key_var")
     if certificate.value and key.value:
+        from components.core.pem import tls_problems  # cryptography: only for a stack that has a TLS pair
+
         for key_name, variable, problem in zip(
             ("edge.tls.certificate_var", "edge.tls.key_var"),
             (certificate, key),
@@ -206,6 +207,8 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
     except (OSError, UnicodeDecodeError) as error:
         ctx.problem("edge.tls", f"cannot read the TLS files: {error}")
         return
+    from components.core.pem import tls_problems
+
     for key_name, path, problem in zip(
         ("edge.tls.certificate_file", "edge.tls.key_file"), files, tls_problems(*texts), strict=True
     ):
