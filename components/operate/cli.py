@@ -20,6 +20,7 @@ from components.core.errors import ConfigError, Problem, read_text
 from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
 from components.operate import ci, containers, exits, summary
+from components.operate.reach import register as register_reach
 from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
 from components.stack.deployment import Deployment, rendered_files
@@ -212,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
     register_smoke(commands)
     register_reference(commands)
+    register_reach(commands)
     operate.register(commands, _load)
     containers.register(commands, _load)
     return root
