@@ -6,11 +6,12 @@ name with a newline becomes a Docker name, an Alloy string or SQL that its reade
 
 import ipaddress
 import re
+import typing
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 _IMAGE = re.compile(
     r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
@@ -251,7 +252,38 @@ def is_ollama_model(value: str) -> bool:
     return bool(_OLLAMA_MODEL.fullmatch(value))
 
 
+def _takes_int_not_bool(annotation: Any) -> bool:
+    """Whether a field's type takes an integer and no bool (`Optional[Port]`, `dict[str, int]`'s values)."""
+    if annotation is bool:
+        return False
+    if annotation is int:
+        return True
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _takes_int_not_bool(args[0])
+    if typing.get_origin(annotation) is dict:
+        return False  # checked value by value (_bools_for_ints)
+    return any(_takes_int_not_bool(arg) for arg in args) and bool not in args
+
+
+def _bools_for_ints(annotation: Any, value: Any) -> bool:
+    if isinstance(value, bool):
+        return _takes_int_not_bool(annotation)
+    if isinstance(value, dict) and typing.get_origin(annotation) is dict:
+        return any(_bools_for_ints(typing.get_args(annotation)[1], v) for v in value.values())
+    return False
+
+
 class StrictModel(BaseModel):
-    """A stack-file section: an unknown key is an error (a typo never becomes a silent default)."""
+    """A stack-file section: an unknown key is an error (a typo never becomes a silent default), and a number
+    is a number: YAML's `true` is never read as 1 (pydantic's lax mode would)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_an_int(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is not None and _bools_for_ints(field.annotation, value):
+            raise ValueError(f"must be an integer, not {str(value).lower()} (a YAML boolean)")
+        return value
