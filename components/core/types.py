@@ -8,7 +8,7 @@ import ipaddress
 import re
 import typing
 from pathlib import PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
@@ -266,12 +266,14 @@ def _takes_int_not_bool(annotation: Any) -> bool:
     return any(_takes_int_not_bool(arg) for arg in args) and bool not in args
 
 
-def _bools_for_ints(annotation: Any, value: Any) -> bool:
+def _bool_for_int(annotation: Any, value: Any) -> Optional[str]:
+    """Where a YAML boolean stands for an integer: "" (the value itself), or the dict entry's key; None: nowhere."""
     if isinstance(value, bool):
-        return _takes_int_not_bool(annotation)
+        return "" if _takes_int_not_bool(annotation) else None
     if isinstance(value, dict) and typing.get_origin(annotation) is dict:
-        return any(_bools_for_ints(typing.get_args(annotation)[1], v) for v in value.values())
-    return False
+        entries = typing.get_args(annotation)[1]
+        return next((f"{key}: " for key, item in value.items() if _bool_for_int(entries, item) == ""), None)
+    return None
 
 
 class StrictModel(BaseModel):
@@ -284,6 +286,8 @@ class StrictModel(BaseModel):
     @classmethod
     def _no_bool_for_an_int(cls, value: Any, info: ValidationInfo) -> Any:
         field = cls.model_fields.get(info.field_name or "")
-        if field is not None and _bools_for_ints(field.annotation, value):
-            raise ValueError(f"must be an integer, not {str(value).lower()} (a YAML boolean)")
+        where = _bool_for_int(field.annotation, value) if field is not None else None
+        if where is not None:
+            given = value if where == "" else value[where.removesuffix(": ")]
+            raise ValueError(f"{where}must be an integer, not {str(given).lower()} (a YAML boolean)")
         return value

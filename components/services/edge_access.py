@@ -151,6 +151,7 @@ def settings(deployment: ResolvedStack) -> dict:
 def env(ctx: Context) -> tuple[Variable, ...]:
     """The keys and, when the edge serves the UI, the UI's password (checked present, not a seed default)."""
     found = callers(ctx.deployment)
+    _refuse_every_key_empty(ctx, found)
     for caller in found:  # checked as keys: long, random, single-line, each its own
         spec = ctx.spec.edge.callers()[caller.name]
         ctx.access_key(f"edge.keys.{caller.name}", spec.var)
@@ -159,6 +160,19 @@ def env(ctx: Context) -> tuple[Variable, ...]:
         password = ctx.credential("edge.ui_password_var")
         found += (Variable(UI_PASSWORD_ENV, password.value, password.source, True),)
     return found
+
+
+def _refuse_every_key_empty(ctx: Context, found: list[Caller]) -> None:
+    """An emptied key revokes its caller; every caller's key emptied would leave the edge asking no one."""
+    named = ctx.spec.edge.callers()
+    variables = [ctx.deployment.variables.get(spec.var) for spec in named.values()]
+    if named and not found and all(v is not None and v.value == "" for v in variables):
+        empty = ", ".join(sorted({v.name for v in variables if v is not None}))
+        ctx.problem(
+            "edge.keys",
+            f"every caller's key is empty ({empty}): the edge would let anyone in; supply a key, or remove the "
+            "callers' lines (edge.keys: {}) to run without keys on loopback",
+        )
 
 
 def env_names(deployment: ResolvedStack) -> list[str]:

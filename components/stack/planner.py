@@ -19,11 +19,11 @@ from components.model.environment import ServiceDefinition, ServiceRef, Unreacha
 from components.model.resolved import ResolvedStack
 from components.model.settings import (
     LOOPBACK,
-    MIN_PASSWORD_LENGTH,
     SEED_DEFAULT_CREDENTIALS,
     Tier,
     is_single_line,
     key_weakness,
+    password_weakness,
 )
 
 
@@ -129,6 +129,9 @@ class Planner:
         if is_key and not is_single_line(found.value):
             # A header value cannot hold it: no caller could ever send it, in any tier.
             self.problem(key, f"{name} holds a line break or control character; a key is one line", file=found.source)
+        elif is_key and found.value != found.value.strip():
+            # Callers send the key as written elsewhere, without the stray blank: it would never match.
+            self.problem(key, f"{name} begins or ends with a space or tab; remove it", file=found.source)
         if deployment.spec.tier != Tier.dev:
             self._check_strength(key, found, is_key)
         return Variable(name, found.value, found.source, True)
@@ -141,12 +144,8 @@ class Planner:
             self.problem(found.name, f"the default password '{found.value}' is refused in {tier}", file=found.source)
         elif is_key and (weak := key_weakness(found.value)):
             self.problem(key, f"{found.name}: {weak} in {tier}", file=found.source)
-        elif len(found.value) < MIN_PASSWORD_LENGTH:
-            self.problem(
-                found.name,
-                f"{len(found.value)} characters; a password has at least {MIN_PASSWORD_LENGTH} in {tier}",
-                file=found.source,
-            )
+        elif not is_key and (weak := password_weakness(found.value)):
+            self.problem(found.name, f"{weak} in {tier}", file=found.source)
         first = self._credentials.setdefault(found.value, (key, found.name))
         if first[0] != key:
             self.problem(

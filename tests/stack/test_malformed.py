@@ -346,6 +346,28 @@ CASES = [
     case("one-password-for-both-clickhouse-users", {"tier": "prod", **PROD_READY},
          {ENV_LAYER: STRONG_ENV.replace("TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-", "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=c-")},
          STACK_FILE, "clickhouse.readonly_password_var", "holds the same value as TENSORZERO_CLICKHOUSE_PASSWORD"),
+    # --- found by the adversarial pass: accepted on main ---------------------------------------------------
+    case("port-given-true", {"clickhouse": {"port": True}}, {},
+         STACK_FILE, "clickhouse.port", "must be an integer, not true (a YAML boolean)"),
+    case("memory-given-true", {"gateway": {"memory_mb": True}}, {},
+         STACK_FILE, "gateway.memory_mb", "must be an integer, not true"),
+    case("keep-given-true", {"backup": {"keep": True}}, {},
+         STACK_FILE, "backup.keep", "must be an integer, not true"),
+    case("volume-size-given-true",
+         {"kubernetes": {"context": "k", "namespace": "n", "volume_size_gb": {"clickhouse-data": True}}}, {},
+         STACK_FILE, "kubernetes.volume_size_gb", "clickhouse-data: must be an integer, not true"),
+    case("low-entropy-password-in-prod", {"tier": "prod", **PROD_READY},
+         {ENV_LAYER: STRONG_ENV.replace("=g-0123456789abcdef", "=" + "a" * 32)},
+         f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "about 0 bits of entropy, too predictable; a password has at least"),
+    case("dev-template-password-in-prod", {"tier": "prod", **PROD_READY},
+         {ENV_LAYER: STRONG_ENV.replace("=g-0123456789abcdef", "=pmoves-dev-grafana")},
+         f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "'pmoves-dev-...' is the dev template's password"),
+    case("key-with-a-trailing-space", {"edge": {"keys": {"a": "KEY_A"}}},
+         {ENV_LAYER: MINIMAL_ENV + 'KEY_A="' + "0123456789abcdef" * 2 + ' "\n'},
+         f"{ENV_LAYER}:5", "edge.keys.a", "KEY_A begins or ends with a space or tab"),
+    case("every-key-empty", {"edge": {"keys": {"a": "TENSORZERO_API_KEY", "b": "TENSORZERO_API_KEY"}}},
+         {ENV_LAYER: MINIMAL_ENV + "TENSORZERO_API_KEY=\n"},
+         STACK_FILE, "edge.keys", "every caller's key is empty (TENSORZERO_API_KEY): the edge would let anyone in"),
 ]
 # fmt: on
 
