@@ -17,6 +17,7 @@ import take about as long as the plan, and a command's time is what an operator 
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import traceback
@@ -25,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from components.core.errors import ConfigError, Problem
+from components.operate.exits import EXIT_INTERRUPTED
 from components.stack.deployment import Deployment
 
 OBSERVABILITY_ON = "observability.enabled = true"
@@ -81,6 +83,8 @@ def started(deployment: Deployment) -> Callable[[], None]:
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child's lines are seen by the coverage of `check` in-process
+        # Ctrl-C reaches the whole process group: the parent says "interrupted", once; the child just ends.
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(EXIT_INTERRUPTED))
         os.close(reader)
         code = 0
         try:
