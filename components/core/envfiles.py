@@ -53,6 +53,9 @@ def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str,
     for layer in layers:
         relative = f"{env_dir.rstrip('/')}/{layer}"
         path = project_dir / relative
+        if path.is_dir():
+            problems.append(Problem(relative, "", "is a directory, not an env layer (KEY=value lines)"))
+            continue
         if not path.is_file():
             continue
         try:

@@ -51,8 +51,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    except OSError as error:
-        raise ConfigError([Problem(args.out, "", f"cannot write: {error.strerror}")]) from None
+    except OSError as error:  # the output, not the configuration: sysexits' I/O error, naming where
+        print(f"{args.stack}: cannot write {error.filename or args.out}: {error.strerror or error}", file=sys.stderr)
+        return exits.EXIT_IO
     print(f"{args.stack}: wrote {len(written)} files and manifest.json to {out}")
     return 0
 

@@ -217,16 +217,24 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
     on another host they are the operator's to check, and `pulumi up` stops on a missing one."""
     host = ctx.spec.hosts.get(ctx.placement.host)
     files = (Path(tls.certificate_file), Path(tls.key_file))
-    if host is None or not host.url.startswith("unix://") or not all(path.is_file() for path in files):
+    if host is None or not host.url.startswith("unix://"):
+        return
+    keys = ("edge.tls.certificate_file", "edge.tls.key_file")
+    for key_name, path in zip(keys, files, strict=True):
+        if path.is_dir():
+            ctx.problem(key_name, f"{path} is a directory, not a PEM file (Docker would mount it as one)")
+        elif not path.is_file():
+            # A notice, not a refusal: the stack file names its host's paths, and a CI runner's local engine
+            # is not that host (the committed prod stack's /etc/pmoves/tls/ is absent there).
+            ctx.notice(f"{key_name}: {path} does not exist here; `pulumi up` on this engine would fail to mount it")
+    if not all(path.is_file() for path in files):
         return
     try:
         texts = [path.read_text() for path in files]
     except (OSError, UnicodeDecodeError) as error:
         ctx.problem("edge.tls", f"cannot read the TLS files: {error}")
         return
-    for key_name, path, problem in zip(
-        ("edge.tls.certificate_file", "edge.tls.key_file"), files, tls_problems(*texts), strict=True
-    ):
+    for key_name, path, problem in zip(keys, files, tls_problems(*texts), strict=True):
         if problem:
             ctx.problem(key_name, f"{path} {problem}")
 

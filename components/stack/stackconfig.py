@@ -51,7 +51,10 @@ def stacks(project_dir: Path) -> tuple[str, ...]:
 
 def known_stack(stack: str, project_dir: Path) -> None:
     """Raises naming the stacks there are when `stack` has no stack file."""
-    if not (project_dir / stack_file(stack)).is_file():
+    path = project_dir / stack_file(stack)
+    if path.is_dir():
+        raise ConfigError([Problem(stack_file(stack), "", "is a directory, not a stack file")])
+    if not path.is_file():
         there = ", ".join(stacks(project_dir)) or "none"
         guess = did_you_mean(stack, stacks(project_dir))
         raise ConfigError([Problem(stack_file(stack), "", f"no such stack{guess} (stacks here: {there})")])

@@ -468,3 +468,40 @@ def test_problems_are_one_line_each(tmp_path):
     result = validate(build_project(tmp_path, minimal_config(), files))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 2, result.stderr  # the header and one problem
+
+
+def invalid_lines(result: subprocess.CompletedProcess) -> list[str]:
+    assert "Traceback" not in result.stderr and result.returncode == 2, result.stderr
+    assert result.stderr.startswith("test: invalid configuration\n"), result.stderr
+    return result.stderr.splitlines()[1:]
+
+
+def test_a_stack_file_that_is_a_directory_is_named_as_one(tmp_path):
+    root = build_project(tmp_path, minimal_config(), {})
+    (root / STACK_FILE).unlink()
+    (root / STACK_FILE).mkdir()
+    assert invalid_lines(validate(root)) == [f"  {STACK_FILE}: is a directory, not a stack file"]
+
+
+def test_an_env_layer_that_is_a_directory_is_named_as_one(tmp_path):
+    root = build_project(tmp_path, minimal_config(), {})
+    (root / ENV_LAYER).unlink()
+    (root / ENV_LAYER).mkdir()
+    assert invalid_lines(validate(root)) == [f"  {ENV_LAYER}: is a directory, not an env layer (KEY=value lines)"]
+
+
+def test_tls_files_that_are_directories_are_refused_with_their_paths(tmp_path):
+    tls = {"enabled": True, "certificate_file": str(tmp_path), "key_file": str(tmp_path)}
+    root = build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {})
+    assert invalid_lines(validate(root)) == [
+        f"  {STACK_FILE}: edge.tls.certificate_file: {tmp_path} is a directory, not a PEM file (Docker would mount "
+        "it as one)",
+        f"  {STACK_FILE}: edge.tls.key_file: {tmp_path} is a directory, not a PEM file (Docker would mount it as one)",
+    ]
+
+
+def test_missing_tls_files_on_the_local_engine_are_named_in_a_notice(tmp_path):
+    tls = {"enabled": True, "certificate_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")}
+    result = validate(build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {}))
+    assert result.returncode == 0, result.stderr
+    assert f"notice: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist here" in result.stdout
