@@ -273,10 +273,29 @@ class Planner:
         )
 
 
+def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> None:
+    """Beyond dev, a front (the edge) on PMOVES's shared networks asks its callers who they are: every service
+    there reaches what it fronts (the gateway, the UI) through it. Dev's shared networks are a laptop's."""
+    spec = planner.deployment.spec
+    fronts = spec.fronts_served(role)
+    if spec.tier == Tier.dev or not planned.networks or not fronts or planned.authentication:
+        return
+    key = spec.key(role)
+    served = ", ".join(sorted({front.role for front in fronts}))
+    planner.problem(
+        f"{key}.networks",
+        f"{role} joins {', '.join(planned.networks)} but asks no caller for a key: every service there would reach "
+        f"{served} through it; {spec.definition(role).exposure_fix or 'authenticate its callers'}, or take it off "
+        f"them ({key}.networks: [])",
+        missing=planned.awaiting_credentials,
+    )
+
+
 def exposure_problems(planner: Planner) -> None:
     """Beyond loopback, every published port must belong to a service that asks callers who they are."""
     spec = planner.deployment.spec
     for role, planned in planner.plans.items():
+        shared_front_problem(planner, role, planned)
         exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
         if not exposed or planned.authentication:
             continue

@@ -368,6 +368,10 @@ CASES = [
     case("every-key-empty", {"edge": {"keys": {"a": "TENSORZERO_API_KEY", "b": "TENSORZERO_API_KEY"}}},
          {ENV_LAYER: MINIMAL_ENV + "TENSORZERO_API_KEY=\n"},
          STACK_FILE, "edge.keys", "every caller's key is empty (TENSORZERO_API_KEY): the edge would let anyone in"),
+    case("prod-edge-on-shared-networks-without-keys",
+         {"tier": "prod", **PROD_READY, "hosts": {"main": {"networks": ["pmoves_api"]}}, "edge": {"networks": ["pmoves_api"]}},
+         {ENV_LAYER: STRONG_ENV + "TENSORZERO_UI_PASSWORD=u-0123456789abcdef\n"},
+         STACK_FILE, "edge.networks", "edge joins pmoves_api but asks no caller for a key"),
 ]
 # fmt: on
 
