@@ -5,12 +5,12 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 """
 
 import datetime
-import math
 from enum import Enum
 from typing import Annotated, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from components.core.envfiles import entropy_bits
 from components.core.names import DEFAULT_ENV_LAYERS, DOCKER_RESERVED_NETWORKS
 from components.core.types import (
     ContainerPath,
@@ -47,12 +47,6 @@ DEV_TEMPLATE_PREFIX = "pmoves-dev-"
 # (`openssl rand -hex 32` gives 64 characters and about 240 bits by the estimate below).
 MIN_KEY_LENGTH = 32
 MIN_KEY_BITS = 96  # Shannon entropy of its characters' spread, times its length (32 random hex digits: ~118)
-
-
-def entropy_bits(value: str) -> float:
-    """Shannon entropy of the value's characters' spread, times its length: 0 for one character repeated."""
-    counts = [value.count(character) for character in set(value)]
-    return max(0.0, -sum(n * math.log2(n / len(value)) for n in counts))  # never "-0"
 
 
 def password_weakness(value: str) -> Optional[str]:

@@ -58,6 +58,13 @@ def test_a_broken_line_names_file_and_line(tmp_path):
         ("TLS_PRIVATE_PEM", "-----BEGIN", True),
         ("PULUMI_CONFIG_PASSPHRASE", "p", True),
         ("GF_AUTH_ANONYMOUS_ENABLED", "false", False),
+        # A credential under a name that says nothing (an `extra_env` entry): known prefixes, generated strings.
+        ("UPSTREAM", "sk-ant-api03-canary", True),
+        ("GITHUB", "ghp_0123456789abcdefABCDEF", True),
+        ("CONNECT_WITH", "a3f9c2e71b8d4f6a9c0e5d7b1f2a", True),
+        ("JWT_FOR_PROXY", "eyJhbGciOiJIUzI1NiJ9.e30.x", True),
+        ("DEPLOY_NAME", "pmoves-tensorzero-cluster", False),
+        ("OLLAMA_MODEL", "embeddinggemma:300m", False),
     ],
 )
 def test_credentials_are_recognised(name, value, credential):
