@@ -207,8 +207,8 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
             tls_problems(certificate.value, key.value),
             strict=True,
         ):
-            if problem:
-                ctx.problem(key_name, f"{variable.name} {problem}")
+            if problem:  # named where the value was given: its env layer's line, or the stack secret
+                ctx.problem(key_name, f"{variable.name} {problem}", file=variable.source)
     return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
 
 
