@@ -18,7 +18,7 @@ _CREDENTIAL_NAME = re.compile(
 )
 # A URL that carries anything before an `@` (user:password@, or a token alone as in a Sentry DSN).
 _URL_WITH_USERINFO = re.compile(r"://[^/@\s]+@")
-# Values that are credentials whatever their variable is called (an `extra_env` entry named FOO): the prefixes
+# Values that look like credentials whatever their variable is called (an `extra_env` entry named FOO): the prefixes
 # providers give their keys and tokens, PEM blocks, JWTs, and long strings as spread as generated ones are.
 _CREDENTIAL_VALUE = re.compile(
     r"^(sk-|sk_|rk_|pk_live_|ghp_|gho_|ghs_|github_pat_|glpat-|xox[abpr]-|AKIA|ASIA|AIza|hf_|eyJ|-----BEGIN)"
@@ -46,7 +46,7 @@ def looks_generated(value: str) -> bool:
 
 
 def is_credential(name: str, value: str) -> bool:
-    return bool(_CREDENTIAL_NAME.search(name) or _URL_WITH_USERINFO.search(value) or looks_generated(value))
+    return bool(_CREDENTIAL_NAME.search(name) or _URL_WITH_USERINFO.search(value))
 
 
 @dataclass(frozen=True)

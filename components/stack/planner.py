@@ -11,7 +11,7 @@ from dataclasses import replace
 from functools import reduce
 from typing import Optional
 
-from components.core.envfiles import Variable
+from components.core.envfiles import Variable, looks_generated
 from components.core.errors import ConfigError, Problem
 from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
@@ -162,7 +162,9 @@ class Planner:
                 self.problem(f"{key}.extra_env", f"{name} is listed, {why}", missing=True)
                 found.append(Variable(name, "", f"{key}.extra_env: {why.removeprefix('but ')}", True, True))
             else:
-                found.append(self.deployment.variable(name))
+                # Passed by a name the operator chose: a value that looks generated is masked as a credential.
+                variable = self.deployment.variable(name)
+                found.append(replace(variable, secret=True) if looks_generated(variable.value) else variable)
         return tuple(found)
 
     def adopted_volumes(self, service: ServiceDefinition, volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
