@@ -146,15 +146,3 @@ def test_a_file_error_no_verb_caught_is_one_line_naming_the_file_and_74(capsys):
 
     assert exits.guarded("python -m components", writes_into_a_directory) == exits.EXIT_IO
     assert capsys.readouterr().err == "python -m components: out/plan-diff/comment.md: Is a directory\n"
-
-
-def test_render_that_cannot_write_says_so_with_the_path_and_74(canary_env_dirs, tmp_path):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("")
-    command = ["render", "dev", "--env-dir", canary_env_dirs["dev"], "--out", str(blocker / "out")]
-    done = subprocess.run(
-        [sys.executable, "-m", "components", *command], cwd=PROJECT_DIR, capture_output=True, text=True
-    )
-    assert done.returncode == exits.EXIT_IO, done.stderr
-    assert "invalid configuration" not in done.stderr and "Traceback" not in done.stderr
-    assert done.stderr.startswith(f"dev: cannot write {blocker / 'out'}"), done.stderr
