@@ -18,7 +18,6 @@ from components.core.envfiles import Variable
 from components.core.pem import tls_problems
 from components.core.plans import HostPath, Secret, SecretFile
 from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
-from components.model.settings import Tier
 
 if TYPE_CHECKING:
     from components.model.context import Context
@@ -164,18 +163,18 @@ def env(ctx: Context) -> tuple[Variable, ...]:
 
 
 def _refuse_every_key_empty(ctx: Context, found: list[Caller]) -> None:
-    """An emptied key revokes its caller; every caller's key emptied would leave the edge asking no one. Dev's
-    template leaves its one caller's key empty until one is made (the edge on loopback): that alone passes."""
+    """An emptied key revokes its caller; every one of several callers' keys emptied would leave the edge asking
+    no one. The templates leave their one caller's key empty until one is made: that is a key not yet supplied
+    (the edge then publishes on loopback only, planner.exposure_problems)."""
     named = ctx.spec.edge.callers()
     variables = [ctx.deployment.variables.get(spec.var) for spec in named.values()]
-    if ctx.spec.tier == Tier.dev and len(named) == 1:
-        return
-    if named and not found and all(v is not None and v.value == "" for v in variables):
+    if len(named) > 1 and not found and all(v is not None and v.value == "" for v in variables):
         empty = ", ".join(sorted({v.name for v in variables if v is not None}))
         ctx.problem(
             "edge.keys",
             f"every caller's key is empty ({empty}): the edge would let anyone in; supply a key, or remove the "
             "callers' lines (edge.keys: {}) to run without keys on loopback",
+            missing=True,
         )
 
 

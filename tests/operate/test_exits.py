@@ -79,6 +79,7 @@ def runs(verb: str, env_dirs: dict, plan_file: str, tmp_path) -> tuple[list[str]
         "ci-env": ([verb, "dev"], (2, 141)),
         "smoke": ([verb, "dev", "--outputs", str(outputs), "--budget", "5"], (141,)),
         "reference": ([verb, "--check"], (141,)),
+        "reach": ([verb, "dev"], (141,)),
         "backup": ([verb, *dev], (2, 141)),
         "backups": ([verb, *dev], (2, 141)),
         "restore": ([verb, *dev, "--from", "tensorzero-20261130T030000.000000Z-full"], (2, 141)),
