@@ -168,9 +168,10 @@ validate: venv $(if $(ENV_DIR),,env-layers) ## every offline check of the stack
 env: venv $(if $(ENV_DIR),,env-layers) ## each container's environment and where each value comes from
 	$(CLI) env $(STACK) $(CLI_ENV_DIR)
 
-# Generated from the pydantic models; the tests fail when either is stale (`$(CLI) reference --check`).
-reference: venv ## regenerate stacks/stack.schema.json and docs/reference.md from the models
+# Generated from the pydantic models and the stacks' plans; the tests fail when one is stale (`--check`).
+reference: venv ## regenerate stacks/stack.schema.json, docs/reference.md and docs/exposure.md's reach tables
 	$(CLI) reference
+	$(CLI) reach --write
 
 # The Pulumi CLI: the one on PATH, else the pinned release in $(VENV)/bin, downloaded once and checked against
 # the SHA-256 committed in $(PULUMI_SHA256_FILE) (Pulumi's published checksums); a mismatch installs nothing.

@@ -26,7 +26,7 @@ import pytest
 from conftest import MINIMAL_ENV, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
 
 from components.core.plans import Endpoint
-from components.services import edge, gateway
+from components.services import edge, gateway, openresty
 from components.services.edge import SERVICE as EDGE
 from components.stack.loader import load
 
@@ -39,7 +39,6 @@ HOLD_S = 10.0  # how long the streaming provider holds its second chunk for the 
 MAIN_CONF = """{load_modules}
 {user}
 worker_processes 1;
-pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log info;
 events {{
     worker_connections 1024;
@@ -106,7 +105,10 @@ def global_directives(deployment) -> str:
 
 
 def nginx_command(prefix: Path, deployment, *extra: str) -> list[str]:
-    return [NGINX, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-g", global_directives(deployment), *extra]
+    # The command's pid file (/tmp in the container) moves inside the test's prefix, as every other path here.
+    directives = global_directives(deployment).replace(openresty.PID, f"pid {prefix}/nginx.pid;")
+    assert directives != global_directives(deployment)
+    return [NGINX, "-p", f"{prefix}/", "-c", str(prefix / "nginx.conf"), "-g", directives, *extra]
 
 
 def nginx_t(files, prefix: Path, deployment) -> subprocess.CompletedProcess:

@@ -1,6 +1,7 @@
 """Env-file layering as PMOVES's compose files do it: later layers win, every value keeps its source."""
 
 import io
+import math
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,8 +18,31 @@ _CREDENTIAL_NAME = re.compile(
 )
 # A URL that carries anything before an `@` (user:password@, or a token alone as in a Sentry DSN).
 _URL_WITH_USERINFO = re.compile(r"://[^/@\s]+@")
+# Values that look like credentials whatever their variable is called (an `extra_env` entry named FOO): the prefixes
+# providers give their keys and tokens, PEM blocks, JWTs, and long strings as spread as generated ones are.
+_CREDENTIAL_VALUE = re.compile(
+    r"^(sk-|sk_|rk_|pk_live_|ghp_|gho_|ghs_|github_pat_|glpat-|xox[abpr]-|AKIA|ASIA|AIza|hf_|eyJ|-----BEGIN)"
+)
+GENERATED_MIN_LENGTH = 20
+GENERATED_MIN_BITS_PER_CHARACTER = 3.5  # 20+ hex digits at random: ~3.7-4; words and durations stay well below
 MASK = "[secret]"
 MISSING = "[missing]"
+
+
+def entropy_bits(value: str) -> float:
+    """Shannon entropy of the value's characters' spread, times its length: 0 for one character repeated."""
+    counts = [value.count(character) for character in set(value)]
+    return max(0.0, -sum(n * math.log2(n / len(value)) for n in counts))  # never "-0"
+
+
+def looks_generated(value: str) -> bool:
+    """A credential by its value alone: a known key prefix, or long, unbroken and as spread as a generated one."""
+    if _CREDENTIAL_VALUE.match(value):
+        return True
+    if len(value) < GENERATED_MIN_LENGTH or any(c in value for c in " /:"):  # short, or a sentence, path, URL
+        return False
+    mixed = any(c.isdigit() for c in value) and any(c.isalpha() for c in value)  # words alone are names
+    return mixed and entropy_bits(value) / len(value) >= GENERATED_MIN_BITS_PER_CHARACTER
 
 
 def is_credential(name: str, value: str) -> bool:
@@ -53,6 +77,9 @@ def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str,
     for layer in layers:
         relative = f"{env_dir.rstrip('/')}/{layer}"
         path = project_dir / relative
+        if path.is_dir():
+            problems.append(Problem(relative, "", "is a directory, not an env layer (KEY=value lines)"))
+            continue
         if not path.is_file():
             continue
         try:

@@ -83,6 +83,9 @@ class HostPath:
     on_cluster: str  # what to set instead where no pod gets a host's files (the Kubernetes target)
 
 
+ROOT_HOME = "/root"  # root's HOME in the images here: mode 700, closed to any other user
+
+
 @dataclass(frozen=True)
 class Hardening:
     """How a service's container is confined beyond its image's defaults; both targets read it.
@@ -95,6 +98,25 @@ class Hardening:
 
     user: Optional[int] = None  # the image's own non-root UID (and GID); None: its root, an explained exception
     capabilities: tuple[str, ...] = ()  # added back after dropping all, for a non-root user; named with why
+    # Where Docker keeps the image's root (the exception its plan names), the UID (and GID) its pod runs as on a
+    # cluster instead: there fsGroup hands the pod its volumes, which on Docker only a root entrypoint's chown does.
+    cluster_user: Optional[int] = None
+    # Directories a non-root pod must write that its image left to root (nginx's temp paths): each an emptyDir.
+    scratch: tuple[str, ...] = ()
+    # A HOME for a non-root pod whose image's HOME is root's (/root, mode 700, closed to any other user): on a
+    # cluster HOME is set to it and a volume under /root is mounted at the same place under it.
+    home: Optional[str] = None
+
+    @property
+    def pod_user(self) -> Optional[int]:
+        """The UID a cluster's pod runs as: the image's own, else the one named for a cluster; None: root."""
+        return self.user if self.user is not None else self.cluster_user
+
+    def cluster_path(self, path: str) -> str:
+        """Where a volume the image mounts under /root is mounted on a cluster (under `home`)."""
+        if self.home and (path == ROOT_HOME or path.startswith(f"{ROOT_HOME}/")):
+            return self.home + path.removeprefix(ROOT_HOME)
+        return path
 
 
 # Docker's default capabilities that no root image here uses: raw sockets (ping, spoofing), device nodes,

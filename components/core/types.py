@@ -6,11 +6,12 @@ name with a newline becomes a Docker name, an Alloy string or SQL that its reade
 
 import ipaddress
 import re
+import typing
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any, Optional
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 _IMAGE = re.compile(
     r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
@@ -251,10 +252,45 @@ def is_ollama_model(value: str) -> bool:
     return bool(_OLLAMA_MODEL.fullmatch(value))
 
 
+def _takes_int_not_bool(annotation: Any) -> bool:
+    """Whether a field's type takes an integer and no bool (`Optional[Port]`, `dict[str, int]`'s values)."""
+    if annotation is bool:
+        return False
+    if annotation is int:
+        return True
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _takes_int_not_bool(args[0])
+    if typing.get_origin(annotation) is dict:
+        return False  # checked value by value (_bools_for_ints)
+    return any(_takes_int_not_bool(arg) for arg in args) and bool not in args
+
+
+def _bool_for_int(annotation: Any, value: Any) -> Optional[str]:
+    """Where a YAML boolean stands for an integer: "" (the value itself), or the dict entry's key; None: nowhere."""
+    if isinstance(value, bool):
+        return "" if _takes_int_not_bool(annotation) else None
+    if isinstance(value, dict) and typing.get_origin(annotation) is dict:
+        entries = typing.get_args(annotation)[1]
+        return next((f"{key}: " for key, item in value.items() if _bool_for_int(entries, item) == ""), None)
+    return None
+
+
 class StrictModel(BaseModel):
-    """A stack-file section: an unknown key is an error (a typo never becomes a silent default).
+    """A stack-file section: an unknown key is an error (a typo never becomes a silent default), and a number
+    is a number: YAML's `true` is never read as 1 (pydantic's lax mode would).
 
     Each model's validator is built when first used, not at import: a command validates one stack's sections,
     and the models nobody validates in that process (a cluster's, another verb's) cost it nothing."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_an_int(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        where = _bool_for_int(field.annotation, value) if field is not None else None
+        if where is not None:
+            given = value if where == "" else value[where.removesuffix(": ")]
+            raise ValueError(f"{where}must be an integer, not {str(given).lower()} (a YAML boolean)")
+        return value

@@ -5,12 +5,12 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 """
 
 import datetime
-import math
 from enum import Enum
 from typing import Annotated, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from components.core.envfiles import entropy_bits
 from components.core.names import DEFAULT_ENV_LAYERS, DOCKER_RESERVED_NETWORKS
 from components.core.types import (
     ContainerPath,
@@ -38,18 +38,35 @@ from components.core.types import (
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
 SEED_DEFAULT_CREDENTIALS = (SEED_DEFAULT_CREDENTIAL, "admin")  # compared case-insensitively
 MIN_PASSWORD_LENGTH = 12  # outside dev
+# A password outside dev: its characters spread enough that it is not one repeated (32 × 'a' has 0 bits; 12
+# characters of 8 different ones about 36), by the same estimate as a key's.
+MIN_PASSWORD_BITS = 36
+# The dev template's passwords (envfiles/dev/env.shared.example): known to anyone who read it, refused beyond dev.
+DEV_TEMPLATE_PREFIX = "pmoves-dev-"
 # A caller's key outside dev: long, and its characters spread enough that it was generated, not typed
 # (`openssl rand -hex 32` gives 64 characters and about 240 bits by the estimate below).
 MIN_KEY_LENGTH = 32
 MIN_KEY_BITS = 96  # Shannon entropy of its characters' spread, times its length (32 random hex digits: ~118)
 
 
+def password_weakness(value: str) -> Optional[str]:
+    """Why a password is too weak to accept beyond dev; None when it is not."""
+    if value.lower() in SEED_DEFAULT_CREDENTIALS:
+        return f"the default password '{value}' is refused"
+    if value.lower().startswith(DEV_TEMPLATE_PREFIX):
+        return f"'{DEV_TEMPLATE_PREFIX}...' is the dev template's password, known to anyone who read it; refused"
+    if len(value) < MIN_PASSWORD_LENGTH:
+        return f"{len(value)} characters; a password has at least {MIN_PASSWORD_LENGTH}"
+    if (bits := entropy_bits(value)) < MIN_PASSWORD_BITS:
+        return f"about {bits:.0f} bits of entropy, too predictable; a password has at least {MIN_PASSWORD_BITS}"
+    return None
+
+
 def key_weakness(value: str) -> Optional[str]:
     """Why a caller's key is too weak to accept beyond dev; None when it is not."""
     if len(value) < MIN_KEY_LENGTH:
         return f"{len(value)} characters; a key has at least {MIN_KEY_LENGTH} (`openssl rand -hex 32`)"
-    counts = [value.count(character) for character in set(value)]
-    bits = -sum(n * math.log2(n / len(value)) for n in counts)
+    bits = entropy_bits(value)
     if bits < MIN_KEY_BITS:
         return (
             f"about {bits:.0f} bits of entropy, too predictable; a key has at least {MIN_KEY_BITS} "

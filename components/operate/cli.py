@@ -20,6 +20,7 @@ from components.core.errors import ConfigError, Problem, read_text
 from components.core.names import PROJECT_DIR
 from components.operate import backups as operate
 from components.operate import ci, containers, exits, summary
+from components.operate.reach import register as register_reach
 from components.operate.reference import register as register_reference
 from components.operate.smoke import register as register_smoke
 from components.stack.deployment import Deployment, rendered_files
@@ -50,8 +51,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
         (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    except OSError as error:
-        raise ConfigError([Problem(args.out, "", f"cannot write: {error.strerror}")]) from None
+    except OSError as error:  # the output, not the configuration: sysexits' I/O error, naming where
+        print(f"{args.stack}: cannot write {error.filename or args.out}: {error.strerror or error}", file=sys.stderr)
+        return exits.EXIT_IO
     print(f"{args.stack}: wrote {len(written)} files and manifest.json to {out}")
     return 0
 
@@ -214,6 +216,7 @@ def parser() -> argparse.ArgumentParser:
         command.set_defaults(handler=handler)
     register_smoke(commands)
     register_reference(commands)
+    register_reach(commands)
     operate.register(commands, _load)
     containers.register(commands, _load)
     return root

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import traceback
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from components.core.errors import ConfigError, Problem
 from components.core.names import CACHE_DIR
+from components.operate.exits import EXIT_INTERRUPTED
 from components.stack.deployment import Deployment
 
 OBSERVABILITY_ON = "observability.enabled = true"
@@ -125,6 +127,8 @@ def started(deployment: Deployment, *, remembered: bool = True) -> Callable[[], 
     reader, writer = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child's lines are seen by the coverage of `check` in-process
+        # Ctrl-C reaches the whole process group: the parent says "interrupted", once; the child just ends.
+        signal.signal(signal.SIGINT, lambda signum, frame: os._exit(EXIT_INTERRUPTED))
         os.close(reader)
         code = 0
         try:

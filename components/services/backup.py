@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 from components.core.envfiles import Variable
 from components.core.monitoring import BACKUP_JOB
 from components.core.names import METRICS_PATH, PROJECT_DIR
-from components.core.plans import Monitoring, OneShot, Placement, Scrape, ServicePlan, VolumeMount
+from components.core.plans import Hardening, Monitoring, OneShot, Placement, Scrape, ServicePlan, VolumeMount
 from components.core.render import RenderedFile
 from components.core.types import Duration, EnvName, ImageRef, Port, StrictModel, duration_seconds
 from components.model.environment import ServiceDefinition
@@ -187,8 +187,9 @@ def plan(ctx: Context) -> ServicePlan:
                 before=(GATEWAY,),
             ),
         )
-    # Hardening exception: backupctl runs as root in python:slim to read and prune ClickHouse's backups
-    # volume, whose files belong to `clickhouse` (101).
+    # Hardening exception: on Docker, backupctl runs as root in python:slim to read and prune ClickHouse's
+    # backups volume, whose files belong to `clickhouse` (101). On a cluster it runs as 101 itself, the
+    # claim's owner there (both pods' fsGroup), and needs no root.
     return ServicePlan(
         command=COMMAND,
         env=env,
@@ -198,6 +199,7 @@ def plan(ctx: Context) -> ServicePlan:
         one_shots=shots,
         waits_for=(clickhouse.SERVICE.role,),
         image_tools=frozenset({"python3"}),
+        hardening=Hardening(cluster_user=clickhouse.USER),
     )
 
 

@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from components.core.envfiles import Variable
 from components.core.monitoring import CLICKHOUSE_JOB
 from components.core.names import METRICS_PATH
-from components.core.plans import Endpoint, Monitoring, Scrape, Secret, ServicePlan, Volume
+from components.core.plans import Endpoint, Hardening, Monitoring, Scrape, Secret, ServicePlan, Volume
 from components.core.render import RenderedFile, render
 from components.core.types import EnvName, HostAddress, Identifier, ImageRef, Port, StrictModel, is_ip_address
 from components.model.environment import ServiceDefinition
@@ -44,6 +44,7 @@ PING_PATH = "/ping"
 CONFIG_DIR = "/etc/clickhouse-server/config.d"
 USERS_DIR = "/etc/clickhouse-server/users.d"
 DATA_PATH = "/var/lib/clickhouse"
+USER = 101  # the image's `clickhouse` user and group, which owns its data (the alpine image too)
 BACKUPS_PATH = "/var/lib/clickhouse-backups/"
 BACKUPS_MOUNT = BACKUPS_PATH.rstrip("/")  # where the backups volume is mounted (here and in the backup container)
 BACKUPS_DISK = "backups"  # the seed's `BACKUP ... TO Disk('backups', ...)`
@@ -258,8 +259,10 @@ def plan(ctx: Context) -> ServicePlan:
             "keeps using them)"
         )
     operators = ctx.spec.published_endpoint(SERVICE) or Endpoint(ALIAS, PORT)
-    # Hardening exception: the official image starts as root and its entrypoint chowns the data and
-    # backups volumes before dropping to `clickhouse` (101) itself; it keeps CHOWN, SETUID and SETGID.
+    # Hardening exception: on Docker, the official image starts as root and its entrypoint chowns the data
+    # and backups volumes before dropping to `clickhouse` (101) itself; it keeps CHOWN, SETUID and SETGID.
+    # On a cluster the pod runs as 101 from the start: fsGroup gives it the volumes, and the entrypoint,
+    # started as non-root, skips its chown and runs the server as it is.
     return ServicePlan(
         env=tuple(env),
         files=tuple(config_files(ctx.deployment)),
@@ -267,6 +270,7 @@ def plan(ctx: Context) -> ServicePlan:
         healthcheck=HEALTHCHECK,
         image_tools=frozenset({"wget"}),
         outputs={"clickhouse_url": Secret(connection_url(spec, password, operators).value)},
+        hardening=Hardening(cluster_user=USER),
     )
 
 

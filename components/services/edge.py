@@ -135,7 +135,7 @@ def command(deployment: ResolvedStack) -> tuple[str, ...]:
     """The image's command plus nginx's `env` directives (main level, which conf.d cannot reach): nginx clears
     every other variable from its workers."""
     keep = "".join(f" env {name};" for name in edge_access.env_names(deployment))
-    return (openresty.BINARY, "-g", f"daemon off;{keep}")
+    return (openresty.BINARY, "-g", f"daemon off; {openresty.PID}{keep}")
 
 
 @dataclass(frozen=True)
@@ -355,8 +355,8 @@ def plan(ctx: Context) -> ServicePlan:
                 f"{', '.join(keys)} instead (the edge answers '{name}' with a 404 listing them)"
             )
     # Uploads and envs force replacement: the edge restarts exactly when its files or keys change.
-    # Hardening exception: OpenResty's master starts as root and its workers switch to `nobody`.
     return ServicePlan(
+        hardening=openresty.WITHOUT_ROOT,  # Hardening exception: on Docker, its master starts as root
         command=command(deployment),
         env=edge_access.env(ctx),
         files=tuple(config_files(deployment, ctx.reach(gateway.SERVICE), ui_endpoint)),

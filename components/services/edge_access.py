@@ -150,6 +150,7 @@ def settings(deployment: ResolvedStack) -> dict:
 def env(ctx: Context) -> tuple[Variable, ...]:
     """The keys and, when the edge serves the UI, the UI's password (checked present, not a seed default)."""
     found = callers(ctx.deployment)
+    _refuse_every_key_empty(ctx, found)
     for caller in found:  # checked as keys: long, random, single-line, each its own
         spec = ctx.spec.edge.callers()[caller.name]
         ctx.access_key(f"edge.keys.{caller.name}", spec.var)
@@ -158,6 +159,22 @@ def env(ctx: Context) -> tuple[Variable, ...]:
         password = ctx.credential("edge.ui_password_var")
         found += (Variable(UI_PASSWORD_ENV, password.value, password.source, True),)
     return found
+
+
+def _refuse_every_key_empty(ctx: Context, found: list[Caller]) -> None:
+    """An emptied key revokes its caller; every one of several callers' keys emptied would leave the edge asking
+    no one. The templates leave their one caller's key empty until one is made: that is a key not yet supplied
+    (the edge then publishes on loopback only, planner.exposure_problems)."""
+    named = ctx.spec.edge.callers()
+    variables = [ctx.deployment.variables.get(spec.var) for spec in named.values()]
+    if len(named) > 1 and not found and all(v is not None and v.value == "" for v in variables):
+        empty = ", ".join(sorted({v.name for v in variables if v is not None}))
+        ctx.problem(
+            "edge.keys",
+            f"every caller's key is empty ({empty}): the edge would let anyone in; supply a key, or remove the "
+            "callers' lines (edge.keys: {}) to run without keys on loopback",
+            missing=True,
+        )
 
 
 def env_names(deployment: ResolvedStack) -> list[str]:
@@ -190,8 +207,8 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
             tls_problems(certificate.value, key.value),
             strict=True,
         ):
-            if problem:
-                ctx.problem(key_name, f"{variable.name} {problem}")
+            if problem:  # named where the value was given: its env layer's line, or the stack secret
+                ctx.problem(key_name, f"{variable.name} {problem}", file=variable.source)
     return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
 
 
@@ -200,7 +217,17 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
     on another host they are the operator's to check, and `pulumi up` stops on a missing one."""
     host = ctx.spec.hosts.get(ctx.placement.host)
     files = (Path(tls.certificate_file), Path(tls.key_file))
-    if host is None or not host.url.startswith("unix://") or not all(path.is_file() for path in files):
+    if host is None or not host.url.startswith("unix://"):
+        return
+    keys = ("edge.tls.certificate_file", "edge.tls.key_file")
+    for key_name, path in zip(keys, files, strict=True):
+        if path.is_dir():
+            ctx.problem(key_name, f"{path} is a directory, not a PEM file (Docker would mount it as one)")
+        elif not path.is_file():
+            # A notice, not a refusal: the stack file names its host's paths, and a CI runner's local engine
+            # is not that host (the committed prod stack's /etc/pmoves/tls/ is absent there).
+            ctx.notice(f"{key_name}: {path} does not exist here; `pulumi up` on this engine would fail to mount it")
+    if not all(path.is_file() for path in files):
         return
     try:
         texts = [path.read_text() for path in files]
@@ -209,9 +236,7 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
         return
     from components.core.pem import tls_problems
 
-    for key_name, path, problem in zip(
-        ("edge.tls.certificate_file", "edge.tls.key_file"), files, tls_problems(*texts), strict=True
-    ):
+    for key_name, path, problem in zip(keys, files, tls_problems(*texts), strict=True):
         if problem:
             ctx.problem(key_name, f"{path} {problem}")
 

@@ -9,7 +9,7 @@ from pydantic import Field
 from components.core.envfiles import Variable
 from components.core.monitoring import GATEWAY_JOB
 from components.core.names import METRICS_PATH
-from components.core.plans import Monitoring, Scrape, Secret, ServicePlan
+from components.core.plans import Hardening, Monitoring, Scrape, Secret, ServicePlan
 from components.core.render import RenderedFile, render, toml_tables
 from components.core.types import ImageRef, Port
 from components.model.environment import ServiceDefinition
@@ -27,6 +27,7 @@ HEALTH_PATH = "/health"  # checks ClickHouse too: 503 naming the failing part
 CONFIG_DIR = "/app/config"  # files the config names by path are resolved from here
 CONFIG_PATH = f"{CONFIG_DIR}/tensorzero.toml"
 HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{STATUS_PATH}")
+USER = 1000  # the image's `gateway` (its Dockerfile's `useradd` on debian:bookworm-slim: the first UID, 1000)
 COMMAND = ("--config-file", CONFIG_PATH, "--log-format", "json")
 CLUSTER_NAME_ENV = "TENSORZERO_CLICKHOUSE_CLUSTER_NAME"  # FACTS: a replicated ClickHouse cluster's name
 
@@ -105,8 +106,7 @@ def plan(ctx: Context) -> ServicePlan:
     # Uploads and envs force replacement in pulumi-docker, so the gateway restarts exactly
     # when its rendered config or its environment changes. Behind the edge it publishes no port, so the
     # new container starts (under a new name) and is healthy before the old one is stopped and drains.
-    # Hardening exception: the image's own non-root user is named, not numbered, in its image; no UID
-    # proven here, so Docker runs it as the image says (FACTS: non-root) and a cluster runs it as root-capable.
+    # Its image's own non-root user (FACTS), by UID on both targets: a cluster's "restricted" asks for one.
     return ServicePlan(
         rolling=not ctx.placement.ports,
         stop_grace_s=spec.gateway.drain_s,
@@ -118,6 +118,7 @@ def plan(ctx: Context) -> ServicePlan:
         waits_for=(clickhouse.SERVICE.role, *(server.role for server in routed)),
         image_tools=frozenset({"wget"}),
         outputs=outputs,
+        hardening=Hardening(user=USER),
     )
 
 

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from components.core.envfiles import Variable
 from components.core.names import OLLAMA_ALIAS, OLLAMA_API_PATH, OLLAMA_PORT
-from components.core.plans import Monitoring, OneShot, ServicePlan, Volume
+from components.core.plans import Hardening, Monitoring, OneShot, ServicePlan, Volume
 from components.core.types import Hostname, ImageRef, InstanceName, Port
 from components.model.environment import ServiceDefinition
 from components.model.settings import PUBLISHED_PORT, ServiceSpec
@@ -34,6 +34,9 @@ PORT = OLLAMA_PORT
 API_PATH = OLLAMA_API_PATH
 VERSION_PATH = "/api/version"  # Ollama exports no metrics; this answers once it serves
 MODELS_PATH = "/root/.ollama"
+# ollama/ollama names no user of its own; on a cluster it runs as this one, its HOME (keys, models) on its volume.
+CLUSTER_USER = 10002
+CLUSTER_HOME = "/home/ollama"
 # The image ships neither curl nor wget; its own client asks the server.
 HEALTHCHECK = ("ollama", "list")
 BINARY = "/bin/ollama"
@@ -106,8 +109,10 @@ def pull(ctx: Context, model: str, name: str) -> OneShot:
 def plan(ctx: Context) -> ServicePlan:
     spec: OllamaServer = ctx.section
     models = ctx.deployment.translation.ollama_pulls.get(ctx.placement.alias, ())
-    # Hardening exception: ollama/ollama runs as root, with its models under /root/.ollama (and the GPU
-    # runtime's device nodes where `gpu`).
+    # Hardening exception: on Docker, ollama/ollama runs as root, with its models under /root/.ollama, where
+    # PMOVES's compose mounts them (and the GPU runtime's device nodes where `gpu`). On a cluster it runs as
+    # CLUSTER_USER: `ollama serve` writes its key pair under $HOME/.ollama, so HOME moves out of /root (closed
+    # to that user) and the models volume with it; the device plugin hands a non-root pod its GPU.
     return ServicePlan(
         env=(Variable("OLLAMA_HOST", f"0.0.0.0:{PORT}", "components/services/ollama.py", False),),
         volumes=(Volume("models", f"{ctx.service.container}-models", MODELS_PATH),),
@@ -119,6 +124,7 @@ def plan(ctx: Context) -> ServicePlan:
         image_tools=frozenset({"ollama"}),
         # By role: the smoke suite asks each Ollama it can reach for exactly these.
         outputs={"ollama_models": {ctx.role: list(models)}},
+        hardening=Hardening(cluster_user=CLUSTER_USER, home=CLUSTER_HOME),
     )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Optional
 from pydantic import Field
 
 from components.core.envfiles import Variable
-from components.core.plans import Monitoring, ServicePlan
+from components.core.plans import Hardening, Monitoring, ServicePlan
 from components.core.types import ImageRef, Port, image_tag
 from components.model.environment import ServiceDefinition
 from components.model.settings import PUBLISHED_PORT, ServiceSpec
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 PORT = 4000
 HEALTH_PATH = "/health"  # 200 without asking the gateway
 HEALTHCHECK = ("wget", "--spider", "--tries", "1", f"http://localhost:{PORT}{HEALTH_PATH}")
+USER = 1001  # the image's `ui` (its Dockerfile's `useradd` on a node image, whose `node` user is 1000)
 
 
 class UiSpec(ServiceSpec):
@@ -29,12 +30,13 @@ class UiSpec(ServiceSpec):
 
 def plan(ctx: Context) -> ServicePlan:
     url = ctx.reach(gateway.SERVICE).url
-    # Hardening exception: the UI image's user is not proven here; it runs as its image says.
+    # Its image's own non-root user, by UID on both targets: a cluster's "restricted" asks for one.
     return ServicePlan(
         env=(Variable("TENSORZERO_GATEWAY_URL", url, "built from the gateway's placement", False),),
         healthcheck=HEALTHCHECK,
         waits_for=(gateway.SERVICE.role,),
         image_tools=frozenset({"wget"}),
+        hardening=Hardening(user=USER),
     )
 
 

@@ -32,6 +32,7 @@ from components.stack.stackconfig import (  # noqa: F401 (the loader's public na
     PLACEHOLDER,
     SECRETS_KEY,
     known_stack,
+    plain_secrets,
     read_pulumi_config,
     read_stack_config,
 )
@@ -101,6 +102,8 @@ def load(
         found = placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir)
         found += seed_name_claims(project_dir, stack, spec)
         problems += [Problem(file, key, message) for key, message in found]
+        if read_config is None:  # the committed file itself; under the Pulumi CLI every secret is decrypted
+            problems += plain_secrets(file, spec, secrets)
     placed = spec is not None and not host_problems(spec)
     catalog_spec = _section(spec, raw, "catalog", CatalogSpec)
     env_spec = _section(spec, raw, "env_files", EnvFilesSpec)

@@ -11,7 +11,7 @@ from dataclasses import replace
 from functools import reduce
 from typing import Optional
 
-from components.core.envfiles import Variable
+from components.core.envfiles import Variable, looks_generated
 from components.core.errors import ConfigError, Problem
 from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
@@ -19,11 +19,11 @@ from components.model.environment import ServiceDefinition, ServiceRef, Unreacha
 from components.model.resolved import ResolvedStack
 from components.model.settings import (
     LOOPBACK,
-    MIN_PASSWORD_LENGTH,
     SEED_DEFAULT_CREDENTIALS,
     Tier,
     is_single_line,
     key_weakness,
+    password_weakness,
 )
 
 
@@ -129,6 +129,9 @@ class Planner:
         if is_key and not is_single_line(found.value):
             # A header value cannot hold it: no caller could ever send it, in any tier.
             self.problem(key, f"{name} holds a line break or control character; a key is one line", file=found.source)
+        elif is_key and found.value != found.value.strip():
+            # Callers send the key as written elsewhere, without the stray blank: it would never match.
+            self.problem(key, f"{name} begins or ends with a space or tab; remove it", file=found.source)
         if deployment.spec.tier != Tier.dev:
             self._check_strength(key, found, is_key)
         return Variable(name, found.value, found.source, True)
@@ -141,12 +144,8 @@ class Planner:
             self.problem(found.name, f"the default password '{found.value}' is refused in {tier}", file=found.source)
         elif is_key and (weak := key_weakness(found.value)):
             self.problem(key, f"{found.name}: {weak} in {tier}", file=found.source)
-        elif len(found.value) < MIN_PASSWORD_LENGTH:
-            self.problem(
-                found.name,
-                f"{len(found.value)} characters; a password has at least {MIN_PASSWORD_LENGTH} in {tier}",
-                file=found.source,
-            )
+        elif not is_key and (weak := password_weakness(found.value)):
+            self.problem(found.name, f"{weak} in {tier}", file=found.source)
         first = self._credentials.setdefault(found.value, (key, found.name))
         if first[0] != key:
             self.problem(
@@ -163,7 +162,9 @@ class Planner:
                 self.problem(f"{key}.extra_env", f"{name} is listed, {why}", missing=True)
                 found.append(Variable(name, "", f"{key}.extra_env: {why.removeprefix('but ')}", True, True))
             else:
-                found.append(self.deployment.variable(name))
+                # Passed by a name the operator chose: a value that looks generated is masked as a credential.
+                variable = self.deployment.variable(name)
+                found.append(replace(variable, secret=True) if looks_generated(variable.value) else variable)
         return tuple(found)
 
     def adopted_volumes(self, service: ServiceDefinition, volumes: tuple[Volume, ...]) -> tuple[Volume, ...]:
@@ -274,10 +275,29 @@ class Planner:
         )
 
 
+def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> None:
+    """Beyond dev, a front (the edge) on PMOVES's shared networks asks its callers who they are: every service
+    there reaches what it fronts (the gateway, the UI) through it. Dev's shared networks are a laptop's."""
+    spec = planner.deployment.spec
+    fronts = spec.fronts_served(role)
+    if spec.tier == Tier.dev or not planned.networks or not fronts or planned.authentication:
+        return
+    key = spec.key(role)
+    served = ", ".join(sorted({front.role for front in fronts}))
+    planner.problem(
+        f"{key}.networks",
+        f"{role} joins {', '.join(planned.networks)} but asks no caller for a key: every service there would reach "
+        f"{served} through it; {spec.definition(role).exposure_fix or 'authenticate its callers'}, or take it off "
+        f"them ({key}.networks: [])",
+        missing=planned.awaiting_credentials,
+    )
+
+
 def exposure_problems(planner: Planner) -> None:
     """Beyond loopback, every published port must belong to a service that asks callers who they are."""
     spec = planner.deployment.spec
     for role, planned in planner.plans.items():
+        shared_front_problem(planner, role, planned)
         exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
         if not exposed or planned.authentication:
             continue

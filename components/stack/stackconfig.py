@@ -23,6 +23,8 @@ from components.model.settings import Tier
 SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
 PLACEHOLDER = "offline-placeholder-{name}"
+# How a `secure:` value read offline marks its source: what tells it from a plain one (plain_secrets).
+OFFLINE_MARK = " (offline"
 PULUMI_NAMESPACE = "pulumi"  # Pulumi's own stack settings (`pulumi:disable-default-providers`, ...)
 
 
@@ -51,7 +53,10 @@ def stacks(project_dir: Path) -> tuple[str, ...]:
 
 def known_stack(stack: str, project_dir: Path) -> None:
     """Raises naming the stacks there are when `stack` has no stack file."""
-    if not (project_dir / stack_file(stack)).is_file():
+    path = project_dir / stack_file(stack)
+    if path.is_dir():
+        raise ConfigError([Problem(stack_file(stack), "", "is a directory, not a stack file")])
+    if not path.is_file():
         there = ", ".join(stacks(project_dir)) or "none"
         guess = did_you_mean(stack, stacks(project_dir))
         raise ConfigError([Problem(stack_file(stack), "", f"no such stack{guess} (stacks here: {there})")])
@@ -105,6 +110,22 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], di
     return raw, {key: _offline_secret(name, key, value) for key, value in secrets.items()}
 
 
+def plain_secrets(file: str, spec: Any, secrets: dict[str, Variable]) -> list[Problem]:
+    """Beyond dev, a credential written in clear in the committed stack file: refused, with how to encrypt it."""
+    if spec.tier.value == "dev":
+        return []
+    return [
+        Problem(
+            file,
+            f"{SECRETS_KEY}.{name}",
+            f"a plain value in the stack file, refused in {spec.tier.value}: encrypt it (pulumi config set --secret "
+            f"--path '{SECRETS_KEY}.{name}' ... --stack <stack>) or move it to a git-ignored env layer",
+        )
+        for name, variable in secrets.items()
+        if OFFLINE_MARK not in variable.source
+    ]
+
+
 def _is_secure(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"}
 
@@ -114,8 +135,8 @@ def _offline_secret(file: str, name: str, value: Any) -> Variable:
     if _is_secure(value):
         override = os.environ.get(OFFLINE_SECRET_PREFIX + name)
         if override is not None:
-            return Variable(name, override, f"{source} (offline: ${OFFLINE_SECRET_PREFIX}{name})", True)
-        return Variable(name, PLACEHOLDER.format(name=name), f"{source} (offline placeholder)", True)
+            return Variable(name, override, f"{source}{OFFLINE_MARK}: ${OFFLINE_SECRET_PREFIX}{name})", True)
+        return Variable(name, PLACEHOLDER.format(name=name), f"{source}{OFFLINE_MARK} placeholder)", True)
     return Variable(name, str(value), source, True)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from conftest import GRAFANA_CREDENTIALS_ENV, MINIMAL_CATALOG, MINIMAL_ENV, UI_LOGIN_ENV, make_project, minimal_config
 
-from components.core.envfiles import is_credential, read_layers
+from components.core.envfiles import is_credential, looks_generated, read_layers
 from components.core.errors import ConfigError
 from components.core.names import DEFAULT_ENV_LAYERS
 from components.stack.loader import load
@@ -100,3 +100,21 @@ def test_a_referenced_key_nobody_supplies_fails_naming_model_provider_and_variab
         "catalog.toml: models.claude_sonnet: provider 'anthropic' needs ANTHROPIC_API_KEY, "
         "but no env layer in env/ and no stack secret supplies it"
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "generated"),
+    [
+        ("sk-ant-api03-canary", True),
+        ("ghp_0123456789abcdefABCDEF", True),
+        ("a3f9c2e71b8d4f6a9c0e5d7b1f2a", True),
+        ("eyJhbGciOiJIUzI1NiJ9.e30.x", True),
+        ("pmoves-tensorzero-cluster", False),
+        ("embeddinggemma:300m", False),
+        ("24h", False),
+        ("http://tensorzero-gateway:3000", False),
+    ],
+)
+def test_a_value_that_looks_generated_is_told_by_its_value_alone(value, generated):
+    """What `extra_env` masks whatever the variable is called (stack/planner.py)."""
+    assert looks_generated(value) is generated

@@ -2,7 +2,7 @@
 every pattern is a full match: a trailing newline is refused everywhere."""
 
 import copy
-from typing import Annotated, get_args, get_origin
+from typing import Annotated, Optional, Union, get_args, get_origin
 
 import pytest
 from conftest import STACKS
@@ -30,6 +30,7 @@ from components.core.types import (
     OllamaModelName,
     Port,
     ProjectPath,
+    StrictModel,
     UpstreamModelName,
     image_tag,
 )
@@ -239,3 +240,29 @@ def _accepts(model, document) -> bool:
     except ValidationError:
         return False
     return True
+
+
+class _Numbers(StrictModel):
+    port: Optional[Port] = None
+    memory_mb: MemoryMB = 1024
+    sizes: dict[str, int] = {}
+    keep: int = 4
+    enabled: bool = False
+    either: Union[bool, int] = 0
+
+
+@pytest.mark.parametrize(
+    "values", [{"port": True}, {"memory_mb": True}, {"keep": False}, {"sizes": {"data": True}}], ids=str
+)
+def test_a_yaml_boolean_is_never_read_as_an_integer(values):
+    with pytest.raises(ValidationError) as raised:
+        _Numbers(**values)
+    (error,) = raised.value.errors()
+    assert error["loc"][0] == next(iter(values)) and "must be an integer, not" in error["msg"], error
+
+
+def test_booleans_stay_booleans_and_integers_integers():
+    taken = _Numbers(port=3000, memory_mb=64, sizes={"data": 5}, keep=1, enabled=True, either=True)
+    assert (taken.port, taken.memory_mb, taken.sizes, taken.keep, taken.enabled, taken.either) == (
+        3000, 64, {"data": 5}, 1, True, True
+    )  # fmt: skip

@@ -138,8 +138,11 @@ def test_render_into_a_place_it_cannot_write_is_a_clean_error(project, env_dirs,
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     result = cli(project, "render", "dev", "--out", str(blocker / "out"), "--env-dir", env_dirs["dev"])
-    assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert f"{blocker}/out: cannot write: Not a directory" in result.stderr
+    # The output, not the configuration: sysexits' I/O error (74), naming the path, never "invalid configuration".
+    assert result.returncode == 74 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"dev: cannot write {blocker}/out/") and result.stderr.endswith(
+        ": Not a directory\n"
+    )
 
 
 # Plan + diff between two versions of a stack, as the pull-request workflow shows them (`make plan-diff`).

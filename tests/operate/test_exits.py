@@ -79,6 +79,7 @@ def runs(verb: str, env_dirs: dict, plan_file: str, tmp_path) -> tuple[list[str]
         "ci-env": ([verb, "dev"], (2, 141)),
         "smoke": ([verb, "dev", "--outputs", str(outputs), "--budget", "5"], (141,)),
         "reference": ([verb, "--check"], (141,)),
+        "reach": ([verb, "dev"], (141,)),
         "backup": ([verb, *dev], (2, 141)),
         "backups": ([verb, *dev], (2, 141)),
         "restore": ([verb, *dev, "--from", "tensorzero-20261130T030000.000000Z-full"], (2, 141)),
@@ -108,6 +109,27 @@ def test_ctrl_c_ends_a_verb_with_one_line_and_130(canary_env_dirs, after):
         pytest.skip(f"validate prod finished within {after}s here: nothing left to interrupt")
     # 130, or killed by the signal itself (a shell shows both as 130) when it lands while Python exits.
     assert running.returncode in (exits.EXIT_INTERRUPTED, -signal.SIGINT), (running.returncode, err)
+    assert err.splitlines() == ["python -m components: interrupted"], err
+
+
+def test_ctrl_c_at_a_terminal_says_interrupted_once_though_the_loader_check_runs_in_a_child(canary_env_dirs):
+    """A terminal's Ctrl-C reaches the whole process group: `validate` and the child running TensorZero's loader
+    (operate/tensorzero_check.py). One line, from the parent."""
+    command = [sys.executable, "-m", "components", "validate", "prod", "--env-dir", canary_env_dirs["prod"]]
+    running = subprocess.Popen(
+        command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    children = []
+    deadline = time.monotonic() + 60
+    while not children and running.poll() is None and time.monotonic() < deadline:
+        children = subprocess.run(["pgrep", "-P", str(running.pid)], capture_output=True, text=True).stdout.split()
+        time.sleep(0.02)
+    if not children:
+        pytest.skip("validate prod ended before its loader's child was seen: nothing left to interrupt")
+    os.killpg(running.pid, signal.SIGINT)
+    out, err = running.communicate(timeout=60)
+    if running.returncode == 0:
+        pytest.skip("validate prod finished before the signal landed")
     assert err.splitlines() == ["python -m components: interrupted"], err
 
 

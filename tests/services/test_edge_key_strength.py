@@ -47,6 +47,7 @@ def test_strong_distinct_keys_pass(tmp_path):
         ),
         pytest.param({"KEY_A": secrets.token_hex(8)}, "edge.keys.pmoves: KEY_A: 16 characters", id="short"),
         pytest.param({"KEY_A": "abcd" * 10}, "edge.keys.pmoves: KEY_A: about 80 bits of entropy", id="low-entropy"),
+        pytest.param({"KEY_A": "a" * 40}, "edge.keys.pmoves: KEY_A: about 0 bits of entropy", id="one-character-40x"),
         pytest.param({"KEY_B": KEY_A}, "edge.keys.pmoves: KEY_A holds the same value as KEY_B", id="shared-value"),
         pytest.param(
             {"keys": {"pmoves": "KEY_A", "agents": "KEY_A"}},

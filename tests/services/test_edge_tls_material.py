@@ -149,3 +149,11 @@ def test_host_files_on_this_machine_are_read_and_matched(good, tmp_path):
     )
     assert found == [f"edge.tls.key_file: {tmp_path / 'tls' / 'key.pem'} does not match the certificate (the first "
                      "one of the chain is the server's)"]  # fmt: skip
+
+
+def test_bad_tls_material_is_named_where_it_was_given(tmp_path):
+    """The env layer's file and line that holds the value, not the stack file that names the variable."""
+    with pytest.raises(ConfigError) as failure:
+        edge_with_tls(tmp_path, GARBAGE, GARBAGE)
+    files = {p.key: p.file for p in failure.value.problems}
+    assert files["edge.tls.certificate_var"].startswith("env/") and ":" in files["edge.tls.certificate_var"], files

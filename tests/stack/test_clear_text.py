@@ -3,7 +3,7 @@ everything: each row is a stack `validate` refuses naming the key, beside the ac
 """
 
 import pytest
-from conftest import MINIMAL_CATALOG, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 
 from components.core.errors import ConfigError
 from components.stack.loader import load
@@ -102,3 +102,20 @@ def test_dev_keeps_its_loopback_conveniences(tmp_path):
     # but never a UI open on a shared network, nor an allow-list of everything
     assert problems(tmp_path / "ui", tier="dev", hosts={"main": {"networks": ["n"]}}, ui={"networks": ["n"]})
     assert problems(tmp_path / "allow", tier="dev", **guard(["0.0.0.0/0"]))
+
+
+def test_a_credential_under_a_plain_name_in_extra_env_is_masked_in_the_plan(tmp_path):
+    """`extra_env` passes variables by the names the operator chose: a generated key under a name that says
+    nothing (UPSTREAM_AUTH_VALUE_X, FOO) is still masked wherever the plan is shown."""
+    from components.operate.plan import plan, to_json
+
+    canary = "a3f9c2e71b8d4f6a9c0e5d7b1f2a9c3e"
+    env = MINIMAL_ENV + f"FOO={canary}\nPLAIN_SETTING=24h\n"
+    config = minimal_config(ollama={"extra_env": ["FOO", "PLAIN_SETTING"]})
+    deployment = load("test", project_dir=make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG,
+                                                                             "env/env.shared": env}))  # fmt: skip
+    shown = to_json(plan(deployment))
+    assert canary not in shown
+    ollama = {v.name: v for v in deployment.plans["ollama"].env}
+    assert ollama["FOO"].secret and ollama["FOO"].shown == "[secret]"
+    assert not ollama["PLAIN_SETTING"].secret and "24h" in shown  # a plain setting stays visible

@@ -372,6 +372,35 @@ CASES = [
     case("one-password-for-both-clickhouse-users", {"tier": "prod", **PROD_READY},
          {ENV_LAYER: STRONG_ENV.replace("TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-", "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=c-")},
          STACK_FILE, "clickhouse.readonly_password_var", "holds the same value as TENSORZERO_CLICKHOUSE_PASSWORD"),
+    # --- found by the adversarial pass: accepted on main ---------------------------------------------------
+    case("port-given-true", {"clickhouse": {"port": True}}, {},
+         STACK_FILE, "clickhouse.port", "must be an integer, not true (a YAML boolean)"),
+    case("memory-given-true", {"gateway": {"memory_mb": True}}, {},
+         STACK_FILE, "gateway.memory_mb", "must be an integer, not true"),
+    case("keep-given-true", {"backup": {"keep": True}}, {},
+         STACK_FILE, "backup.keep", "must be an integer, not true"),
+    case("volume-size-given-true",
+         {"kubernetes": {"context": "k", "namespace": "n", "volume_size_gb": {"clickhouse-data": True}}}, {},
+         STACK_FILE, "kubernetes.volume_size_gb", "clickhouse-data: must be an integer, not true"),
+    case("low-entropy-password-in-prod", {"tier": "prod", **PROD_READY},
+         {ENV_LAYER: STRONG_ENV.replace("=g-0123456789abcdef", "=" + "a" * 32)},
+         f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "about 0 bits of entropy, too predictable; a password has at least"),
+    case("dev-template-password-in-prod", {"tier": "prod", **PROD_READY},
+         {ENV_LAYER: STRONG_ENV.replace("=g-0123456789abcdef", "=pmoves-dev-grafana")},
+         f"{ENV_LAYER}:2", "GRAFANA_ADMIN_PASSWORD", "'pmoves-dev-...' is the dev template's password"),
+    case("key-with-a-trailing-space", {"edge": {"keys": {"a": "KEY_A"}}},
+         {ENV_LAYER: MINIMAL_ENV + 'KEY_A="' + "0123456789abcdef" * 2 + ' "\n'},
+         f"{ENV_LAYER}:5", "edge.keys.a", "KEY_A begins or ends with a space or tab"),
+    case("every-key-empty", {"edge": {"keys": {"a": "TENSORZERO_API_KEY", "b": "TENSORZERO_API_KEY"}}},
+         {ENV_LAYER: MINIMAL_ENV + "TENSORZERO_API_KEY=\n"},
+         STACK_FILE, "edge.keys", "every caller's key is empty (TENSORZERO_API_KEY): the edge would let anyone in"),
+    case("plain-secret-in-the-prod-stack-file",
+         {"tier": "prod", **PROD_READY, "secrets": {"ANTHROPIC_API_KEY": "sk-ant-plain-0123456789"}}, STRONG_PASSWORD,
+         STACK_FILE, "secrets.ANTHROPIC_API_KEY", "a plain value in the stack file, refused in prod: encrypt it"),
+    case("prod-edge-on-shared-networks-without-keys",
+         {"tier": "prod", **PROD_READY, "hosts": {"main": {"networks": ["pmoves_api"]}}, "edge": {"networks": ["pmoves_api"]}},
+         {ENV_LAYER: STRONG_ENV + "TENSORZERO_UI_PASSWORD=u-0123456789abcdef\n"},
+         STACK_FILE, "edge.networks", "edge joins pmoves_api but asks no caller for a key"),
 ]
 # fmt: on
 
@@ -474,3 +503,40 @@ def test_problems_are_one_line_each(tmp_path):
     result = validate(build_project(tmp_path, minimal_config(), files))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 2, result.stderr  # the header and one problem
+
+
+def invalid_lines(result: subprocess.CompletedProcess) -> list[str]:
+    assert "Traceback" not in result.stderr and result.returncode == 2, result.stderr
+    assert result.stderr.startswith("test: invalid configuration\n"), result.stderr
+    return result.stderr.splitlines()[1:]
+
+
+def test_a_stack_file_that_is_a_directory_is_named_as_one(tmp_path):
+    root = build_project(tmp_path, minimal_config(), {})
+    (root / STACK_FILE).unlink()
+    (root / STACK_FILE).mkdir()
+    assert invalid_lines(validate(root)) == [f"  {STACK_FILE}: is a directory, not a stack file"]
+
+
+def test_an_env_layer_that_is_a_directory_is_named_as_one(tmp_path):
+    root = build_project(tmp_path, minimal_config(), {})
+    (root / ENV_LAYER).unlink()
+    (root / ENV_LAYER).mkdir()
+    assert invalid_lines(validate(root)) == [f"  {ENV_LAYER}: is a directory, not an env layer (KEY=value lines)"]
+
+
+def test_tls_files_that_are_directories_are_refused_with_their_paths(tmp_path):
+    tls = {"enabled": True, "certificate_file": str(tmp_path), "key_file": str(tmp_path)}
+    root = build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {})
+    assert invalid_lines(validate(root)) == [
+        f"  {STACK_FILE}: edge.tls.certificate_file: {tmp_path} is a directory, not a PEM file (Docker would mount "
+        "it as one)",
+        f"  {STACK_FILE}: edge.tls.key_file: {tmp_path} is a directory, not a PEM file (Docker would mount it as one)",
+    ]
+
+
+def test_missing_tls_files_on_the_local_engine_are_named_in_a_notice(tmp_path):
+    tls = {"enabled": True, "certificate_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")}
+    result = validate(build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {}))
+    assert result.returncode == 0, result.stderr
+    assert f"notice: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist here" in result.stdout

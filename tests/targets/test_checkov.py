@@ -1,13 +1,14 @@
 """checkov (a scanner nobody here wrote, pinned in requirements-checkov.txt, in .venv-checkov) on every cluster
 stack's rendered manifests: a check it fails is either fixed or waived below, in this one place, with the
-reason. The Pod Security Standard "restricted" checks may fail only on the workloads whose plans keep their
-image's root user (an exception each plan names: plans.Hardening), and nowhere else.
+reason. None of the Pod Security Standard "restricted" checks may fail, on any workload (the one-shots' Jobs
+too): every pod runs as a non-root UID its plan names (plans.Hardening), so the namespace enforces "restricted".
 """
 
 import json
 import subprocess
 
 import pytest
+import yaml
 from conftest import STACKS, unavailable
 
 from components.core.names import PROJECT_DIR
@@ -15,6 +16,7 @@ from components.targets.kubernetes.cluster import yaml_files
 
 CHECKOV = PROJECT_DIR / ".venv-checkov" / "bin" / "python"
 TIMEOUT_S = 600
+ENFORCE = "pod-security.kubernetes.io/enforce"
 
 # Pod Security Standard "restricted", as checkov names its parts.
 RESTRICTED = {
@@ -25,9 +27,6 @@ RESTRICTED = {
     "CKV_K8S_31": "seccomp RuntimeDefault",
     "CKV_K8S_16": "not privileged",
 }
-# Its checks on a root image's workload: the plan that keeps root names why (components/services/<role>.py).
-ROOT_EXCEPTIONS = {"CKV_K8S_23", "CKV_K8S_37"}
-
 WAIVERS = {
     "CKV_K8S_15": "imagePullPolicy Always: images are pinned by tag, and IfNotPresent keeps a node starting "
     "without the registry; a re-tagged image is what `validate`'s pinning rule prevents",
@@ -37,8 +36,8 @@ WAIVERS = {
     "temp paths, Grafana's plugins, ClickHouse's tmp); not proven here per image",
     "CKV_K8S_35": "secrets as files: the images read their credentials from environment variables only "
     "(CLICKHOUSE_PASSWORD, GF_SECURITY_ADMIN_PASSWORD, the edge's keys), from a Secret by secretKeyRef",
-    "CKV_K8S_40": "UID above 10000: each image's own non-root user is kept (nobody 65534, grafana 472, loki "
-    "10001); another UID would not own the files its image ships",
+    "CKV_K8S_40": "UID above 10000: each image's own non-root user is kept (clickhouse 101, gateway 1000, ui "
+    "1001, grafana 472); another UID would not own the files its image ships",
     "CKV2_K8S_6": "NetworkPolicy per pod: every Deployment and StatefulSet has one; the Jobs (one-shots) reach "
     "only their service and need none of their own",
 }
@@ -57,16 +56,15 @@ def checkov(directory) -> dict:
     return found[0] if isinstance(found, list) else found
 
 
-def is_root(resource: str, root_names: set[str]) -> bool:
-    kind, _, name = resource.split(".", 2)
-    return kind == "Job" or name in root_names
+def yaml_documents(directory) -> list[dict]:
+    return [d for path in sorted(directory.rglob("*.yaml")) for d in yaml.safe_load_all(path.read_text()) if d]
 
 
 CLUSTER_STACKS = [stack for stack in STACKS if stack == "cluster"]
 
 
 @pytest.mark.parametrize("stack", CLUSTER_STACKS)
-def test_checkov_finds_nothing_unwaived_and_restricted_holds_beyond_the_named_exceptions(stack, deployments, tmp_path):
+def test_checkov_finds_no_restricted_failure_and_nothing_unwaived(stack, deployments, tmp_path):
     deployment = deployments[stack]
     for path, content in yaml_files(deployment).items():
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -74,15 +72,11 @@ def test_checkov_finds_nothing_unwaived_and_restricted_holds_beyond_the_named_ex
     report = checkov(tmp_path / "kubernetes")
     assert report["summary"]["passed"] > 0 and report["summary"]["parsing_errors"] == 0
     failed = report["results"]["failed_checks"]
-    # Root: the Jobs (a client in its service's image) and the services whose plans keep root.
-    root = {p.docker_name for p in deployment.plans.values() if p.runs_container and p.hardening.user is None}
-    unexplained = sorted(
-        (f["check_id"], f["resource"])
-        for f in failed
-        if f["check_id"] not in WAIVERS and not (f["check_id"] in ROOT_EXCEPTIONS and is_root(f["resource"], root))
-    )
+    restricted_failed = sorted((f["check_id"], f["resource"]) for f in failed if f["check_id"] in RESTRICTED)
+    assert restricted_failed == [], restricted_failed
+    unexplained = sorted((f["check_id"], f["resource"]) for f in failed if f["check_id"] not in WAIVERS)
     assert unexplained == [], unexplained
     restricted_passed = {p["check_id"] for p in report["results"]["passed_checks"]} & set(RESTRICTED)
-    assert restricted_passed == set(RESTRICTED)  # each is checked, and holds on the non-root workloads
-    restricted_failed = {f["check_id"] for f in failed} & set(RESTRICTED)
-    assert restricted_failed <= ROOT_EXCEPTIONS, restricted_failed
+    assert restricted_passed == set(RESTRICTED)  # each is checked, so a pass above is not a check never run
+    namespaces = [o for o in yaml_documents(tmp_path / "kubernetes") if o.get("kind") == "Namespace"]
+    assert namespaces and all(n["metadata"]["labels"][ENFORCE] == "restricted" for n in namespaces), namespaces

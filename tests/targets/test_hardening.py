@@ -13,6 +13,9 @@ from conftest import DOCKER_STACKS, resources
 from components.core.names import SERVICE_LABEL
 from components.core.plans import ROOT_DROPPED
 from components.operate.plan import plan
+from components.services import edge, ollama, openresty
+from components.targets.kubernetes.cluster import manifests
+from components.targets.kubernetes.objects import shot_hardening
 
 NET_RAW_BIT = 13  # CAP_NET_RAW in the kernel's capability sets
 
@@ -73,3 +76,34 @@ def test_the_engine_runs_a_root_container_without_the_dropped_capabilities():
     uid, effective, no_new = out.split("\n")[:3]
     capabilities = int(effective.split()[1], 16)
     assert uid == "0" and capabilities != 0 and not capabilities & (1 << NET_RAW_BIT) and no_new.split()[1] == "1"
+
+
+def test_every_cluster_pod_runs_as_the_non_root_uid_its_plan_names(deployments):
+    """On a cluster nothing keeps root: each workload (the one-shots' Jobs as the service whose image they run)
+    runs as its plan's UID, and what a non-root OpenResty or Ollama needs is there (checkov checks the rest)."""
+    deployment = deployments["cluster"]
+    pods = {}
+    for group in manifests(deployment).values():
+        for obj in group:
+            if obj["kind"] in ("Deployment", "StatefulSet", "Job"):
+                pods[(obj["kind"], obj["metadata"]["labels"][SERVICE_LABEL])] = obj["spec"]["template"]["spec"]
+    expected = {("Deployment", role): p.hardening.pod_user for role, p in deployment.plans.items() if p.runs_container}
+    expected |= {
+        ("Job", role): shot_hardening(deployment, p, shot).pod_user
+        for role, p in deployment.plans.items()
+        for shot in p.one_shots
+    }
+    found = {
+        (kind if kind == "Job" else "Deployment", role): pod["securityContext"].get("runAsUser")
+        for (kind, role), pod in pods.items()
+    }
+    assert found == expected and None not in found.values() and 0 not in found.values(), found
+    assert all(pod["securityContext"]["runAsNonRoot"] for pod in pods.values())
+    assert expected[("Job", ollama.SERVICE.role)] == ollama.CLUSTER_USER  # `ollama pull` as the server runs
+    server = pods[("StatefulSet", ollama.SERVICE.role)]["containers"][0]
+    assert {"name": "HOME", "value": ollama.CLUSTER_HOME} in server["env"]
+    assert {m["mountPath"] for m in server["volumeMounts"]} == {f"{ollama.CLUSTER_HOME}/.ollama"}
+    edge_pod = pods[("Deployment", edge.SERVICE.role)]
+    scratch = {v["name"] for v in edge_pod.get("volumes", []) if "emptyDir" in v}
+    mounts = {m["mountPath"] for m in edge_pod["containers"][0]["volumeMounts"] if m["name"] in scratch}
+    assert mounts == {openresty.TEMP_DIR} and openresty.PID in " ".join(edge_pod["containers"][0]["args"])

@@ -195,7 +195,7 @@ def test_data_lives_on_claims_that_outlive_the_stack(cluster):
         assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
         assert [c["metadata"]["name"] for c in spec["volumeClaimTemplates"]] == [v.name for v in planned.volumes]
         mounts = {m["name"]: m["mountPath"] for m in containers(workload)[0]["volumeMounts"]}
-        assert all(mounts[v.name] == v.mount for v in planned.volumes)
+        assert all(mounts[v.name] == planned.hardening.cluster_path(v.mount) for v in planned.volumes)
 
 
 def test_the_namespace_holding_the_claims_is_never_deleted_by_pulumi(deployments):

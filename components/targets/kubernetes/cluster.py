@@ -24,6 +24,7 @@ from components.targets.kubernetes.objects import (
     port_name,
     selector_of,
     service_objects,
+    shot_hardening,
 )
 from components.targets.kubernetes.security import RESTRICTED, pod_security
 
@@ -52,7 +53,8 @@ def manifests(deployment: Deployment) -> dict[str, list[dict]]:
     exposed = exposed_ports(deployment)
     found: dict[str, list[dict]] = {}
     if spec.create_namespace:
-        standard = pod_security(plans.values())
+        jobs = [shot_hardening(deployment, p, shot) for p in plans.values() for shot in p.one_shots]
+        standard = pod_security([p.hardening for p in plans.values() if p.runs_container] + jobs)
         # Enforced as far as every workload meets it; warned and audited at "restricted" always.
         security = {f"pod-security.kubernetes.io/{mode}": standard for mode in ("enforce",)}
         security |= {f"pod-security.kubernetes.io/{mode}": RESTRICTED for mode in ("warn", "audit")}

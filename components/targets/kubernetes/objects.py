@@ -129,7 +129,12 @@ def pod_template(
     if files:
         volumes.append({"name": "files", "configMap": {"name": config_name}})
         mounts += [{"name": "files", "mountPath": f.mount, "subPath": key_of(f), "readOnly": True} for f in files]
-    mounts += [{"name": v.name, "mountPath": v.mount} for v in data_volumes]
+    mounts += [{"name": v.name, "mountPath": hardening.cluster_path(v.mount)} for v in data_volumes]
+    for index, path in enumerate(hardening.scratch):
+        volumes.append({"name": f"scratch-{index}", "emptyDir": {}})
+        mounts.append({"name": f"scratch-{index}", "mountPath": path})
+    if hardening.home and hardening.pod_user is not None:
+        container["env"] = [*container.get("env", []), {"name": "HOME", "value": hardening.home}]
     for mount in shared:
         name = f"{mount.owner}-{mount.volume}"
         volumes.append({"name": name, "persistentVolumeClaim": {"claimName": claim_of(deployment, mount)}})
@@ -249,6 +254,12 @@ def volume_gb(spec: KubernetesSpec, plan: ServicePlan, volume: str) -> int:
     return spec.volume_size_gb.get(f"{plan.role}-{volume}", DEFAULT_VOLUME_GB)
 
 
+def shot_hardening(deployment: Deployment, plan: ServicePlan, shot: OneShot) -> Hardening:
+    """A one-shot runs as the service whose image it runs: a client in that image, under that image's user."""
+    owner = deployment.plans.get(shot.image_of)
+    return owner.hardening if owner is not None else plan.hardening
+
+
 def job_objects(deployment: Deployment, plan: ServicePlan, shot: OneShot, image: str) -> list[dict]:
     """A one-shot as a Job; its name carries a hash of what it runs, so a change runs it again."""
     spec = deployment.spec.kubernetes
@@ -262,7 +273,8 @@ def job_objects(deployment: Deployment, plan: ServicePlan, shot: OneShot, image:
         "resources": resources(JOB_MEMORY_MB),
     }
     config = f"{shot.docker_name}-files"
-    template = pod_template(deployment, container, labels, shot.files, config, shared=shot.mounts)
+    hardening = shot_hardening(deployment, plan, shot)
+    template = pod_template(deployment, container, labels, shot.files, config, shared=shot.mounts, hardening=hardening)
     template["spec"]["restartPolicy"] = "Never"
     runs = json.dumps([image, container, [f.content for f in shot.files]], sort_keys=True, default=str)
     job = {
