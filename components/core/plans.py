@@ -219,7 +219,6 @@ class ServicePlan:
     secret_files: tuple["SecretFile", ...] = ()  # files whose content is a credential (uploaded as secrets)
     stop_grace_s: Optional[int] = None  # how long `docker stop` waits after SIGTERM (in-flight requests drain)
     hardening: Hardening = Hardening()
-    notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan
     rolling: bool = False  # replaced create-before-delete under a name that changes with what forces replacement
     role: str = ""
     component: str = ""  # Pulumi component type after the project's type prefix
