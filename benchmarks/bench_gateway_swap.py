@@ -76,9 +76,7 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if args.write_docs:
-        document = DOCS.read_text()
-        begin, end = (document.index(marker) for marker in MARKERS)
-        DOCS.write_text(document[: begin + len(MARKERS[0])] + "\n" + text + "\n" + document[end:])
+        honest.write_between_markers(DOCS, MARKERS, text)
     return 0 if not swap.failed() else 1
 
 

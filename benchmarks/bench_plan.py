@@ -124,9 +124,7 @@ def main() -> int:
     text = report(argvs, rounds, imports, cluster, n)
     print(text)
     if args.write_docs:
-        document = DOCS.read_text()
-        begin, end = (document.index(marker) for marker in MARKERS)
-        DOCS.write_text(document[: begin + len(MARKERS[0])] + "\n" + text + "\n" + document[end:])
+        honest.write_between_markers(DOCS, MARKERS, text)
         print(f"\nwritten into {DOCS.relative_to(PROJECT_DIR)}")
     return 0
 

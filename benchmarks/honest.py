@@ -13,6 +13,7 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 BUSY_PER_CPU = 0.25
@@ -92,3 +93,10 @@ def load_line(rounds: Rounds) -> str:
 
 def command_line() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0]), *sys.argv[1:]])
+
+
+def write_between_markers(page: Path, markers: tuple[str, str], text: str) -> None:
+    """Replace what stands between a page's two markers with `text` (the page's figures, re-run)."""
+    document = page.read_text()
+    begin, end = (document.index(marker) for marker in markers)
+    page.write_text(document[: begin + len(markers[0])] + "\n" + text + "\n" + document[end:])
