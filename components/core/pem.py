@@ -11,8 +11,10 @@ from typing import Optional
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+MIN_RSA_BITS = 2048  # OpenSSL's default security level (2) refuses shorter RSA keys at nginx's start
 
 
 def _certificates(text: str) -> tuple[list[x509.Certificate], Optional[str]]:
@@ -50,4 +52,6 @@ def tls_problems(
             *_SPKI
         ):
             key_problem = "does not match the certificate (the first one of the chain is the server's)"
+    if key_problem is None and isinstance(private_key, rsa.RSAPrivateKey) and private_key.key_size < MIN_RSA_BITS:
+        key_problem = f"is a {private_key.key_size}-bit RSA key: OpenSSL refuses one under {MIN_RSA_BITS} bits"
     return certificate_problem, key_problem

@@ -18,6 +18,7 @@ _IMAGE = re.compile(
     r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?"
 )
 _DOCKER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+_DOCKER_WHOLE_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # a whole volume's name: Docker wants two characters
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # RFC 1123 label
 # An Ingress host or a cluster domain: lower-case DNS labels with at least one letter (never an IP).
@@ -64,9 +65,15 @@ def _matches(pattern: re.Pattern, what: str):
     return check
 
 
+# Where no volume may be mounted: Docker refuses the root; the others hold what the image runs on.
+_SYSTEM_PATHS = {"/", "/bin", "/dev", "/etc", "/lib", "/lib64", "/proc", "/sbin", "/sys", "/usr"}
+
+
 def _container_path(value: str) -> str:
     if not _path(value).startswith("/") or ".." in value.split("/"):
         raise ValueError(f"'{value}' is not an absolute path inside a container (no '..')")
+    if (value.rstrip("/") or "/") in _SYSTEM_PATHS:
+        raise ValueError(f"'{value}' is where the image's own files are: mount a volume elsewhere")
     return value
 
 
@@ -196,6 +203,7 @@ def Duration(low_s: float = 0.001, high: str = "100y"):
 ImageRef = Annotated[str, AfterValidator(_pinned_image)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 DockerName = Annotated[str, AfterValidator(_matches(_DOCKER_NAME, "Docker object name"))]
+VolumeName = Annotated[str, AfterValidator(_matches(_DOCKER_WHOLE_NAME, "Docker volume name (2 or more characters)"))]
 EnvName = Annotated[str, AfterValidator(_matches(_ENV_NAME, "environment variable name"))]
 KubernetesName = Annotated[str, AfterValidator(_matches(_KUBERNETES_NAME, "Kubernetes name (RFC 1123 label)"))]
 DnsName = Annotated[str, AfterValidator(_matches(_DNS_NAME, "lower-case DNS name"))]

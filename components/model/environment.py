@@ -125,7 +125,7 @@ class EnvironmentBase(StrictModel):
     tier: Tier = Field(description="dev, staging or prod: decides protection and what is refused.")
     name_prefix: DockerName = Field(
         description="Prefix of every Docker-side name (containers, volumes, network), "
-        "so two stacks can share a Docker host."
+        "so two stacks can share a Docker host; two stacks on one engine never share one."
     )
     volume_prefix: Optional[DockerName] = Field(
         None,

@@ -32,6 +32,7 @@ from components.core.types import (
     Port,
     ProjectPath,
     StrictModel,
+    VolumeName,
 )
 
 # The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
@@ -127,7 +128,7 @@ class DockerHost(StrictModel):
 class AdoptedVolume(StrictModel):
     """A data volume that exists already (PMOVES's `tensorzero-clickhouse-data`): mounted, never owned."""
 
-    name: DockerName = Field(description="The existing Docker volume's name, as `docker volume ls` shows it.")
+    name: VolumeName = Field(description="The existing Docker volume's name, as `docker volume ls` shows it.")
     mount: Optional[ContainerPath] = Field(
         None,
         description="Where it is mounted; null: where the service mounts its own volume of that name "
@@ -147,7 +148,8 @@ class ServiceSpec(StrictModel):
     memory_mb: Optional[MemoryMB] = Field(None, description="Memory limit of the container in MB (64 to 4194304).")
     extra_env: list[EnvName] = Field(
         default_factory=list,
-        description="Further variables from the env layers this container receives, by name.",
+        description="Further variables from the env layers this container receives, by name; never one the stack "
+        "sets itself (a listed copy would replace it).",
     )
     networks: list[DockerName] = Field(
         default_factory=list,

@@ -229,10 +229,16 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
             ctx.notice(f"{key_name}: {path} does not exist here; `pulumi up` on this engine would fail to mount it")
     if not all(path.is_file() for path in files):
         return
-    try:
-        texts = [path.read_text() for path in files]
-    except (OSError, UnicodeDecodeError) as error:
-        ctx.problem("edge.tls", f"cannot read the TLS files: {error}")
+    texts = []
+    for key_name, path in zip(keys, files, strict=True):
+        try:
+            texts.append(path.read_text())
+        except UnicodeDecodeError:
+            converts = "`openssl x509` or `openssl pkey` with `-inform der` converts it"
+            ctx.problem(key_name, f"{path} is not text: nginx reads PEM, not DER ({converts})")
+        except OSError as error:
+            ctx.problem(key_name, f"cannot read {path}: {error.strerror}")
+    if len(texts) != len(files):
         return
     from components.core.pem import tls_problems
 

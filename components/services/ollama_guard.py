@@ -32,6 +32,7 @@ CONFIG_PATH = "/etc/nginx/conf.d/default.conf"
 HEALTHCHECK = openresty.healthcheck(PORT, HEALTH_PATH)
 COMMAND = openresty.COMMAND
 TIMEOUT_S = 600  # a long unstreamed generation
+WIDEST_PRIVATE = {4: 8, 6: 7}  # prefix lengths of 10.0.0.0/8 and fc00::/7, the widest private networks
 
 
 class OllamaGuardSpec(ServiceSpec):
@@ -48,7 +49,8 @@ class OllamaGuardSpec(ServiceSpec):
     )
     allow: list[str] = Field(
         default_factory=list,
-        description="Addresses or networks (CIDR) allowed through: the gateway's host. Everything else gets a 403.",
+        description="Addresses or networks (CIDR) allowed through: the gateway's host, no network wider than a "
+        "private one (/8, IPv6 /7). Everything else gets a 403.",
     )
 
     @field_validator("allow")
@@ -59,8 +61,12 @@ class OllamaGuardSpec(ServiceSpec):
                 network = ipaddress.ip_network(item, strict=False)
             except ValueError:
                 raise ValueError(f"'{item}' is not an address or network (CIDR)") from None
-            if network.prefixlen == 0:
-                raise ValueError(f"'{item}' admits every address: list the gateway's host (its address or network)")
+            if network.prefixlen < WIDEST_PRIVATE[network.version]:
+                # Wider than any private network: never the gateway's host, and a few such halves admit everything.
+                raise ValueError(
+                    f"'{item}' admits more addresses than any private network: list the gateway's host (its address "
+                    "or network)"
+                )
             try:
                 ipaddress.ip_network(item, strict=True)
             except ValueError:

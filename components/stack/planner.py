@@ -153,12 +153,16 @@ class Planner:
                 f"{found.name} holds the same value as {first[1]} ({first[0]}); each credential is its own in {tier}",
             )
 
-    def listed_variables(self, service: ServiceDefinition) -> tuple[Variable, ...]:
-        """The layered variables a service asks for by name in `extra_env`."""
+    def listed_variables(self, service: ServiceDefinition, managed: tuple[Variable, ...]) -> tuple[Variable, ...]:
+        """The layered variables a service asks for by name in `extra_env`; never one its plan sets (`managed`):
+        Docker keeps the last of two, so a listed copy would replace a checked password or a managed URL."""
         found = []
+        ours = {variable.name for variable in managed}
+        key = self.deployment.spec.key(service)
         for name in self.deployment.spec.section(service).extra_env:
-            if why := self.deployment.unsupplied(name):
-                key = self.deployment.spec.key(service)
+            if name in ours:
+                self.problem(f"{key}.extra_env", f"{name} is set by the stack itself; extra_env adds other variables")
+            elif why := self.deployment.unsupplied(name):
                 self.problem(f"{key}.extra_env", f"{name} is listed, {why}", missing=True)
                 found.append(Variable(name, "", f"{key}.extra_env: {why.removeprefix('but ')}", True, True))
             else:
@@ -266,7 +270,7 @@ class Planner:
             seed_name=SEED_CONTAINERS.get(service.role) if spec.seed_container_names and not plan.rolling else None,
             memory_mb=section.memory_mb if section else None,
             monitoring=service.monitoring(spec),
-            env=plan.env + (self.listed_variables(service) if section else ()),
+            env=plan.env + (self.listed_variables(service, plan.env) if section else ()),
             waits_for=tuple(role for role in plan.waits_for if spec.deployed(role)),
             reaches=tuple(dict.fromkeys(role for role, _ in context.reached)),
             networks=tuple(section.networks) if section and service.container else (),

@@ -54,11 +54,14 @@ def seed_variable_notices(spec, layers: dict[str, Variable], read_by_catalog: se
 
 
 def seed_name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
-    """(key, problem) when another stack file of the project also carries the seed's container names on one of
-    this stack's Docker engines: the second `pulumi up` would fail on a name the first one holds."""
-    if not spec.seed_container_names or spec.kubernetes is not None:
+    """(key, problem) when another stack file of the project claims this stack's Docker names on one of its
+    engines: the seed's container names, or the same name_prefix (its containers and network) or volume prefix
+    (its data volumes, which two stacks would then share). The second `pulumi up` would fail on a name the first
+    holds, or, for a volume, quietly write into the other stack's data."""
+    if spec.kubernetes is not None:
         return []
     engines = {host.url for host in spec.hosts.values()}
+    volumes = spec.volume_prefix or spec.name_prefix
     problems = []
     for path in sorted((project_dir / "stacks").glob("Pulumi.*.yaml")):
         other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
@@ -66,17 +69,21 @@ def seed_name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str
             continue
         try:
             raw, _ = read_stack_config(project_dir, other)
-            other_spec = raw if raw.get("seed_container_names") is True and not raw.get("kubernetes") else None
-            hosts = other_spec and (other_spec.get("hosts") or {"main": {}})
+            hosts = None if raw.get("kubernetes") else raw.get("hosts") or {"main": {}}
             urls = {DockerHost.model_validate(host).url for host in hosts.values()} if hosts else set()
-        except (ConfigError, ValueError):
+        except (ConfigError, ValueError, AttributeError):
             continue  # that stack's own validate names its problems
-        if shared := sorted(engines & urls):
-            problems.append(
-                (
-                    "seed_container_names",
-                    f"stack '{other}' also carries the seed's container names on {', '.join(shared)}: "
-                    "one stack per Docker engine may",
-                )
+        if not (shared := ", ".join(sorted(engines & urls))):
+            continue
+        if spec.seed_container_names and raw.get("seed_container_names") is True:
+            message = (
+                f"stack '{other}' also carries the seed's container names on {shared}: one stack per Docker engine may"
             )
+            problems.append(("seed_container_names", message))
+        if raw.get("name_prefix") == spec.name_prefix:
+            message = f"stack '{other}' uses the same name_prefix on {shared}: its containers and network are these"
+            problems.append(("name_prefix", message))
+        elif (raw.get("volume_prefix") or raw.get("name_prefix")) == volumes:
+            message = f"stack '{other}' names its data volumes '{volumes}-...' too on {shared}: they would share data"
+            problems.append(("volume_prefix" if spec.volume_prefix else "name_prefix", message))
     return problems

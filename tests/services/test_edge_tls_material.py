@@ -9,7 +9,7 @@ import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from edge_rig import nginx_t, write_tls
 
@@ -87,12 +87,20 @@ def other_key() -> str:
     return key_pem(new_key())
 
 
+def weak_rsa_pair() -> tuple[str, str]:
+    """A matching pair, in date, whose RSA key is 1024 bits: OpenSSL's default security level refuses it."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return certificate_pem(key, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)), key_pem(key)
+
+
 # Each: (id, certificate, key) built from the good pair, the problem `validate` names, and nginx's refusal.
 REFUSED_BY_NGINX = [
     ("garbage-pem", lambda c, k: (GARBAGE, k), "edge.tls.certificate_var: EDGE_TLS_CERT holds no PEM certificate"),
     ("key-as-certificate", lambda c, k: (k, k), "edge.tls.certificate_var: EDGE_TLS_CERT holds a private key"),
     ("pair-mismatch", lambda c, k: (c, other_key()), "edge.tls.key_var: EDGE_TLS_KEY does not match the certificate"),
     ("certificate-as-key", lambda c, k: (c, c), "edge.tls.key_var: EDGE_TLS_KEY holds no PEM private key"),
+    ("rsa-1024", lambda c, k: weak_rsa_pair(), "edge.tls.key_var: EDGE_TLS_KEY is a 1024-bit RSA key: OpenSSL refuses"),
 ]
 
 
@@ -149,6 +157,18 @@ def test_host_files_on_this_machine_are_read_and_matched(good, tmp_path):
     )
     assert found == [f"edge.tls.key_file: {tmp_path / 'tls' / 'key.pem'} does not match the certificate (the first "
                      "one of the chain is the server's)"]  # fmt: skip
+
+
+def test_a_der_file_is_named_with_what_nginx_reads(good, tmp_path):
+    """A binary (DER) certificate on this machine: the file and what to do, not a decoding error."""
+    (certificate, key), _ = good
+    write_tls(tmp_path, certificate, key)
+    der = x509.load_pem_x509_certificate(certificate.encode()).public_bytes(serialization.Encoding.DER)
+    (tmp_path / "tls" / "cert.pem").write_bytes(der)
+    files = {"certificate_file": str(tmp_path / "tls" / "cert.pem"), "key_file": str(tmp_path / "tls" / "key.pem")}
+    found = problems_of(tmp_path / "p", "", "", certificate_var=None, key_var=None, **files)
+    assert found == [f"edge.tls.certificate_file: {files['certificate_file']} is not text: nginx reads PEM, not DER "
+                     "(`openssl x509` or `openssl pkey` with `-inform der` converts it)"]  # fmt: skip
 
 
 def test_bad_tls_material_is_named_where_it_was_given(tmp_path):

@@ -66,8 +66,11 @@ REFUSED = [
         {"kubernetes": {**CLUSTER, "ingress": {"host": "tz.test"}}},
         "kubernetes.ingress.tls_secret: the ingress would serve callers' keys",
     ),
-    ("allow-everything-v4", guard(["0.0.0.0/0"]), "ollama_guard.allow: '0.0.0.0/0' admits every address"),
-    ("allow-everything-v6", guard(["::/0"]), "ollama_guard.allow: '::/0' admits every address"),
+    ("allow-everything-v4", guard(["0.0.0.0/0"]), "ollama_guard.allow: '0.0.0.0/0' admits more addresses than any"),
+    ("allow-everything-v6", guard(["::/0"]), "ollama_guard.allow: '::/0' admits more addresses than any"),
+    # Two halves admit everything as surely as one whole; a half is never the gateway's host.
+    ("allow-everything-in-halves", guard(["0.0.0.0/1", "128.0.0.0/1"]), "ollama_guard.allow: '0.0.0.0/1' admits more"),
+    ("allow-a-wide-network-too", guard(["10.0.0.0/8", "0.0.0.0/1"]), "ollama_guard.allow: '0.0.0.0/1' admits more"),
     (
         "allow-host-bits",
         guard(["10.0.0.1/24"]),
@@ -75,6 +78,7 @@ REFUSED = [
     ),
 ]
 ACCEPTED = [
+    ("allow-the-widest-private-network", guard(["10.0.0.0/8", "fc00::/7"])),
     ("grafana-behind-tls", {"grafana": {"bind_address": "0.0.0.0", "tls_terminated_by": "caddy on the main host"}}),
     ("grafana-on-loopback", {"grafana": {"bind_address": "127.0.0.1"}}),
     ("ui-behind-the-edge-only",

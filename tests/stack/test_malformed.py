@@ -266,6 +266,16 @@ CASES = [
          STACK_FILE, "clickhouse.password_var", "TENSORZERO_CLICKHOUSE_PASSWORD is needed, but no env layer in env/"),
     case("extra-env-not-supplied", {"ollama": {"extra_env": ["OLLAMA_KEEP_ALIVE"]}}, {},
          STACK_FILE, "ollama.extra_env", "OLLAMA_KEEP_ALIVE is listed, but no env layer in env/"),
+    # Docker keeps the last of two: a listed copy would replace what the stack sets (a checked password, a URL).
+    case("extra-env-replaces-what-the-stack-sets", {"ollama": {"extra_env": ["OLLAMA_HOST"]}},
+         {ENV_LAYER: MINIMAL_ENV + "OLLAMA_HOST=0.0.0.0:1\n"},
+         STACK_FILE, "ollama.extra_env", "OLLAMA_HOST is set by the stack itself"),
+    case("adopted-volume-name-too-short", {"clickhouse": {"adopt_volumes": {"data": {"name": "a"}}}}, {},
+         STACK_FILE, "clickhouse.adopt_volumes.data.name", "'a' is not a valid Docker volume name (2 or more characters)"),
+    case("adopted-volume-mounted-at-root", {"ollama": {"adopt_volumes": {"models": {"name": "models", "mount": "/"}}}},
+         {}, STACK_FILE, "ollama.adopt_volumes.models.mount", "'/' is where the image's own files are"),
+    case("adopted-volume-mounted-over-etc", {"ollama": {"adopt_volumes": {"models": {"name": "models", "mount": "/etc/"}}}},
+         {}, STACK_FILE, "ollama.adopt_volumes.models.mount", "'/etc/' is where the image's own files are"),
     case("provider-key-empty", {}, {
         **catalog('[models.claude]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'),
         ENV_LAYER: "ANTHROPIC_API_KEY=\n" + MINIMAL_ENV},

@@ -78,6 +78,28 @@ def test_two_stacks_claiming_the_seeds_names_on_one_engine_are_refused(tmp_path)
     load("test", project_dir=seeded_project(tmp_path / "elsewhere", {"url": "ssh://pmoves@other-host"}))
 
 
+@pytest.mark.parametrize(
+    ("other", "key", "said"),
+    [
+        ({"name_prefix": "pmoves-test"}, "name_prefix", "uses the same name_prefix"),
+        ({"name_prefix": "pmoves-other", "volume_prefix": "pmoves-test"}, "name_prefix", "would share data"),
+    ],
+    ids=["same-name-prefix", "same-volume-names"],
+)
+def test_two_stacks_claiming_one_prefix_on_one_engine_are_refused(tmp_path, other, key, said):
+    """A dev stack given prod's name_prefix on prod's engine would take prod's names, and share its volumes."""
+    files = {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": MINIMAL_ENV}
+    project = make_project(tmp_path, minimal_config(), files, stack="test")
+    make_project(tmp_path, minimal_config(**other), {}, stack="other")
+    with pytest.raises(ConfigError) as refused:
+        load("test", project_dir=project)
+    [problem] = [p for p in refused.value.problems if p.key == key]
+    assert "stack 'other'" in problem.message and said in problem.message
+    # On another engine, no clash.
+    make_project(tmp_path, minimal_config(**other, hosts={"main": {"url": "ssh://pmoves@other-host"}}), {}, "other")
+    load("test", project_dir=project)
+
+
 def test_prods_placeholder_address_is_told_where_this_machine_does_not_hold_it(deployments):
     """prod's edge.bind_address is the operator's to set: validate on the host says when the host lacks it."""
     [told] = [n for n in deployments["prod"].notices if "edge.bind_address: 100.101.0.1" in n]
