@@ -1,5 +1,6 @@
 """Env-file layering as PMOVES's compose files do it: later layers win, every value keeps its source."""
 
+import hashlib
 import io
 import math
 import re
@@ -26,6 +27,7 @@ _CREDENTIAL_VALUE = re.compile(
 GENERATED_MIN_LENGTH = 20
 GENERATED_MIN_BITS_PER_CHARACTER = 3.5  # 20+ hex digits at random: ~3.7-4; words and durations stay well below
 MASK = "[secret]"
+PLACEHOLDER_PREFIX = "offline-placeholder-"
 MISSING = "[missing]"
 
 
@@ -98,3 +100,14 @@ def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str,
     if problems:
         raise ConfigError(problems)
     return variables
+
+
+def placeholder(name: str) -> str:
+    """The obvious stand-in for a credential nobody supplies offline (`diff`, `plan` without secrets): it names
+    the variable, and is as long and varied as a strong key (a digest of the name), so a plan beyond dev passes
+    the strength rules the real value meets. Never deployed: Pulumi decrypts the real one."""
+    return f"{PLACEHOLDER_PREFIX}{name}-{hashlib.sha256(name.encode()).hexdigest()[:32]}"
+
+
+def is_placeholder(value: str) -> bool:
+    return value.startswith(PLACEHOLDER_PREFIX)

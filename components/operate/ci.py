@@ -17,13 +17,14 @@ from typing import Optional
 
 from dotenv import dotenv_values, set_key
 
+from components.core.envfiles import placeholder
 from components.core.errors import ConfigError, Problem
 from components.model.settings import Tier
 from components.operate.dataloss import Loss, losses
 from components.operate.diff import Change, diff
 from components.stack import stackconfig
 from components.stack.guards import KEY
-from components.stack.loader import PLACEHOLDER, PROJECT_DIR, stack_file, stacks
+from components.stack.loader import PROJECT_DIR, stack_file, stacks
 
 TEMPLATE_SUFFIX = ".example"
 CI_LAYER = ".env.local"
@@ -69,7 +70,7 @@ def placeholder_env_dir(stack: str, project_dir: Path, target: Path) -> Path:
     local.touch()
     for name, value in template_variables(stack, project_dir).items():
         if not value:
-            set_key(local, name, PLACEHOLDER.format(name=name), quote_mode="never")
+            set_key(local, name, placeholder(name), quote_mode="never")
     return target
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional, Union
 
 from pydantic import Field, model_validator
 
-from components.core.envfiles import Variable
+from components.core.envfiles import Variable, is_placeholder
 from components.core.plans import HostPath, Secret, SecretFile
 from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
 
@@ -198,7 +198,9 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
             HostPath(tls.key_file, TLS_KEY, "edge.tls.key_file", TLS_ON_CLUSTER),
         )
     certificate, key = ctx.credential("edge.tls.certificate_var"), ctx.credential("edge.tls.key_var")
-    if certificate.value and key.value:
+    # An offline placeholder (`diff`, a plan without secrets) is no PEM to parse: the real pair is checked where
+    # it is supplied.
+    if certificate.value and key.value and not (is_placeholder(certificate.value) or is_placeholder(key.value)):
         from components.core.pem import tls_problems  # cryptography: only for a stack that has a TLS pair
 
         for key_name, variable, problem in zip(

@@ -29,7 +29,6 @@ from components.stack.rules import host_problems, placement_problems, unbindable
 from components.stack.seed import seed_name_claims, seed_variable_notices
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
-    PLACEHOLDER,
     SECRETS_KEY,
     known_stack,
     plain_secrets,

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from components.core.envfiles import Variable
+from components.core.envfiles import Variable, placeholder
 from components.core.errors import ConfigError, Problem, did_you_mean, read_text
 from components.core.names import PROJECT, stack_file
 from components.model.environment import GONE
@@ -22,7 +22,6 @@ from components.model.settings import Tier
 
 SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
-PLACEHOLDER = "offline-placeholder-{name}"
 # How a `secure:` value read offline marks its source: what tells it from a plain one (plain_secrets).
 OFFLINE_MARK = " (offline"
 PULUMI_NAMESPACE = "pulumi"  # Pulumi's own stack settings (`pulumi:disable-default-providers`, ...)
@@ -136,7 +135,7 @@ def _offline_secret(file: str, name: str, value: Any) -> Variable:
         override = os.environ.get(OFFLINE_SECRET_PREFIX + name)
         if override is not None:
             return Variable(name, override, f"{source}{OFFLINE_MARK}: ${OFFLINE_SECRET_PREFIX}{name})", True)
-        return Variable(name, PLACEHOLDER.format(name=name), f"{source}{OFFLINE_MARK} placeholder)", True)
+        return Variable(name, placeholder(name), f"{source}{OFFLINE_MARK} placeholder)", True)
     return Variable(name, str(value), source, True)
 
 

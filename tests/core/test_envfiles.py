@@ -86,7 +86,7 @@ def test_encrypted_stack_secrets_use_the_documented_variable_offline(tmp_path, m
     layer = "OTHER=1\n" + GRAFANA_CREDENTIALS_ENV + UI_LOGIN_ENV
     project = make_project(tmp_path, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": layer})
     placeholder = load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD")
-    assert placeholder.value == "offline-placeholder-TENSORZERO_CLICKHOUSE_PASSWORD"
+    assert placeholder.value.startswith("offline-placeholder-TENSORZERO_CLICKHOUSE_PASSWORD-")
     monkeypatch.setenv("PMOVES_SECRET_TENSORZERO_CLICKHOUSE_PASSWORD", "given")
     assert load("test", project_dir=project).variable("TENSORZERO_CLICKHOUSE_PASSWORD").value == "given"
 
@@ -118,3 +118,15 @@ def test_a_referenced_key_nobody_supplies_fails_naming_model_provider_and_variab
 def test_a_value_that_looks_generated_is_told_by_its_value_alone(value, generated):
     """What `extra_env` masks whatever the variable is called (stack/planner.py)."""
     assert looks_generated(value) is generated
+
+
+def test_a_placeholder_meets_the_strength_rules_it_stands_in_for():
+    """`diff` plans both sides beyond dev with placeholders: a short variable name (ARCHON_KEY) must not make its
+    placeholder a refused key, and two names never share one (each credential is its own)."""
+    from components.core.envfiles import is_placeholder, placeholder
+    from components.model.settings import key_weakness, password_weakness
+
+    for name in ("A", "ARCHON_KEY", "TENSORZERO_CLICKHOUSE_PASSWORD"):
+        assert key_weakness(placeholder(name)) is None and password_weakness(placeholder(name)) is None, name
+        assert is_placeholder(placeholder(name)) and name in placeholder(name)
+    assert placeholder("A") != placeholder("B")
