@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from components.catalog.format import ModelEntry, ProviderEntry
 from components.core import types
 from components.core.types import (
+    ContainerPath,
     DnsName,
     DockerHostURL,
     DockerName,
@@ -32,6 +33,7 @@ from components.core.types import (
     ProjectPath,
     StrictModel,
     UpstreamModelName,
+    VolumeName,
     image_tag,
 )
 from components.stack.registry import Environment
@@ -53,6 +55,12 @@ CASES = [
     (DockerName, "pmoves-dev", True),
     (DockerName, "-pmoves", False),
     (DockerName, "pmoves dev", False),
+    (DockerName, "t", True),  # a prefix: more follows it
+    (VolumeName, "ab", True),
+    (VolumeName, "a", False),  # Docker: "volume name is too short"
+    (ContainerPath, "/root/.ollama/models", True),
+    (ContainerPath, "/", False),  # Docker: "destination can't be '/'"
+    (ContainerPath, "/etc/", False),
     (EnvName, "OPENAI_API_KEY", True),
     (EnvName, "1KEY", False),
     (EnvName, "OPENAI-API-KEY", False),
@@ -149,6 +157,7 @@ ACCEPTED = {
     "Line": "ops on call: restore tested 2026-11-30",
     "ImageRef": "tensorzero/gateway:2026.6.0",
     "DockerName": "pmoves-test",
+    "VolumeName": "tensorzero-clickhouse-data",
     "EnvName": "OPENAI_API_KEY",
     "Identifier": "local_chat",
     "HostAddress": "jetson-ollama",

@@ -90,7 +90,7 @@ def test_a_models_volume_keeps_its_own_mount_unless_told(tmp_path):
     ("sections", "key", "message"),
     [
         (
-            {"clickhouse": {"adopt_volumes": {"logs": {"name": "x"}}}},
+            {"clickhouse": {"adopt_volumes": {"logs": {"name": "old-logs"}}}},
             "clickhouse.adopt_volumes.logs",
             "clickhouse has no volume 'logs' (its volumes: backups, data)",
         ),
