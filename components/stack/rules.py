@@ -3,6 +3,7 @@
 import errno
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 from components.core.names import DOCKER_RESERVED_NETWORKS
 from components.core.types import image_tag, is_ip_address
@@ -87,6 +88,17 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                 f"set it true (TLS: ports 8443 and 9440) in {spec.tier.value}",
             )
         )
+    for name, host in spec.hosts.items() if on_docker else ():
+        engine = urlsplit(host.url)
+        if engine.scheme == "tcp" and not is_loopback(engine.hostname or ""):
+            # The provider has no TLS for tcp://: whoever reaches the port runs any container as root there.
+            problems.append(
+                (
+                    f"hosts.{name}.url",
+                    f"{host.url} is Docker's API without TLS or login beyond loopback, refused in {spec.tier.value}: "
+                    f"use ssh://[user@]{engine.hostname} (the engine's socket over SSH)",
+                )
+            )
     ingress = spec.kubernetes.ingress if spec.kubernetes is not None else None
     if ingress is not None and not ingress.tls_secret:
         problems.append(

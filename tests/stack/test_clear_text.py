@@ -71,6 +71,8 @@ REFUSED = [
     # Two halves admit everything as surely as one whole; a half is never the gateway's host.
     ("allow-everything-in-halves", guard(["0.0.0.0/1", "128.0.0.0/1"]), "ollama_guard.allow: '0.0.0.0/1' admits more"),
     ("allow-a-wide-network-too", guard(["10.0.0.0/8", "0.0.0.0/1"]), "ollama_guard.allow: '0.0.0.0/1' admits more"),
+    # The provider speaks tcp:// without TLS: whoever reaches that port runs any container as root there.
+    ("docker-api-in-clear", {"hosts": {"main": {"url": "tcp://10.0.0.7:2375"}}}, "hosts.main.url: tcp://10.0.0.7:2375"),
     (
         "allow-host-bits",
         guard(["10.0.0.1/24"]),
@@ -78,6 +80,8 @@ REFUSED = [
     ),
 ]
 ACCEPTED = [
+    ("docker-api-over-ssh", {"hosts": {"main": {"url": "ssh://pmoves@10.0.0.7"}}}),
+    ("docker-api-on-loopback", {"hosts": {"main": {"url": "tcp://127.0.0.1:2375"}}}),
     ("allow-the-widest-private-network", guard(["10.0.0.0/8", "fc00::/7"])),
     ("grafana-behind-tls", {"grafana": {"bind_address": "0.0.0.0", "tls_terminated_by": "caddy on the main host"}}),
     ("grafana-on-loopback", {"grafana": {"bind_address": "127.0.0.1"}}),
