@@ -26,7 +26,7 @@ from components.stack.deployment import Deployment
 from components.stack.guards import confirmation_problems
 from components.stack.registry import Registry
 from components.stack.rules import host_problems, placement_problems, unbindable_notices
-from components.stack.seed import seed_name_claims, seed_variable_notices
+from components.stack.seed import name_claims, seed_variable_notices
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
     SECRETS_KEY,
@@ -99,7 +99,7 @@ def load(
         problems += problems_from_validation(error, file, "", registry.environment)
     if spec is not None:
         found = placement_problems(spec) + confirmation_problems(spec) + upgrade_problems(spec, project_dir)
-        found += seed_name_claims(project_dir, stack, spec)
+        found += name_claims(project_dir, stack, spec)
         problems += [Problem(file, key, message) for key, message in found]
         if read_config is None:  # the committed file itself; under the Pulumi CLI every secret is decrypted
             problems += plain_secrets(file, spec, secrets)

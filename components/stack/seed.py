@@ -3,7 +3,8 @@
 The seed's variables an operator carries over from PMOVES's compose env files, and where the stack takes
 each one's value from instead. One set in an env layer that nothing of the stack reads is told at validate,
 never silently ignored: the stack would otherwise run with a value the operator did not set. The seed's
-container names (`seed_container_names`) are carried by one stack per Docker engine only.
+container names (`seed_container_names`), like any stack's name_prefix and data-volume names, are claimed by one
+stack per Docker engine only (`name_claims`).
 """
 
 from pathlib import Path
@@ -53,7 +54,7 @@ def seed_variable_notices(spec, layers: dict[str, Variable], read_by_catalog: se
     ]
 
 
-def seed_name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
+def name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
     """(key, problem) when another stack file of the project claims this stack's Docker names on one of its
     engines: the seed's container names, or the same name_prefix (its containers and network) or volume prefix
     (its data volumes, which two stacks would then share). The second `pulumi up` would fail on a name the first
