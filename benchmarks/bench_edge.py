@@ -111,6 +111,10 @@ PLAIN_HOP = """upstream tensorzero {{
     }}"""
 
 
+def plain_hop_conf(prefix: Path, upstream: int, port: int) -> str:
+    return NGINX_MAIN.format(prefix=prefix, body=PLAIN_HOP.format(upstream=upstream, port=port))
+
+
 @contextmanager
 def nginx(root: Path, body: str):
     root.mkdir()
@@ -357,7 +361,13 @@ def main() -> int:
         measured = {label: {name: rounds.figure(label, name) for name in rounds.values[label][0]} for label in paths}
         instructions = (
             edge_instructions.measure(
-                deployment, tensorzero, root, free_port, {"direct": DIRECT_BODY, "edge": EDGE_BODY}, key
+                deployment,
+                tensorzero,
+                root,
+                free_port,
+                {"direct": DIRECT_BODY, "edge": EDGE_BODY},
+                key,
+                lambda prefix, port: plain_hop_conf(prefix, tensorzero.port, port),
             )
             if edge_instructions.available()
             else {}

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -23,31 +24,6 @@ from edge_rig import NGINX, container_env, global_directives, local_layout, plac
 from components.services import edge as edge_service
 
 N1, N2 = 100, 600
-HEALTH = "/bench-health"
-PLAIN = """worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix}/body;
-    proxy_temp_path {prefix}/proxy;
-    keepalive_requests 1000000;
-    upstream tensorzero {{
-        server {upstream};
-        keepalive 64;
-    }}
-    server {{
-        listen 127.0.0.1:{port};
-        location = {health} {{ return 200; }}
-        location / {{
-            proxy_pass http://tensorzero;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }}
-    }}
-}}
-"""
 # The edge's API server, each part switched off: (label, text in default.conf, its replacement).
 SWITCHED_OFF = (
     ("access log off", "access_log logs/access.log pmoves_edge;", "access_log off;"),
@@ -93,26 +69,23 @@ def _per_request(argv: list[str], env: dict, url: str, health: str, body: bytes,
     return (second - first) / (N2 - N1)
 
 
-def measure(deployment, upstream, root: Path, port, bodies: dict, key: dict) -> dict[str, float]:
+def measure(
+    deployment, upstream, root: Path, port, bodies: dict, key: dict, plain_hop: Callable[[Path, int], str]
+) -> dict[str, float]:
     """Instructions per request: the plain hop, the edge, the edge with a full name, and each part switched off.
-    `bodies` holds "direct" (TensorZero's full name) and "edge" (the seed's bare name)."""
+    `bodies` holds "direct" (TensorZero's full name) and "edge" (the seed's bare name); `plain_hop(prefix, port)`
+    is the timed benchmark's own plain hop's nginx.conf, so both tables measure the same hop."""
     results = {}
     plain_root = root / "callgrind-plain"
     plain_root.mkdir()
     plain_port = port()
     conf = plain_root / "nginx.conf"
-    conf.write_text(
-        PLAIN.format(prefix=plain_root, upstream=f"{upstream.host}:{upstream.port}", port=plain_port, health=HEALTH)
-    )
+    conf.write_text(plain_hop(plain_root, plain_port))
     plain_argv = [NGINX, "-p", f"{plain_root}/", "-c", str(conf), "-g", "daemon off; master_process off;"]
-    base = f"http://127.0.0.1:{plain_port}"
+    chat = f"http://127.0.0.1:{plain_port}/openai/v1/chat/completions"
+    # Ready once it answers anything (the hop has no health route of its own); N1's and N2's runs ask alike.
     results["plain nginx hop (keep-alive pool)"] = _per_request(
-        plain_argv,
-        {"PATH": os.environ["PATH"]},
-        f"{base}/openai/v1/chat/completions",
-        base + HEALTH,
-        bodies["direct"],
-        {},
+        plain_argv, {"PATH": os.environ["PATH"]}, chat, chat, bodies["direct"], {}
     )
     variants = (("edge", None, "edge"), ("edge, full name (no rename)", None, "direct"))
     variants += tuple((f"edge, {label}", (old, new), "edge") for label, old, new in SWITCHED_OFF)
