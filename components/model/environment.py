@@ -168,6 +168,11 @@ class EnvironmentBase(StrictModel):
         return self.volume_prefix or self.name_prefix
 
     @property
+    def data_volume_prefix_key(self) -> str:
+        """The stack-file key `data_volume_prefix` comes from: what a message about the volumes' names blames."""
+        return "volume_prefix" if self.volume_prefix else "name_prefix"
+
+    @property
     def network_name(self) -> str:
         """The Docker network the stack creates on each of its hosts."""
         return f"{self.name_prefix}-tensorzero"

@@ -114,6 +114,11 @@ class DockerHost(StrictModel):
         "the stack never creates or deletes them.",
     )
 
+    @property
+    def on_this_machine(self) -> bool:
+        """Whether its engine is this machine's (a unix socket): its host paths and addresses are this machine's."""
+        return self.url.startswith("unix://")
+
     @field_validator("networks")
     @classmethod
     def _no_reserved_network(cls, networks: list[str]) -> list[str]:

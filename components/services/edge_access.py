@@ -201,16 +201,9 @@ def tls_files(ctx: Context) -> tuple[tuple[SecretFile, ...], tuple[HostPath, ...
     # An offline placeholder (`diff`, a plan without secrets) is no PEM to parse: the real pair is checked where
     # it is supplied.
     if certificate.value and key.value and not (is_placeholder(certificate.value) or is_placeholder(key.value)):
-        from components.core.pem import tls_problems  # cryptography: only for a stack that has a TLS pair
-
-        for key_name, variable, problem in zip(
-            ("edge.tls.certificate_var", "edge.tls.key_var"),
-            (certificate, key),
-            tls_problems(certificate.value, key.value),
-            strict=True,
-        ):
-            if problem:  # named where the value was given: its env layer's line, or the stack secret
-                ctx.problem(key_name, f"{variable.name} {problem}", file=variable.source)
+        # Named where each value was given: its env layer's line, or the stack secret.
+        named = [("edge.tls.certificate_var", certificate), ("edge.tls.key_var", key)]
+        _report_tls(ctx, [(name, v.name, v.source) for name, v in named], certificate.value, key.value)
     return (SecretFile(TLS_CERTIFICATE, certificate), SecretFile(TLS_KEY, key)), ()
 
 
@@ -219,7 +212,7 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
     on another host they are the operator's to check, and `pulumi up` stops on a missing one."""
     host = ctx.spec.hosts.get(ctx.placement.host)
     files = (Path(tls.certificate_file), Path(tls.key_file))
-    if host is None or not host.url.startswith("unix://"):
+    if host is None or not host.on_this_machine:
         return
     keys = ("edge.tls.certificate_file", "edge.tls.key_file")
     for key_name, path in zip(keys, files, strict=True):
@@ -242,11 +235,16 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
             ctx.problem(key_name, f"cannot read {path}: {error.strerror}")
     if len(texts) != len(files):
         return
-    from components.core.pem import tls_problems
+    _report_tls(ctx, [(name, str(path), None) for name, path in zip(keys, files, strict=True)], *texts)
 
-    for key_name, path, problem in zip(keys, files, tls_problems(*texts), strict=True):
+
+def _report_tls(ctx: Context, named: list[tuple[str, str, Optional[str]]], certificate: str, key: str) -> None:
+    """Each of the pair's problems (as nginx would meet them) under (spec key, what holds it, file named)."""
+    from components.core.pem import tls_problems  # cryptography: only for a stack that has a TLS pair
+
+    for (key_name, holder, file), problem in zip(named, tls_problems(certificate, key), strict=True):
         if problem:
-            ctx.problem(key_name, f"{path} {problem}")
+            ctx.problem(key_name, f"{holder} {problem}", file=file)
 
 
 def authentication(deployment: ResolvedStack) -> Optional[str]:

@@ -203,7 +203,7 @@ class Planner:
                     self.problem(self._adopted[name], f"'{name}' is the {plan.role}'s own volume in this stack")
                 elif not volume.adopted and name in COMPOSE_VOLUMES:
                     # Silently reusing it would mount PMOVES's data as if new, and `destroy` could delete it.
-                    key = "volume_prefix" if spec.volume_prefix else "name_prefix"
+                    key = spec.data_volume_prefix_key
                     self.problem(
                         key,
                         f"'{prefix}' names the {plan.role}'s volume '{name}', the volume PMOVES's compose keeps its "

@@ -184,7 +184,7 @@ def unbindable_notices(spec: EnvironmentBase, file: str) -> list[str]:
     for service in spec.deployed_services:
         placement = spec.placement(service)
         host = spec.hosts.get(placement.host)
-        if host is None or not host.url.startswith("unix://"):
+        if host is None or not host.on_this_machine:
             continue
         own = service.spec and getattr(spec.section(service), "bind_address", None) is not None
         key = f"{spec.key(service)}.bind_address" if own else f"hosts.{placement.host}.bind_address"

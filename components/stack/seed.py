@@ -62,7 +62,7 @@ def name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
     if spec.kubernetes is not None:
         return []
     engines = {host.url for host in spec.hosts.values()}
-    volumes = spec.volume_prefix or spec.name_prefix
+    volumes = spec.data_volume_prefix
     problems = []
     for path in sorted((project_dir / "stacks").glob("Pulumi.*.yaml")):
         other = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
@@ -86,5 +86,5 @@ def name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
             problems.append(("name_prefix", message))
         elif (raw.get("volume_prefix") or raw.get("name_prefix")) == volumes:
             message = f"stack '{other}' names its data volumes '{volumes}-...' too on {shared}: they would share data"
-            problems.append(("volume_prefix" if spec.volume_prefix else "name_prefix", message))
+            problems.append((spec.data_volume_prefix_key, message))
     return problems
