@@ -14,7 +14,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+BROKEN_DIGESTS = ("md5", "sha1")  # a leaf signed with one is refused by clients, though nginx starts
 MIN_RSA_BITS = 2048  # OpenSSL's default security level (2) refuses shorter RSA keys at nginx's start
+
+
+def _signature_digest(certificate: x509.Certificate) -> Optional[str]:
+    try:
+        algorithm = certificate.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        return None
+    return algorithm.name if algorithm else None  # Ed25519 and Ed448 sign without a separate digest
 
 
 def _certificates(text: str) -> tuple[list[x509.Certificate], Optional[str]]:
@@ -48,6 +57,8 @@ def tls_problems(
             certificate_problem = f"expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
         elif leaf.not_valid_before_utc > now:
             certificate_problem = f"is not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+        elif (digest := _signature_digest(leaf)) in BROKEN_DIGESTS:
+            certificate_problem = f"is signed with {digest.upper()}, which browsers and TLS libraries refuse"
         elif key_problem is None and leaf.public_key().public_bytes(*_SPKI) != private_key.public_key().public_bytes(
             *_SPKI
         ):

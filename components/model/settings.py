@@ -5,6 +5,9 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 """
 
 import datetime
+import errno
+import ipaddress
+import socket
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -85,6 +88,19 @@ LOOPBACK = "127.0.0.1"
 CLUSTER = "cluster"  # the one "host" of a stack on Kubernetes
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DOCKER_DNS = "127.0.0.11"  # Docker's embedded resolver on user-defined networks
+
+
+def can_bind(address: str) -> bool:
+    """Whether this machine holds `address` (a socket can bind it); loopback and "every address" always."""
+    parsed = ipaddress.ip_address(address)
+    if parsed.is_loopback or parsed.is_unspecified:
+        return True
+    with socket.socket(socket.AF_INET6 if parsed.version == 6 else socket.AF_INET) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError as error:
+            return error.errno != errno.EADDRNOTAVAIL  # anything else is not this check's to judge
+    return True
 
 
 class Tier(str, Enum):

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 from components.core.envfiles import Variable, is_placeholder
 from components.core.plans import HostPath, Secret, SecretFile
 from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
+from components.model.settings import can_bind
 
 if TYPE_CHECKING:
     from components.model.context import Context
@@ -214,14 +215,24 @@ def _check_local_files(ctx: Context, tls: EdgeTls) -> None:
     files = (Path(tls.certificate_file), Path(tls.key_file))
     if host is None or not host.on_this_machine:
         return
+    # The edge's host is a machine holding the addresses it publishes on. Elsewhere on a local engine (a CI
+    # runner validating prod) the stack file's paths are that host's, so a missing one is told, not refused.
+    foreign = sorted({port.ip for port in ctx.placement.ports if not can_bind(port.ip)})
     keys = ("edge.tls.certificate_file", "edge.tls.key_file")
     for key_name, path in zip(keys, files, strict=True):
         if path.is_dir():
             ctx.problem(key_name, f"{path} is a directory, not a PEM file (Docker would mount it as one)")
+        elif not path.is_file() and foreign:
+            ctx.notice(
+                f"{key_name}: {path} does not exist here, and this machine is not the edge's host (it does not "
+                f"hold {', '.join(foreign)}): checked where the edge is published"
+            )
         elif not path.is_file():
-            # A notice, not a refusal: the stack file names its host's paths, and a CI runner's local engine
-            # is not that host (the committed prod stack's /etc/pmoves/tls/ is absent there).
-            ctx.notice(f"{key_name}: {path} does not exist here; `pulumi up` on this engine would fail to mount it")
+            ctx.problem(
+                key_name,
+                f"{path} does not exist{' (a symlink to nothing)' if path.is_symlink() else ''}: Docker would "
+                "mount an empty directory there and nginx could not start",
+            )
     if not all(path.is_file() for path in files):
         return
     texts = []

@@ -1,14 +1,12 @@
 """The rules that hold across services, each a list of (stack-file key, problem): read by the loader."""
 
-import errno
 import ipaddress
-import socket
 from urllib.parse import urlsplit
 
 from components.core.names import DOCKER_RESERVED_NETWORKS
 from components.core.types import image_tag, is_ip_address
 from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
-from components.model.settings import Tier
+from components.model.settings import Tier, can_bind
 
 
 def host_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
@@ -159,19 +157,6 @@ def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -
                 )
             )
     return problems
-
-
-def can_bind(address: str) -> bool:
-    """Whether this machine holds `address` (a socket can bind it); loopback and "every address" always."""
-    parsed = ipaddress.ip_address(address)
-    if parsed.is_loopback or parsed.is_unspecified:
-        return True
-    with socket.socket(socket.AF_INET6 if parsed.version == 6 else socket.AF_INET) as probe:
-        try:
-            probe.bind((address, 0))
-        except OSError as error:
-            return error.errno != errno.EADDRNOTAVAIL  # anything else is not this check's to judge
-    return True
 
 
 def unbindable_notices(spec: EnvironmentBase, file: str) -> list[str]:

@@ -4,6 +4,10 @@
 """
 
 import datetime
+import subprocess
+import tempfile
+from functools import partial
+from pathlib import Path
 
 import pytest
 from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
@@ -94,6 +98,21 @@ def weak_rsa_pair() -> tuple[str, str]:
     return certificate_pem(key, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)), key_pem(key)
 
 
+def sha1_signed_pair() -> tuple[str, str]:
+    """A leaf in date that its CA signed with SHA-1 (by openssl: cryptography will not sign with SHA-1), then the
+    CA in the chain, and the leaf's key."""
+    with tempfile.TemporaryDirectory() as scratch:
+        openssl = partial(subprocess.run, check=True, capture_output=True, cwd=scratch)
+        ec_key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        openssl(["openssl", "req", "-x509", *ec_key, "-days", "2", "-subj", "/CN=authority", "-keyout", "ca.key",
+                 "-out", "ca.pem"])  # fmt: skip
+        openssl(["openssl", "req", *ec_key, "-subj", "/CN=localhost", "-keyout", "leaf.key", "-out", "leaf.csr"])
+        openssl(["openssl", "x509", "-req", "-sha1", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-out", "leaf.pem"])  # fmt: skip
+        folder = Path(scratch)
+        return (folder / "leaf.pem").read_text() + (folder / "ca.pem").read_text(), (folder / "leaf.key").read_text()
+
+
 # Each: (id, certificate, key) built from the good pair, the problem `validate` names, and nginx's refusal.
 REFUSED_BY_NGINX = [
     ("garbage-pem", lambda c, k: (GARBAGE, k), "edge.tls.certificate_var: EDGE_TLS_CERT holds no PEM certificate"),
@@ -101,6 +120,7 @@ REFUSED_BY_NGINX = [
     ("pair-mismatch", lambda c, k: (c, other_key()), "edge.tls.key_var: EDGE_TLS_KEY does not match the certificate"),
     ("certificate-as-key", lambda c, k: (c, c), "edge.tls.key_var: EDGE_TLS_KEY holds no PEM private key"),
     ("rsa-1024", lambda c, k: weak_rsa_pair(), "edge.tls.key_var: EDGE_TLS_KEY is a 1024-bit RSA key: OpenSSL refuses"),
+    ("sha1-signed", lambda c, k: sha1_signed_pair(), "edge.tls.certificate_var: EDGE_TLS_CERT is signed with SHA1"),
 ]
 
 

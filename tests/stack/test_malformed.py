@@ -545,8 +545,25 @@ def test_tls_files_that_are_directories_are_refused_with_their_paths(tmp_path):
     ]
 
 
-def test_missing_tls_files_on_the_local_engine_are_named_in_a_notice(tmp_path):
+def test_missing_tls_files_on_the_edge_s_host_are_refused(tmp_path):
+    """This machine publishes the edge (loopback), so Docker would mount nothing where nginx reads its pair."""
+    (tmp_path / "gone.pem").symlink_to(tmp_path / "nowhere.pem")
+    tls = {"enabled": True, "certificate_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "gone.pem")}
+    assert invalid_lines(validate(build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {}))) == [
+        f"  {STACK_FILE}: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist: Docker would mount an "
+        "empty directory there and nginx could not start",
+        f"  {STACK_FILE}: edge.tls.key_file: {tmp_path / 'gone.pem'} does not exist (a symlink to nothing): Docker "
+        "would mount an empty directory there and nginx could not start",
+    ]
+
+
+def test_missing_tls_files_elsewhere_than_the_edge_s_host_are_named_in_a_notice(tmp_path):
+    """A CI runner validating prod: its engine is local, but the edge's address (TEST-NET-1) is another machine's."""
     tls = {"enabled": True, "certificate_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")}
-    result = validate(build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {}))
+    config = minimal_config(edge={"tls": tls, "bind_address": "192.0.2.1", "keys": {"a": "KEY_A"}})
+    result = validate(build_project(tmp_path / "project", config, {ENV_LAYER: MINIMAL_ENV + f"KEY_A={'5e' * 32}\n"}))
     assert result.returncode == 0, result.stderr
-    assert f"notice: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist here" in result.stdout
+    assert (
+        f"notice: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist here, and this machine is not the "
+        "edge's host (it does not hold 192.0.2.1): checked where the edge is published" in result.stdout
+    )

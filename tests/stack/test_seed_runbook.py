@@ -21,6 +21,7 @@ from conftest import (
 from components.core.errors import ConfigError
 from components.core.names import SEED_CONTAINERS
 from components.core.plans import Endpoint
+from components.model.settings import can_bind
 from components.operate.plan import plan
 from components.services import clickhouse, edge
 from components.services.clickhouse import SERVICE as CLICKHOUSE
@@ -28,7 +29,6 @@ from components.services.edge import GATEWAY_BEHIND_EDGE_ALIAS
 from components.services.edge import SERVICE as EDGE
 from components.services.gateway import SERVICE as GATEWAY
 from components.stack.loader import load
-from components.stack.rules import can_bind
 
 
 def test_prod_publishes_the_seeds_urls_on_loopback_and_only_https_beyond(deployments):
