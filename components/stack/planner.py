@@ -11,6 +11,7 @@ from dataclasses import replace
 from functools import reduce
 from typing import Optional
 
+from components.catalog.translation import KeyUse
 from components.core.envfiles import Variable, looks_generated
 from components.core.errors import ConfigError, Problem
 from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
@@ -152,6 +153,28 @@ class Planner:
                 key,
                 f"{found.name} holds the same value as {first[1]} ({first[0]}); each credential is its own in {tier}",
             )
+
+    def check_provider_keys(self) -> None:
+        """Once every credential is checked (beyond dev): none is a provider key of the catalog, by variable or value,
+        or a caller of the edge would hold the provider's key. Providers may share one key with each other (several
+        OpenAI-compatible providers behind one proxy take the proxy's key): only the stack's own credentials count."""
+        deployment = self.deployment
+        tier = deployment.spec.tier.value
+        first_uses: dict[str, KeyUse] = {}  # one line a variable, naming the first model that needs it
+        for use in deployment.translation.key_uses:
+            first_uses.setdefault(use.variable, use)
+        for use in first_uses.values():
+            if deployment.unsupplied(use.variable):
+                continue  # its absence is reported by the gateway's plan
+            value = deployment.variable(use.variable).value
+            for held, (key, name) in self._credentials.items():
+                if name == use.variable or held == value:
+                    same = "is" if name == use.variable else f"holds the same value as {use.variable}, which is"
+                    self.problem(
+                        key,
+                        f"{name} {same} the key of provider '{use.provider}' ({use.table_key}); each credential "
+                        f"is its own in {tier}",
+                    )
 
     def listed_variables(self, service: ServiceDefinition, managed: tuple[Variable, ...]) -> tuple[Variable, ...]:
         """The layered variables a service asks for by name in `extra_env`; never one its plan sets (`managed`):
@@ -325,6 +348,7 @@ def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tu
     for service in deployed:
         planner.plan_of(service)
     exposure_problems(planner)
+    planner.check_provider_keys()
     planner.check_adoptions()
     planner.check_container_names()
     planner.check_mount_points()

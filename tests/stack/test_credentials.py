@@ -1,0 +1,94 @@
+"""No weak or reused credential beyond dev, as the real CLI reports it: each row is a stack `validate` refused
+after the adversarial pass found it accepted, with the exact line (file, key, what is wrong) and no secret echoed;
+the controls beside them are stacks that must stay valid."""
+
+import pytest
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, minimal_config
+from test_malformed import CATALOG, ENV_LAYER, PROD_READY, STACK_FILE, STRONG_ENV, build_project, validate
+
+KEY = "5f3e9b21c4d8a6f07e3bc915d2a40a7d5f3e9b21c4d8a6f07e3bc915d2a40a7d"  # an `openssl rand -hex 32` value
+OTHER_KEY = "9c04e7a1d2b83f56e0a4c7d91b2f68e35a0d7c4e9b18f2a6c3e05d7b94a1f8c2"
+PROD_ENV = STRONG_ENV + "TENSORZERO_UI_PASSWORD=u-0123456789abcdef\n"
+EDGE_KEY = {"edge": {"keys": {"pmoves": "TENSORZERO_API_KEY"}}}
+# Two hosted providers whose keys are read from two variables, and a third OpenAI-compatible one sharing OpenAI's.
+PROVIDERS = (
+    '[providers.proxy]\ntype = "openai"\nbase_url = "https://llm-proxy.example.com/v1"\napi_key = "env::PROXY_KEY"\n'
+    '[models.gpt]\nprovider = "openai"\nmodel = "gpt-4o"\n'
+    '[models.claude]\nprovider = "anthropic"\nmodel = "claude-sonnet-4"\n'
+    '[models.proxied]\nprovider = "proxy"\nmodel = "m"\n'
+)
+PROVIDER_KEYS = (
+    f"OPENAI_API_KEY=sk-proj-{KEY[:40]}\nANTHROPIC_API_KEY=sk-ant-{OTHER_KEY[:40]}\nPROXY_KEY=p-{KEY[8:48]}\n"
+)
+
+
+def prod(env: str = "", catalog: str = PROVIDERS, **config):
+    """A prod stack that is valid with `env` empty: strong, distinct credentials and the providers' keys."""
+    files = {ENV_LAYER: PROD_ENV + PROVIDER_KEYS + env, CATALOG: MINIMAL_CATALOG + catalog}
+    return {"tier": "prod", **PROD_READY, **config}, files
+
+
+def row(case_id, stack, file, key, message):
+    return pytest.param(*stack, file, key, message, id=case_id)
+
+
+# fmt: off
+REFUSED = [
+    # 1. A credential equal to a provider key of the catalog, by value or by variable.
+    row("edge-key-equal-to-openai-key", prod(f"TENSORZERO_API_KEY=sk-proj-{KEY[:40]}\n", **EDGE_KEY),
+        STACK_FILE, "edge.keys.pmoves", "TENSORZERO_API_KEY holds the same value as OPENAI_API_KEY, which is the key "
+        "of provider 'openai' (models.gpt); each credential is its own in prod"),
+    row("edge-key-is-the-anthropic-variable", prod(edge={"keys": {"pmoves": "ANTHROPIC_API_KEY"}}),
+        STACK_FILE, "edge.keys.pmoves", "ANTHROPIC_API_KEY is the key of provider 'anthropic' (models.claude)"),
+    row("ui-password-equal-to-a-custom-providers-key", prod(f"TENSORZERO_UI_PASSWORD=p-{KEY[8:48]}\n"),
+        STACK_FILE, "edge.ui_password_var", "TENSORZERO_UI_PASSWORD holds the same value as PROXY_KEY, which is the "
+        "key of provider 'proxy' (models.proxied)"),
+    row("clickhouse-password-equal-to-anthropic-key", prod(f"TENSORZERO_CLICKHOUSE_PASSWORD=sk-ant-{OTHER_KEY[:40]}\n"),
+        STACK_FILE, "clickhouse.password_var", "TENSORZERO_CLICKHOUSE_PASSWORD holds the same value as "
+        "ANTHROPIC_API_KEY"),
+    # 2. Weak but varied: the characters' spread let these through; zxcvbn does not.
+    row("grafana-password-ab-repeated", prod("GRAFANA_ADMIN_PASSWORD=" + "ab" * 20 + "\n"),
+        f"{ENV_LAYER}:8", "GRAFANA_ADMIN_PASSWORD", "guessed in about 10^2 tries by zxcvbn's estimate (Repeats like "
+        '"abcabcabc" are only slightly harder to guess than "abc"); make one with `openssl rand -hex 32`: a password '
+        "needs 10^8 or more (zxcvbn score 3) in prod"),
+    row("clickhouse-password-alphabet", prod("TENSORZERO_CLICKHOUSE_PASSWORD=abcdefghijklmnopqrstuvwxyz0123456789\n"),
+        f"{ENV_LAYER}:8", "TENSORZERO_CLICKHOUSE_PASSWORD", 'by zxcvbn\'s estimate (Sequences like "abc" or "6543"'),
+    row("grafana-password-password123-twice", prod("GRAFANA_ADMIN_PASSWORD=Password123!Password123!\n"),
+        f"{ENV_LAYER}:8", "GRAFANA_ADMIN_PASSWORD", "guessed in about 10^5 tries by zxcvbn's estimate (Repeats"),
+]
+# fmt: on
+
+SECRETS = ("ab" * 20, "abcdefghijklmnopqrstuvwxyz0123456789", "Password123!", KEY[:40], OTHER_KEY[:40])
+
+
+@pytest.mark.parametrize(("config", "files", "file", "key", "message"), REFUSED)
+def test_a_weak_or_reused_credential_is_refused_beyond_dev(tmp_path, config, files, file, key, message):
+    result = validate(build_project(tmp_path, minimal_config(**config), files))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    where = f"  {file}: {key}: "
+    assert any(line.startswith(where) and message in line for line in result.stderr.splitlines()), (
+        f"no line starting {where!r} containing {message!r} in:\n{result.stderr}"
+    )
+    assert not [secret for secret in SECRETS if secret in result.stderr]
+
+
+# fmt: off
+VALID = [
+    pytest.param(*prod(f"TENSORZERO_API_KEY={KEY}\n", **EDGE_KEY), id="prod-every-credential-its-own"),
+    # Providers may share a key: OpenAI-compatible providers behind one proxy take the proxy's.
+    pytest.param(*prod(f"TENSORZERO_API_KEY={KEY}\nPROXY_KEY=sk-proj-{KEY[:40]}\n", **EDGE_KEY),
+                 id="prod-two-providers-one-key"),
+    pytest.param(*prod(catalog=PROVIDERS.replace("env::PROXY_KEY", "env::OPENAI_API_KEY")),
+                 id="prod-two-providers-one-variable"),
+    # Dev's laptop stacks compare nothing: the template's values may repeat.
+    pytest.param(minimal_config(**EDGE_KEY), {ENV_LAYER: MINIMAL_ENV + "TENSORZERO_API_KEY=tensorzero\n"},
+                 id="dev-key-equal-to-the-clickhouse-password"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("config", "files"), VALID)
+def test_distinct_strong_credentials_stay_valid(tmp_path, config, files):
+    result = validate(build_project(tmp_path, minimal_config(**config), files))
+    assert result.returncode == 0, result.stderr
