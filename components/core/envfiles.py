@@ -37,9 +37,14 @@ def entropy_bits(value: str) -> float:
     return max(0.0, -sum(n * math.log2(n / len(value)) for n in counts))  # never "-0"
 
 
+def has_key_prefix(value: str) -> bool:
+    """Begins as providers' keys and tokens do (sk-, sk-proj-, sk-ant-, ghp_, xox?-, AKIA, ...), or a PEM or JWT."""
+    return bool(_CREDENTIAL_VALUE.match(value))
+
+
 def looks_generated(value: str) -> bool:
     """A credential by its value alone: a known key prefix, or long, unbroken and as spread as a generated one."""
-    if _CREDENTIAL_VALUE.match(value):
+    if has_key_prefix(value):
         return True
     if len(value) < GENERATED_MIN_LENGTH or any(c in value for c in " /:"):  # short, or a sentence, path, URL
         return False

@@ -31,6 +31,7 @@ from components.stack.stackconfig import (  # noqa: F401 (the loader's public na
     OFFLINE_SECRET_PREFIX,
     SECRETS_KEY,
     known_stack,
+    plain_catalog_credentials,
     plain_secrets,
     read_pulumi_config,
     read_stack_config,
@@ -135,6 +136,7 @@ def load(
         translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
     if translation is None:
         raise ConfigError(problems)
+    problems += plain_catalog_credentials(file, spec, translation.variables)
     notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
     notices += unbindable_notices(spec, file)
 

@@ -22,9 +22,18 @@ PROVIDER_KEYS = (
 )
 
 
-def prod(env: str = "", catalog: str = PROVIDERS, **config):
-    """A prod stack that is valid with `env` empty: strong, distinct credentials and the providers' keys."""
-    files = {ENV_LAYER: PROD_ENV + PROVIDER_KEYS + env, CATALOG: MINIMAL_CATALOG + catalog}
+CATALOG_FILES = {"files": [CATALOG]}
+CANARY = "sk-proj-canary-in-the-stack-file-0123"
+
+
+def prod(env: str = "", toml: str = PROVIDERS, **config):
+    """A prod stack that is valid with `env` empty: strong, distinct credentials and the providers' keys (the
+    proxy's read from PROXY_KEY, or the variable `toml` names instead)."""
+    proxy_variable = toml.split("env::")[-1].split('"')[0]
+    files = {
+        ENV_LAYER: PROD_ENV + PROVIDER_KEYS.replace("PROXY_KEY", proxy_variable) + env,
+        CATALOG: MINIMAL_CATALOG + toml,
+    }
     return {"tier": "prod", **PROD_READY, **config}, files
 
 
@@ -55,10 +64,34 @@ REFUSED = [
         f"{ENV_LAYER}:8", "TENSORZERO_CLICKHOUSE_PASSWORD", 'by zxcvbn\'s estimate (Sequences like "abc" or "6543"'),
     row("grafana-password-password123-twice", prod("GRAFANA_ADMIN_PASSWORD=Password123!Password123!\n"),
         f"{ENV_LAYER}:8", "GRAFANA_ADMIN_PASSWORD", "guessed in about 10^5 tries by zxcvbn's estimate (Repeats"),
+    # 3. A credential in clear in catalog.variables: by its name, as a provider's key variable, by its value.
+    row("catalog-variable-named-as-a-key", prod(catalog={**CATALOG_FILES, "variables": {"HF_TOKEN": CANARY}}),
+        STACK_FILE, "catalog.variables.HF_TOKEN", "names a credential: catalog.variables are in clear, refused "
+        "in prod; encrypt it (pulumi config set --secret --path 'secrets.HF_TOKEN' ... --stack <stack>) or move "
+        "it to a git-ignored env layer"),
+    row("catalog-variable-openai-key", prod(catalog={**CATALOG_FILES, "variables": {"OPENAI_API_KEY": CANARY}}),
+        STACK_FILE, "catalog.variables.OPENAI_API_KEY", "is a provider's key variable (env::OPENAI_API_KEY)"),
+    row("catalog-variable-a-providers-key-variable",
+        prod(toml=PROVIDERS.replace("PROXY_KEY", "PROXY_AUTHZ"),
+             catalog={**CATALOG_FILES, "variables": {"PROXY_AUTHZ": "letmein-0123"}}),
+        STACK_FILE, "catalog.variables.PROXY_AUTHZ", "is a provider's key variable (env::PROXY_AUTHZ)"),
+    row("catalog-variable-valued-as-a-github-token",
+        prod(catalog={**CATALOG_FILES, "variables": {"ACCOUNT": "ghp_" + OTHER_KEY[:36]}}),
+        STACK_FILE, "catalog.variables.ACCOUNT", "holds what looks like a provider's key: catalog.variables are in "
+        "clear, refused in prod"),
 ]
 # fmt: on
 
-SECRETS = ("ab" * 20, "abcdefghijklmnopqrstuvwxyz0123456789", "Password123!", KEY[:40], OTHER_KEY[:40])
+SECRETS = (
+    CANARY,
+    "letmein-0123",
+    "ghp_",
+    "ab" * 20,
+    "abcdefghijklmnopqrstuvwxyz0123456789",
+    "Password123!",
+    KEY[:40],
+    OTHER_KEY[:40],
+)
 
 
 @pytest.mark.parametrize(("config", "files", "file", "key", "message"), REFUSED)
@@ -79,9 +112,14 @@ VALID = [
     # Providers may share a key: OpenAI-compatible providers behind one proxy take the proxy's.
     pytest.param(*prod(f"TENSORZERO_API_KEY={KEY}\nPROXY_KEY=sk-proj-{KEY[:40]}\n", **EDGE_KEY),
                  id="prod-two-providers-one-key"),
-    pytest.param(*prod(catalog=PROVIDERS.replace("env::PROXY_KEY", "env::OPENAI_API_KEY")),
+    pytest.param(*prod(toml=PROVIDERS.replace("env::PROXY_KEY", "env::OPENAI_API_KEY")),
                  id="prod-two-providers-one-variable"),
     # Dev's laptop stacks compare nothing: the template's values may repeat.
+    # A catalog variable that is no credential (an account id in a URL) stays in the stack file.
+    pytest.param(*prod(catalog={**CATALOG_FILES, "variables": {"CLOUDFLARE_ACCOUNT_ID": KEY[:32]}}),
+                 id="prod-catalog-variable-account-id"),
+    pytest.param(minimal_config(catalog={**CATALOG_FILES, "variables": {"OPENAI_API_KEY": CANARY}}), {},
+                 id="dev-catalog-variable-named-as-a-key"),
     pytest.param(minimal_config(**EDGE_KEY), {ENV_LAYER: MINIMAL_ENV + "TENSORZERO_API_KEY=tensorzero\n"},
                  id="dev-key-equal-to-the-clickhouse-password"),
 ]
