@@ -58,6 +58,11 @@ GUESS_CONTEXT = ("pmoves", "tensorzero", "clickhouse", "grafana")  # words this 
 GENERATE = "make one with `openssl rand -hex 32`"
 
 
+def is_public_credential(value: str) -> bool:
+    """A value anyone can know: a seed or image default, or the dev template's."""
+    return value.lower() in SEED_DEFAULT_CREDENTIALS or value.lower().startswith(DEV_TEMPLATE_PREFIX)
+
+
 def password_weakness(value: str) -> Optional[str]:
     """Why a password is too weak to accept beyond dev; None when it is not."""
     if value.lower() in SEED_DEFAULT_CREDENTIALS:

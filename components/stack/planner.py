@@ -22,6 +22,7 @@ from components.model.settings import (
     LOOPBACK,
     SEED_DEFAULT_CREDENTIALS,
     Tier,
+    is_public_credential,
     is_single_line,
     key_weakness,
     password_weakness,
@@ -94,10 +95,17 @@ class Context:
 
     def credential(self, key: str) -> Variable:
         role, *path = key.split(".")
-        return self._planner.credential(key, reduce(getattr, path, self.spec.section(role)))
+        return self._own(key, self._planner.credential(key, reduce(getattr, path, self.spec.section(role))))
 
     def access_key(self, key: str, name: str) -> Variable:
-        return self._planner.credential(key, name, is_key=True)
+        return self._own(key, self._planner.credential(key, name, is_key=True))
+
+    def _own(self, key: str, found: Variable) -> Variable:
+        """A credential of the service's own section is what it asks callers for (Grafana's admin password, the
+        edge's keys and UI password, ClickHouse's users'): one with a public value is noted for exposure_problems."""
+        if key.startswith(f"{self.spec.key(self.role)}.") and is_public_credential(found.value):
+            self._planner.public_logins.setdefault(self.role, []).append((key, found.name))
+        return found
 
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
         return [(s, s.monitoring(self.spec)) for s in self.spec.deployed_services]
@@ -115,6 +123,7 @@ class Planner:
         self._planning: list[str] = []
         self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
         self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
+        self.public_logins: dict[str, list[tuple[str, str]]] = {}  # role -> (spec key, variable) of a public value
 
     def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
         found = Problem(file or self.deployment.stack_file, key, message, missing)
@@ -321,21 +330,29 @@ def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> N
 
 
 def exposure_problems(planner: Planner) -> None:
-    """Beyond loopback, every published port must belong to a service that asks callers who they are."""
+    """Beyond loopback, every published port must belong to a service that asks callers who they are, with a
+    credential of the operator's own: in every tier, since dev's LAN can reach it too."""
     spec = planner.deployment.spec
     for role, planned in planner.plans.items():
         shared_front_problem(planner, role, planned)
         exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
-        if not exposed or planned.authentication:
+        if not exposed:
             continue
-        definition = spec.definition(role)
-        where = ", ".join(f"{p.ip}:{p.external}" for p in exposed)
-        fix = definition.exposure_fix or f"{role} does not authenticate callers"
-        key = spec.key(role)
+        key, where = spec.key(role), ", ".join(f"{p.ip}:{p.external}" for p in exposed)
+        loopback = f"publish it on loopback ({key}.bind_address: {LOOPBACK})"
+        for login, name in planner.public_logins.get(role, []):
+            planner.problem(
+                f"{key}.bind_address",
+                f"{role} would be published on {where} with {name} ({login}) at the template's public value: anyone "
+                f"who reaches it logs in; set your own (`openssl rand -hex 32`) or {loopback}",
+            )
+        if planned.authentication:
+            continue
+        fix = spec.definition(role).exposure_fix or f"{role} does not authenticate callers"
         planner.problem(
             f"{key}.bind_address",
-            f"{role} would be published on {where} without authentication; {fix}, or publish it on loopback "
-            f"({key}.bind_address: {LOOPBACK}) or not at all ({key}.port: null)",
+            f"{role} would be published on {where} without authentication; {fix}, or {loopback} or not at all "
+            f"({key}.port: null)",
             missing=planned.awaiting_credentials,
         )
 

@@ -37,6 +37,17 @@ def prod(env: str = "", toml: str = PROVIDERS, **config):
     return {"tier": "prod", **PROD_READY, **config}, files
 
 
+# The dev template's values (envfiles/dev/env.shared.example), public to anyone who read it.
+DEV_TEMPLATE_ENV = (
+    "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\nGRAFANA_ADMIN_PASSWORD=pmoves-dev-grafana\n"
+    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=pmoves-dev-readonly\nTENSORZERO_UI_PASSWORD=pmoves-dev-ui\n"
+)
+
+
+def dev(env: str = DEV_TEMPLATE_ENV, **config):
+    return {"tier": "dev", **config}, {ENV_LAYER: env}
+
+
 def row(case_id, stack, file, key, message):
     return pytest.param(*stack, file, key, message, id=case_id)
 
@@ -79,6 +90,21 @@ REFUSED = [
         prod(catalog={**CATALOG_FILES, "variables": {"ACCOUNT": "ghp_" + OTHER_KEY[:36]}}),
         STACK_FILE, "catalog.variables.ACCOUNT", "holds what looks like a provider's key: catalog.variables are in "
         "clear, refused in prod"),
+    # 6. Dev too: a login at the template's public value, published beyond loopback, lets the LAN in.
+    row("dev-grafana-on-the-lan-with-the-template-password", dev(grafana={"bind_address": "0.0.0.0"}),
+        STACK_FILE, "grafana.bind_address", "grafana would be published on 0.0.0.0:3000 with GRAFANA_ADMIN_PASSWORD "
+        "(grafana.admin_password_var) at the template's public value: anyone who reaches it logs in; set your own "
+        "(`openssl rand -hex 32`) or publish it on loopback (grafana.bind_address: 127.0.0.1)"),
+    row("dev-clickhouse-on-the-lan-with-the-seed-password", dev(clickhouse={"bind_address": "0.0.0.0"}),
+        STACK_FILE, "clickhouse.bind_address", "with TENSORZERO_CLICKHOUSE_PASSWORD (clickhouse.password_var) at the "
+        "template's public value"),
+    row("dev-edge-on-the-lan-with-the-template-ui-password",
+        dev(edge={"bind_address": "0.0.0.0", "tls_terminated_by": "a proxy"}),
+        STACK_FILE, "edge.bind_address", "with TENSORZERO_UI_PASSWORD (edge.ui_password_var) at the template's "
+        "public value"),
+    row("dev-host-on-the-lan-with-the-template-password", dev(hosts={"main": {"bind_address": "192.168.1.20"}}),
+        STACK_FILE, "grafana.bind_address", "grafana would be published on 192.168.1.20:3000 with "
+        "GRAFANA_ADMIN_PASSWORD"),
 ]
 # fmt: on
 
@@ -120,6 +146,10 @@ VALID = [
                  id="prod-catalog-variable-account-id"),
     pytest.param(minimal_config(catalog={**CATALOG_FILES, "variables": {"OPENAI_API_KEY": CANARY}}), {},
                  id="dev-catalog-variable-named-as-a-key"),
+    # Dev's template values stay fine on loopback, and a value of the operator's own beyond it.
+    pytest.param(*dev(), id="dev-template-on-loopback"),
+    pytest.param(*dev(DEV_TEMPLATE_ENV.replace("pmoves-dev-grafana", "my-own-grafana-pw"),
+                      grafana={"bind_address": "0.0.0.0"}), id="dev-own-grafana-password-on-the-lan"),
     pytest.param(minimal_config(**EDGE_KEY), {ENV_LAYER: MINIMAL_ENV + "TENSORZERO_API_KEY=tensorzero\n"},
                  id="dev-key-equal-to-the-clickhouse-password"),
 ]
