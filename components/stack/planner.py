@@ -340,21 +340,20 @@ def exposure_problems(planner: Planner) -> None:
             continue
         key, where = spec.key(role), ", ".join(f"{p.ip}:{p.external}" for p in exposed)
         loopback = f"publish it on loopback ({key}.bind_address: {LOOPBACK})"
+        if not planned.authentication:
+            fix = spec.definition(role).exposure_fix or f"{role} does not authenticate callers"
+            planner.problem(
+                f"{key}.bind_address",
+                f"{role} would be published on {where} without authentication; {fix}, or {loopback} or not at all "
+                f"({key}.port: null)",
+                missing=planned.awaiting_credentials,
+            )
         for login, name in planner.public_logins.get(role, []):
             planner.problem(
                 f"{key}.bind_address",
                 f"{role} would be published on {where} with {name} ({login}) at the template's public value: anyone "
                 f"who reaches it logs in; set your own (`openssl rand -hex 32`) or {loopback}",
             )
-        if planned.authentication:
-            continue
-        fix = spec.definition(role).exposure_fix or f"{role} does not authenticate callers"
-        planner.problem(
-            f"{key}.bind_address",
-            f"{role} would be published on {where} without authentication; {fix}, or {loopback} or not at all "
-            f"({key}.port: null)",
-            missing=planned.awaiting_credentials,
-        )
 
 
 def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
