@@ -75,6 +75,19 @@ def _outside_project(project_dir: Path, file: str, key: str, path: str) -> list[
     return [Problem(file, key, f"{path!r} leads out of the project (through a symlink)")]
 
 
+def _env_escapes(project_dir: Path, file: str, env_spec: EnvFilesSpec) -> list[Problem]:
+    """The project's env directory, and each layer in it (a symlink to /etc/passwd is no env layer), stay inside."""
+    if escapes := _outside_project(project_dir, file, "env_files.dir", env_spec.dir):
+        return escapes
+    return [
+        problem
+        for index, layer in enumerate(env_spec.layers)
+        for problem in _outside_project(
+            project_dir, file, f"env_files.layers.{index}", f"{env_spec.dir.rstrip('/')}/{layer}"
+        )
+    ]
+
+
 def load(
     stack: str,
     project_dir: Path = PROJECT_DIR,
@@ -113,7 +126,7 @@ def load(
         spec = spec and spec.model_copy(update={"env_files": env_spec})
     elif env_spec is not None and Path(env_spec.dir).is_absolute():
         notices.append(f"env_files.dir: the env layers are read from {env_spec.dir}, outside the project")
-    elif env_spec is not None and (escapes := _outside_project(project_dir, file, "env_files.dir", env_spec.dir)):
+    elif env_spec is not None and (escapes := _env_escapes(project_dir, file, env_spec)):
         problems += escapes
         env_spec = None  # not read: its problem is reported
 
