@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from components.catalog.format import Catalog, load_catalog, native_models
 from components.catalog.translation import Translation, local_models, translate
 from components.catalog.values import CatalogValues
-from components.core.envfiles import Variable, read_layers
+from components.core.envfiles import Variable, duplicate_notice, read_layers
 from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from components.core.names import PROJECT_DIR, stack_file
 from components.core.plans import Endpoint
@@ -151,6 +151,7 @@ def load(
         raise ConfigError(problems)
     problems += plain_catalog_credentials(file, spec, translation.variables)
     notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
+    notices += [notice for variable in layers.values() if (notice := duplicate_notice(variable))]
     notices += unbindable_notices(spec, file)
 
     deployment = Deployment(

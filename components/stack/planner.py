@@ -27,6 +27,7 @@ from components.model.settings import (
     key_weakness,
     password_weakness,
 )
+from components.stack.seed import strings_in
 
 
 class Context:
@@ -311,6 +312,11 @@ class Planner:
         )
 
 
+def emptied_note(planner: Planner, role: str) -> str:
+    """The variables the service's section names that a later, empty line of their layer emptied."""
+    return planner.deployment.emptied_note(strings_in(planner.deployment.spec.section(role).model_dump(mode="json")))
+
+
 def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> None:
     """Beyond dev, a front (the edge) on PMOVES's shared networks asks its callers who they are: every service
     there reaches what it fronts (the gateway, the UI) through it. Dev's shared networks are a laptop's."""
@@ -322,7 +328,8 @@ def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> N
     served = ", ".join(sorted({front.role for front in fronts}))
     planner.problem(
         f"{key}.networks",
-        f"{role} joins {', '.join(planned.networks)} but asks no caller for a key: every service there would reach "
+        f"{role} joins {', '.join(planned.networks)} but asks no caller for a key"
+        f"{emptied_note(planner, role) if planned.awaiting_credentials else ''}: every service there would reach "
         f"{served} through it; {spec.definition(role).exposure_fix or 'authenticate its callers'}, or take it off "
         f"them ({key}.networks: [])",
         missing=planned.awaiting_credentials,
@@ -341,11 +348,12 @@ def exposure_problems(planner: Planner) -> None:
         key, where = spec.key(role), ", ".join(f"{p.ip}:{p.external}" for p in exposed)
         loopback = f"publish it on loopback ({key}.bind_address: {LOOPBACK})"
         if not planned.authentication:
+            note = emptied_note(planner, role) if planned.awaiting_credentials else ""
             fix = spec.definition(role).exposure_fix or f"{role} does not authenticate callers"
             planner.problem(
                 f"{key}.bind_address",
-                f"{role} would be published on {where} without authentication; {fix}, or {loopback} or not at all "
-                f"({key}.port: null)",
+                f"{role} would be published on {where} without authentication{note}; {fix}, or {loopback} or not "
+                f"at all ({key}.port: null)",
                 missing=planned.awaiting_credentials,
             )
         for login, name in planner.public_logins.get(role, []):

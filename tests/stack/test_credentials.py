@@ -160,3 +160,39 @@ VALID = [
 def test_distinct_strong_credentials_stay_valid(tmp_path, config, files):
     result = validate(build_project(tmp_path, minimal_config(**config), files))
     assert result.returncode == 0, result.stderr
+
+
+# 4. A variable set twice in one layer: not refused (PMOVES's env files repeat some), but said, by lines only.
+@pytest.mark.parametrize(
+    ("config", "files", "notice"),
+    [
+        pytest.param(
+            *dev(MINIMAL_ENV + f"TENSORZERO_API_KEY={KEY}\nTENSORZERO_API_KEY=\n", **EDGE_KEY),
+            "notice: env/env.shared: TENSORZERO_API_KEY is set on lines 5 and 6; the last (line 6, empty) wins",
+            id="dev-a-later-empty-line-removes-the-key",
+        ),
+        pytest.param(
+            *prod(f"TENSORZERO_API_KEY={KEY}\nTENSORZERO_API_KEY={OTHER_KEY}\n", **EDGE_KEY),
+            "notice: env/env.shared: TENSORZERO_API_KEY is set on lines 8 and 9; the last (line 9) wins",
+            id="prod-a-later-key-replaces-the-first",
+        ),
+    ],
+)
+def test_a_variable_repeated_in_one_layer_gets_a_notice_naming_lines_not_values(tmp_path, config, files, notice):
+    result = validate(build_project(tmp_path, minimal_config(**config), files))
+    assert result.returncode == 0, result.stderr
+    assert notice in result.stdout.splitlines()
+    assert KEY not in result.stdout + result.stderr and OTHER_KEY not in result.stdout + result.stderr
+
+
+def test_an_empty_later_line_that_removes_the_only_key_is_named_in_the_refusal(tmp_path):
+    shared = {"hosts": {"main": {"networks": ["pmoves_api"]}}, "edge": {**EDGE_KEY["edge"], "networks": ["pmoves_api"]}}
+    config, files = prod(f"TENSORZERO_API_KEY={KEY}\nTENSORZERO_API_KEY=\n", **shared)
+    result = validate(build_project(tmp_path, minimal_config(**config), files))
+    assert result.returncode == 2, result.stderr
+    line = next(line for line in result.stderr.splitlines() if line.startswith(f"  {STACK_FILE}: edge.networks: "))
+    assert (
+        "edge joins pmoves_api but asks no caller for a key (TENSORZERO_API_KEY is empty on env/env.shared:9, which "
+        "wins over line 8 of that layer: remove the empty line): every service there would reach" in line
+    )
+    assert KEY not in result.stderr
