@@ -37,9 +37,14 @@ def entropy_bits(value: str) -> float:
     return max(0.0, -sum(n * math.log2(n / len(value)) for n in counts))  # never "-0"
 
 
+def has_key_prefix(value: str) -> bool:
+    """Begins as providers' keys and tokens do (sk-, sk-proj-, sk-ant-, ghp_, xox?-, AKIA, ...), or a PEM or JWT."""
+    return bool(_CREDENTIAL_VALUE.match(value))
+
+
 def looks_generated(value: str) -> bool:
     """A credential by its value alone: a known key prefix, or long, unbroken and as spread as a generated one."""
-    if _CREDENTIAL_VALUE.match(value):
+    if has_key_prefix(value):
         return True
     if len(value) < GENERATED_MIN_LENGTH or any(c in value for c in " /:"):  # short, or a sentence, path, URL
         return False
@@ -58,6 +63,7 @@ class Variable:
     source: str
     secret: bool
     missing: bool = False  # no layer or stack secret supplies it yet (`env` before the layers are filled in)
+    earlier_lines: tuple[int, ...] = ()  # earlier lines of its own layer that set it too: this later one wins
 
     def renamed(self, name: str) -> "Variable":
         """The same value under the name a container reads it by (CLICKHOUSE_PASSWORD from the stack's variable)."""
@@ -77,6 +83,7 @@ def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str,
         raise ConfigError([Problem(env_dir, "", "env directory not found")])
     problems = []
     for layer in layers:
+        lines: dict[str, tuple[int, ...]] = {}  # this layer's lines setting each variable
         relative = f"{env_dir.rstrip('/')}/{layer}"
         path = project_dir / relative
         if path.is_dir():
@@ -94,12 +101,26 @@ def read_layers(project_dir: Path, env_dir: str, layers: list[str]) -> dict[str,
             if binding.error:
                 problems.append(Problem(relative, f"line {line}", "not a KEY=value line"))
             elif binding.key is not None and binding.value is not None:
+                earlier = lines.get(binding.key, ())
+                lines[binding.key] = earlier + (line,)
+                secret = is_credential(binding.key, binding.value)
                 variables[binding.key] = Variable(
-                    binding.key, binding.value, f"{relative}:{line}", is_credential(binding.key, binding.value)
+                    binding.key, binding.value, f"{relative}:{line}", secret, False, earlier
                 )
     if problems:
         raise ConfigError(problems)
     return variables
+
+
+def duplicate_notice(variable: Variable) -> str:
+    """What to tell the operator of a variable one layer sets on several lines (PMOVES's own env files may): the
+    lines and which one wins, never a value. Empty if it is set once."""
+    if not variable.earlier_lines:
+        return ""
+    file, line = variable.source.rsplit(":", 1)
+    numbers = ", ".join(map(str, variable.earlier_lines))
+    empty = ", empty" if variable.value == "" else ""
+    return f"{file}: {variable.name} is set on lines {numbers} and {line}; the last (line {line}{empty}) wins"
 
 
 def placeholder(name: str) -> str:

@@ -19,7 +19,10 @@ def why_unsupplied(name: str, variables: dict[str, Variable], project_dir: Path,
     """Why variable `name` has no usable value in `variables` (env layers, stack secrets), or None."""
     found = variables.get(name)
     if found is not None:
-        return f"but it is empty in {found.source}" if found.value == "" else None
+        if found.value != "":
+            return None
+        later = f", which wins over line {', '.join(map(str, found.earlier_lines))}" if found.earlier_lines else ""
+        return f"but it is empty in {found.source}{later}"
     templates = sorted(
         path.name for path in (project_dir / env_dir).glob("*.example") if not path.with_suffix("").exists()
     )
@@ -51,3 +54,13 @@ class ResolvedStack:
     def unsupplied(self, name: str) -> Optional[str]:
         """Why `name` has no usable value, or None when it has one."""
         return why_unsupplied(name, self.variables, self.project_dir, self.spec.env_files.dir)
+
+    def emptied_note(self, names: set[str]) -> str:
+        """Of `names`, each variable a later, empty line of its env layer emptied (PMOVES's env files repeat
+        variables): the line that wins, never a value; "" when none."""
+        emptied = [v for v in self.variables.values() if v.name in names and v.value == "" and v.earlier_lines]
+        return "".join(
+            f" ({v.name} is empty on {v.source}, which wins over line {', '.join(map(str, v.earlier_lines))} of that "
+            "layer: remove the empty line)"
+            for v in emptied
+        )

@@ -51,6 +51,19 @@ DEV_TEMPLATE_PREFIX = "pmoves-dev-"
 # (`openssl rand -hex 32` gives 64 characters and about 240 bits by the estimate below).
 MIN_KEY_LENGTH = 32
 MIN_KEY_BITS = 96  # Shannon entropy of its characters' spread, times its length (32 random hex digits: ~118)
+# The spread above misses structure ('ab' * 20, the alphabet, 'Password123!' twice); zxcvbn, an estimator nobody
+# here wrote, finds repeats, sequences, keyboard walks and dictionary words. Its score 3 means at least 10^8
+# guesses: out of reach online (Grafana locks an account after failed logins, the edge throttles each address)
+# while a typed password of four unrelated words still passes. `openssl rand -hex 32` scores 4 (about 10^60).
+MIN_GUESS_SCORE = 3
+GUESS_MAX_LENGTH = 72  # zxcvbn refuses longer input (its matching grows fast): the first 72 characters are rated
+GUESS_CONTEXT = ("pmoves", "tensorzero", "clickhouse", "grafana")  # words this stack's credentials are guessed from
+GENERATE = "make one with `openssl rand -hex 32`"
+
+
+def is_public_credential(value: str) -> bool:
+    """A value anyone can know: a seed or image default, or the dev template's."""
+    return value.lower() in SEED_DEFAULT_CREDENTIALS or value.lower().startswith(DEV_TEMPLATE_PREFIX)
 
 
 def password_weakness(value: str) -> Optional[str]:
@@ -63,7 +76,7 @@ def password_weakness(value: str) -> Optional[str]:
         return f"{len(value)} characters; a password has at least {MIN_PASSWORD_LENGTH}"
     if (bits := entropy_bits(value)) < MIN_PASSWORD_BITS:
         return f"about {bits:.0f} bits of entropy, too predictable; a password has at least {MIN_PASSWORD_BITS}"
-    return None
+    return guessable(value, "a password")
 
 
 def key_weakness(value: str) -> Optional[str]:
@@ -76,7 +89,21 @@ def key_weakness(value: str) -> Optional[str]:
             f"about {bits:.0f} bits of entropy, too predictable; a key has at least {MIN_KEY_BITS} "
             "(`openssl rand -hex 32`)"
         )
-    return None
+    return guessable(value, "a key")
+
+
+def guessable(value: str, what: str) -> Optional[str]:
+    """Why zxcvbn finds the value too easy to guess beyond dev (its warning, never the value); None when not."""
+    from zxcvbn import zxcvbn  # here, not above: only a credential beyond dev is rated, `validate dev` stays fast
+
+    rating = zxcvbn(value[:GUESS_MAX_LENGTH], user_inputs=list(GUESS_CONTEXT))
+    if rating["score"] >= MIN_GUESS_SCORE:
+        return None
+    why = rating["feedback"]["warning"].rstrip(".") or "no long random stretch"
+    return (
+        f"guessed in about 10^{rating['guesses_log10']:.0f} tries by zxcvbn's estimate ({why}); {GENERATE}: "
+        f"{what} needs 10^8 or more (zxcvbn score {MIN_GUESS_SCORE})"
+    )
 
 
 def is_single_line(value: str) -> bool:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from components.catalog.format import Catalog, load_catalog, native_models
 from components.catalog.translation import Translation, local_models, translate
 from components.catalog.values import CatalogValues
-from components.core.envfiles import Variable, read_layers
+from components.core.envfiles import Variable, duplicate_notice, read_layers
 from components.core.errors import ConfigError, Problem, did_you_mean, problems_from_validation
 from components.core.names import PROJECT_DIR, stack_file
 from components.core.plans import Endpoint
@@ -31,6 +31,7 @@ from components.stack.stackconfig import (  # noqa: F401 (the loader's public na
     OFFLINE_SECRET_PREFIX,
     SECRETS_KEY,
     known_stack,
+    plain_catalog_credentials,
     plain_secrets,
     read_pulumi_config,
     read_stack_config,
@@ -74,6 +75,19 @@ def _outside_project(project_dir: Path, file: str, key: str, path: str) -> list[
     return [Problem(file, key, f"{path!r} leads out of the project (through a symlink)")]
 
 
+def _env_escapes(project_dir: Path, file: str, env_spec: EnvFilesSpec) -> list[Problem]:
+    """The project's env directory, and each layer in it (a symlink to /etc/passwd is no env layer), stay inside."""
+    if escapes := _outside_project(project_dir, file, "env_files.dir", env_spec.dir):
+        return escapes
+    return [
+        problem
+        for index, layer in enumerate(env_spec.layers)
+        for problem in _outside_project(
+            project_dir, file, f"env_files.layers.{index}", f"{env_spec.dir.rstrip('/')}/{layer}"
+        )
+    ]
+
+
 def load(
     stack: str,
     project_dir: Path = PROJECT_DIR,
@@ -112,7 +126,7 @@ def load(
         spec = spec and spec.model_copy(update={"env_files": env_spec})
     elif env_spec is not None and Path(env_spec.dir).is_absolute():
         notices.append(f"env_files.dir: the env layers are read from {env_spec.dir}, outside the project")
-    elif env_spec is not None and (escapes := _outside_project(project_dir, file, "env_files.dir", env_spec.dir)):
+    elif env_spec is not None and (escapes := _env_escapes(project_dir, file, env_spec)):
         problems += escapes
         env_spec = None  # not read: its problem is reported
 
@@ -135,7 +149,9 @@ def load(
         translation = _collect(problems, lambda: _translation(file, spec, catalog, variables, project_dir))
     if translation is None:
         raise ConfigError(problems)
+    problems += plain_catalog_credentials(file, spec, translation.variables)
     notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
+    notices += [notice for variable in layers.values() if (notice := duplicate_notice(variable))]
     notices += unbindable_notices(spec, file)
 
     deployment = Deployment(

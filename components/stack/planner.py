@@ -11,6 +11,7 @@ from dataclasses import replace
 from functools import reduce
 from typing import Optional
 
+from components.catalog.translation import KeyUse
 from components.core.envfiles import Variable, looks_generated
 from components.core.errors import ConfigError, Problem
 from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
@@ -21,10 +22,12 @@ from components.model.settings import (
     LOOPBACK,
     SEED_DEFAULT_CREDENTIALS,
     Tier,
+    is_public_credential,
     is_single_line,
     key_weakness,
     password_weakness,
 )
+from components.stack.seed import strings_in
 
 
 class Context:
@@ -93,10 +96,17 @@ class Context:
 
     def credential(self, key: str) -> Variable:
         role, *path = key.split(".")
-        return self._planner.credential(key, reduce(getattr, path, self.spec.section(role)))
+        return self._own(key, self._planner.credential(key, reduce(getattr, path, self.spec.section(role))))
 
     def access_key(self, key: str, name: str) -> Variable:
-        return self._planner.credential(key, name, is_key=True)
+        return self._own(key, self._planner.credential(key, name, is_key=True))
+
+    def _own(self, key: str, found: Variable) -> Variable:
+        """A credential of the service's own section is what it asks callers for (Grafana's admin password, the
+        edge's keys and UI password, ClickHouse's users'): one with a public value is noted for exposure_problems."""
+        if key.startswith(f"{self.spec.key(self.role)}.") and is_public_credential(found.value):
+            self._planner.public_logins.setdefault(self.role, []).append((key, found.name))
+        return found
 
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
         return [(s, s.monitoring(self.spec)) for s in self.spec.deployed_services]
@@ -114,6 +124,7 @@ class Planner:
         self._planning: list[str] = []
         self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
         self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
+        self.public_logins: dict[str, list[tuple[str, str]]] = {}  # role -> (spec key, variable) of a public value
 
     def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
         found = Problem(file or self.deployment.stack_file, key, message, missing)
@@ -152,6 +163,28 @@ class Planner:
                 key,
                 f"{found.name} holds the same value as {first[1]} ({first[0]}); each credential is its own in {tier}",
             )
+
+    def check_provider_keys(self) -> None:
+        """Once every credential is checked (beyond dev): none is a provider key of the catalog, by variable or value,
+        or a caller of the edge would hold the provider's key. Providers may share one key with each other (several
+        OpenAI-compatible providers behind one proxy take the proxy's key): only the stack's own credentials count."""
+        deployment = self.deployment
+        tier = deployment.spec.tier.value
+        first_uses: dict[str, KeyUse] = {}  # one line a variable, naming the first model that needs it
+        for use in deployment.translation.key_uses:
+            first_uses.setdefault(use.variable, use)
+        for use in first_uses.values():
+            if deployment.unsupplied(use.variable):
+                continue  # its absence is reported by the gateway's plan
+            value = deployment.variable(use.variable).value
+            for held, (key, name) in self._credentials.items():
+                if name == use.variable or held == value:
+                    same = "is" if name == use.variable else f"holds the same value as {use.variable}, which is"
+                    self.problem(
+                        key,
+                        f"{name} {same} the key of provider '{use.provider}' ({use.table_key}); each credential "
+                        f"is its own in {tier}",
+                    )
 
     def listed_variables(self, service: ServiceDefinition, managed: tuple[Variable, ...]) -> tuple[Variable, ...]:
         """The layered variables a service asks for by name in `extra_env`; never one its plan sets (`managed`):
@@ -279,6 +312,11 @@ class Planner:
         )
 
 
+def emptied_note(planner: Planner, role: str) -> str:
+    """The variables the service's section names that a later, empty line of their layer emptied."""
+    return planner.deployment.emptied_note(strings_in(planner.deployment.spec.section(role).model_dump(mode="json")))
+
+
 def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> None:
     """Beyond dev, a front (the edge) on PMOVES's shared networks asks its callers who they are: every service
     there reaches what it fronts (the gateway, the UI) through it. Dev's shared networks are a laptop's."""
@@ -290,7 +328,8 @@ def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> N
     served = ", ".join(sorted({front.role for front in fronts}))
     planner.problem(
         f"{key}.networks",
-        f"{role} joins {', '.join(planned.networks)} but asks no caller for a key: every service there would reach "
+        f"{role} joins {', '.join(planned.networks)} but asks no caller for a key"
+        f"{emptied_note(planner, role) if planned.awaiting_credentials else ''}: every service there would reach "
         f"{served} through it; {spec.definition(role).exposure_fix or 'authenticate its callers'}, or take it off "
         f"them ({key}.networks: [])",
         missing=planned.awaiting_credentials,
@@ -298,23 +337,31 @@ def shared_front_problem(planner: Planner, role: str, planned: ServicePlan) -> N
 
 
 def exposure_problems(planner: Planner) -> None:
-    """Beyond loopback, every published port must belong to a service that asks callers who they are."""
+    """Beyond loopback, every published port must belong to a service that asks callers who they are, with a
+    credential of the operator's own: in every tier, since dev's LAN can reach it too."""
     spec = planner.deployment.spec
     for role, planned in planner.plans.items():
         shared_front_problem(planner, role, planned)
         exposed = [p for p in planned.placement.ports if not ipaddress.ip_address(p.ip).is_loopback]
-        if not exposed or planned.authentication:
+        if not exposed:
             continue
-        definition = spec.definition(role)
-        where = ", ".join(f"{p.ip}:{p.external}" for p in exposed)
-        fix = definition.exposure_fix or f"{role} does not authenticate callers"
-        key = spec.key(role)
-        planner.problem(
-            f"{key}.bind_address",
-            f"{role} would be published on {where} without authentication; {fix}, or publish it on loopback "
-            f"({key}.bind_address: {LOOPBACK}) or not at all ({key}.port: null)",
-            missing=planned.awaiting_credentials,
-        )
+        key, where = spec.key(role), ", ".join(f"{p.ip}:{p.external}" for p in exposed)
+        loopback = f"publish it on loopback ({key}.bind_address: {LOOPBACK})"
+        if not planned.authentication:
+            note = emptied_note(planner, role) if planned.awaiting_credentials else ""
+            fix = spec.definition(role).exposure_fix or f"{role} does not authenticate callers"
+            planner.problem(
+                f"{key}.bind_address",
+                f"{role} would be published on {where} without authentication{note}; {fix}, or {loopback} or not "
+                f"at all ({key}.port: null)",
+                missing=planned.awaiting_credentials,
+            )
+        for login, name in planner.public_logins.get(role, []):
+            planner.problem(
+                f"{key}.bind_address",
+                f"{role} would be published on {where} with {name} ({login}) at the template's public value: anyone "
+                f"who reaches it logs in; set your own (`openssl rand -hex 32`) or {loopback}",
+            )
 
 
 def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
@@ -325,6 +372,7 @@ def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tu
     for service in deployed:
         planner.plan_of(service)
     exposure_problems(planner)
+    planner.check_provider_keys()
     planner.check_adoptions()
     planner.check_container_names()
     planner.check_mount_points()

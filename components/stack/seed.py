@@ -32,20 +32,21 @@ SEED_VARIABLES = {
 }
 
 
-def _strings(value) -> set[str]:
+def strings_in(value) -> set[str]:
+    """Every string inside a dumped model (mappings, lists): the variable names its settings hold."""
     if isinstance(value, str):
         return {value}
     if isinstance(value, dict):
-        return set().union(*map(_strings, value.values())) if value else set()
+        return set().union(*map(strings_in, value.values())) if value else set()
     if isinstance(value, (list, tuple)):
-        return set().union(*map(_strings, value)) if value else set()
+        return set().union(*map(strings_in, value)) if value else set()
     return set()
 
 
 def seed_variable_notices(spec, layers: dict[str, Variable], read_by_catalog: set[str]) -> list[str]:
     """A notice for each seed variable set in an env layer that no stack-file key (a `*_var`) and no catalog
     provider names."""
-    named = _strings(spec.model_dump(mode="json")) | read_by_catalog
+    named = strings_in(spec.model_dump(mode="json")) | read_by_catalog
     return [
         f"{layers[name].source}: {name} is set, but nothing in this stack reads it; the stack takes that value "
         f"from {where}"

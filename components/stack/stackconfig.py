@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from components.core.envfiles import Variable, placeholder
+from components.core.envfiles import Variable, has_key_prefix, is_credential, placeholder
 from components.core.errors import ConfigError, Problem, did_you_mean, read_text
 from components.core.names import PROJECT, stack_file
 from components.model.environment import GONE
@@ -117,12 +117,39 @@ def plain_secrets(file: str, spec: Any, secrets: dict[str, Variable]) -> list[Pr
         Problem(
             file,
             f"{SECRETS_KEY}.{name}",
-            f"a plain value in the stack file, refused in {spec.tier.value}: encrypt it (pulumi config set --secret "
-            f"--path '{SECRETS_KEY}.{name}' ... --stack <stack>) or move it to a git-ignored env layer",
+            f"a plain value in the stack file, refused in {spec.tier.value}: " + _safe_place(name),
         )
         for name, variable in secrets.items()
         if OFFLINE_MARK not in variable.source
     ]
+
+
+def _safe_place(name: str) -> str:
+    return (
+        f"encrypt it (pulumi config set --secret --path '{SECRETS_KEY}.{name}' ... --stack <stack>) or move it to a "
+        "git-ignored env layer"
+    )
+
+
+def plain_catalog_credentials(file: str, spec: Any, provider_variables: list[str]) -> list[Problem]:
+    """Beyond dev, a credential in `catalog.variables`: in clear in the committed stack file (and never given to a
+    container: they fill `${NAME}` in the catalog only). Known by its name, by being a provider's key variable of
+    the catalog (`env::NAME`), or by its value's prefix (sk-, ghp_, ...); the value is never shown."""
+    if spec.tier.value == "dev":
+        return []
+    found = []
+    for name, value in spec.catalog.variables.items():
+        if name in provider_variables:
+            why = "is a provider's key variable (env::" + name + ")"
+        elif is_credential(name, value):
+            why = "names a credential"
+        elif has_key_prefix(value):
+            why = "holds what looks like a provider's key"
+        else:
+            continue
+        message = f"{why}: catalog.variables are in clear, refused in {spec.tier.value}; " + _safe_place(name)
+        found.append(Problem(file, f"catalog.variables.{name}", message))
+    return found
 
 
 def _is_secure(value: Any) -> bool:

@@ -3,7 +3,7 @@
 import pytest
 from conftest import GRAFANA_CREDENTIALS_ENV, MINIMAL_CATALOG, MINIMAL_ENV, UI_LOGIN_ENV, make_project, minimal_config
 
-from components.core.envfiles import is_credential, looks_generated, read_layers
+from components.core.envfiles import duplicate_notice, is_credential, looks_generated, read_layers
 from components.core.errors import ConfigError
 from components.core.names import DEFAULT_ENV_LAYERS
 from components.stack.loader import load
@@ -130,3 +130,21 @@ def test_a_placeholder_meets_the_strength_rules_it_stands_in_for():
         assert key_weakness(placeholder(name)) is None and password_weakness(placeholder(name)) is None, name
         assert is_placeholder(placeholder(name)) and name in placeholder(name)
     assert placeholder("A") != placeholder("B")
+
+
+def test_a_variable_repeated_in_one_layer_is_noticed_by_lines_never_values(tmp_path):
+    # PMOVES's own env files repeat variables: the last line wins, and the operator is told which lines, not values.
+    (tmp_path / "env.shared").write_text("KEY=first-secret-value\nOTHER=1\nKEY=second-secret-value\nKEY=\n")
+    (tmp_path / ".env.local").write_text("OTHER=2\n")  # across layers a later layer wins, as always: no notice
+    variables = read_layers(tmp_path, ".", list(DEFAULT_ENV_LAYERS))
+    assert (variables["KEY"].value, variables["KEY"].earlier_lines) == ("", (1, 3))
+    notice = duplicate_notice(variables["KEY"])
+    assert notice == "./env.shared: KEY is set on lines 1, 3 and 4; the last (line 4, empty) wins"
+    assert duplicate_notice(variables["OTHER"]) == ""
+
+
+def test_a_later_duplicate_with_a_value_is_noticed_as_the_one_that_wins(tmp_path):
+    (tmp_path / "env.shared").write_text("KEY=first-secret-value\nKEY=second-secret-value\n")
+    variables = read_layers(tmp_path, ".", ["env.shared"])
+    assert variables["KEY"].value == "second-secret-value"
+    assert duplicate_notice(variables["KEY"]) == "./env.shared: KEY is set on lines 1 and 2; the last (line 2) wins"

@@ -13,10 +13,12 @@ import pytest
 from conftest import CLUSTER_STACKS, DOCKER_STACKS
 
 from components.core.names import PROJECT_DIR
+from components.stack.stackconfig import read_stack_config
 
 KUBERNETES = {"pulumi_kubernetes", "components.targets.kubernetes"}
 PULUMI = {"pulumi", "pulumi_docker", "pulumi_random", "grpc"}
 TENSORZERO = {"tensorzero", "httpx"}
+ZXCVBN = {"zxcvbn"}  # rates credentials beyond dev only
 
 PROBE = """
 import contextlib, io, json, sys
@@ -45,6 +47,12 @@ def test_a_docker_stacks_validate_imports_no_kubernetes_module(canary_env_dirs):
     # It runs Pulumi's mocks itself (the probe sees what is loaded); TensorZero's loader runs in its child.
     assert modules >= PULUMI
     assert not modules & TENSORZERO
+    assert not modules & ZXCVBN, "dev rates no credential"
+
+
+def test_validate_beyond_dev_rates_credentials_with_zxcvbn(canary_env_dirs):
+    stack = next(s for s in DOCKER_STACKS if read_stack_config(PROJECT_DIR, s)[0]["tier"] != "dev")
+    assert imported("validate", stack, "--env-dir", canary_env_dirs[stack]) >= ZXCVBN
 
 
 @pytest.mark.skipif(not CLUSTER_STACKS, reason="no cluster stack in stacks/")

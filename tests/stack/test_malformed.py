@@ -366,6 +366,8 @@ CASES = [
          STACK_FILE, "catalog.files.0", "'link.toml' leads out of the project (through a symlink)"),
     case("env-dir-symlink-out", {"env_files": {"dir": "envlink"}}, {"envlink": Symlink("/tmp")},
          STACK_FILE, "env_files.dir", "'envlink' leads out of the project (through a symlink)"),
+    case("env-layer-symlink-out", {}, {ENV_LAYER: Symlink("/etc/passwd")},
+         STACK_FILE, "env_files.layers.1", "'env/env.shared' leads out of the project (through a symlink)"),
     # --- refused by TensorZero's own loader (the gateway would not start) ------------------------------
     case("loader-function-max-tokens-beyond-u32", {}, catalog(
         '[models.chat]\nprovider = "ollama"\nmodel = "q"\n[functions.f]\ntype = "chat"\n'
@@ -452,6 +454,12 @@ def test_the_harness_runs_the_copied_package_on_a_valid_project(tmp_path):
     result = validate(build_project(tmp_path, minimal_config(), {}))
     assert (result.returncode, result.stderr) == (0, ""), result.stderr
     assert any(line.startswith("test: valid (dev);") for line in result.stdout.splitlines()), result.stdout
+
+
+def test_an_env_layer_linked_inside_the_project_is_read(tmp_path):
+    files = {ENV_LAYER: Symlink("real.env"), "env/real.env": MINIMAL_ENV}  # relative: env/env.shared -> env/real.env
+    result = validate(build_project(tmp_path, minimal_config(), files))
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.parametrize(("config", "files", "file", "key", "message"), CASES)
