@@ -41,3 +41,7 @@ DEFAULT_ENV_LAYERS = ("env.shared.generated", "env.shared", ".env.generated", ".
 def stack_file(stack: str) -> str:
     """The stack file of `stack`, relative to the project."""
     return f"stacks/Pulumi.{stack}.yaml"
+
+
+# How a PEM value begins: TLS material given by variable is checked as TLS (core/pem.py), not as a password.
+PEM_BEGIN = "-----BEGIN "

@@ -14,7 +14,7 @@ from typing import Optional
 from components.catalog.translation import KeyUse
 from components.core.envfiles import Variable, looks_generated
 from components.core.errors import ConfigError, Problem
-from components.core.names import COMPOSE_VOLUMES, SEED_CONTAINERS
+from components.core.names import COMPOSE_VOLUMES, PEM_BEGIN, SEED_CONTAINERS
 from components.core.plans import Endpoint, Monitoring, Placement, ServicePlan, Volume
 from components.model.environment import ServiceDefinition, ServiceRef, Unreachable, role_of
 from components.model.resolved import ResolvedStack
@@ -155,7 +155,7 @@ class Planner:
             self.problem(found.name, f"the default password '{found.value}' is refused in {tier}", file=found.source)
         elif is_key and (weak := key_weakness(found.value)):
             self.problem(key, f"{found.name}: {weak} in {tier}", file=found.source)
-        elif not is_key and (weak := password_weakness(found.value)):
+        elif not is_key and not found.value.startswith(PEM_BEGIN) and (weak := password_weakness(found.value)):
             self.problem(found.name, f"{weak} in {tier}", file=found.source)
         first = self._credentials.setdefault(found.value, (key, found.name))
         if first[0] != key:
