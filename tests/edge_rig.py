@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import socket
+import socketserver
+import struct
 import subprocess
 import threading
 import time
@@ -26,6 +28,7 @@ import pytest
 from conftest import MINIMAL_ENV, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
 
 from components.core.plans import Endpoint
+from components.model.settings import DOCKER_DNS
 from components.services import edge, gateway, openresty
 from components.services.edge import SERVICE as EDGE
 from components.stack.loader import load
@@ -191,6 +194,48 @@ def running_edge(
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+class DockerResolver:
+    """STAND-IN for Docker's embedded resolver, at its address (127.0.0.11, port 53: root only) on this machine's
+    loopback: answers A queries for the names in `answers` (changed by the test as it runs), NXDOMAIN otherwise.
+    The rendered edge asks it as it asks Docker's, unchanged."""
+
+    def __init__(self):
+        self.answers: dict[str, list[str]] = {}
+        resolver = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                query, sock = self.request
+                end = query.index(b"\0", 12) + 5  # the question: the name's labels, its end, type and class
+                labels, pos = [], 12
+                while query[pos]:
+                    labels.append(query[pos + 1 : pos + 1 + query[pos]].decode())
+                    pos += 1 + query[pos]
+                found = resolver.answers.get(".".join(labels), [])
+                flags = 0x8180 if found else 0x8183
+                header = query[:2] + struct.pack(">HHHHH", flags, 1, len(found), 0, 0)
+                records = b"".join(
+                    struct.pack(">HHHIH", 0xC00C, 1, 1, 0, 4) + socket.inet_aton(address) for address in found
+                )
+                sock.sendto(header + query[12:end] + records, self.client_address)
+
+        self.server = socketserver.ThreadingUDPServer((DOCKER_DNS, 53), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def docker_resolver():
+    if os.geteuid() != 0:
+        pytest.skip("the stand-in for Docker's resolver listens on port 53: root only")
+    resolver = DockerResolver()
+    yield resolver
+    resolver.close()
 
 
 class StandIn(LocalServer):

@@ -154,6 +154,7 @@ class Scrape:
     job: str
     path: str
     port: Optional[int] = None  # an internal port other than the service's own (never published)
+    host: Optional[str] = None  # a hostname of it other than its alias (one only the stack's network has)
     switch: Optional[str] = None  # spec key that turns this scrape off: named when it cannot be reached
 
 
@@ -230,6 +231,10 @@ class ServicePlan:
     monitoring: Monitoring = Monitoring()  # from the definition
     reaches: tuple[str, ...] = ()  # roles whose addresses it was given
     networks: tuple[str, ...] = ()  # existing networks of its host it joins (never the stack's resources)
+    # Docker target: hostnames it takes on the stack's own network only, and its ports that answer only there
+    # (its own listener checks which network a connection arrived on); elsewhere every port answers everywhere.
+    own_network_aliases: tuple[str, ...] = ()
+    own_network_ports: tuple[int, ...] = ()
     notices: tuple[str, ...] = ()  # what `validate` tells the operator about this plan (not a problem)
     callers: tuple[tuple[str, int], ...] = ()  # (role, port) of every service given this one's address
 

@@ -3,7 +3,8 @@
 `python -m components reach [STACK ...]` prints it; `--write` puts the committed stacks' tables into
 docs/exposure.md between its markers, and `--check` writes nothing and fails when that section is stale
 (tests/operate/test_reach.py holds it current). Read from the same plans the targets declare: a container
-listens on every network it joins, so each of its ports is reachable by every member of each; a published
+listens on every network it joins, so each of its ports is reachable by every member of each (but the ports its
+plan says answer on the stack's own network only, `own_network_ports`); a published
 port by whoever reaches its bind address; on a cluster, the NetworkPolicy lets in only the callers' pods.
 """
 
@@ -67,8 +68,11 @@ def docker_rows(deployment: Deployment) -> list[tuple[str, ...]]:
         for port in _listening(plan):
             login = _login(plan, port)
             given = f"the stack's services (given it: {_callers(plan, port)})"
+            own_only = port in plan.own_network_ports
+            if own_only:
+                given += f"; not on {', '.join(f'`{shared}`' for shared in plan.networks)} (answers here only)"
             rows.append((plan.role, f"`{network}` (the stack's)", str(port), given, login))
-            for shared in plan.networks:
+            for shared in () if own_only else plan.networks:
                 rows.append((plan.role, f"`{shared}` (PMOVES's)", str(port), "PMOVES's services on it", login))
         for published in plan.placement.ports:
             fronted = f" ({published.origin}'s)" if published.origin != plan.role else ""

@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from pydantic import Field
 
 from components.core.monitoring import EDGE_DURATION, EDGE_JOB, EDGE_REQUESTS
-from components.core.names import (
-    CHAT_MODEL_PREFIX,
-    EMBEDDING_MODEL_PREFIX,
-    FUNCTION_PREFIX,
-    METRICS_PATH,
-    TENSORZERO_NAME_PREFIX,
-)
+from components.core.names import METRICS_PATH, TENSORZERO_NAME_PREFIX
 from components.core.plans import Endpoint, Monitoring, Scrape, ServicePlan
 from components.core.render import RenderedFile, render
 from components.core.types import Identifier, ImageRef, NginxSize, Port
@@ -33,6 +26,7 @@ from components.model.environment import Front, ServiceDefinition
 from components.model.settings import ServiceSpec
 from components.services import edge_access, gateway, openresty
 from components.services.edge_access import EdgeAccess
+from components.services.edge_models import name_map, served_models
 
 if TYPE_CHECKING:
     from components.model.context import Context
@@ -41,7 +35,11 @@ if TYPE_CHECKING:
 PORT = 3000  # the API, plain HTTP: what containers on the stack's network call
 UI_PORT = 4000  # the UI behind its login (the UI's own port number)
 TLS_PORTS = {PORT: 3443, UI_PORT: 4443}  # with TLS on, the published ports map to these HTTPS listeners
-METRICS_PORT = 9145  # the edge's own metrics for Prometheus: never published, so open inside the network
+METRICS_PORT = 9145  # the edge's own metrics for Prometheus: never published, open on the stack's own network only
+# No PMOVES caller needs the metrics port (PMOVES's Prometheus scrapes the gateway's /metrics at the API port): on
+# Docker, where the edge joins PMOVES's networks too, it answers only on the stack's, at this alias's addresses.
+OWN_NETWORK_PORTS = (METRICS_PORT,)
+OWN_NETWORK_ALIAS = "tensorzero-edge-internal"  # the edge's name on the stack's own network alone
 GATEWAY_BEHIND_EDGE_ALIAS = "tensorzero-gateway-core"  # where the real gateway answers once the edge fronts it
 OWN_METRICS_PATH = "/edge/metrics"  # the edge's own Prometheus text; /metrics stays the gateway's
 HEALTH_PATH = "/edge/health"  # answered by the edge itself: its healthcheck
@@ -138,55 +136,11 @@ def command(deployment: ResolvedStack) -> tuple[str, ...]:
     return (openresty.BINARY, "-g", f"daemon off; {openresty.PID}{keep}")
 
 
-@dataclass(frozen=True)
-class ServedModel:
-    key: str  # catalog key: the name TensorZero knows
-    upstream_name: Optional[str]  # the primary provider's own model name
-    target: str  # the full name a bare name becomes
-    accepted: tuple[str, ...]  # full names the gateway accepts for it as they are
-
-
-def served_models(deployment: ResolvedStack) -> dict[str, list[ServedModel]]:
-    """Chat and embedding models of the rendered tensorzero.toml, with every name that reaches them."""
-    translation = deployment.translation
-    native = translation.native
-    sampled = {f.model for f in translation.functions if f.name == f.model}
-
-    def chat(key: str, upstream: Optional[str]) -> ServedModel:
-        # A model with catalog sampling defaults is called through its generated function, so a bare
-        # name gets the temperature and max_tokens the catalog promises.
-        names = (CHAT_MODEL_PREFIX + key, *((FUNCTION_PREFIX + key,) if key in sampled else ()))
-        return ServedModel(key, upstream, names[-1], names)
-
-    def embedding(key: str, upstream: Optional[str]) -> ServedModel:
-        return ServedModel(key, upstream, EMBEDDING_MODEL_PREFIX + key, (EMBEDDING_MODEL_PREFIX + key, key))
-
-    def primary(table: dict) -> Optional[str]:
-        routing = table.get("routing") or []
-        return (table.get("providers") or {}).get(routing[0], {}).get("model_name") if routing else None
-
-    return {
-        "chat": [chat(m.name, m.providers[0].fields.get("model_name")) for m in translation.models]
-        + [chat(key, primary(table)) for key, table in native.get("models", {}).items()],
-        "embedding": [embedding(m.name, m.providers[0].fields.get("model_name")) for m in translation.embedding_models]
-        + [embedding(key, primary(table)) for key, table in native.get("embedding_models", {}).items()],
-    }
-
-
-def name_map(models: list[ServedModel]) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """Bare name -> catalog key, and the upstream names shared by several keys (answered with a 404 naming them).
-
-    A catalog key always names itself; an upstream name names its model unless it is another
-    model's key or several models use it.
-    """
-    names = {m.key: m.key for m in models}
-    owners: dict[str, list[str]] = defaultdict(list)
-    for model in models:
-        if model.upstream_name and model.upstream_name not in names:
-            owners[model.upstream_name].append(model.key)
-    ambiguous = {name: sorted(keys) for name, keys in owners.items() if len(keys) > 1}
-    names.update({name: keys[0] for name, keys in owners.items() if len(keys) == 1})
-    return dict(sorted(names.items())), dict(sorted(ambiguous.items()))
+def own_network_alias(spec) -> Optional[str]:
+    """Where the edge's metrics server checks a connection's local address: on Docker, when the edge joins networks
+    beyond the stack's (nginx listens on every address; Docker assigns them at run time). On a cluster a
+    NetworkPolicy limits it; alone on the stack's network, it needs no check (and no DNS)."""
+    return OWN_NETWORK_ALIAS if spec.kubernetes is None and spec.edge.networks else None
 
 
 def settings(deployment: ResolvedStack, upstream: Endpoint) -> dict:
@@ -205,6 +159,7 @@ def settings(deployment: ResolvedStack, upstream: Endpoint) -> dict:
             "tries": UPSTREAM_TRIES,
             "stream_name": STREAM_UPSTREAM,
         },
+        "own_network_alias": own_network_alias(deployment.spec),
         "limits_dict": LIMITS_DICT,
         "passthrough_prefix": TENSORZERO_NAME_PREFIX,
         "models": {kind: names for kind, (names, _) in maps.items()},
@@ -294,6 +249,7 @@ def config_files(
         request_error_path=REQUEST_ERROR_PATH,
         health_path=HEALTH_PATH,
         metrics_path=OWN_METRICS_PATH,
+        metrics_own_network=own_network_alias(deployment.spec) is not None,
         gateway_metrics_path=METRICS_PATH,
         open_paths=OPEN_PATHS,
         model_routes=MODEL_ROUTES,
@@ -347,6 +303,7 @@ def plan(ctx: Context) -> ServicePlan:
     deployment = ctx.deployment
     ui_endpoint = ctx.reach(UI) if edge_access.serves_ui(ctx.spec) else None
     secret_files, host_paths = edge_access.tls_files(ctx)
+    own_network = own_network_alias(ctx.spec)
     # Told at validation, not discovered by a caller as a 404.
     for kind, served in served_models(deployment).items():
         for name, keys in name_map(served)[1].items():
@@ -369,6 +326,8 @@ def plan(ctx: Context) -> ServicePlan:
         awaiting_credentials=bool(ctx.section.keys) and not edge_access.callers(deployment),
         outputs=edge_access.outputs(ctx),
         notices=edge_access.tls_notices(ctx.spec) + faces_notice(ctx.spec),
+        own_network_aliases=(own_network,) if own_network else (),
+        own_network_ports=OWN_NETWORK_PORTS if own_network else (),
     )
 
 
@@ -394,7 +353,10 @@ SERVICE = ServiceDefinition(
     published_as=published_as,
     loopback_plain=True,
     checks=edge_access.tls_checks,
-    monitoring=lambda spec: Monitoring(scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH, port=METRICS_PORT),)),
+    # Scraped at the name only the stack's network has: an address on PMOVES's networks answers no metrics.
+    monitoring=lambda spec: Monitoring(
+        scrapes=(Scrape(EDGE_JOB, OWN_METRICS_PATH, port=METRICS_PORT, host=own_network_alias(spec)),)
+    ),
     replicated=True,
     exposure_fix="supply a key for at least one caller in edge.keys (each one's variable, env layer or stack secret)",
 )

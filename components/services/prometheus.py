@@ -113,7 +113,7 @@ def scrape_jobs(ctx: Context) -> list[ScrapeJob]:
                 endpoint = ctx.spec.endpoint(service, seen_from=ctx.placement.host)
             else:
                 endpoint = ctx.reach(service, port=scrape.port, switch=scrape.switch)
-            target = Target(service.role, f"{endpoint.host}:{endpoint.port}")
+            target = Target(service.role, f"{scrape.host or endpoint.host}:{endpoint.port}")
             jobs.append(ScrapeJob(scrape.job, (target,), metrics_path=scrape.path))
     for prober in (plan.prober for plan in ctx.others() if plan.prober):
         exporter = ctx.reach(prober.service)

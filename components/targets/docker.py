@@ -167,11 +167,17 @@ class ServiceComponent(pulumi.ComponentResource):
             command=list(plan.command) or None,
             envs=envs(plan.env),
             ports=ports,
-            # The stack's own network, then existing networks it joins only by name: no resource of the
-            # stack, so `pulumi destroy` never touches them. Callers there resolve the same hostname.
+            # The stack's own network (with the names only it has), then existing networks it joins only by
+            # name: no resource of the stack, so `pulumi destroy` never touches them. Callers there resolve the
+            # same hostname.
             networks_advanced=[
-                docker.ContainerNetworksAdvancedArgs(name=network, aliases=[placement.alias])
-                for network in (self._host.network.name, *plan.networks)
+                docker.ContainerNetworksAdvancedArgs(
+                    name=self._host.network.name, aliases=[placement.alias, *plan.own_network_aliases]
+                ),
+                *(
+                    docker.ContainerNetworksAdvancedArgs(name=network, aliases=[placement.alias])
+                    for network in plan.networks
+                ),
             ],
             volumes=[
                 *(docker.ContainerVolumeArgs(volume_name=v.name, container_path=path) for v, path in volumes),

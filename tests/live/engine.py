@@ -187,10 +187,12 @@ class Fleet:
         volumes: Iterable[tuple[str, str]] = (),
         healthcheck: Optional[Sequence[str]] = None,
         network: Optional[str] = None,
+        joins: Iterable[tuple[str, Sequence[str]]] = (),
     ) -> Container:
         """Create, upload `files` (path: content, as the stack's uploads), start. `publish`: a port, published on
         127.0.0.1 at a port the engine picks, or a whole `--publish` value. `mounts` are read-only host paths,
-        `volumes` (name, path) named volumes. Env values travel in the docker CLI's own environment
+        `volumes` (name, path) named volumes; `joins` (network, aliases) further networks, joined before it
+        starts. Env values travel in the docker CLI's own environment
         (`--env NAME`), never in its arguments."""
         container = Container(f"{self.prefix}-{role}", role)
         args = [
@@ -218,6 +220,8 @@ class Fleet:
             args += ["--entrypoint", entrypoint]
         docker(*args, image, *command, env=dict(env))
         self.containers[role] = container
+        for joined, joined_aliases in joins:
+            docker("network", "connect", *(f"--alias={alias}" for alias in joined_aliases), joined, container.name)
         if files:
             docker("cp", "-", f"{container.name}:/", data=tar_of(files))
         docker("start", container.name)
@@ -245,11 +249,11 @@ class Fleet:
 
 
 @contextmanager
-def fleet_of(name: str) -> Iterator[Fleet]:
-    """A fleet with its first network, under a unique prefix (sessions and other users never collide);
-    everything it made is removed at the end."""
+def fleet_of(name: str, network: str = "net") -> Iterator[Fleet]:
+    """A fleet with its first network (`<prefix>-<network>`), under a unique prefix (sessions and other users never
+    collide); everything it made is removed at the end."""
     fleet = Fleet(f"pmoves-{name}-{secrets.token_hex(3)}")
-    fleet.create_network()
+    fleet.create_network(network)
     try:
         yield fleet
     finally:

@@ -10,7 +10,7 @@ from conftest import cli, copy_project
 
 from components.core.names import PROJECT, PROJECT_DIR
 from components.operate import reach
-from components.services import ollama, ui
+from components.services import edge, ollama, ui
 
 STACKS = reach.committed_stacks()
 DEPLOYMENTS = reach.load_stacks(STACKS)
@@ -71,3 +71,18 @@ def test_a_cluster_lets_in_only_the_callers_pods_and_the_ingress():
     assert {row[2].split(":")[0] for row in ingress} == {
         config[f"{PROJECT}:kubernetes"]["ingress"][key] for key in ("host", "ui_host")
     }
+
+
+def test_the_edges_metrics_port_is_reached_on_the_stacks_network_only():
+    for stack in STACKS:
+        if DEPLOYMENTS[stack].spec.kubernetes is not None:
+            continue
+        metrics = [row for row in rows(stack, edge.SERVICE.role) if row[2] == str(edge.METRICS_PORT)]
+        assert [row[1] for row in metrics] == [f"`{DEPLOYMENTS[stack].spec.network_name}` (the stack's)"], stack
+    # Read from the plan, not written into the table: a plan that said nothing of it lists every network again.
+    deployment = DEPLOYMENTS["prod"]
+    plans = dict(deployment.plans)
+    plans[edge.SERVICE.role] = dataclasses.replace(plans[edge.SERVICE.role], own_network_ports=())
+    widened = type("Widened", (), {"plans": plans, "spec": deployment.spec})()
+    lines = [line for line in reach.table(widened).splitlines() if line.startswith("| edge | `pmoves_monitoring`")]
+    assert f"| {edge.METRICS_PORT} |" in "".join(lines)

@@ -24,6 +24,7 @@ from edge_rig import (  # noqa: F401 (rig, open_edge, keyed_edge: fixtures)
     StandIn,
     build_rig,
     container_env,
+    docker_resolver,
     free_port,
     keyed_edge,
     local_layout,
@@ -108,9 +109,14 @@ def models_sent(mock: OpenAIMock, since: int) -> list[str]:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(stack, deployments, tmp_path, stand_in, self_signed):
+def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(
+    stack, deployments, tmp_path, stand_in, self_signed, docker_resolver
+):
     deployment = deployments[stack]
-    # Exactly what the container gets: port 3000, the gateway's internal alias, Docker's resolver.
+    # Where the edge joins PMOVES's networks its metrics answer only at its own-network alias's addresses: here,
+    # loopback's. Elsewhere the resolver knows no name, and the metrics must answer without it.
+    alias = edge.own_network_alias(deployment.spec)
+    docker_resolver.answers = {alias: ["127.0.0.1"]} if alias else {}
     # Exactly what the container gets (its ports, the gateway's internal alias, Docker's resolver), with the
     # TLS files of its uploads laid out under the test's directory.
     layout = edge.Layout(tls_certificate=str(tmp_path / "tls" / "cert.pem"), tls_key=str(tmp_path / "tls" / "key.pem"))
@@ -121,7 +127,6 @@ def test_every_stack_config_passes_nginx_t_and_serves_its_catalog(stack, deploym
     assert checked.returncode == 0, checked.stderr
     assert f"listen {EDGE.port};" in deployed[0].content
 
-    # Running it loads the Lua module and settings; each served model answers to its upstream name.
     # Running it loads the Lua module and settings; each served model answers to its upstream name.
     with running_edge(deployment, stand_in.endpoint, tmp_path / "running", tls=self_signed) as running:
         decided = edge.settings(deployment, stand_in.endpoint)

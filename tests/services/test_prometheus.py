@@ -172,8 +172,11 @@ def test_every_target_is_a_deployed_service_where_the_spec_puts_it(deployments, 
         ("blackbox", address(spec, BLACKBOX), BLACKBOX.role),
     }
     if spec.deployed(EDGE):
-        # The edge's own metrics port, never published: open inside the network only.
-        expected.add(("tensorzero-edge", address(spec, EDGE, edge.METRICS_PORT), EDGE.role))
+        # The edge's own metrics port, never published: open on the stack's network only, where the edge joins
+        # PMOVES's networks too at the name only the stack's network has (and only its addresses answer).
+        own = edge.own_network_alias(spec)
+        scraped = f"{own}:{edge.METRICS_PORT}" if own else address(spec, EDGE, edge.METRICS_PORT)
+        expected.add(("tensorzero-edge", scraped, EDGE.role))
     if spec.clickhouse.metrics:
         expected.add(("clickhouse", f"{CLICKHOUSE.alias}:{clickhouse.METRICS_PORT}", CLICKHOUSE.role))
     for service in (GRAFANA, LOKI, ALLOY, BACKUP):

@@ -41,9 +41,12 @@ def test_joined_networks_carry_the_hostnames_and_are_no_resource_of_the_stack(pl
     for container in containers(desired).values():
         section = spec.section(role_of(container))
         networks = container["inputs"]["networksAdvanced"]
-        # The stack's own network first, then each joined network under the same hostname.
+        # The stack's own network first, then each joined network under the same hostname; the names a plan takes
+        # on the stack's network alone (the edge's, where its metrics answer) only there.
+        own = list(deployments[stack].plans[role_of(container)].own_network_aliases)
         assert [n["name"] for n in networks] == [spec.network_name, *section.networks]
-        assert all(n["aliases"] == networks[0]["aliases"] for n in networks)
+        assert all(n["aliases"] + own == networks[0]["aliases"] for n in networks[1:])
+        assert not own or section.networks  # only beside a joined network
         assert not set(section.networks) & owned
     one_shots = [r for r in resources(desired, "container:Container") if r["inputs"].get("attach")]
     assert one_shots and all(

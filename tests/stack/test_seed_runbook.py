@@ -141,6 +141,8 @@ def test_callers_reach_the_gateway_by_the_seeds_hostname_on_pmoves_networks(depl
     aliases = {n["name"]: n["aliases"] for n in edge_container["inputs"]["networksAdvanced"]}
     spec = deployments["prod"].spec
     assert set(aliases) == {spec.network_name, "pmoves_api", "pmoves_monitoring"}
+    # On the stack's network it also takes the name its metrics answer at (edge.py: OWN_NETWORK_ALIAS).
+    assert aliases.pop(spec.network_name) == [GATEWAY.alias, edge.OWN_NETWORK_ALIAS]
     assert all(found == [GATEWAY.alias] for found in aliases.values())
     assert GATEWAY.alias == "tensorzero-gateway"
     gateway_networks = gateway_container["inputs"]["networksAdvanced"]

@@ -110,7 +110,9 @@ def test_containers_answer_to_the_seed_hostnames(plans, deployments, stack):
     for service in spec.deployed_services:
         if service.container:
             network = container_of(plans[stack], service.role)["inputs"]["networksAdvanced"][0]
-            assert network == {"name": f"{spec.name_prefix}-tensorzero", "aliases": [seed_alias(spec, service)]}
+            # The edge on PMOVES's networks also takes, on the stack's network alone, the name its metrics answer at.
+            own = [edge.OWN_NETWORK_ALIAS] if service == EDGE and edge.own_network_alias(spec) else []
+            assert network == {"name": f"{spec.name_prefix}-tensorzero", "aliases": [seed_alias(spec, service), *own]}
 
 
 def test_every_container_has_a_healthcheck_its_image_can_run(plans, deployments, stack):
@@ -284,7 +286,8 @@ def test_the_edge_owns_the_public_gateway_port_and_the_seed_hostname(any_stack):
         assert aliases(container_of(desired, GATEWAY.role)) == [GATEWAY.alias]
         return
     front = container_of(desired, EDGE.role)
-    assert answering_as_gateway == [EDGE.role] and aliases(front) == [GATEWAY.alias]
+    own = [edge.OWN_NETWORK_ALIAS] if edge.own_network_alias(spec) else []  # its metrics' name (stack's network)
+    assert answering_as_gateway == [EDGE.role] and aliases(front) == [GATEWAY.alias, *own]
     assert aliases(container_of(desired, GATEWAY.role)) == [edge.GATEWAY_BEHIND_EDGE_ALIAS]
     edge_port = spec.edge.port or spec.gateway.port
     # With TLS on, the published port reaches the HTTPS listener; the plain port stays on the stack's network.
@@ -319,8 +322,10 @@ def test_the_ui_and_prometheus_reach_the_real_gateway_and_prometheus_scrapes_the
     if not spec.deployed(EDGE):
         assert "tensorzero-edge" not in jobs
         return
-    # The edge's own metrics port, never published: open inside the network, keyed on the public port.
-    assert scraped(jobs["tensorzero-edge"]) == [f"{GATEWAY.alias}:{edge.METRICS_PORT}"]
+    # The edge's own metrics port, never published: open on the stack's network, keyed on the public port. Where
+    # the edge joins PMOVES's networks too, scraped at the name only the stack's network has.
+    host = edge.own_network_alias(spec) or GATEWAY.alias
+    assert scraped(jobs["tensorzero-edge"]) == [f"{host}:{edge.METRICS_PORT}"]
     assert jobs["tensorzero-edge"]["metrics_path"] == edge.OWN_METRICS_PATH
     # ...and the edge itself forwards to the real gateway.
     [conf] = [
