@@ -108,6 +108,44 @@ def url_password(url: str) -> bool:
         return False
 
 
+# Where plain http stays on a network the operator runs: no router forwards these addresses to the internet, and
+# only a private resolver (Docker's, mDNS, a tailnet's) answers these names. Said once, for every such rule.
+_PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(network)
+    for network in (
+        "10.0.0.0/8",  # RFC 1918
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",  # CGNAT, which tailnets (Tailscale) number their hosts from
+        "169.254.0.0/16",  # link-local
+        "127.0.0.0/8",
+        "fc00::/7",  # IPv6 unique local
+        "fe80::/10",
+        "::1/128",
+    )
+)
+PRIVATE_SUFFIXES = (".local", ".internal", ".lan", ".home.arpa", ".ts.net", ".localhost")
+PRIVATE_HOSTS = (
+    "a single-label name (a Docker hostname), localhost, a private (RFC 1918), CGNAT (100.64/10), link-local or "
+    "loopback address, or a name ending in " + ", ".join(PRIVATE_SUFFIXES[:-1])
+)
+
+
+def is_private_url(url: str) -> bool:
+    """Whether a URL's host is on a private network (PRIVATE_HOSTS): what plain http may reach beyond dev."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return False
+    if is_ip_address(host):
+        address = ipaddress.ip_address(host)
+        address = getattr(address, "ipv4_mapped", None) or address
+        return any(address in network for network in _PRIVATE_NETWORKS if network.version == address.version)
+    # One label of digits is an address to the resolver's inet_aton (`http://134744072` is 8.8.8.8), no name.
+    single_label = "." not in host and not re.fullmatch(r"[0-9]+|0x[0-9a-f]+", host)
+    return bool(host) and (single_label or host == "localhost" or host.endswith(PRIVATE_SUFFIXES))
+
+
 def _shown(url: str) -> str:
     """A URL as an error message may show it: whatever stands before an `@` is masked."""
     return repr(re.sub(r"//[^/]*@", "//***@", url))

@@ -5,8 +5,12 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from components.catalog.format import Catalog
+from components.catalog.native_tables import MODEL_TABLES
+from components.catalog.translation import ENV_PREFIX, Translation
+from components.core.errors import Problem
 from components.core.names import DOCKER_RESERVED_NETWORKS
-from components.core.types import image_tag, is_ip_address
+from components.core.types import PRIVATE_HOSTS, image_tag, is_ip_address, is_private_url
 from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
 from components.model.settings import Tier
 
@@ -88,6 +92,9 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                 f"set it true (TLS: ports 8443 and 9440) in {spec.tier.value}",
             )
         )
+    offsite = spec.backup.offsite if spec.deployed("backup") else None
+    if offsite is not None and (why := in_clear(offsite.url, spec.tier, "every backup and its S3 access key")):
+        problems.append(("backup.offsite.url", why))
     for name, host in spec.hosts.items() if on_docker else ():
         engine = urlsplit(host.url)
         if engine.scheme == "tcp" and not is_loopback(engine.hostname or ""):
@@ -108,6 +115,47 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                 "name the kubernetes.io/tls Secret of its hosts",
             )
         )
+    return problems
+
+
+def in_clear(url: str, tier: Tier, sends: str) -> str:
+    """Why `url` may not carry `sends` in tier `tier`; "" when it may: https, dev, or plain http to a private host."""
+    if tier == Tier.dev or not url.lower().startswith("http://") or is_private_url(url):
+        return ""
+    host = urlsplit(url).hostname
+    return (
+        f"plain http to {host}, a public host, would send {sends} in the clear, refused in {tier.value}: use "
+        f"https://; plain http only to a private host ({PRIVATE_HOSTS})"
+    )
+
+
+def provider_problems(tier: Tier, catalog: Catalog, translation: Translation) -> list[Problem]:
+    """No provider's key travels in plain http to a public host beyond dev, as the stack renders its URL (`${NAME}`
+    filled in): seed-format providers and native tables alike."""
+    problems = []
+    for routed in translation.models + translation.embedding_models:
+        entry = catalog.models[routed.name]  # a seed-format model: its blocks follow its chain, fallbacks last
+        chain = [entry] + [catalog.models[name] for name in entry.fallbacks]
+        for link, block in zip(chain, routed.providers, strict=True):
+            location = block.fields.get("api_key_location", "")
+            why = in_clear(block.fields.get("api_base", ""), tier, f"its key ({location.removeprefix(ENV_PREFIX)})")
+            if why and location.startswith(ENV_PREFIX):
+                where = catalog.sources.get(f"providers.{link.provider}", catalog.sources[f"models.{routed.name}"])
+                problem = Problem(where, f"providers.{link.provider}.base_url", why)
+                problems += [problem] if problem not in problems else []  # one line for a provider many models use
+    for table in MODEL_TABLES:
+        for name, body in translation.native.get(table, {}).items():
+            blocks = body.get("providers") if isinstance(body, dict) else None
+            for provider, block in (blocks if isinstance(blocks, dict) else {}).items():
+                if not isinstance(block, dict) or not isinstance(block.get("api_base"), str):
+                    continue
+                # Absent, TensorZero reads its type's own variable (OPENAI_API_KEY): a key is sent unless "none".
+                location = str(block.get("api_key_location", "the default variable of its type"))
+                sends = f"its key ({location.removeprefix(ENV_PREFIX)})"
+                why = location != "none" and in_clear(block["api_base"], tier, sends)
+                if why:
+                    key = f"{table}.{name}.providers.{provider}.api_base"
+                    problems.append(Problem(catalog.sources[f"{table}.{name}"], key, why))
     return problems
 
 
