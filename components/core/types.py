@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from components.core.urls import shown_url, split_url
+
 _IMAGE = re.compile(
     r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
     r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?"
@@ -108,65 +110,11 @@ def url_password(url: str) -> bool:
         return False
 
 
-# Where plain http stays on a network the operator runs: no router forwards these addresses to the internet, and
-# only a private resolver (Docker's, mDNS, a tailnet's) answers these names. Said once, for every such rule.
-_PRIVATE_NETWORKS = tuple(
-    ipaddress.ip_network(network)
-    for network in (
-        "10.0.0.0/8",  # RFC 1918
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",  # CGNAT, which tailnets (Tailscale) number their hosts from
-        "169.254.0.0/16",  # link-local
-        "127.0.0.0/8",
-        "fc00::/7",  # IPv6 unique local
-        "fe80::/10",
-        "::1/128",
-    )
-)
-PRIVATE_SUFFIXES = (".local", ".internal", ".lan", ".home.arpa", ".ts.net", ".localhost")
-PRIVATE_HOSTS = (
-    "a single-label name (a Docker hostname), localhost, a private (RFC 1918), CGNAT (100.64/10), link-local or "
-    "loopback address, or a name ending in " + ", ".join(PRIVATE_SUFFIXES[:-1])
-)
-
-
-def is_private_url(url: str) -> bool:
-    """Whether a URL's host is on a private network (PRIVATE_HOSTS): what plain http may reach beyond dev."""
-    try:
-        host = (urlsplit(url).hostname or "").rstrip(".").lower()
-    except ValueError:
-        return False
-    if is_ip_address(host):
-        address = ipaddress.ip_address(host)
-        address = getattr(address, "ipv4_mapped", None) or address
-        return any(address in network for network in _PRIVATE_NETWORKS if network.version == address.version)
-    # One label of digits is an address to the resolver's inet_aton (`http://134744072` is 8.8.8.8), no name.
-    single_label = "." not in host and not re.fullmatch(r"[0-9]+|0x[0-9a-f]+", host)
-    return bool(host) and (single_label or host == "localhost" or host.endswith(PRIVATE_SUFFIXES))
-
-
-def _shown(url: str) -> str:
-    """A URL as an error message may show it: whatever stands before an `@` is masked."""
-    return repr(re.sub(r"//[^/]*@", "//***@", url))
-
-
-def _split_url(value: str):
-    """A URL's parts, its port read (which checks it); refuses white space and control characters."""
-    if any(character.isspace() or character < " " for character in value):
-        raise ValueError(f"{_shown(value)} holds white space or a control character")
-    try:
-        parts = urlsplit(value)
-        return parts, parts.port
-    except ValueError as error:
-        raise ValueError(f"{_shown(value)} is not a URL ({error})") from None
-
-
 def _http_url(value: str) -> str:
     """An http(s) API base; credentials never ride in it (they would land in tensorzero.toml and the plan)."""
-    parts, _ = _split_url(value)
+    parts, _ = split_url(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{_shown(value)} is not an http:// or https:// URL with a host")
+        raise ValueError(f"{shown_url(value)} is not an http:// or https:// URL with a host")
     if "@" in parts.netloc:
         raise ValueError('a URL may not hold credentials (user:password@); give the key with api_key = "env::VAR"')
     return value
@@ -174,20 +122,20 @@ def _http_url(value: str) -> str:
 
 def _docker_host_url(value: str) -> str:
     """What the Docker provider can dial: unix:///socket, tcp://host:port or ssh://[user@]host[:port]."""
-    parts, port = _split_url(value)
+    parts, port = split_url(value)
     if parts.scheme not in DOCKER_HOST_SCHEMES:
         raise ValueError(
-            f"{_shown(value)}: the scheme must be one of {', '.join(s + '://' for s in DOCKER_HOST_SCHEMES)}"
+            f"{shown_url(value)}: the scheme must be one of {', '.join(s + '://' for s in DOCKER_HOST_SCHEMES)}"
         )
     if parts.password is not None:
         raise ValueError("a Docker host URL may not hold a password (use an SSH key or TLS certificates)")
     if parts.scheme == "unix":
         if parts.netloc or not parts.path.startswith("/"):
-            raise ValueError(f"{_shown(value)}: a unix socket is written unix:///absolute/path")
+            raise ValueError(f"{shown_url(value)}: a unix socket is written unix:///absolute/path")
     elif not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{_shown(value)}: write {parts.scheme}://host[:port] (no path)")
+        raise ValueError(f"{shown_url(value)}: write {parts.scheme}://host[:port] (no path)")
     elif parts.scheme == "tcp" and port is None:
-        raise ValueError(f"{_shown(value)}: a tcp:// Docker host needs its port (2375, or 2376 with TLS)")
+        raise ValueError(f"{shown_url(value)}: a tcp:// Docker host needs its port (2375, or 2376 with TLS)")
     else:
         _host_address(parts.hostname)
     return value
@@ -267,6 +215,19 @@ NginxSize = Annotated[str, AfterValidator(_nginx_size)]
 _LINE = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?")
 Line = Annotated[str, AfterValidator(_matches(_LINE, "single line of text"))]
 MemoryMB = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
+
+
+def _tls_terminator(value: str) -> str:
+    if len(value) < 3:
+        raise ValueError(
+            f"{value!r} names nothing: say what terminates TLS in front of it, in at least 3 characters "
+            "('caddy on the main host', 'cloudflared tunnel'); leave it out when nothing does"
+        )
+    return value
+
+
+# What puts TLS in front of a service that serves plain HTTP (a reverse proxy, a tunnel), named for the reader.
+TlsTerminator = Annotated[Line, AfterValidator(_tls_terminator), Field(json_schema_extra={"minLength": 3})]
 
 ContainerPath = Annotated[str, AfterValidator(_container_path)]
 Hostname = Annotated[str, AfterValidator(_matches(_HOSTNAME, "hostname"))]

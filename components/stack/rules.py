@@ -5,12 +5,13 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from components.catalog.format import Catalog
+from components.catalog.format import ENV_PREFIX, Catalog
 from components.catalog.native_tables import MODEL_TABLES
-from components.catalog.translation import ENV_PREFIX, Translation
+from components.catalog.translation import Translation
 from components.core.errors import Problem
 from components.core.names import DOCKER_RESERVED_NETWORKS
-from components.core.types import PRIVATE_HOSTS, image_tag, is_ip_address, is_private_url
+from components.core.types import image_tag, is_ip_address
+from components.core.urls import PRIVATE_HOSTS, is_private_url
 from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
 from components.model.settings import Tier
 
