@@ -273,6 +273,24 @@ def _takes_int_not_bool(annotation: Any) -> bool:
     return any(_takes_int_not_bool(arg) for arg in args) and bool not in args
 
 
+def _takes_bool_not_int(annotation: Any) -> bool:
+    """Whether a field's type takes a bool and no number (`bool`, `Optional[bool]`)."""
+    if annotation is bool:
+        return True
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _takes_bool_not_int(args[0])
+    if typing.get_origin(annotation) is dict:
+        return False
+    takes_number = any(_takes_int_not_bool(arg) or arg is float for arg in args)
+    return any(_takes_bool_not_int(arg) for arg in args) and not takes_number
+
+
+# What a bool field takes: YAML's true and false, and the same as text (the Pulumi CLI hands values over as
+# strings). Not pydantic's lax extras: 1, 0, 1.0, "yes", "on", "t", which read as a count or a typo.
+BOOL_WORDS = ("true", "false")
+
+
 def _bool_for_int(annotation: Any, value: Any) -> Optional[str]:
     """Where a YAML boolean stands for an integer: "" (the value itself), or the dict entry's key; None: nowhere."""
     if isinstance(value, bool):
@@ -284,8 +302,8 @@ def _bool_for_int(annotation: Any, value: Any) -> Optional[str]:
 
 
 class StrictModel(BaseModel):
-    """A stack-file section: an unknown key is an error (a typo never becomes a silent default), and a number
-    is a number: YAML's `true` is never read as 1 (pydantic's lax mode would).
+    """A stack-file section: an unknown key is an error (a typo never becomes a silent default), a number is a
+    number and a bool a bool: YAML's `true` is never read as 1, nor 1 as true (pydantic's lax mode would).
 
     Each model's validator is built when first used, not at import: a command validates one stack's sections,
     and the models nobody validates in that process (a cluster's, another verb's) cost it nothing."""
@@ -300,4 +318,7 @@ class StrictModel(BaseModel):
         if where is not None:
             given = value if where == "" else value[where.removesuffix(": ")]
             raise ValueError(f"{where}must be an integer, not {str(given).lower()} (a YAML boolean)")
+        if field is not None and not isinstance(value, bool) and _takes_bool_not_int(field.annotation):
+            if isinstance(value, (int, float)) or isinstance(value, str) and value.lower() not in BOOL_WORDS:
+                raise ValueError(f"{value!r} is not a boolean: write true or false")
         return value

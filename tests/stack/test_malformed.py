@@ -8,6 +8,7 @@ back to the repository) into the throwaway project, which is then both the cwd
 and the only entry of PYTHONPATH.
 """
 
+import json
 import os
 import re
 import shutil
@@ -174,6 +175,10 @@ CASES = [
     # --- stack spec: types and ranges --------------------------------------------------------------
     case("port-out-of-range", {"gateway": {"port": 70000}}, {},
          STACK_FILE, "gateway.port", "Input should be less than or equal to 65535"),
+    # A bool is true or false: 1 is no more true than `port: true` is 1.
+    case("gpu-given-as-one", {"ollama": {"gpu": 1}}, {}, STACK_FILE, "ollama.gpu", "1 is not a boolean: write true or false"),
+    case("loki-enabled-given-as-one", {"loki": {"enabled": 1}}, {},
+         STACK_FILE, "loki.enabled", "1 is not a boolean: write true or false"),
     case("port-not-a-number", {"gateway": {"port": "abc"}}, {},
          STACK_FILE, "gateway.port", "Input should be a valid integer, unable to parse string as an integer"),
     case("tier-not-an-enum", {"tier": 5}, {}, STACK_FILE, "tier", "Input should be 'dev', 'staging' or 'prod'"),
@@ -577,3 +582,29 @@ def test_missing_tls_files_on_the_local_engine_are_named_in_a_notice(tmp_path):
     result = validate(build_project(tmp_path / "project", minimal_config(edge={"tls": tls}), {}))
     assert result.returncode == 0, result.stderr
     assert f"notice: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist here" in result.stdout
+
+
+def test_the_pulumi_clis_text_booleans_stay_booleans(tmp_path, monkeypatch):
+    """Under `pulumi up` scalars arrive as text ("true"), objects as JSON (true): both are read as bools, and a
+    number is refused as it is in the stack file (Pulumi's own config reader, PULUMI_CONFIG as its CLI sets it)."""
+    from components.core.errors import ConfigError
+    from components.core.names import PROJECT
+    from components.stack.loader import load, read_pulumi_config
+
+    project = make_project(tmp_path, minimal_config(), {CATALOG: MINIMAL_CATALOG, ENV_LAYER: MINIMAL_ENV})
+
+    def given(**config):
+        values = {
+            f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in minimal_config(**config).items()
+        }
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
+        return lambda: read_pulumi_config("test")
+
+    spec = load("test", project, read_config=given(seed_container_names="true", loki={"enabled": False})).spec
+    assert (spec.seed_container_names, spec.loki.enabled) == (True, False)
+    with pytest.raises(ConfigError) as refused:
+        load("test", project, read_config=given(seed_container_names="1", loki={"enabled": 1}))
+    assert sorted(f"{p.key}: {p.message}" for p in refused.value.problems) == [
+        "loki.enabled: 1 is not a boolean: write true or false",
+        "seed_container_names: '1' is not a boolean: write true or false",
+    ]
