@@ -62,6 +62,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                     )
                 )
         problems += joined_network_problems(spec, service)
+        problems += unpublished_bind_problems(spec, service)
         problems += service.checks(spec)
         if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
             image = spec.section(service).image
@@ -179,6 +180,28 @@ def _clash(spec: EnvironmentBase, first: ServiceRef, second: ServiceRef, port: i
 
 def is_loopback(host: str) -> bool:
     return host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
+
+
+def unpublished_bind_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
+    """A service's own bind_address where it publishes no port would be silently ignored: said, with where its
+    port is published instead (by the front that took it) and the key that moves it."""
+    section = spec.section(service) if service.spec else None
+    own = getattr(section, "bind_address", None)
+    if own is None or spec.kubernetes is not None or spec.placement(service).ports:
+        return []
+    key = f"{spec.key(service)}.bind_address"
+    for front_service, _ in spec.active_fronts(service):
+        faces = [p for p in spec.placement(front_service).ports if p.origin == service.role]
+        if faces:
+            where = ", ".join(f"{face.ip}:{face.external}" for face in faces)
+            return [
+                (
+                    key,
+                    f"{own} has no effect: the {service.role} publishes no port of its own; the {front_service.role} "
+                    f"publishes it on {where}: set {spec.key(front_service)}.bind_address instead",
+                )
+            ]
+    return [(key, f"{own} has no effect: {spec.key(service)}.port is null, so the {service.role} publishes nothing")]
 
 
 def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
