@@ -20,12 +20,13 @@ depends on the stack (which Ollama a hostname names, `${NAME}` values, which
 variants remain) is checked as a stack's part is rendered.
 """
 
+import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import tomli
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from components.catalog.native_tables import MODEL_TABLES, unknown_names
 from components.catalog.routing import NotRoutable, check_ollama_url, check_openai_url
@@ -59,6 +60,8 @@ OPENAI_COMPATIBLE = "openai"
 U32_MAX = 2**32 - 1  # TensorZero reads max_tokens as a u32
 # An authoring-only type: an Ollama, rendered as OpenAI-compatible at its `/v1` (ollama_routing.py).
 OLLAMA = "ollama"
+ENV_PREFIX = "env::"  # how the catalog names the variable holding a provider's key, as TensorZero does
+API_KEY_FORM = re.compile(r"env::[A-Za-z_][A-Za-z0-9_]*|none")
 # URLs the seed documents that the real services do not serve.
 SEED_URL_FIXES = {"https://api.venice.ai/v1": "https://api.venice.ai/api/v1"}
 
@@ -71,10 +74,24 @@ class ProviderEntry(StrictModel):
     )
     api_key: Optional[str] = Field(
         None,
-        pattern=r"^(env::[A-Za-z_][A-Za-z0-9_]*|none)$",
+        json_schema_extra={"pattern": API_KEY_FORM.pattern},
         description='"env::VAR" naming the variable that holds the key, or "none".',
     )
     base_url: Optional[HttpURL] = Field(None, description="API base URL (http or https, no credentials in it).")
+
+    @field_validator("api_key")
+    @classmethod
+    def _a_reference(cls, value: Optional[str]) -> Optional[str]:
+        if value is None or API_KEY_FORM.fullmatch(value):
+            return value
+        if value.startswith(ENV_PREFIX):
+            name = value.removeprefix(ENV_PREFIX)
+            raise ValueError(f"{name!r} is not a variable's name (letters, digits and _, not starting with a digit)")
+        # Never echoed: it is most likely the key itself.
+        raise ValueError(
+            "holds a value, not a reference: put the key in an env layer (NAME=...) or a stack secret and write "
+            'api_key = "env::NAME" (TensorZero\'s api_key_location), or "none" for a provider that takes no key'
+        )
 
 
 class ModelEntry(StrictModel):

@@ -12,15 +12,13 @@ from typing import Any, Optional
 from urllib.parse import urlsplit
 
 from components.catalog.files import ConfigFile, referenced_files
-from components.catalog.format import SEED_URL_FIXES, Catalog, ModelEntry, is_ollama, provider_settings
+from components.catalog.format import ENV_PREFIX, SEED_URL_FIXES, Catalog, ModelEntry, is_ollama, provider_settings
 from components.catalog.native_tables import MODEL_TABLES, subset
 from components.catalog.routing import NotRoutable, check_openai_url, route
 from components.catalog.values import CatalogValues
 from components.core.errors import ConfigError, Problem
 from components.core.names import OLLAMA_ALIAS
 from components.core.types import is_ollama_model
-
-ENV_PREFIX = "env::"
 
 
 @dataclass(frozen=True)

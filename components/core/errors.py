@@ -84,12 +84,18 @@ def _model_in(annotation: Any) -> Optional[type[BaseModel]]:
     return next((m for m in reversed(found) if m is not None), None)
 
 
+# The branches of a union chosen by the input's shape (a name, or a mapping of settings): pydantic puts the branch's
+# tag in an error's location, which is no key of the file.
+NAME_BRANCH, MAPPING_BRANCH = "(a name)", "(a mapping)"
+
+
 def problems_from_validation(
     error: ValidationError, file: str, prefix: str, model: Optional[type[BaseModel]] = None
 ) -> list[Problem]:
     problems = []
     for item in error.errors(include_url=False, include_input=False):
         parts = [prefix] if prefix else []
+        item["loc"] = tuple(part for part in item["loc"] if part not in (NAME_BRANCH, MAPPING_BRANCH))
         key = ".".join(parts + [str(part) if part != "" else "''" for part in item["loc"]])
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "model_type":  # pydantic names its own class here: say what the file should hold

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from components.core.urls import shown_url, split_url
+
 _IMAGE = re.compile(
     r"(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)"
     r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})(?:@sha256:[0-9a-f]{64})?"
@@ -108,27 +110,11 @@ def url_password(url: str) -> bool:
         return False
 
 
-def _shown(url: str) -> str:
-    """A URL as an error message may show it: whatever stands before an `@` is masked."""
-    return repr(re.sub(r"//[^/]*@", "//***@", url))
-
-
-def _split_url(value: str):
-    """A URL's parts, its port read (which checks it); refuses white space and control characters."""
-    if any(character.isspace() or character < " " for character in value):
-        raise ValueError(f"{_shown(value)} holds white space or a control character")
-    try:
-        parts = urlsplit(value)
-        return parts, parts.port
-    except ValueError as error:
-        raise ValueError(f"{_shown(value)} is not a URL ({error})") from None
-
-
 def _http_url(value: str) -> str:
     """An http(s) API base; credentials never ride in it (they would land in tensorzero.toml and the plan)."""
-    parts, _ = _split_url(value)
+    parts, _ = split_url(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{_shown(value)} is not an http:// or https:// URL with a host")
+        raise ValueError(f"{shown_url(value)} is not an http:// or https:// URL with a host")
     if "@" in parts.netloc:
         raise ValueError('a URL may not hold credentials (user:password@); give the key with api_key = "env::VAR"')
     return value
@@ -136,20 +122,20 @@ def _http_url(value: str) -> str:
 
 def _docker_host_url(value: str) -> str:
     """What the Docker provider can dial: unix:///socket, tcp://host:port or ssh://[user@]host[:port]."""
-    parts, port = _split_url(value)
+    parts, port = split_url(value)
     if parts.scheme not in DOCKER_HOST_SCHEMES:
         raise ValueError(
-            f"{_shown(value)}: the scheme must be one of {', '.join(s + '://' for s in DOCKER_HOST_SCHEMES)}"
+            f"{shown_url(value)}: the scheme must be one of {', '.join(s + '://' for s in DOCKER_HOST_SCHEMES)}"
         )
     if parts.password is not None:
         raise ValueError("a Docker host URL may not hold a password (use an SSH key or TLS certificates)")
     if parts.scheme == "unix":
         if parts.netloc or not parts.path.startswith("/"):
-            raise ValueError(f"{_shown(value)}: a unix socket is written unix:///absolute/path")
+            raise ValueError(f"{shown_url(value)}: a unix socket is written unix:///absolute/path")
     elif not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ValueError(f"{_shown(value)}: write {parts.scheme}://host[:port] (no path)")
+        raise ValueError(f"{shown_url(value)}: write {parts.scheme}://host[:port] (no path)")
     elif parts.scheme == "tcp" and port is None:
-        raise ValueError(f"{_shown(value)}: a tcp:// Docker host needs its port (2375, or 2376 with TLS)")
+        raise ValueError(f"{shown_url(value)}: a tcp:// Docker host needs its port (2375, or 2376 with TLS)")
     else:
         _host_address(parts.hostname)
     return value
@@ -230,6 +216,19 @@ _LINE = re.compile(r"[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?"
 Line = Annotated[str, AfterValidator(_matches(_LINE, "single line of text"))]
 MemoryMB = Annotated[int, Field(ge=64, le=4 * 1024 * 1024)]
 
+
+def _tls_terminator(value: str) -> str:
+    if len(value) < 3:
+        raise ValueError(
+            f"{value!r} names nothing: say what terminates TLS in front of it, in at least 3 characters "
+            "('caddy on the main host', 'cloudflared tunnel'); leave it out when nothing does"
+        )
+    return value
+
+
+# What puts TLS in front of a service that serves plain HTTP (a reverse proxy, a tunnel), named for the reader.
+TlsTerminator = Annotated[Line, AfterValidator(_tls_terminator), Field(json_schema_extra={"minLength": 3})]
+
 ContainerPath = Annotated[str, AfterValidator(_container_path)]
 Hostname = Annotated[str, AfterValidator(_matches(_HOSTNAME, "hostname"))]
 # Part of container names, Pulumi names and a hostname: lower-case letters, digits and inner hyphens.
@@ -274,6 +273,24 @@ def _takes_int_not_bool(annotation: Any) -> bool:
     return any(_takes_int_not_bool(arg) for arg in args) and bool not in args
 
 
+def _takes_bool_not_int(annotation: Any) -> bool:
+    """Whether a field's type takes a bool and no number (`bool`, `Optional[bool]`)."""
+    if annotation is bool:
+        return True
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) is Annotated:
+        return _takes_bool_not_int(args[0])
+    if typing.get_origin(annotation) is dict:
+        return False
+    takes_number = any(_takes_int_not_bool(arg) or arg is float for arg in args)
+    return any(_takes_bool_not_int(arg) for arg in args) and not takes_number
+
+
+# What a bool field takes: YAML's true and false, and the same as text (the Pulumi CLI hands values over as
+# strings). Not pydantic's lax extras: 1, 0, 1.0, "yes", "on", "t", which read as a count or a typo.
+BOOL_WORDS = ("true", "false")
+
+
 def _bool_for_int(annotation: Any, value: Any) -> Optional[str]:
     """Where a YAML boolean stands for an integer: "" (the value itself), or the dict entry's key; None: nowhere."""
     if isinstance(value, bool):
@@ -285,8 +302,8 @@ def _bool_for_int(annotation: Any, value: Any) -> Optional[str]:
 
 
 class StrictModel(BaseModel):
-    """A stack-file section: an unknown key is an error (a typo never becomes a silent default), and a number
-    is a number: YAML's `true` is never read as 1 (pydantic's lax mode would).
+    """A stack-file section: an unknown key is an error (a typo never becomes a silent default), a number is a
+    number and a bool a bool: YAML's `true` is never read as 1, nor 1 as true (pydantic's lax mode would).
 
     Each model's validator is built when first used, not at import: a command validates one stack's sections,
     and the models nobody validates in that process (a cluster's, another verb's) cost it nothing."""
@@ -301,4 +318,7 @@ class StrictModel(BaseModel):
         if where is not None:
             given = value if where == "" else value[where.removesuffix(": ")]
             raise ValueError(f"{where}must be an integer, not {str(given).lower()} (a YAML boolean)")
+        if field is not None and not isinstance(value, bool) and _takes_bool_not_int(field.annotation):
+            if isinstance(value, (int, float)) or isinstance(value, str) and value.lower() not in BOOL_WORDS:
+                raise ValueError(f"{value!r} is not a boolean: write true or false")
         return value

@@ -1,6 +1,7 @@
 """How every verb ends when the world interrupts it: one line on stderr and a conventional exit code, never a
 traceback. Standard library only: the smoke command imports it with requirements-smoke.txt alone."""
 
+import io
 import os
 import signal
 import sys
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `command | head` when the reader left early
 EXIT_IO = 74  # sysexits.h EX_IOERR: a file could not be read or written
+STDOUT = "standard output"  # what a failed write to it names, where an OSError names no file of its own
 
 
 def _say(line: str) -> None:
@@ -46,6 +48,17 @@ def unwinding() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _restore(original) -> None:
+    """Standard output as the interpreter made it, once what the labelled one holds is written (or dropped)."""
+    for _attempt in range(2):
+        try:
+            sys.stdout.flush()
+            break
+        except (OSError, ValueError):
+            _silence_stdout()  # then once more, into /dev/null: its buffer is dropped, not carried to exit
+    sys.stdout = original
+
+
 def _silence_stdout() -> None:
     """The interpreter flushes stdout once more at exit; into a closed pipe that flush would print a warning."""
     try:
@@ -54,9 +67,44 @@ def _silence_stdout() -> None:
         pass
 
 
+class _StandardOutput(io.FileIO):
+    """Standard output's descriptor, whose failed writes (a full disk, `> /dev/full`) say it was standard output:
+    an OSError from a write names no file. A closed pipe stays a BrokenPipeError, which `guarded` ends quietly."""
+
+    def write(self, data) -> int:
+        try:
+            return super().write(data)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, STDOUT) from None
+
+
+def _labelled_stdout():
+    """Standard output rewrapped over _StandardOutput, as the interpreter set it up; the original to restore, or
+    None where stdout is not the process's own (a test capturing it, no descriptor)."""
+    original = sys.stdout
+    if original is None or original is not sys.__stdout__:
+        return None
+    try:
+        descriptor = original.fileno()
+        original.flush()
+    except (OSError, ValueError, AttributeError):
+        return None
+    raw = _StandardOutput(descriptor, "w", closefd=False)
+    sys.stdout = io.TextIOWrapper(
+        io.BufferedWriter(raw),
+        encoding=original.encoding,
+        errors=original.errors,
+        line_buffering=original.line_buffering,
+    )
+    return original
+
+
 def guarded(prog: str, main: Callable[[], int]) -> int:
     """main()'s status; a closed pipe, Ctrl-C or an unreadable file end it with one line and a conventional code."""
     previous = signal.signal(signal.SIGINT, lambda signum, frame: _interrupted(prog))
+    original = _labelled_stdout()
     try:
         status = main()
         sys.stdout.flush()  # output still buffered meets a closed pipe here, inside the guard
@@ -68,8 +116,14 @@ def guarded(prog: str, main: Callable[[], int]) -> int:
         _interrupted(prog)
         raise  # not reached: _interrupted leaves the process
     except OSError as error:
+        if error.filename == STDOUT:
+            _say(f"{prog}: cannot write {STDOUT}: {error.strerror or error}")
+            _silence_stdout()  # what it still holds would fail again as the interpreter exits
+            return EXIT_IO
         where = f"{error.filename}: " if error.filename else ""
         _say(f"{prog}: {where}{error.strerror or error}")
         return EXIT_IO
     finally:
         signal.signal(signal.SIGINT, previous)
+        if original is not None:
+            _restore(original)

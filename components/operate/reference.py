@@ -111,13 +111,17 @@ class _Reference:
         ref = node.get("$ref", "")
         return self.defs[ref.rpartition("/")[2]] if ref.startswith("#/$defs/") else node
 
+    @staticmethod
+    def branches(node: dict[str, Any]) -> list[dict[str, Any]]:
+        """A union's alternatives (`oneOf` where the input's shape picks one), or the node itself."""
+        return node.get("anyOf") or node.get("oneOf") or [node]
+
     def options(self, node: dict[str, Any]) -> list[dict[str, Any]]:
         """The node's alternatives but null (a `X or null` field's X)."""
-        branches = node.get("anyOf", [node])
-        return [self.resolve(b) for b in branches if b.get("type") != "null"]
+        return [self.resolve(b) for b in self.branches(node) if b.get("type") != "null"]
 
     def type_of(self, node: dict[str, Any]) -> str:
-        branches = node.get("anyOf", [node])
+        branches = self.branches(node)
         names = [self._type(b) for b in branches if b.get("type") != "null"]
         nullable = len(names) < len(branches) or node.get("type") == "null"
         return " or ".join(names + (["null"] if nullable else []))

@@ -15,17 +15,24 @@ changes, and a failed run stops `pulumi up` before the gateway (docker_target.pa
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import TYPE_CHECKING, Optional
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from components.core.envfiles import Variable
 from components.core.monitoring import BACKUP_JOB
 from components.core.names import METRICS_PATH, PROJECT_DIR
 from components.core.plans import Hardening, Monitoring, OneShot, Placement, Scrape, ServicePlan, VolumeMount
 from components.core.render import RenderedFile
-from components.core.types import Duration, EnvName, ImageRef, Port, StrictModel, duration_seconds
+from components.core.types import (
+    Duration,
+    EnvName,
+    ImageRef,
+    Port,
+    StrictModel,
+    duration_seconds,
+)
+from components.core.urls import S3BucketURL, S3Region
 from components.model.environment import ServiceDefinition
 from components.model.settings import PUBLISHED_PORT, ServiceSpec
 from components.services import clickhouse
@@ -46,14 +53,14 @@ HEALTHCHECK = (
     f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{PORT}{HEALTH_PATH}', timeout=4)",
 )
 GATEWAY = "gateway"  # runs TensorZero's migrations at start: the pre-upgrade backup comes before it
-S3_URL = r"^https?://[^/\s]+/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^\s]*)?$"
 
 
 class OffsiteSpec(StrictModel):
-    url: str = Field(
-        pattern=S3_URL,
+    # The URL is printed by `plan`, set in the container's env and written into ClickHouse's config: S3 takes its
+    # keys apart, as secrets (S3BucketURL refuses a URL holding any).
+    url: S3BucketURL = Field(
         description="S3-compatible bucket and prefix the backups are copied to: http[s]://host:port/bucket/prefix "
-        "(path style, as MinIO serves it).",
+        "(path style, as MinIO serves it); beyond dev, plain http only to a private host.",
     )
     access_key_var: EnvName = Field(
         "TENSORZERO_BACKUP_S3_ACCESS_KEY", description="Variable (env layer or stack secret) holding the access key."
@@ -61,20 +68,10 @@ class OffsiteSpec(StrictModel):
     secret_key_var: EnvName = Field(
         "TENSORZERO_BACKUP_S3_SECRET_KEY", description="Variable (env layer or stack secret) holding the secret key."
     )
-    region: str = Field("us-east-1", pattern=r"^[a-z0-9-]+$", description="Region the signatures name.")
+    region: S3Region = Field(
+        "us-east-1", description="Region the signatures name: lower-case letters, digits and inner '-'."
+    )
     keep: Optional[int] = Field(None, ge=1, description="Full backups (with their chains) kept there; null: `keep`.")
-
-    @field_validator("url")
-    @classmethod
-    def _no_credentials(cls, url: str) -> str:
-        # The URL is printed by `plan`, set in the container's env and written into ClickHouse's config: a
-        # password in it would be in clear in all three. S3 takes its keys apart, as secrets.
-        if "@" in urllib.parse.urlsplit(url).netloc:
-            raise ValueError(
-                "holds credentials (user:password@): drop them from the URL and give the access key and secret "
-                "key in the variables access_key_var and secret_key_var name (env layer or stack secret)"
-            )
-        return url
 
 
 # A schedule Prometheus can judge (its alert compares ages in seconds) and a person can reason about.

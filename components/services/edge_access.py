@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from components.core.envfiles import Variable, is_placeholder
+from components.core.errors import MAPPING_BRANCH, NAME_BRANCH
 from components.core.plans import HostPath, Secret, SecretFile
-from components.core.types import EnvName, FilePath, Identifier, Line, StrictModel
+from components.core.types import EnvName, FilePath, Identifier, StrictModel, TlsTerminator
 from components.model.settings import can_bind
 
 if TYPE_CHECKING:
@@ -43,6 +44,21 @@ class CallerKey(StrictModel):
     requests_per_minute: Optional[int] = Field(
         None, ge=1, description="Most requests a minute this caller may send; beyond it, a JSON 429. Null: no limit."
     )
+
+    @field_validator("requests_per_minute", mode="before")
+    @classmethod
+    def _a_limit(cls, value: Any) -> Any:
+        if type(value) is int and value < 1:  # said before `ge` would, in its own words
+            raise ValueError(f"{value} would refuse every request: give at least 1, or leave it out for no limit")
+        return value
+
+
+# A caller's entry is its variable's name, or a mapping: validated as the one its shape says, so a mapping's
+# problem is reported as that, never as "not a valid string".
+CallerEntry = Annotated[
+    Union[Annotated[EnvName, Tag(NAME_BRANCH)], Annotated[CallerKey, Tag(MAPPING_BRANCH)]],
+    Discriminator(lambda value: NAME_BRANCH if isinstance(value, str) else MAPPING_BRANCH),
+]
 
 
 class EdgeTls(StrictModel):
@@ -72,7 +88,7 @@ class EdgeTls(StrictModel):
 class EdgeAccess(StrictModel):
     """The edge section's access keys (mixed into EdgeSpec)."""
 
-    keys: dict[Identifier, Union[EnvName, CallerKey]] = Field(
+    keys: dict[Identifier, CallerEntry] = Field(
         default_factory=lambda: {"pmoves": CallerKey(var="TENSORZERO_API_KEY")},
         description="Callers by name: the variable holding each one's key (or {var, requests_per_minute}). "
         "A caller whose variable is empty or missing is refused (revoked); with no key supplied at all, "
@@ -94,9 +110,8 @@ class EdgeAccess(StrictModel):
         "a guesser a few a minute.",
     )
     tls: EdgeTls = Field(default_factory=EdgeTls, description="TLS on the edge's published ports.")
-    tls_terminated_by: Optional[Line] = Field(
+    tls_terminated_by: Optional[TlsTerminator] = Field(
         None,
-        min_length=3,
         description="With TLS off on a non-loopback bind: what terminates TLS in front of the edge "
         "(a load balancer, a tunnel); `validate` refuses such a stack without it.",
     )

@@ -17,7 +17,7 @@ from components.core.envfiles import Variable
 from components.core.names import METRICS_PATH
 from components.core.plans import Endpoint, Hardening, Monitoring, Scrape, Secret, ServicePlan, Volume
 from components.core.render import RenderedFile, render
-from components.core.types import EnvName, Identifier, ImageRef, Line, Port
+from components.core.types import EnvName, Identifier, ImageRef, Port, TlsTerminator
 from components.model.environment import ServiceDefinition
 from components.model.settings import LOOPBACK, PUBLISHED_PORT, ServiceSpec
 from components.services import clickhouse, grafana_panels, loki, prometheus
@@ -46,9 +46,8 @@ class GrafanaSpec(ServiceSpec):
     admin_password_var: EnvName = Field(
         "GRAFANA_ADMIN_PASSWORD", description="Variable (env layer or stack secret) holding the admin password."
     )
-    tls_terminated_by: Optional[Line] = Field(
+    tls_terminated_by: Optional[TlsTerminator] = Field(
         None,
-        min_length=3,
         description="Beyond loopback outside dev: what terminates TLS in front of Grafana (a reverse proxy, a "
         "tunnel); `validate` refuses Grafana published in plain HTTP beyond loopback without it.",
     )

@@ -25,7 +25,7 @@ from components.stack import registry as registry_module
 from components.stack.deployment import Deployment
 from components.stack.guards import confirmation_problems
 from components.stack.registry import Registry
-from components.stack.rules import host_problems, placement_problems, unbindable_notices
+from components.stack.rules import host_problems, placement_problems, provider_problems, unbindable_notices
 from components.stack.seed import name_claims, seed_variable_notices
 from components.stack.stackconfig import (  # noqa: F401 (the loader's public names, as callers import them)
     OFFLINE_SECRET_PREFIX,
@@ -150,6 +150,7 @@ def load(
     if translation is None:
         raise ConfigError(problems)
     problems += plain_catalog_credentials(file, spec, translation.variables)
+    problems += provider_problems(spec.tier, catalog, translation)
     notices += seed_variable_notices(spec, layers, {use.variable for use in translation.key_uses})
     notices += [notice for variable in layers.values() if (notice := duplicate_notice(variable))]
     notices += unbindable_notices(spec, file)

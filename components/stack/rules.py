@@ -3,8 +3,13 @@
 import ipaddress
 from urllib.parse import urlsplit
 
+from components.catalog.format import ENV_PREFIX, Catalog
+from components.catalog.native_tables import MODEL_TABLES
+from components.catalog.translation import Translation
+from components.core.errors import Problem
 from components.core.names import DOCKER_RESERVED_NETWORKS
 from components.core.types import image_tag, is_ip_address
+from components.core.urls import PRIVATE_HOSTS, is_private_url
 from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
 from components.model.settings import Tier, can_bind
 
@@ -55,6 +60,7 @@ def placement_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                     )
                 )
         problems += joined_network_problems(spec, service)
+        problems += unpublished_bind_problems(spec, service)
         problems += service.checks(spec)
         if spec.tier != Tier.dev and service.spec and image_tag(spec.section(service).image) == "latest":
             image = spec.section(service).image
@@ -86,6 +92,9 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
                 f"set it true (TLS: ports 8443 and 9440) in {spec.tier.value}",
             )
         )
+    offsite = spec.backup.offsite if spec.deployed("backup") else None
+    if offsite is not None and (why := in_clear(offsite.url, spec.tier, "every backup and its S3 access key")):
+        problems.append(("backup.offsite.url", why))
     for name, host in spec.hosts.items() if on_docker else ():
         engine = urlsplit(host.url)
         if engine.scheme == "tcp" and not is_loopback(engine.hostname or ""):
@@ -109,6 +118,47 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     return problems
 
 
+def in_clear(url: str, tier: Tier, sends: str) -> str:
+    """Why `url` may not carry `sends` in tier `tier`; "" when it may: https, dev, or plain http to a private host."""
+    if tier == Tier.dev or not url.lower().startswith("http://") or is_private_url(url):
+        return ""
+    host = urlsplit(url).hostname
+    return (
+        f"plain http to {host}, a public host, would send {sends} in the clear, refused in {tier.value}: use "
+        f"https://; plain http only to a private host ({PRIVATE_HOSTS})"
+    )
+
+
+def provider_problems(tier: Tier, catalog: Catalog, translation: Translation) -> list[Problem]:
+    """No provider's key travels in plain http to a public host beyond dev, as the stack renders its URL (`${NAME}`
+    filled in): seed-format providers and native tables alike."""
+    problems = []
+    for routed in translation.models + translation.embedding_models:
+        entry = catalog.models[routed.name]  # a seed-format model: its blocks follow its chain, fallbacks last
+        chain = [entry] + [catalog.models[name] for name in entry.fallbacks]
+        for link, block in zip(chain, routed.providers, strict=True):
+            location = block.fields.get("api_key_location", "")
+            why = in_clear(block.fields.get("api_base", ""), tier, f"its key ({location.removeprefix(ENV_PREFIX)})")
+            if why and location.startswith(ENV_PREFIX):
+                where = catalog.sources.get(f"providers.{link.provider}", catalog.sources[f"models.{routed.name}"])
+                problem = Problem(where, f"providers.{link.provider}.base_url", why)
+                problems += [problem] if problem not in problems else []  # one line for a provider many models use
+    for table in MODEL_TABLES:
+        for name, body in translation.native.get(table, {}).items():
+            blocks = body.get("providers") if isinstance(body, dict) else None
+            for provider, block in (blocks if isinstance(blocks, dict) else {}).items():
+                if not isinstance(block, dict) or not isinstance(block.get("api_base"), str):
+                    continue
+                # Absent, TensorZero reads its type's own variable (OPENAI_API_KEY): a key is sent unless "none".
+                location = str(block.get("api_key_location", "the default variable of its type"))
+                sends = f"its key ({location.removeprefix(ENV_PREFIX)})"
+                why = location != "none" and in_clear(block["api_base"], tier, sends)
+                if why:
+                    key = f"{table}.{name}.providers.{provider}.api_base"
+                    problems.append(Problem(catalog.sources[f"{table}.{name}"], key, why))
+    return problems
+
+
 def _is_default(spec: EnvironmentBase, service: ServiceRef) -> bool:
     """Whether the service's `port` setting still holds its section's default: not what an edit changed."""
     section = spec.section(service)
@@ -128,6 +178,28 @@ def _clash(spec: EnvironmentBase, first: ServiceRef, second: ServiceRef, port: i
 
 def is_loopback(host: str) -> bool:
     return host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
+
+
+def unpublished_bind_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:
+    """A service's own bind_address where it publishes no port would be silently ignored: said, with where its
+    port is published instead (by the front that took it) and the key that moves it."""
+    section = spec.section(service) if service.spec else None
+    own = getattr(section, "bind_address", None)
+    if own is None or spec.kubernetes is not None or spec.placement(service).ports:
+        return []
+    key = f"{spec.key(service)}.bind_address"
+    for front_service, _ in spec.active_fronts(service):
+        faces = [p for p in spec.placement(front_service).ports if p.origin == service.role]
+        if faces:
+            where = ", ".join(f"{face.ip}:{face.external}" for face in faces)
+            return [
+                (
+                    key,
+                    f"{own} has no effect: the {service.role} publishes no port of its own; the {front_service.role} "
+                    f"publishes it on {where}: set {spec.key(front_service)}.bind_address instead",
+                )
+            ]
+    return [(key, f"{own} has no effect: {spec.key(service)}.port is null, so the {service.role} publishes nothing")]
 
 
 def joined_network_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:

@@ -24,11 +24,13 @@ from conftest import (
 
 from components.catalog.translation import local_models
 from components.core.names import FUNCTION_PREFIX
+from components.model.settings import Tier
 from components.operate import summary
 from components.operate.plan import plan
 from components.services import gateway
 from components.stack.deployment import rendered_files
 from components.stack.loader import load, stack_ollamas
+from components.stack.rules import provider_problems
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pmoves_catalog"
 FILES = ["catalog/models.toml", "catalog/embeddings.toml", "catalog/functions.toml"]
@@ -273,3 +275,11 @@ def test_the_cli_lists_what_a_stack_leaves_out_and_renders_the_files_beside_the_
         assert (config.parent / path).read_text() == (FIXTURE / path).read_text()
     # What `render` wrote is what TensorZero loads: the paths resolve beside the config.
     tensorzero_gateway(config.read_text(), config.parent, monkeypatch, {})
+
+
+@pytest.mark.parametrize("tier", [Tier.staging, Tier.prod])
+def test_its_private_endpoints_in_plain_http_pass_beyond_dev(full, tier):
+    """Plain http to its Ollamas (Docker names and the Jetson) is PMOVES's private network: kept beyond dev."""
+    plain = [b.fields.get("api_base", "") for m in full.translation.models for b in m.providers]
+    assert any(url.startswith("http://") for url in plain), plain  # the rule below has plain http to judge
+    assert provider_problems(tier, full.catalog, full.translation) == []

@@ -9,7 +9,7 @@ from conftest import STACKS
 from pydantic import TypeAdapter, ValidationError
 
 from components.catalog.format import ModelEntry, ProviderEntry
-from components.core import types
+from components.core import types, urls
 from components.core.types import (
     ContainerPath,
     DnsName,
@@ -174,20 +174,22 @@ ACCEPTED = {
     "LabelKey": "nvidia.com/gpu.present",
     "LabelValue": "true",
     "IPv4Address": "10.43.0.10",
+    "S3BucketURL": "http://minio.pmoves.internal:9000/tensorzero-backups/prod",
+    "S3Region": "us-east-1",
+    "TlsTerminator": "caddy on the main host",
 }
+MODULES = {**vars(types), **vars(urls)}  # the annotated types, and those of URLs
 
 
 def test_every_string_type_is_listed_here():
-    strings = {
-        name for name, value in vars(types).items() if get_origin(value) is Annotated and get_args(value)[0] is str
-    }
+    strings = {name for name, value in MODULES.items() if get_origin(value) is Annotated and get_args(value)[0] is str}
     assert strings == set(ACCEPTED)
 
 
 @pytest.mark.parametrize(("name", "value"), sorted(ACCEPTED.items()))
 @pytest.mark.parametrize("suffix", ["\n", "\r\n", " "])
 def test_a_trailing_newline_is_refused_by_every_type(name, value, suffix):
-    adapter = TypeAdapter(getattr(types, name))
+    adapter = TypeAdapter(MODULES[name])
     assert adapter.validate_python(value) == value
     with pytest.raises(ValidationError):
         adapter.validate_python(value + suffix)
@@ -270,8 +272,23 @@ def test_a_yaml_boolean_is_never_read_as_an_integer(values):
     assert error["loc"][0] == next(iter(values)) and "must be an integer, not" in error["msg"], error
 
 
+@pytest.mark.parametrize("given", [1, 0, 1.0, "1", "yes", "on", "t"], ids=repr)
+def test_a_number_or_a_word_is_never_read_as_a_boolean(given):
+    """pydantic's lax mode reads 1, 1.0, "yes" and "on" as true: here a bool is written true or false."""
+    with pytest.raises(ValidationError) as raised:
+        _Numbers(enabled=given)
+    (error,) = raised.value.errors()
+    assert error["loc"] == ("enabled",) and f"{given!r} is not a boolean: write true or false" in error["msg"], error
+
+
+@pytest.mark.parametrize(("given", "read"), [(True, True), (False, False), ("true", True), ("False", False)])
+def test_a_boolean_as_yaml_or_as_the_pulumi_clis_text(given, read):
+    assert _Numbers(enabled=given).enabled is read
+
+
 def test_booleans_stay_booleans_and_integers_integers():
     taken = _Numbers(port=3000, memory_mb=64, sizes={"data": 5}, keep=1, enabled=True, either=True)
     assert (taken.port, taken.memory_mb, taken.sizes, taken.keep, taken.enabled, taken.either) == (
         3000, 64, {"data": 5}, 1, True, True
     )  # fmt: skip
+    assert _Numbers(either=1).either == 1  # a field that takes either keeps the number

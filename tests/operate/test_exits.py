@@ -147,3 +147,28 @@ def test_a_file_error_no_verb_caught_is_one_line_naming_the_file_and_74(capsys):
 
     assert exits.guarded("python -m components", writes_into_a_directory) == exits.EXIT_IO
     assert capsys.readouterr().err == "python -m components: out/plan-diff/comment.md: Is a directory\n"
+
+
+@pytest.mark.parametrize("verb", ["validate", "plan", "env", "reach", "reference"])
+def test_standard_output_that_cannot_be_written_is_named_with_74(verb, canary_env_dirs, tmp_path):
+    """`> /dev/full` (a full disk): the one line says it was standard output, whatever the verb had printed."""
+    args = {
+        "plan": ["plan", "dev", "--details", "--env-dir", canary_env_dirs["dev"]],  # more than one buffer's worth
+        "validate": ["validate", "dev", "--env-dir", canary_env_dirs["dev"]],
+        "env": ["env", "prod", "--env-dir", canary_env_dirs["prod"]],
+        "reach": ["reach", "dev"],
+        "reference": ["reference", "--check"],
+    }[verb]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "components", *args],
+            cwd=PROJECT_DIR,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert (done.returncode, done.stderr) == (
+        exits.EXIT_IO,
+        "python -m components: cannot write standard output: No space left on device\n",
+    )

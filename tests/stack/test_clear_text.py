@@ -24,16 +24,41 @@ NO_BACKUP = {
 }
 
 
-def load_stack(root, tier="staging", **sections):
+def load_stack(root, tier="staging", tables="", **sections):
+    """A stack beyond dev whose catalog holds `tables` too (each model there served)."""
     config = minimal_config(tier=tier, **({"clickhouse": {"user": "pmoves"}} | sections))
-    project = make_project(root, config, {"catalog.toml": MINIMAL_CATALOG, "env/env.shared": STRONG_ENV})
-    return load("test", project_dir=project)
+    files = {"catalog.toml": MINIMAL_CATALOG + tables, "env/env.shared": STRONG_ENV + HOSTED_ENV}
+    return load("test", project_dir=make_project(root, config, files))
 
 
 def problems(root, **kwargs) -> list[str]:
     with pytest.raises(ConfigError) as failure:
         load_stack(root, **kwargs)
     return [f"{p.key}: {p.message}" for p in failure.value.problems]
+
+
+HOSTED_ENV = "VENICE_API_KEY=v-0123456789abcdef\nVLLM_API_KEY=l-0123456789abcdef\n"
+OFFSITE_ENV = {"access_key_var": "VENICE_API_KEY", "secret_key_var": "VLLM_API_KEY"}  # any two variables set
+
+
+def provider(base_url: str, api_key: str = "env::VLLM_API_KEY") -> dict:
+    """A catalog provider `p` at `base_url`, and a model served through it."""
+    table = f'[providers.p]\nbase_url = "{base_url}"\napi_key = "{api_key}"\n'
+    return {"tables": table + '[models.chat]\nprovider = "p"\nmodel = "m"\n'}
+
+
+def native(api_base: str, api_key_location: str = "") -> dict:
+    """A native TensorZero model whose one provider block is at `api_base`; no api_key_location: its type's own."""
+    location = f'api_key_location = "{api_key_location}"\n' if api_key_location else ""
+    block = f'type = "openai"\nmodel_name = "m"\napi_base = "{api_base}"\n{location}'
+    return {"tables": f'[models.nat]\nrouting = ["p"]\n[models.nat.providers.p]\n{block}'}
+
+
+def offsite(url: str) -> dict:
+    return {"backup": {"offsite": {"url": url, **OFFSITE_ENV}}}
+
+
+IN_CLEAR = "a public host, would send"
 
 
 def guard(allow):
@@ -73,6 +98,36 @@ REFUSED = [
     ("allow-a-wide-network-too", guard(["10.0.0.0/8", "0.0.0.0/1"]), "ollama_guard.allow: '0.0.0.0/1' admits more"),
     # The provider speaks tcp:// without TLS: whoever reaches that port runs any container as root there.
     ("docker-api-in-clear", {"hosts": {"main": {"url": "tcp://10.0.0.7:2375"}}}, "hosts.main.url: tcp://10.0.0.7:2375"),
+    # A hosted provider's key, or every backup, in plain http across the internet.
+    (
+        "provider-key-in-clear",
+        provider("http://api.venice.ai/api/v1", "env::VENICE_API_KEY"),
+        f"providers.p.base_url: plain http to api.venice.ai, {IN_CLEAR} its key (VENICE_API_KEY) in the clear",
+    ),
+    ("provider-key-in-clear-to-a-public-ip", provider("http://8.8.8.8:8000/v1"), "providers.p.base_url: plain http"),
+    (
+        "builtin-provider-moved-to-http",
+        {
+            "tables": '[providers.venice]\nbase_url = "http://api.venice.ai/api/v1"\n'
+            '[models.chat]\nprovider = "venice"\nmodel = "m"\n'
+        },
+        "providers.venice.base_url: plain http to api.venice.ai",
+    ),
+    (
+        "native-provider-key-in-clear",
+        native("http://api.example.com/v1", "env::VLLM_API_KEY"),
+        f"models.nat.providers.p.api_base: plain http to api.example.com, {IN_CLEAR} its key (VLLM_API_KEY)",
+    ),
+    (
+        "native-provider-default-key-in-clear",
+        native("http://api.example.com/v1"),
+        "models.nat.providers.p.api_base: plain http to api.example.com",
+    ),
+    (
+        "backups-in-clear-to-s3",
+        offsite("http://s3.amazonaws.com/bucket"),
+        f"backup.offsite.url: plain http to s3.amazonaws.com, {IN_CLEAR} every backup",
+    ),
     (
         "allow-host-bits",
         guard(["10.0.0.1/24"]),
@@ -90,6 +145,20 @@ ACCEPTED = [
     ("external-clickhouse-tls", {"clickhouse": {"external": EXTERNAL}, **NO_BACKUP}),
     ("cluster-ingress-with-tls", {"kubernetes": {**CLUSTER, "ingress": {"host": "tz.test", "tls_secret": "tz-tls"}}}),
     ("allow-a-network", guard(["10.0.0.0/24", "100.101.0.1/32", "100.101.0.2"])),
+    # PMOVES's private endpoints in plain http: Docker names, its tailnet, private names and addresses.
+    ("provider-on-a-docker-name", provider("http://vllm:8000/v1")),
+    ("provider-on-localhost", provider("http://localhost:8000/v1")),
+    ("provider-on-the-tailnet", provider("http://100.101.0.7:8000/v1")),
+    ("provider-on-a-private-name", provider("http://gpu-box.pmoves.internal:8000/v1")),
+    ("provider-on-a-tailnet-name", provider("http://gpu-box.tail1234.ts.net:8000/v1")),
+    ("provider-on-a-lan-address", provider("http://192.168.1.20:8000/v1")),
+    ("provider-hosted-over-https", provider("https://api.venice.ai/api/v1", "env::VENICE_API_KEY")),
+    ("provider-that-sends-no-key", provider("http://api.example.com/v1", "none")),
+    ("native-provider-on-a-docker-name", native("http://vllm:8000/v1", "env::VLLM_API_KEY")),
+    ("native-provider-that-sends-no-key", native("http://api.example.com/v1", "none")),
+    ("backups-to-minio", offsite("http://minio:9000/bucket")),
+    ("backups-to-minio-on-a-private-name", offsite("http://minio.pmoves.internal:9000/tensorzero/prod")),
+    ("backups-to-s3-over-https", offsite("https://s3.amazonaws.com/bucket")),
 ]  # fmt: skip
 
 
@@ -107,6 +176,8 @@ def test_the_safe_form_is_accepted(tmp_path, sections):
 def test_dev_keeps_its_loopback_conveniences(tmp_path):
     load_stack(tmp_path / "grafana", tier="dev", grafana={"bind_address": "0.0.0.0"})
     load_stack(tmp_path / "ingress", tier="dev", kubernetes={**CLUSTER, "ingress": {"host": "tz.test"}})
+    load_stack(tmp_path / "provider", tier="dev", **provider("http://api.venice.ai/api/v1", "env::VENICE_API_KEY"))
+    load_stack(tmp_path / "backups", tier="dev", **offsite("http://s3.amazonaws.com/bucket"))
     # but never a UI open on a shared network, nor an allow-list of everything
     assert problems(tmp_path / "ui", tier="dev", hosts={"main": {"networks": ["n"]}}, ui={"networks": ["n"]})
     assert problems(tmp_path / "allow", tier="dev", **guard(["0.0.0.0/0"]))

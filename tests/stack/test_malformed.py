@@ -8,7 +8,9 @@ back to the repository) into the throwaway project, which is then both the cwd
 and the only entry of PYTHONPATH.
 """
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,9 @@ STRONG_ENV = (
     "GRAFANA_ADMIN_PASSWORD=g-0123456789abcdef\n"
     "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-0123456789abcdef\n"
 )
+
+# What pydantic says where a field lacks a message of its own: a raw regex, or a union branch's name.
+PYDANTIC_INTERNALS = re.compile(r"match pattern|function-after|\[check\(\)")
 
 # The harness relies on this: copying `components` moves PROJECT_DIR along with it.
 assert PROJECT_DIR == Path(components.__file__).resolve().parent.parent
@@ -72,7 +77,10 @@ CASES = [
     case("anthropic-with-base-url", {}, catalog('[providers.anthropic]\nbase_url = "https://example.com/v1"\n'),
          CATALOG, "providers.anthropic.base_url", "type 'anthropic' takes no base_url"),
     case("api-key-literal", {}, catalog(f'[providers.openai]\napi_key = "{LITERAL_KEY}"\n'),
-         CATALOG, "providers.openai.api_key", "String should match pattern '^(env::"),
+         CATALOG, "providers.openai.api_key", 'holds a value, not a reference: put the key in an env layer (NAME=...) '
+         'or a stack secret and write api_key = "env::NAME" (TensorZero\'s api_key_location), or "none"'),
+    case("api-key-reference-misspelt", {}, catalog('[providers.openai]\napi_key = "env::OPENAI-KEY"\n'),
+         CATALOG, "providers.openai.api_key", "'OPENAI-KEY' is not a variable's name (letters, digits and _"),
     case("model-key-typo-temprature", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\ntemprature = 0.2\n'),
          CATALOG, "models.chat.temprature", "unknown key"),
     case("model-type-unknown", {}, catalog('[models.chat]\nprovider = "ollama"\nmodel = "q"\ntype = "vision"\n'),
@@ -167,6 +175,10 @@ CASES = [
     # --- stack spec: types and ranges --------------------------------------------------------------
     case("port-out-of-range", {"gateway": {"port": 70000}}, {},
          STACK_FILE, "gateway.port", "Input should be less than or equal to 65535"),
+    # A bool is true or false: 1 is no more true than `port: true` is 1.
+    case("gpu-given-as-one", {"ollama": {"gpu": 1}}, {}, STACK_FILE, "ollama.gpu", "1 is not a boolean: write true or false"),
+    case("loki-enabled-given-as-one", {"loki": {"enabled": 1}}, {},
+         STACK_FILE, "loki.enabled", "1 is not a boolean: write true or false"),
     case("port-not-a-number", {"gateway": {"port": "abc"}}, {},
          STACK_FILE, "gateway.port", "Input should be a valid integer, unable to parse string as an integer"),
     case("tier-not-an-enum", {"tier": 5}, {}, STACK_FILE, "tier", "Input should be 'dev', 'staging' or 'prod'"),
@@ -246,12 +258,31 @@ CASES = [
          STACK_FILE, "backup.every", "'daily' is not a duration"),
     case("backup-off-clickhouses-host", {"hosts": {"main": {}, "gpu": {"address": "10.0.0.7"}}, "backup": {"host": "gpu"}},
          {}, STACK_FILE, "backup.host", "must be clickhouse.host ('main'): it mounts ClickHouse's backups volume"),
-    case("offsite-url-without-bucket", {"backup": {"offsite": {"url": "minio:9000"}}}, {},
-         STACK_FILE, "backup.offsite.url", "String should match pattern"),
+    case("offsite-url-without-scheme", {"backup": {"offsite": {"url": "minio:9000"}}}, {},
+         STACK_FILE, "backup.offsite.url", "'minio:9000' is not a URL: write http[s]://host[:port]/<bucket>[/prefix]"),
+    case("offsite-url-not-a-url", {"backup": {"offsite": {"url": "not a url"}}}, {},
+         STACK_FILE, "backup.offsite.url", "'not a url' is not a URL: write http[s]://host[:port]/<bucket>[/prefix]"),
+    case("offsite-url-ftp", {"backup": {"offsite": {"url": "ftp://x/y"}}}, {},
+         STACK_FILE, "backup.offsite.url", "'ftp://x/y': http:// or https:// only (an S3-compatible endpoint)"),
+    case("offsite-url-without-bucket", {"backup": {"offsite": {"url": "http://minio:9000"}}}, {},
+         STACK_FILE, "backup.offsite.url", "the bucket is missing: write http://minio:9000/<bucket>[/prefix]"),
+    # A presigned URL expires, and its query holds the signature: refused without echoing it.
+    case("offsite-url-signed", {"backup": {"offsite": {"url": f"http://minio:9000/b/p?X-Amz-Signature={LITERAL_KEY}"}}},
+         {}, STACK_FILE, "backup.offsite.url", "a query string or #fragment is not allowed (a signed URL"),
+    case("offsite-region-not-a-region", {"backup": {"offsite": {"url": "http://minio:9000/b", "region": "not a region!"}}},
+         {}, STACK_FILE, "backup.offsite.region", "'not a region!' is not an S3 region: lower-case letters, digits"),
+    case("caller-limit-zero", {"edge": {"keys": {"pmoves": {"var": "TENSORZERO_API_KEY", "requests_per_minute": 0}}}},
+         {}, STACK_FILE, "edge.keys.pmoves.requests_per_minute",
+         "0 would refuse every request: give at least 1, or leave it out for no limit"),
+    case("caller-entry-a-number", {"edge": {"keys": {"pmoves": 5}}}, {},
+         STACK_FILE, "edge.keys.pmoves", "should be a mapping with the keys var (required), requests_per_minute"),
+    case("grafana-tls-terminator-one-letter", {"grafana": {"tls_terminated_by": "x"}}, {},
+         STACK_FILE, "grafana.tls_terminated_by", "'x' names nothing: say what terminates TLS in front of it"),
     # A URL's userinfo is a credential: refused before anything is rendered, and never echoed back.
     case("offsite-url-with-credentials",
          {"backup": {"offsite": {"url": f"http://minio:{LITERAL_KEY}@minio:9000/backups/dev"}}}, {},
-         STACK_FILE, "backup.offsite.url", "holds credentials (user:password@)"),
+         STACK_FILE, "backup.offsite.url", "the URL holds credentials (user:password@): drop them from the URL and "
+         "give the access key and secret key in the variables access_key_var and secret_key_var name"),
     case("offsite-keys-not-supplied", {"backup": {"offsite": {"url": "http://minio:9000/backups/dev"}}}, {},
          STACK_FILE, "backup.offsite.access_key_var", "TENSORZERO_BACKUP_S3_ACCESS_KEY is needed"),
     case("clickhouse-older-than-tensorzero-runs-on", {"clickhouse": {"image": "clickhouse/clickhouse-server:23.8-alpine"}},
@@ -474,6 +505,7 @@ def test_malformed_configuration_is_reported_cleanly(tmp_path, config, files, fi
         f"no line starting {where!r} containing {message!r} in:\n{result.stderr}"
     )
     assert LITERAL_KEY not in result.stderr
+    assert not PYDANTIC_INTERNALS.search(result.stderr), result.stderr
 
 
 def test_every_problem_is_reported_in_one_run(tmp_path):
@@ -575,3 +607,30 @@ def test_missing_tls_files_elsewhere_than_the_edge_s_host_are_named_in_a_notice(
         f"notice: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist here, and this machine is not the "
         "edge's host (it does not hold 192.0.2.1): checked where the edge is published" in result.stdout
     )
+
+
+
+def test_the_pulumi_clis_text_booleans_stay_booleans(tmp_path, monkeypatch):
+    """Under `pulumi up` scalars arrive as text ("true"), objects as JSON (true): both are read as bools, and a
+    number is refused as it is in the stack file (Pulumi's own config reader, PULUMI_CONFIG as its CLI sets it)."""
+    from components.core.errors import ConfigError
+    from components.core.names import PROJECT
+    from components.stack.loader import load, read_pulumi_config
+
+    project = make_project(tmp_path, minimal_config(), {CATALOG: MINIMAL_CATALOG, ENV_LAYER: MINIMAL_ENV})
+
+    def given(**config):
+        values = {
+            f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in minimal_config(**config).items()
+        }
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(values))
+        return lambda: read_pulumi_config("test")
+
+    spec = load("test", project, read_config=given(seed_container_names="true", loki={"enabled": False})).spec
+    assert (spec.seed_container_names, spec.loki.enabled) == (True, False)
+    with pytest.raises(ConfigError) as refused:
+        load("test", project, read_config=given(seed_container_names="1", loki={"enabled": 1}))
+    assert sorted(f"{p.key}: {p.message}" for p in refused.value.problems) == [
+        "loki.enabled: 1 is not a boolean: write true or false",
+        "seed_container_names: '1' is not a boolean: write true or false",
+    ]
