@@ -609,7 +609,6 @@ def test_missing_tls_files_elsewhere_than_the_edge_s_host_are_named_in_a_notice(
     )
 
 
-
 def test_the_pulumi_clis_text_booleans_stay_booleans(tmp_path, monkeypatch):
     """Under `pulumi up` scalars arrive as text ("true"), objects as JSON (true): both are read as bools, and a
     number is refused as it is in the stack file (Pulumi's own config reader, PULUMI_CONFIG as its CLI sets it)."""
