@@ -256,6 +256,27 @@ GRAFANA_CREDENTIALS_ENV = "GRAFANA_ADMIN_PASSWORD=g\nTENSORZERO_CLICKHOUSE_READO
 # The edge serves the UI behind a login by default: its password.
 UI_LOGIN_ENV = "TENSORZERO_UI_PASSWORD=u\n"
 MINIMAL_ENV = "TENSORZERO_CLICKHOUSE_PASSWORD=tensorzero\n" + GRAFANA_CREDENTIALS_ENV + UI_LOGIN_ENV
+# Credentials that pass every rule beyond dev (long, unguessable to zxcvbn, distinct, not defaults), and a caller's
+# key for the edge.
+STRONG_CREDENTIALS = {
+    "TENSORZERO_CLICKHOUSE_PASSWORD": "c-0123456789abcdef",
+    "GRAFANA_ADMIN_PASSWORD": "g-0123456789abcdef",
+    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "r-0123456789abcdef",
+    "TENSORZERO_UI_PASSWORD": "u-0123456789abcdef",
+}
+STRONG_KEY = "5f3e9b21c4d8a6f07e3bc915d2a40a7d5f3e9b21c4d8a6f07e3bc915d2a40a7d"
+STRONG_ENV = "".join(f"{name}={value}\n" for name, value in STRONG_CREDENTIALS.items()) + (
+    f"TENSORZERO_API_KEY={STRONG_KEY}\n"
+)
+
+
+def refusals(build) -> list[str]:
+    """`key: message` of each problem `build()` (a load) is refused with; fails when it is accepted."""
+    from components.core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as failure:
+        build()
+    return [f"{p.key}: {p.message}" for p in failure.value.problems]
 
 
 @pytest.fixture(scope="session")

@@ -5,23 +5,16 @@ line break). Each row is a stack the loader refuses, naming the key's setting; t
 import secrets
 
 import pytest
-from conftest import MINIMAL_CATALOG, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, STRONG_CREDENTIALS, make_project, minimal_config, refusals
 
-from components.core.errors import ConfigError
 from components.stack.loader import load
 
-STRONG = {
-    "TENSORZERO_CLICKHOUSE_PASSWORD": "c-0123456789abcdef",
-    "GRAFANA_ADMIN_PASSWORD": "g-0123456789abcdef",
-    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD": "r-0123456789abcdef",
-    "TENSORZERO_UI_PASSWORD": "u-0123456789abcdef",
-}
 KEY_A, KEY_B = secrets.token_hex(32), secrets.token_hex(32)
 KEYS = {"pmoves": "KEY_A", "agents": "KEY_B"}
 
 
 def stack(root, tier: str = "staging", keys=None, **env):
-    values = {**STRONG, "KEY_A": KEY_A, "KEY_B": KEY_B, **env}
+    values = {**STRONG_CREDENTIALS, "KEY_A": KEY_A, "KEY_B": KEY_B, **env}
     layer = "".join(f'{name}="{value}"\n' for name, value in values.items())
     config = minimal_config(tier=tier, clickhouse={"user": "pmoves"}, edge={"keys": keys or KEYS})
     return load(
@@ -30,9 +23,7 @@ def stack(root, tier: str = "staging", keys=None, **env):
 
 
 def problems(root, **kwargs) -> list[str]:
-    with pytest.raises(ConfigError) as failure:
-        stack(root, **kwargs)
-    return [f"{p.key}: {p.message}" for p in failure.value.problems]
+    return refusals(lambda: stack(root, **kwargs))
 
 
 def test_strong_distinct_keys_pass(tmp_path):

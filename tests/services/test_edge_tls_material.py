@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config, refusals
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -60,9 +60,7 @@ def edge_with_tls(root, certificate: str, key: str, **tls):
 
 
 def problems_of(root, certificate: str, key: str, **tls) -> list[str]:
-    with pytest.raises(ConfigError) as failure:
-        edge_with_tls(root, certificate, key, **tls)
-    return [f"{p.key}: {p.message}" for p in failure.value.problems]
+    return refusals(lambda: edge_with_tls(root, certificate, key, **tls))
 
 
 def nginx_starts(deployment, tmp_path, certificate: str, key: str):

@@ -3,17 +3,10 @@ everything: each row is a stack `validate` refuses naming the key, beside the ac
 """
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, STRONG_ENV, make_project, minimal_config, refusals
 
-from components.core.errors import ConfigError
 from components.stack.loader import load
 
-# Credentials that pass every rule beyond dev (long, distinct, not defaults), and a strong caller key.
-STRONG_ENV = (
-    "TENSORZERO_CLICKHOUSE_PASSWORD=c-0123456789abcdef\nGRAFANA_ADMIN_PASSWORD=g-0123456789abcdef\n"
-    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-0123456789abcdef\nTENSORZERO_UI_PASSWORD=u-0123456789abcdef\n"
-    "TENSORZERO_API_KEY=5f3e9b21c4d8a6f07e3bc915d2a40a7d5f3e9b21c4d8a6f07e3bc915d2a40a7d\n"
-)
 GPU_HOSTS = {"main": {}, "gpu": {"address": "10.0.0.9", "bind_address": "10.0.0.9"}}
 CLUSTER = {"context": "test-k3s", "namespace": "pmoves-test"}
 EXTERNAL = {"host": "ch.pmoves.internal", "cluster_name": "tensorzero_cluster"}
@@ -32,9 +25,7 @@ def load_stack(root, tier="staging", tables="", **sections):
 
 
 def problems(root, **kwargs) -> list[str]:
-    with pytest.raises(ConfigError) as failure:
-        load_stack(root, **kwargs)
-    return [f"{p.key}: {p.message}" for p in failure.value.problems]
+    return refusals(lambda: load_stack(root, **kwargs))
 
 
 HOSTED_ENV = "VENICE_API_KEY=v-0123456789abcdef\nVLLM_API_KEY=l-0123456789abcdef\n"

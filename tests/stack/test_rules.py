@@ -2,17 +2,9 @@
 named with where its port is published instead and the key that moves it (components/stack/rules.py)."""
 
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, STRONG_ENV, make_project, minimal_config, refusals
 
-from components.core.errors import ConfigError
 from components.stack.loader import load
-
-# Beyond dev the credentials must be strong; the UI's login and the edge's key too (edge.keys).
-STRONG_ENV = (
-    "TENSORZERO_CLICKHOUSE_PASSWORD=c-0123456789abcdef\nGRAFANA_ADMIN_PASSWORD=g-0123456789abcdef\n"
-    "TENSORZERO_CLICKHOUSE_READONLY_PASSWORD=r-0123456789abcdef\nTENSORZERO_UI_PASSWORD=u-0123456789abcdef\n"
-    "TENSORZERO_API_KEY=5f3e9b21c4d8a6f07e3bc915d2a40a7d5f3e9b21c4d8a6f07e3bc915d2a40a7d\n"
-)
 
 
 def load_stack(root, tier="dev", **sections):
@@ -25,9 +17,7 @@ def load_stack(root, tier="dev", **sections):
 
 
 def problems(root, **kwargs) -> list[str]:
-    with pytest.raises(ConfigError) as failure:
-        load_stack(root, **kwargs)
-    return [f"{p.key}: {p.message}" for p in failure.value.problems]
+    return refusals(lambda: load_stack(root, **kwargs))
 
 
 @pytest.mark.parametrize("tier", ["dev", "staging"])
