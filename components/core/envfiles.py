@@ -131,4 +131,7 @@ def placeholder(name: str) -> str:
 
 
 def is_placeholder(value: str) -> bool:
-    return value.startswith(PLACEHOLDER_PREFIX)
+    """Exactly the stand-in `placeholder` makes for some variable: a value that only begins like one (typed by
+    hand) is a real value, and checked as one."""
+    name = value.removeprefix(PLACEHOLDER_PREFIX).rpartition("-")[0]
+    return value.startswith(PLACEHOLDER_PREFIX) and value == placeholder(name)

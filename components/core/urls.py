@@ -48,6 +48,23 @@ PRIVATE_HOSTS = (
 )
 
 
+def shown_host(host: str) -> str:
+    """A host as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, or a loopback address (an IPv4-mapped one, `::ffff:127.0.0.1`, included)."""
+    host = host.strip("[]").rstrip(".").lower()
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
 def is_private_url(url: str) -> bool:
     """Whether a URL's host is on a private network (PRIVATE_HOSTS): what plain http may reach beyond dev."""
     try:

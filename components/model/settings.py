@@ -7,9 +7,11 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 import datetime
 import errno
 import ipaddress
+import os
 import socket
 from enum import Enum
 from typing import Annotated, Optional
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -37,6 +39,7 @@ from components.core.types import (
     StrictModel,
     VolumeName,
 )
+from components.core.urls import is_loopback_host, shown_host
 
 # The seed's own credentials, and the images' defaults: fine on a laptop, refused where data matters.
 SEED_DEFAULT_CREDENTIAL = "tensorzero"
@@ -159,8 +162,21 @@ class DockerHost(StrictModel):
 
     @property
     def on_this_machine(self) -> bool:
-        """Whether its engine is this machine's (a unix socket): its host paths and addresses are this machine's."""
-        return self.url.startswith("unix://")
+        """Whether its engine is this machine's (a unix socket, or tcp:// or ssh:// to loopback): its host paths and
+        addresses are this machine's."""
+        engine = urlsplit(self.url)
+        return engine.scheme == "unix" or is_loopback_host(engine.hostname or "")
+
+    @property
+    def engine(self) -> str:
+        """Which Docker engine the URL reaches, one spelling for each: a socket by its real path (`/var/run` is a
+        link to `/run`), an ssh:// or tcp:// one by user, host and port."""
+        engine = urlsplit(self.url)
+        if engine.scheme == "unix":
+            return f"unix://{os.path.realpath(engine.path)}"
+        user = f"{engine.username}@" if engine.username else ""
+        port = f":{engine.port}" if engine.port else ""
+        return f"{engine.scheme}://{user}{shown_host((engine.hostname or '').rstrip('.'))}{port}"
 
     @field_validator("networks")
     @classmethod

@@ -8,8 +8,8 @@ from components.catalog.native_tables import MODEL_TABLES
 from components.catalog.translation import Translation
 from components.core.errors import Problem
 from components.core.names import DOCKER_RESERVED_NETWORKS
-from components.core.types import image_tag, is_ip_address
-from components.core.urls import PRIVATE_HOSTS, is_private_url
+from components.core.types import image_tag
+from components.core.urls import PRIVATE_HOSTS, is_loopback_host, is_private_url, shown_host
 from components.model.environment import EnvironmentBase, ServiceDefinition, ServiceRef
 from components.model.settings import Tier, can_bind
 
@@ -84,7 +84,7 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
     if spec.tier == Tier.dev:
         return problems
     external = spec.clickhouse.external
-    if external is not None and not external.secure and not is_loopback(external.host):
+    if external is not None and not external.secure and not is_loopback_host(external.host):
         problems.append(
             (
                 "clickhouse.external.secure",
@@ -97,13 +97,13 @@ def clear_text_problems(spec: EnvironmentBase) -> list[tuple[str, str]]:
         problems.append(("backup.offsite.url", why))
     for name, host in spec.hosts.items() if on_docker else ():
         engine = urlsplit(host.url)
-        if engine.scheme == "tcp" and not is_loopback(engine.hostname or ""):
+        if engine.scheme == "tcp" and not is_loopback_host(engine.hostname or ""):
             # The provider has no TLS for tcp://: whoever reaches the port runs any container as root there.
             problems.append(
                 (
                     f"hosts.{name}.url",
                     f"{host.url} is Docker's API without TLS or login beyond loopback, refused in {spec.tier.value}: "
-                    f"use ssh://[user@]{engine.hostname} (the engine's socket over SSH)",
+                    f"use ssh://[user@]{shown_host(engine.hostname or '')} (the engine's socket over SSH)",
                 )
             )
     ingress = spec.kubernetes.ingress if spec.kubernetes is not None else None
@@ -174,10 +174,6 @@ def _clash(spec: EnvironmentBase, first: ServiceRef, second: ServiceRef, port: i
         f"{spec.key(second)}.port",
         f"{port} is already published by {spec.key(first)}.port on host '{host}'; give one of them another port",
     )
-
-
-def is_loopback(host: str) -> bool:
-    return host == "localhost" or (is_ip_address(host) and ipaddress.ip_address(host).is_loopback)
 
 
 def unpublished_bind_problems(spec: EnvironmentBase, service: ServiceDefinition) -> list[tuple[str, str]]:

@@ -62,7 +62,7 @@ def name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
     holds, or, for a volume, quietly write into the other stack's data."""
     if spec.kubernetes is not None:
         return []
-    engines = {host.url for host in spec.hosts.values()}
+    engines = {host.engine: host.url for host in spec.hosts.values()}
     volumes = spec.data_volume_prefix
     problems = []
     for path in sorted((project_dir / "stacks").glob("Pulumi.*.yaml")):
@@ -72,12 +72,13 @@ def name_claims(project_dir: Path, stack: str, spec) -> list[tuple[str, str]]:
         try:
             raw, _ = read_stack_config(project_dir, other)
             hosts = None if raw.get("kubernetes") else raw.get("hosts") or {"main": {}}
-            urls = {DockerHost.model_validate(host).url for host in hosts.values()} if hosts else set()
+            others = {DockerHost.model_validate(host).engine for host in hosts.values()} if hosts else set()
         except (ConfigError, ValueError, AttributeError):
             continue  # that stack's own validate names its problems
-        if not (shared := ", ".join(sorted(engines & urls))):
+        if not (shared := ", ".join(sorted(engines[engine] for engine in engines.keys() & others))):
             continue
-        if spec.seed_container_names and raw.get("seed_container_names") is True:
+        # As the model reads it: YAML's true, or the Pulumi CLI's text "true".
+        if spec.seed_container_names and str(raw.get("seed_container_names")).lower() == "true":
             message = (
                 f"stack '{other}' also carries the seed's container names on {shared}: one stack per Docker engine may"
             )

@@ -132,6 +132,16 @@ def test_a_placeholder_meets_the_strength_rules_it_stands_in_for():
     assert placeholder("A") != placeholder("B")
 
 
+def test_only_the_exact_placeholder_is_one():
+    """A value typed to look like one (`offline-placeholder-cert`) is a real value, checked as one."""
+    from components.core.envfiles import is_placeholder, placeholder
+
+    assert is_placeholder(placeholder("EDGE_TLS_CERT"))
+    assert not is_placeholder("offline-placeholder-cert")
+    assert not is_placeholder(placeholder("EDGE_TLS_CERT")[:-1] + "x")
+    assert not is_placeholder(placeholder("EDGE_TLS_CERT").replace("CERT", "KEY"))
+
+
 def test_a_variable_repeated_in_one_layer_is_noticed_by_lines_never_values(tmp_path):
     # PMOVES's own env files repeat variables: the last line wins, and the operator is told which lines, not values.
     (tmp_path / "env.shared").write_text("KEY=first-secret-value\nOTHER=1\nKEY=second-secret-value\nKEY=\n")

@@ -119,6 +119,12 @@ REFUSED_BY_NGINX = [
     ("certificate-as-key", lambda c, k: (c, c), "edge.tls.key_var: EDGE_TLS_KEY holds no PEM private key"),
     ("rsa-1024", lambda c, k: weak_rsa_pair(), "edge.tls.key_var: EDGE_TLS_KEY is a 1024-bit RSA key: OpenSSL refuses"),
     ("sha1-signed", lambda c, k: sha1_signed_pair(), "edge.tls.certificate_var: EDGE_TLS_CERT is signed with SHA1"),
+    # Only the exact offline placeholder goes unparsed: a value that merely begins like one is read as PEM.
+    (
+        "placeholder-lookalike",
+        lambda c, k: ("offline-placeholder-cert", k),
+        "edge.tls.certificate_var: EDGE_TLS_CERT holds no PEM",
+    ),
 ]
 
 

@@ -89,6 +89,12 @@ REFUSED = [
     ("allow-a-wide-network-too", guard(["10.0.0.0/8", "0.0.0.0/1"]), "ollama_guard.allow: '0.0.0.0/1' admits more"),
     # The provider speaks tcp:// without TLS: whoever reaches that port runs any container as root there.
     ("docker-api-in-clear", {"hosts": {"main": {"url": "tcp://10.0.0.7:2375"}}}, "hosts.main.url: tcp://10.0.0.7:2375"),
+    (
+        "docker-api-in-clear-over-ipv6",
+        {"hosts": {"main": {"url": "tcp://[2001:db8::7]:2375"}}},
+        "hosts.main.url: tcp://[2001:db8::7]:2375 is Docker's API without TLS or login beyond loopback, refused in "
+        "staging: use ssh://[user@][2001:db8::7] (the engine's socket over SSH)",
+    ),
     # A hosted provider's key, or every backup, in plain http across the internet.
     (
         "provider-key-in-clear",
@@ -128,6 +134,7 @@ REFUSED = [
 ACCEPTED = [
     ("docker-api-over-ssh", {"hosts": {"main": {"url": "ssh://pmoves@10.0.0.7"}}}),
     ("docker-api-on-loopback", {"hosts": {"main": {"url": "tcp://127.0.0.1:2375"}}}),
+    ("docker-api-on-ipv4-mapped-loopback", {"hosts": {"main": {"url": "tcp://[::ffff:127.0.0.1]:2375"}}}),
     ("allow-the-widest-private-network", guard(["10.0.0.0/8", "fc00::/7"])),
     ("grafana-behind-tls", {"grafana": {"bind_address": "0.0.0.0", "tls_terminated_by": "caddy on the main host"}}),
     ("grafana-on-loopback", {"grafana": {"bind_address": "127.0.0.1"}}),

@@ -597,6 +597,16 @@ def test_missing_tls_files_on_the_edge_s_host_are_refused(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("engine", ["ssh://root@localhost", "tcp://127.0.0.1:2375"])
+def test_an_engine_reached_over_loopback_is_this_machine_s(tmp_path, engine):
+    """Over ssh:// or tcp:// to loopback, Docker mounts this machine's files as it does over the unix socket."""
+    tls = {"enabled": True, "certificate_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "c.pem")}
+    config = minimal_config(edge={"tls": tls}, hosts={"main": {"url": engine}})
+    assert invalid_lines(validate(build_project(tmp_path / "project", config, {})))[0].startswith(
+        f"  {STACK_FILE}: edge.tls.certificate_file: {tmp_path / 'c.pem'} does not exist: Docker would mount"
+    )
+
+
 def test_missing_tls_files_elsewhere_than_the_edge_s_host_are_named_in_a_notice(tmp_path):
     """A CI runner validating prod: its engine is local, but the edge's address (TEST-NET-1) is another machine's."""
     tls = {"enabled": True, "certificate_file": str(tmp_path / "c.pem"), "key_file": str(tmp_path / "k.pem")}

@@ -6,6 +6,7 @@ edge's answers on those listeners are run on real nginx in tests/services/test_e
 """
 
 import ipaddress
+import os
 
 import pytest
 from conftest import (
@@ -76,6 +77,28 @@ def test_two_stacks_claiming_the_seeds_names_on_one_engine_are_refused(tmp_path)
     assert "stack 'other'" in problem.message and "unix:///var/run/docker.sock" in problem.message
     # On another engine, no clash.
     load("test", project_dir=seeded_project(tmp_path / "elsewhere", {"url": "ssh://pmoves@other-host"}))
+
+
+ONE_ENGINE_OTHERWISE_SPELT = ["unix:///var/run//docker.sock", "unix:///var/run/./docker.sock"] + (
+    ["unix:///run/docker.sock"] if os.path.realpath("/var/run") == "/run" else []  # Debian's /var/run is a link
+)
+
+
+@pytest.mark.parametrize("url", ONE_ENGINE_OTHERWISE_SPELT)
+def test_one_engine_spelt_otherwise_is_the_same_engine(tmp_path, url):
+    """Docker answers `Conflict. The container name is already in use` whatever the socket's spelling."""
+    with pytest.raises(ConfigError) as refused:
+        load("test", project_dir=seeded_project(tmp_path, {"url": url}))
+    assert [p.key for p in refused.value.problems] == ["seed_container_names"]
+
+
+def test_the_seeds_names_claimed_in_the_pulumi_clis_text_are_claimed(tmp_path):
+    """`pulumi config set seed_container_names true` writes the text "true", which the model reads as true."""
+    project = seeded_project(tmp_path, None)
+    make_project(tmp_path, minimal_config(name_prefix="pmoves-other", seed_container_names="true"), {}, "other")
+    with pytest.raises(ConfigError) as refused:
+        load("test", project_dir=project)
+    assert [p.key for p in refused.value.problems] == ["seed_container_names"]
 
 
 @pytest.mark.parametrize(
