@@ -129,6 +129,19 @@ def in_clear(url: str, tier: Tier, sends: str) -> str:
     )
 
 
+USERINFO_IN_RENDERED = (
+    "a credential in clear in the rendered tensorzero.toml and the plan; give the key by api_key_location "
+    '(api_key = "env::NAME") and drop it from the URL'
+)
+
+
+def _has_userinfo(url: str) -> bool:
+    try:
+        return "@" in urlsplit(url).netloc
+    except ValueError:
+        return False
+
+
 def provider_problems(tier: Tier, catalog: Catalog, translation: Translation) -> list[Problem]:
     """No provider's key travels in plain http to a public host beyond dev, as the stack renders its URL (`${NAME}`
     filled in): seed-format providers and native tables alike."""
@@ -137,9 +150,13 @@ def provider_problems(tier: Tier, catalog: Catalog, translation: Translation) ->
         entry = catalog.models[routed.name]  # a seed-format model: its blocks follow its chain, fallbacks last
         chain = [entry] + [catalog.models[name] for name in entry.fallbacks]
         for link, block in zip(chain, routed.providers, strict=True):
-            location = block.fields.get("api_key_location", "")
-            why = in_clear(block.fields.get("api_base", ""), tier, f"its key ({location.removeprefix(ENV_PREFIX)})")
-            if why and location.startswith(ENV_PREFIX):
+            location, url = block.fields.get("api_key_location", ""), block.fields.get("api_base", "")
+            why = in_clear(url, tier, f"its key ({location.removeprefix(ENV_PREFIX)})")
+            why = why if location.startswith(ENV_PREFIX) else ""
+            if _has_userinfo(url):
+                # A literal one is refused as the catalog loads; this one came in through a `${NAME}`.
+                why = f"holds user:password@ once its ${{NAME}} values are filled in: {USERINFO_IN_RENDERED}"
+            if why:
                 where = catalog.sources.get(f"providers.{link.provider}", catalog.sources[f"models.{routed.name}"])
                 problem = Problem(where, f"providers.{link.provider}.base_url", why)
                 problems += [problem] if problem not in problems else []  # one line for a provider many models use

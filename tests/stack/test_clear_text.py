@@ -103,6 +103,14 @@ REFUSED = [
     ),
     ("provider-key-in-clear-to-a-public-ip", provider("http://8.8.8.8:8000/v1"), "providers.p.base_url: plain http"),
     (
+        "userinfo-through-a-catalog-variable",
+        {
+            **provider("https://${API_HOST}/v1"),
+            "catalog": {"files": ["catalog.toml"], "variables": {"API_HOST": "adv:pw-0123@api.example.com"}},
+        },
+        "providers.p.base_url: holds user:password@ once its ${NAME} values are filled in: a credential in clear",
+    ),
+    (
         "builtin-provider-moved-to-http",
         {
             "tables": '[providers.venice]\nbase_url = "http://api.venice.ai/api/v1"\n'
