@@ -18,6 +18,7 @@ _CREDENTIAL_NAME = re.compile(
     re.IGNORECASE,
 )
 # A URL that carries anything before an `@` (user:password@, or a token alone as in a Sentry DSN).
+_VALUE_PARTS = re.compile(r"[\s/:;=,@&?]+")  # what separates a URL's, a sentence's, a DSN's parts
 _URL_WITH_USERINFO = re.compile(r"://[^/@\s]+@")
 # Values that look like credentials whatever their variable is called (an `extra_env` entry named FOO): the prefixes
 # providers give their keys and tokens, PEM blocks, JWTs, and long strings as spread as generated ones are.
@@ -43,13 +44,16 @@ def has_key_prefix(value: str) -> bool:
 
 
 def looks_generated(value: str) -> bool:
-    """A credential by its value alone: a known key prefix, or long, unbroken and as spread as a generated one."""
-    if has_key_prefix(value):
-        return True
-    if len(value) < GENERATED_MIN_LENGTH or any(c in value for c in " /:"):  # short, or a sentence, path, URL
+    """A credential by its value alone: a known key prefix, or a part of it long, unbroken and as spread as a
+    generated one (a token at the end of a webhook URL, after `Pwd=` in a connection string, after `Basic `)."""
+    return has_key_prefix(value) or any(_generated(part) for part in _VALUE_PARTS.split(value))
+
+
+def _generated(part: str) -> bool:
+    if len(part) < GENERATED_MIN_LENGTH:
         return False
-    mixed = any(c.isdigit() for c in value) and any(c.isalpha() for c in value)  # words alone are names
-    return mixed and entropy_bits(value) / len(value) >= GENERATED_MIN_BITS_PER_CHARACTER
+    mixed = any(c.isdigit() for c in part) and any(c.isalpha() for c in part)  # words alone are names
+    return mixed and entropy_bits(part) / len(part) >= GENERATED_MIN_BITS_PER_CHARACTER
 
 
 def is_credential(name: str, value: str) -> bool:

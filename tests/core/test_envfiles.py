@@ -113,6 +113,11 @@ def test_a_referenced_key_nobody_supplies_fails_naming_model_provider_and_variab
         ("embeddinggemma:300m", False),
         ("24h", False),
         ("http://tensorzero-gateway:3000", False),
+        # A credential inside a longer value: a webhook's token, a DSN's password, a header's.
+        ("https://hooks.slack.com/services/T0/B0/c4n4ry9f2b7e1d0a6c3e8f5b", True),
+        ("Driver=pg; Uid=sa; Pwd=c4n4ry9f2b7e1d0a6c3e8f5b", True),
+        ("Basic Y2FuYXJ5OnM0ZmU5ZjJiN2UxZDBh", True),
+        ("correct horse battery c4n4ry9f2b7e1d0a6c3e8f5b", True),
     ],
 )
 def test_a_value_that_looks_generated_is_told_by_its_value_alone(value, generated):
