@@ -9,6 +9,7 @@ defaults), how every service is watched (`ctx.monitored`) and the plans of the o
 import ipaddress
 from dataclasses import replace
 from functools import reduce
+from pathlib import PurePosixPath
 from typing import Optional
 
 from components.catalog.translation import KeyUse
@@ -275,6 +276,15 @@ class Planner:
                 if other != what:
                     named = where if where != key else other_where  # the setting that moved a mount, if one did
                     self.problem(named, f"{other} and {what} are both mounted at {path}: Docker refuses that")
+            # Over the service's own files, the volume would hold its config, and its data the container's layer.
+            files = [PurePosixPath(f.mount) for f in (*plan.files, *plan.secret_files)]
+            for volume in (v for v in plan.volumes if v.adopted):
+                if over := next((f for f in files if PurePosixPath(volume.mount) in f.parents), None):
+                    self.problem(
+                        f"{key}.adopt_volumes.{volume.name}.mount",
+                        f"{volume.mount} holds the stack's own {over}: the volume would hide it, and the data would "
+                        "go to the container's layer (lost when it is replaced); mount it where the data is kept",
+                    )
 
     def plan_of(self, service: ServiceDefinition) -> ServicePlan:
         if service.role in self.plans:

@@ -307,6 +307,12 @@ CASES = [
          {}, STACK_FILE, "ollama.adopt_volumes.models.mount", "'/' is where the image's own files are"),
     case("adopted-volume-mounted-over-etc", {"ollama": {"adopt_volumes": {"models": {"name": "models", "mount": "/etc/"}}}},
          {}, STACK_FILE, "ollama.adopt_volumes.models.mount", "'/etc/' is where the image's own files are"),
+    # Over its own rendered config, ClickHouse's adopted data volume would take the config, the data the container.
+    case("adopted-volume-mounted-over-the-rendered-config",
+         {"clickhouse": {"adopt_volumes": {"data": {"name": "tensorzero-clickhouse-data",
+                                                    "mount": "/etc/clickhouse-server/config.d"}}}},
+         {}, STACK_FILE, "clickhouse.adopt_volumes.data.mount",
+         "/etc/clickhouse-server/config.d holds the stack's own /etc/clickhouse-server/config.d/"),
     case("provider-key-empty", {}, {
         **catalog('[models.claude]\nprovider = "anthropic"\nmodel = "claude-sonnet-4-5"\n'),
         ENV_LAYER: "ANTHROPIC_API_KEY=\n" + MINIMAL_ENV},
