@@ -8,6 +8,7 @@ import datetime
 import errno
 import ipaddress
 import os
+import re
 import socket
 from enum import Enum
 from typing import Annotated, Optional
@@ -60,7 +61,11 @@ MIN_KEY_BITS = 96  # Shannon entropy of its characters' spread, times its length
 # while a typed password of four unrelated words still passes. `openssl rand -hex 32` scores 4 (about 10^60).
 MIN_GUESS_SCORE = 3
 GUESS_MAX_LENGTH = 72  # zxcvbn refuses longer input (its matching grows fast): the first 72 characters are rated
-GUESS_CONTEXT = ("pmoves", "tensorzero", "clickhouse", "grafana")  # words this stack's credentials are guessed from
+# Words this stack's credentials are guessed from first: its own names, its tiers, what a password is for.
+GUESS_CONTEXT = (
+    "pmoves", "tensorzero", "clickhouse", "grafana", "gateway", "ollama", "prod", "staging", "dev", "readonly",
+    "admin", "password", "secret", "changeme",
+)  # fmt: skip
 GENERATE = "make one with `openssl rand -hex 32`"
 
 
@@ -100,9 +105,17 @@ def guessable(value: str, what: str) -> Optional[str]:
     from zxcvbn import zxcvbn  # here, not above: only a credential beyond dev is rated, `validate dev` stays fast
 
     rating = zxcvbn(value[:GUESS_MAX_LENGTH], user_inputs=list(GUESS_CONTEXT))
+    # zxcvbn prices each separator between the stack's own words as a random character: what is left without
+    # those words is rated too ("pmoves-tensorzero-prod" leaves "--"), and the easier of the two counts.
+    rest = re.sub("|".join(GUESS_CONTEXT), "", value[:GUESS_MAX_LENGTH].lower())
+    without = zxcvbn(rest or "-", user_inputs=list(GUESS_CONTEXT)) if rest != value[:GUESS_MAX_LENGTH].lower() else None
+    if rating["score"] >= MIN_GUESS_SCORE and without is not None and without["score"] < MIN_GUESS_SCORE:
+        rating = without
+        why = "little besides this stack's own names and words"
+    else:
+        why = rating["feedback"]["warning"].rstrip(".") or "no long random stretch"
     if rating["score"] >= MIN_GUESS_SCORE:
         return None
-    why = rating["feedback"]["warning"].rstrip(".") or "no long random stretch"
     return (
         f"guessed in about 10^{rating['guesses_log10']:.0f} tries by zxcvbn's estimate ({why}); {GENERATE}: "
         f"{what} needs 10^8 or more (zxcvbn score {MIN_GUESS_SCORE})"

@@ -15,6 +15,9 @@ WEAK_BUT_VARIED = {
     "alphabet-and-digits": ("abcdefghijklmnopqrstuvwxyz0123456789", "Sequences like"),
     "password123-twice": ("Password123!Password123!", "Repeats like"),
 }
+# Rated strong by zxcvbn alone (it prices each separator between known words as a random character), but little
+# besides the stack's own names and words (GUESS_CONTEXT).
+OWN_WORDS = ("pmoves-tensorzero-prod", "tensorzero-readonly-2026", "changeme-changeme")
 # Values the tests use as strong credentials beyond dev (tests/conftest.py's canaries, test_malformed's STRONG_ENV).
 FIXTURES = ("c-0123456789abcdef", "canary-clickhouse-pw-7f3a", "canary-ui-pw-3b9e", "s3cret-pw-long-enough")
 
@@ -25,6 +28,12 @@ def test_a_weak_but_varied_password_is_refused_with_zxcvbns_warning(value, warni
     assert why is not None and warning in why
     assert "zxcvbn score 3" in why and "`openssl rand -hex 32`" in why
     assert value not in why
+
+
+@pytest.mark.parametrize("value", OWN_WORDS)
+def test_a_password_made_of_the_stack_s_own_words_is_refused(value):
+    why = password_weakness(value)
+    assert why is not None and "little besides this stack's own names and words" in why and value not in why
 
 
 def test_a_structured_key_is_refused_though_long_and_spread():
