@@ -100,16 +100,6 @@ def key_weakness(value: str) -> Optional[str]:
     return guessable(value, "a key")
 
 
-def login_weakness(value: str, is_key: bool, tier: "Tier") -> Optional[str]:
-    """Why a service's own login is unfit to publish beyond loopback: a public value in every tier, a weak one in
-    dev too (beyond dev a weak one is refused wherever it is)."""
-    if is_public_credential(value):
-        return "at the template's public value: anyone who reaches it logs in"
-    if tier == Tier.dev and (weak := (key_weakness if is_key else password_weakness)(value)):
-        return f"too weak for a login beyond loopback, even in dev ({weak})"
-    return None
-
-
 def guessable(value: str, what: str) -> Optional[str]:
     """Why zxcvbn finds the value too easy to guess beyond dev (its warning, never the value); None when not."""
     from zxcvbn import zxcvbn  # here, not above: only a credential beyond dev is rated, `validate dev` stays fast

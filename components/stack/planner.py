@@ -23,9 +23,9 @@ from components.model.settings import (
     LOOPBACK,
     SEED_DEFAULT_CREDENTIALS,
     Tier,
+    is_public_credential,
     is_single_line,
     key_weakness,
-    login_weakness,
     password_weakness,
 )
 from components.stack.seed import strings_in
@@ -100,13 +100,13 @@ class Context:
         return self._own(key, self._planner.credential(key, reduce(getattr, path, self.spec.section(role))))
 
     def access_key(self, key: str, name: str) -> Variable:
-        return self._own(key, self._planner.credential(key, name, is_key=True), is_key=True)
+        return self._own(key, self._planner.credential(key, name, is_key=True))
 
-    def _own(self, key: str, found: Variable, is_key: bool = False) -> Variable:
+    def _own(self, key: str, found: Variable) -> Variable:
         """A credential of the service's own section is what it asks callers for (Grafana's admin password, the
-        edge's keys and UI password, ClickHouse's users'): noted for exposure_problems."""
-        if key.startswith(f"{self.spec.key(self.role)}.") and found.value:
-            self._planner.logins.setdefault(self.role, []).append((key, found, is_key))
+        edge's keys and UI password, ClickHouse's users'): one with a public value is noted for exposure_problems."""
+        if key.startswith(f"{self.spec.key(self.role)}.") and is_public_credential(found.value):
+            self._planner.public_logins.setdefault(self.role, []).append((key, found.name))
         return found
 
     def monitored(self) -> list[tuple[ServiceDefinition, Monitoring]]:
@@ -125,7 +125,7 @@ class Planner:
         self._planning: list[str] = []
         self._credentials: dict[str, tuple[str, str]] = {}  # value -> (spec key, variable) that first held it
         self._adopted: dict[str, str] = {}  # existing volume name -> the spec key that adopts it
-        self.logins: dict[str, list[tuple[str, Variable, bool]]] = {}  # role -> (spec key, value, is a key)
+        self.public_logins: dict[str, list[tuple[str, str]]] = {}  # role -> (spec key, variable) of a public value
 
     def problem(self, key: str, message: str, file: Optional[str] = None, missing: bool = False) -> None:
         found = Problem(file or self.deployment.stack_file, key, message, missing)
@@ -366,10 +366,12 @@ def exposure_problems(planner: Planner) -> None:
                 f"at all ({key}.port: null)",
                 missing=planned.awaiting_credentials,
             )
-        for login, found, is_key in planner.logins.get(role, []):
-            if why := login_weakness(found.value, is_key, spec.tier):
-                planner.problem(f"{key}.bind_address", f"{role} would be published on {where} with {found.name} "
-                                f"({login}) {why}; set your own (`openssl rand -hex 32`) or {loopback}")  # fmt: skip
+        for login, name in planner.public_logins.get(role, []):
+            planner.problem(
+                f"{key}.bind_address",
+                f"{role} would be published on {where} with {name} ({login}) at the template's public value: anyone "
+                f"who reaches it logs in; set your own (`openssl rand -hex 32`) or {loopback}",
+            )
 
 
 def plan_services(deployment: ResolvedStack) -> tuple[dict[str, ServicePlan], tuple[Problem, ...]]:
