@@ -53,16 +53,20 @@ def shown_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def is_loopback_host(host: str) -> bool:
-    """`localhost`, or a loopback address (an IPv4-mapped one, `::ffff:127.0.0.1`, included)."""
-    host = host.strip("[]").rstrip(".").lower()
-    if host == "localhost":
-        return True
+def _address(host: str):
+    """The IP address a host is written as (an IPv4-mapped one read as IPv4), or None for a name."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, or a loopback address (an IPv4-mapped one, `::ffff:127.0.0.1`, included)."""
+    host = host.strip("[]").rstrip(".").lower()
+    address = _address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
 
 
 def is_private_url(url: str) -> bool:
@@ -71,12 +75,7 @@ def is_private_url(url: str) -> bool:
         host = (urlsplit(url).hostname or "").rstrip(".").lower()
     except ValueError:
         return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        address = None
-    if address is not None:
-        address = getattr(address, "ipv4_mapped", None) or address
+    if (address := _address(host)) is not None:
         return any(address in network for network in _PRIVATE_NETWORKS if network.version == address.version)
     # One label of digits is an address to the resolver's inet_aton (`http://134744072` is 8.8.8.8), no name.
     single_label = "." not in host and not re.fullmatch(r"[0-9]+|0x[0-9a-f]+", host)

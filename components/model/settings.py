@@ -104,18 +104,19 @@ def guessable(value: str, what: str) -> Optional[str]:
     """Why zxcvbn finds the value too easy to guess beyond dev (its warning, never the value); None when not."""
     from zxcvbn import zxcvbn  # here, not above: only a credential beyond dev is rated, `validate dev` stays fast
 
-    rating = zxcvbn(value[:GUESS_MAX_LENGTH], user_inputs=list(GUESS_CONTEXT))
-    # zxcvbn prices each separator between the stack's own words as a random character: what is left without
-    # those words is rated too ("pmoves-tensorzero-prod" leaves "--"), and the easier of the two counts.
-    rest = re.sub("|".join(GUESS_CONTEXT), "", value[:GUESS_MAX_LENGTH].lower())
-    without = zxcvbn(rest or "-", user_inputs=list(GUESS_CONTEXT)) if rest != value[:GUESS_MAX_LENGTH].lower() else None
-    if rating["score"] >= MIN_GUESS_SCORE and without is not None and without["score"] < MIN_GUESS_SCORE:
-        rating = without
-        why = "little besides this stack's own names and words"
-    else:
-        why = rating["feedback"]["warning"].rstrip(".") or "no long random stretch"
+    text = value[:GUESS_MAX_LENGTH]
+    rating = zxcvbn(text, user_inputs=list(GUESS_CONTEXT))
+    why = rating["feedback"]["warning"].rstrip(".") or "no long random stretch"
     if rating["score"] >= MIN_GUESS_SCORE:
-        return None
+        # zxcvbn prices each separator between the stack's own words as a random character: what is left without
+        # those words is rated too ("pmoves-tensorzero-prod" leaves "--").
+        rest = re.sub("|".join(GUESS_CONTEXT), "", text.lower())
+        if rest == text.lower():
+            return None
+        rating = zxcvbn(rest or "-", user_inputs=list(GUESS_CONTEXT))
+        if rating["score"] >= MIN_GUESS_SCORE:
+            return None
+        why = "little besides this stack's own names and words"
     return (
         f"guessed in about 10^{rating['guesses_log10']:.0f} tries by zxcvbn's estimate ({why}); {GENERATE}: "
         f"{what} needs 10^8 or more (zxcvbn score {MIN_GUESS_SCORE})"
