@@ -6,6 +6,7 @@ assembles them with these into the stack's `Environment` (model/environment.py).
 
 import datetime
 import errno
+import functools
 import ipaddress
 import os
 import re
@@ -100,6 +101,7 @@ def key_weakness(value: str) -> Optional[str]:
     return guessable(value, "a key")
 
 
+@functools.cache  # a credential is checked for every service that uses it, and zxcvbn takes milliseconds each
 def guessable(value: str, what: str) -> Optional[str]:
     """Why zxcvbn finds the value too easy to guess beyond dev (its warning, never the value); None when not."""
     from zxcvbn import zxcvbn  # here, not above: only a credential beyond dev is rated, `validate dev` stays fast

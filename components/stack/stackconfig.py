@@ -27,7 +27,7 @@ OFFLINE_MARK = " (offline"
 PULUMI_NAMESPACE = "pulumi"  # Pulumi's own stack settings (`pulumi:disable-default-providers`, ...)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeys:
     """YAML that refuses a key given twice instead of silently keeping the last."""
 
     def construct_mapping(self, node, deep=False):
@@ -38,6 +38,21 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 None, None, f"key given twice: {', '.join(repeated)}", node.start_mark
             )
         return super().construct_mapping(node, deep=deep)
+
+
+class _FastLoader(_UniqueKeys, getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """libyaml's parser, where PyYAML has it: every command reads every stack file (stack/seed.py)."""
+
+
+class _WordedLoader(_UniqueKeys, yaml.SafeLoader):
+    """PyYAML's own parser, whose errors quote the line and point at the column: used to word a refusal."""
+
+
+def _parse(text: str) -> Any:
+    try:
+        return yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        return yaml.load(text, Loader=_WordedLoader)
 
 
 def stacks(project_dir: Path) -> tuple[str, ...]:
@@ -91,7 +106,7 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], di
     name = stack_file(stack)
     known_stack(stack, project_dir)
     try:
-        document = yaml.load(read_text(project_dir / name, name, "stack file"), Loader=_UniqueKeyLoader) or {}
+        document = _parse(read_text(project_dir / name, name, "stack file")) or {}
     except yaml.YAMLError as error:
         raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
     config = document.get("config") if isinstance(document, dict) else None
