@@ -12,6 +12,9 @@ runs beside the parent). Bytecode caches are written and used, as in an operator
 `validate` runs twice: as an operator re-runs it (TensorZero's loader passed this exact config before, so it is
 not loaded again) and with `--no-cache` (the loader's child runs, as on the first `validate` after a change).
 
+Beside each stack's `plan`, benchmarks/pulumi_floor.py times Pulumi alone declaring that plan's resources: what
+no change to this package can take away while `plan` and `validate` run Pulumi's SDK.
+
 It ends with the command and its figures; --write-docs replaces them between the markers in docs/benchmarks.md.
 
 Targets: every verb of a Docker stack under 0.5 s, of a cluster stack under 0.8 s, on an idle machine.
@@ -39,6 +42,7 @@ from components.model.settings import EnvFilesSpec  # noqa: E402
 from components.stack.loader import read_stack_config, stacks  # noqa: E402
 
 VERBS = ("validate", "validate --no-cache", "render", "env", "plan")
+FLOOR = "pulumi_floor"  # benchmarks/pulumi_floor.py: the same resources, Pulumi alone
 DOCS = PROJECT_DIR / "docs" / "benchmarks.md"
 MARKERS = ("<!-- bench-plan:start -->", "<!-- bench-plan:end -->")
 TARGET_S = {"docker": 0.5, "cluster": 0.8}
@@ -116,6 +120,10 @@ def main() -> int:
             for stack in stacks()
             for verb in VERBS
         }
+        for stack in stacks():
+            plan_json = Path(root) / f"{stack}.plan.json"
+            plan_json.write_text(run(command("plan --json", stack, env_dirs[stack], "")).stdout)
+            argvs[f"{FLOOR} {stack}"] = [sys.executable, str(Path(__file__).with_name(f"{FLOOR}.py")), str(plan_json)]
         for argv in argvs.values():
             run(argv)  # warm-up: bytecode caches written, files in the page cache
         rounds = honest.run_rounds(list(argvs), n, lambda config: wall(argvs[config]))
@@ -143,6 +151,8 @@ def report(argvs: dict, rounds: honest.Rounds, imports: dict, cluster: set, n: i
     missed = []
     for config in argvs:
         verb, stack = config.rsplit(" ", 1)
+        if verb == FLOOR:
+            continue
         median, low, high = rounds.figure(config)
         target = TARGET_S["cluster" if stack in cluster else "docker"]
         met = ("yes" if median < target else "no") if rounds.quiet else "not judged (busy)"
@@ -150,6 +160,17 @@ def report(argvs: dict, rounds: honest.Rounds, imports: dict, cluster: set, n: i
             missed.append(config)
         share = f"{ms(imports[config])} ({imports[config] / median:.0%})"
         lines.append(f"| {stack} | {verb} | {ms(median)} ({ms(low)}-{ms(high)}) | {share} | {ms(target)} | {met} |")
+    lines += [
+        "",
+        f"Pulumi's own share of `plan` ({FLOOR}.py: the plan's resources declared as generic resources under",
+        "mocks, with Pulumi's imports and none of this package's code; a floor, not a model):",
+        "",
+        "| stack | plan ms | Pulumi's floor ms | left for this package's imports, load and program ms |",
+        "|---|---:|---:|---:|",
+    ]
+    for stack in sorted({config.rsplit(" ", 1)[1] for config in argvs}, key=list(stacks()).index):
+        plan, floor = rounds.figure(f"plan {stack}")[0], rounds.figure(f"{FLOOR} {stack}")[0]
+        lines.append(f"| {stack} | {ms(plan)} | {ms(floor)} | {ms(plan - floor)} |")
     lines += ["", f"Command: `{honest.command_line()}`"]
     if not rounds.quiet:
         lines.append("Targets not judged: " + rounds.verdict_note())

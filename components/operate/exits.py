@@ -7,6 +7,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT: what a shell reports for a command stopped by Ctrl-C
 EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `command | head` when the reader left early
@@ -29,6 +30,18 @@ def _interrupted(prog: str) -> None:
         pass
     # Now, not through the interpreter's exit: Pulumi's mocks leave threads a normal exit would wait for forever.
     os._exit(EXIT_INTERRUPTED)
+
+
+def leave(status: int) -> NoReturn:
+    """Ends a finished offline verb now. The interpreter's own exit tears down every module and joins Pulumi's
+    idle executor threads: about 0.1 s of a 0.7 s `plan`, for nothing the verb left to do (its files are closed
+    and `guarded` flushed its output; it registers no exit handler)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # `guarded` already said what failed, and chose the status
+    os._exit(status)
 
 
 def leave_on_interrupt(prog: str) -> None:

@@ -97,16 +97,31 @@ def test_every_verb_into_a_closed_pipe_ends_without_a_traceback(verb, canary_env
     assert_clean(closed_reader(args), codes)
 
 
-@pytest.mark.parametrize("after", [0.3, 0.8, 1.2, 1.6])
-def test_ctrl_c_ends_a_verb_with_one_line_and_130(canary_env_dirs, after):
+def validate_prod(env_dirs: dict) -> list[str]:
+    # --no-cache: TensorZero's loader runs in its child every time, as on the first `validate` after a change.
+    return [sys.executable, "-m", "components", "validate", "prod", "--env-dir", env_dirs["prod"], "--no-cache"]
+
+
+@pytest.fixture(scope="module")
+def validate_seconds(canary_env_dirs) -> float:
+    """How long `validate prod` takes here, uninterrupted: the moments below are shares of it."""
+    start = time.monotonic()
+    subprocess.run(validate_prod(canary_env_dirs), cwd=PROJECT_DIR, capture_output=True, check=True, timeout=120)
+    return time.monotonic() - start
+
+
+@pytest.mark.parametrize("share", [0.15, 0.4, 0.65, 0.85])
+def test_ctrl_c_ends_a_verb_with_one_line_and_130(canary_env_dirs, validate_seconds, share):
     """At each moment: importing, loading, planning under Pulumi's mocks (whose threads once kept it hanging)."""
-    command = [sys.executable, "-m", "components", "validate", "prod", "--env-dir", canary_env_dirs["prod"]]
-    running = subprocess.Popen(command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    after = share * validate_seconds
+    running = subprocess.Popen(
+        validate_prod(canary_env_dirs), cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     time.sleep(after)
     running.send_signal(signal.SIGINT)
     out, err = running.communicate(timeout=60)
     if running.returncode == 0 or "prod: valid" in out:  # the signal met only the interpreter's exit
-        pytest.skip(f"validate prod finished within {after}s here: nothing left to interrupt")
+        pytest.skip(f"validate prod finished within {after:.2f}s this time: nothing left to interrupt")
     # 130, or killed by the signal itself (a shell shows both as 130) when it lands while Python exits.
     assert running.returncode in (exits.EXIT_INTERRUPTED, -signal.SIGINT), (running.returncode, err)
     assert err.splitlines() == ["python -m components: interrupted"], err
@@ -115,9 +130,13 @@ def test_ctrl_c_ends_a_verb_with_one_line_and_130(canary_env_dirs, after):
 def test_ctrl_c_at_a_terminal_says_interrupted_once_though_the_loader_check_runs_in_a_child(canary_env_dirs):
     """A terminal's Ctrl-C reaches the whole process group: `validate` and the child running TensorZero's loader
     (operate/tensorzero_check.py). One line, from the parent."""
-    command = [sys.executable, "-m", "components", "validate", "prod", "--env-dir", canary_env_dirs["prod"]]
     running = subprocess.Popen(
-        command, cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        validate_prod(canary_env_dirs),
+        cwd=PROJECT_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     children = []
     deadline = time.monotonic() + 60
