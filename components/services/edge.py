@@ -59,6 +59,9 @@ KEEPALIVE_CONNECTIONS = 64  # idle connections to the gateway(s) each worker kee
 # TCP_NODELAY, so Nagle holds its last small write (the stream's end) until that ACK: every stream ended 40 ms
 # late (tcpdump in docs/edge.md). A fresh connection ACKs at once; it costs one loopback/LAN connect per stream.
 STREAM_UPSTREAM = "pmoves_gateway_fresh"
+# Each worker counts its requests in its own memory and adds them to the shared metrics this often, and before
+# it serves a scrape: a shared-dict update per request cost more than all the rest of the edge's logging.
+METRICS_FLUSH_S = 1
 
 
 class EdgeSpec(ServiceSpec, EdgeAccess):
@@ -182,6 +185,7 @@ def settings(deployment: ResolvedStack, upstream: Endpoint) -> dict:
             "requests": EDGE_REQUESTS,
             "requests_help": "Requests answered by the edge, by route, HTTP status and caller (the key's name).",
             "buckets": list(DURATION_BUCKETS),
+            "flush_every_s": METRICS_FLUSH_S,
             "routes": list(COUNTED_ROUTES),
             "own_paths": [HEALTH_PATH, OWN_METRICS_PATH],
         },

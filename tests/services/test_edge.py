@@ -10,7 +10,9 @@ import http.client
 import json
 import os
 import re
+import signal
 import subprocess
+import time
 from collections import Counter
 
 import httpx
@@ -319,6 +321,31 @@ def samples(text: str) -> dict[tuple, float]:
             labels = tuple(sorted(_LABEL.findall(match["labels"] or "")))
             found[(match["name"], labels)] = float(match["value"])
     return found
+
+
+def test_a_reload_loses_no_count_a_worker_had_not_flushed(rig, monkeypatch, tmp_path):
+    """Each worker adds its counts to the shared metrics now and then (edge.METRICS_FLUSH_S); here never on its
+    own, so only the old worker's last flush, as it exits on a reload, can bring the requests into the scrape."""
+    monkeypatch.setattr(edge, "METRICS_FLUSH_S", 3600)
+    with running_edge(rig.open, rig.gateway_routes, tmp_path) as running:
+        sent = 5
+        for _ in range(sent):
+            answer = httpx.post(
+                f"{running.url}/v1/chat/completions", json={"model": "claude_sonnet", "messages": HELLO}
+            )
+            assert answer.status_code == 200, answer.text
+        master = int((tmp_path / "nginx.pid").read_text())
+        old_workers = set(subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split())
+        os.kill(master, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while old_workers & set(
+            subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
+        ):
+            assert time.monotonic() < deadline, "the old worker did not exit after the reload"
+            time.sleep(0.05)
+        scraped = samples(httpx.get(f"http://{running.layout.metrics}{edge.OWN_METRICS_PATH}").text)
+    counted = {dict(labels)["route"]: value for (name, labels), value in scraped.items() if name == EDGE_REQUESTS}
+    assert counted == {"/v1/chat/completions": sent}
 
 
 def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
