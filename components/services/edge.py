@@ -62,6 +62,7 @@ STREAM_UPSTREAM = "pmoves_gateway_fresh"
 # Each worker counts its requests in its own memory and adds them to the shared metrics this often, and before
 # it serves a scrape: a shared-dict update per request cost more than all the rest of the edge's logging.
 METRICS_FLUSH_S = 1
+ACCESS_LOG_BUFFER = "buffer=64k flush=1s"  # nginx writes the access log when 64k are held, or a second has passed
 
 
 class EdgeSpec(ServiceSpec, EdgeAccess):
@@ -234,6 +235,7 @@ def config_files(
         inside_ports=inside_ports(deployment.spec, layout, published),
         upstream_name=UPSTREAM,
         stream_upstream_name=STREAM_UPSTREAM,
+        access_log_buffer=ACCESS_LOG_BUFFER,
         keepalive=KEEPALIVE_CONNECTIONS,
         tries=UPSTREAM_TRIES,
         retry_window_s=RETRY_WINDOW_S,
