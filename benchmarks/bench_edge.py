@@ -322,6 +322,7 @@ def main() -> int:
         )
         deployment = deployments(root, provider_port)
         tensorzero, keep = tensorzero_routes(deployment, root)
+        edge_instructions.check_switches(deployment, tensorzero)
         stack.enter_context(nginx(root / "plain", PLAIN_HOP.format(upstream=tensorzero.port, port=plain_port)))
         edge = stack.enter_context(running_edge(deployment, tensorzero, root / "edge"))
         key = {"Authorization": f"Bearer {KEY}"}

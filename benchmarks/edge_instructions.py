@@ -26,9 +26,16 @@ from components.services import edge as edge_service
 N1, N2 = 100, 600
 # The edge's API server, each part switched off: (label, text in default.conf, its replacement).
 SWITCHED_OFF = (
-    ("access log off", "access_log logs/access.log pmoves_edge;", "access_log off;"),
+    ("access log off", f"access_log logs/access.log pmoves_edge {edge_service.ACCESS_LOG_BUFFER};", "access_log off;"),
     ("metrics off (no log_by_lua)", '    log_by_lua_block { require("pmoves_edge").log() }\n', ""),
 )
+
+
+def check_switches(deployment, upstream) -> None:
+    """Before any timing: each part to switch off is still in the edge's config (the timed rounds take minutes)."""
+    default = next(f for f in edge_service.config_files(deployment, upstream, None) if f.path.endswith(".conf"))
+    if missing := [old for _, old, _ in SWITCHED_OFF if old not in default.content]:
+        raise SystemExit(f"the edge's config no longer holds {missing}: update SWITCHED_OFF")
 
 
 def available() -> bool:
