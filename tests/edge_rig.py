@@ -241,8 +241,11 @@ def docker_resolver():
 class StandIn(LocalServer):
     """Stand-in for the gateway routes the `tensorzero` package does not serve here: records every request."""
 
+    HELD = "/held"  # a request to this path is answered only once `release` is set (when there is one)
+
     def __init__(self):
         self.requests: list[dict] = []
+        self.release: threading.Event | None = None
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -259,6 +262,8 @@ class StandIn(LocalServer):
                         "peer": self.client_address,  # the edge's side of the connection: pooled or fresh
                     }
                 )
+                if self.path == StandIn.HELD and stand_in.release is not None:
+                    stand_in.release.wait(30)
                 payload = json.dumps({"stand_in": True, "path": self.path}).encode()
                 self.send_response(200)
                 self.send_header("content-type", "application/json")

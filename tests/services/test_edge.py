@@ -12,8 +12,10 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import httpx
 import pulumi
@@ -323,6 +325,30 @@ def samples(text: str) -> dict[tuple, float]:
     return found
 
 
+def workers(master: int) -> set[str]:
+    return set(subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split())
+
+
+def reload(running) -> Callable[[], None]:
+    """`nginx -s reload` (HUP); returns how to wait until the worker that served so far has exited."""
+    master = int((running.prefix / "nginx.pid").read_text())
+    old = workers(master)
+    os.kill(master, signal.SIGHUP)
+
+    def exited() -> None:
+        deadline = time.monotonic() + 15
+        while old & workers(master):
+            assert time.monotonic() < deadline, "the old worker did not exit after the reload"
+            time.sleep(0.05)
+
+    return exited
+
+
+def requests_counted(running) -> dict[str, float]:
+    scraped = samples(httpx.get(f"http://{running.layout.metrics}{edge.OWN_METRICS_PATH}").text)
+    return {dict(labels)["route"]: value for (name, labels), value in scraped.items() if name == EDGE_REQUESTS}
+
+
 def test_a_reload_loses_no_count_a_worker_had_not_flushed(rig, monkeypatch, tmp_path):
     """Each worker adds its counts to the shared metrics now and then (edge.METRICS_FLUSH_S); here never on its
     own, so only the old worker's last flush, as it exits on a reload, can bring the requests into the scrape."""
@@ -334,18 +360,32 @@ def test_a_reload_loses_no_count_a_worker_had_not_flushed(rig, monkeypatch, tmp_
                 f"{running.url}/v1/chat/completions", json={"model": "claude_sonnet", "messages": HELLO}
             )
             assert answer.status_code == 200, answer.text
-        master = int((tmp_path / "nginx.pid").read_text())
-        old_workers = set(subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split())
-        os.kill(master, signal.SIGHUP)
+        reload(running)()
+        assert requests_counted(running) == {"/v1/chat/completions": sent}
+
+
+def test_a_request_still_running_at_a_reload_is_counted(rig, stand_in, monkeypatch, tmp_path):
+    """The old worker's last timer flush comes as the reload begins; a request it is still serving ends after it
+    (a long LLM call, a stream), and is counted as it ends."""
+    monkeypatch.setattr(edge, "METRICS_FLUSH_S", 3600)
+    monkeypatch.setattr(stand_in, "release", threading.Event())
+    status = []
+    with running_edge(rig.open, stand_in.endpoint, tmp_path) as running:
+        running_request = threading.Thread(
+            target=lambda: status.append(httpx.get(running.url + StandIn.HELD, timeout=30).status_code)
+        )
+        running_request.start()
         deadline = time.monotonic() + 10
-        while old_workers & set(
-            subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True).stdout.split()
-        ):
-            assert time.monotonic() < deadline, "the old worker did not exit after the reload"
-            time.sleep(0.05)
-        scraped = samples(httpx.get(f"http://{running.layout.metrics}{edge.OWN_METRICS_PATH}").text)
-    counted = {dict(labels)["route"]: value for (name, labels), value in scraped.items() if name == EDGE_REQUESTS}
-    assert counted == {"/v1/chat/completions": sent}
+        while StandIn.HELD not in [r["path"] for r in stand_in.requests]:
+            assert time.monotonic() < deadline, "the request did not reach the gateway's stand-in"
+            time.sleep(0.02)
+        exited = reload(running)
+        time.sleep(1)  # the old worker has begun to exit: its timer ran once more, before the request ended
+        stand_in.release.set()
+        running_request.join(timeout=30)
+        exited()
+        assert status == [200]
+        assert requests_counted(running) == {"other": 1}
 
 
 def test_histogram_and_counter_move_by_exactly_the_requests_sent(open_edge):
