@@ -24,6 +24,7 @@ SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
 # How a `secure:` value read offline marks its source: what tells it from a plain one (plain_secrets).
 OFFLINE_MARK = " (offline"
+BOM = "\ufeff"  # allowed as a file's first character only: libyaml skips it at any line's start, Go's YAML does not
 PULUMI_NAMESPACE = "pulumi"  # Pulumi's own stack settings (`pulumi:disable-default-providers`, ...)
 
 
@@ -105,8 +106,21 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], di
     """Offline: the stack file's project keys, and its `secrets` as variables."""
     name = stack_file(stack)
     known_stack(stack, project_dir)
+    text = read_text(project_dir / name, name, "stack file")
+    if (mark := text.find(BOM, 1)) != -1:
+        line = text.count("\n", 0, mark) + 1
+        raise ConfigError(
+            [
+                Problem(
+                    name,
+                    "",
+                    f"line {line}: a byte-order mark (U+FEFF) inside the file; remove it "
+                    "(editors hide it, and YAML readers disagree on what it means there)",
+                )
+            ]
+        )
     try:
-        document = _parse(read_text(project_dir / name, name, "stack file")) or {}
+        document = _parse(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
     config = document.get("config") if isinstance(document, dict) else None
