@@ -20,6 +20,7 @@ from dotenv import dotenv_values, set_key
 from components.core.envfiles import placeholder
 from components.core.errors import ConfigError, Problem
 from components.model.settings import Tier
+from components.operate import exits
 from components.operate.dataloss import Loss, losses
 from components.operate.diff import Change, diff
 from components.stack import stackconfig
@@ -166,6 +167,9 @@ def plan_json(tree: Path, stack: str, env_dir: Path) -> tuple[Optional[str], str
     return (done.stdout if done.returncode == 0 else None), done.stderr
 
 
+DIFF_SCRATCH_PREFIX = "pmoves-diff-"
+
+
 def diff_against(ref: str, wanted: list[str], project_dir: Path = PROJECT_DIR) -> list[StackDiff]:
     """The desired-state diff of each stack (default: every one) from git ref `ref` to the working tree."""
     if not ref:
@@ -180,17 +184,23 @@ def diff_against(ref: str, wanted: list[str], project_dir: Path = PROJECT_DIR) -
         raise ConfigError([Problem(ref, "", "not a commit in this clone (fetch it, or use fetch-depth: 0)")])
     for stack in wanted:
         known_stack(stack, project_dir)
-    with tempfile.TemporaryDirectory(prefix="pmoves-diff-") as scratch:
+    # Ctrl-C unwinds (exits.unwinding): the base's worktree and the scratch directory go, then the one line.
+    with exits.unwinding(), tempfile.TemporaryDirectory(prefix=DIFF_SCRATCH_PREFIX) as scratch:
         base_tree = Path(scratch) / "base"
-        command = ["git", "worktree", "add", "--quiet", "--detach", str(base_tree), found.stdout.strip()]
-        subprocess.run(command, cwd=project_dir, check=True)
         try:
+            command = ["git", "worktree", "add", "--quiet", "--detach", str(base_tree), found.stdout.strip()]
+            subprocess.run(command, cwd=project_dir, check=True)
             return [
                 stack_diff(stack, ref, base_tree, project_dir, Path(scratch) / stack)
                 for stack in wanted or stacks(project_dir)
             ]
         finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=project_dir, check=False)
+            # Also after a Ctrl-C inside `worktree add`, where git may have registered a half-made worktree: its
+            # directory goes, then git forgets it. Quietly: after a Ctrl-C, its one line stays the only one.
+            quiet = {"cwd": project_dir, "check": False, "capture_output": True}
+            subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], **quiet)
+            shutil.rmtree(base_tree, ignore_errors=True)
+            subprocess.run(["git", "worktree", "prune"], **quiet)
 
 
 def stack_diff(stack: str, ref: str, base_tree: Path, head_tree: Path, scratch: Path) -> StackDiff:

@@ -13,9 +13,11 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +27,7 @@ from dotenv import dotenv_values
 
 from components.core.names import PROJECT
 from components.model.settings import Tier
+from components.operate import ci
 from components.stack.loader import PROJECT_DIR
 
 WORKFLOW_DIR = PROJECT_DIR / ".github" / "workflows"
@@ -508,6 +511,30 @@ def code_block(markdown: str, stack: str) -> str:
     """The fenced block under the comment's `### `stack`` heading."""
     section = markdown.split(f"### `{stack}`", 1)[1]
     return section.split("```\n", 1)[1].split("\n```", 1)[0]
+
+
+def test_ctrl_c_during_a_diff_against_a_ref_leaves_no_worktree_behind(tmp_path):
+    project = ci_project(tmp_path / "project")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    running = subprocess.Popen(
+        [sys.executable, "-m", "components", "diff", "--against", "HEAD"],
+        cwd=project,
+        env={**os.environ, "TMPDIR": str(scratch)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len(git(project, "worktree", "list").splitlines()) < 2:  # the base's worktree is there: planning
+        assert running.poll() is None and time.monotonic() < deadline, running.communicate()
+        time.sleep(0.05)
+    running.send_signal(signal.SIGINT)
+    out, err = running.communicate(timeout=60)
+    assert running.returncode == 130, err
+    assert err.splitlines() == ["python -m components: interrupted"], err
+    assert len(git(project, "worktree", "list").splitlines()) == 1
+    assert not list(scratch.glob(f"{ci.DIFF_SCRATCH_PREFIX}*"))
 
 
 def test_plan_diff_refuses_an_unknown_base(tmp_path):
