@@ -38,7 +38,8 @@ def leave(status: int) -> NoReturn:
     and `guarded` flushed its output; it registers no exit handler)."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: the process was started with it closed
+                stream.flush()
         except (OSError, ValueError):
             pass  # `guarded` already said what failed, and chose the status
     os._exit(status)
@@ -116,6 +117,9 @@ def _labelled_stdout():
 
 def guarded(prog: str, main: Callable[[], int]) -> int:
     """main()'s status; a closed pipe, Ctrl-C or an unreadable file end it with one line and a conventional code."""
+    if sys.stdout is None:  # started with standard output closed (`>&-`): nothing the verb says could arrive
+        _say(f"{prog}: cannot write {STDOUT}: it is closed")
+        return EXIT_IO
     previous = signal.signal(signal.SIGINT, lambda signum, frame: _interrupted(prog))
     original = _labelled_stdout()
     try:

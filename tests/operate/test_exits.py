@@ -168,6 +168,24 @@ def test_a_file_error_no_verb_caught_is_one_line_naming_the_file_and_74(capsys):
     assert capsys.readouterr().err == "python -m components: out/plan-diff/comment.md: Is a directory\n"
 
 
+@pytest.mark.parametrize("verb", ["plan", "validate", "render"])
+def test_standard_output_closed_from_the_start_is_one_line_and_74(verb, canary_env_dirs, tmp_path):
+    """`>&-`: the interpreter starts without a standard output; the verb says so instead of a traceback."""
+    extra = ["--out", str(tmp_path / "out")] if verb == "render" else []
+    done = subprocess.run(
+        [sys.executable, "-m", "components", verb, "dev", "--env-dir", canary_env_dirs["dev"], *extra],
+        cwd=PROJECT_DIR,
+        preexec_fn=lambda: os.close(1),
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stderr) == (
+        exits.EXIT_IO,
+        "python -m components: cannot write standard output: it is closed\n",
+    )
+
+
 @pytest.mark.parametrize("verb", ["validate", "plan", "env", "reach", "reference"])
 def test_standard_output_that_cannot_be_written_is_named_with_74(verb, canary_env_dirs, tmp_path):
     """`> /dev/full` (a full disk): the one line says it was standard output, whatever the verb had printed."""
