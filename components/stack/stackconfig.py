@@ -123,6 +123,10 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], di
         document = _parse(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
+    except RecursionError:  # PyYAML builds nested lists and mappings recursively
+        raise ConfigError(
+            [Problem(name, "", "nested too deeply to read (lists or mappings within each other)")]
+        ) from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError([Problem(name, "config", "missing or not a mapping")])

@@ -329,6 +329,8 @@ CASES = [
     case("stack-key-given-twice", {}, {STACK_FILE: "config:\n  pmoves-tensorzero:tier: dev\n  pmoves-tensorzero:tier: prod\n"},
          STACK_FILE, "", "key given twice: pmoves-tensorzero:tier"),
     case("stack-file-not-utf8", {}, {STACK_FILE: b"config: \xff\n"}, STACK_FILE, "", "not UTF-8 text"),
+    case("stack-file-nested-too-deeply", {}, {STACK_FILE: "config:\n  x: " + "[" * 3000 + "]" * 3000 + "\n"},
+         STACK_FILE, "", "nested too deeply to read (lists or mappings within each other)"),
     case("stack-file-bom-inside", {}, {STACK_FILE: "# note\n\ufeffconfig:\n  pmoves-tensorzero:tier: dev\n"},
          STACK_FILE, "", "line 2: a byte-order mark (U+FEFF) inside the file; remove it"),
     case("catalog-file-not-utf8", {}, {CATALOG: b"\xff\xfe[models]\n"}, CATALOG, "", "not UTF-8 text"),
