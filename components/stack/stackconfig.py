@@ -24,15 +24,17 @@ SECRETS_KEY = "secrets"
 OFFLINE_SECRET_PREFIX = "PMOVES_SECRET_"
 # How a `secure:` value read offline marks its source: what tells it from a plain one (plain_secrets).
 OFFLINE_MARK = " (offline"
+MERGE_TAG = "tag:yaml.org,2002:merge"
 BOM = "\ufeff"  # allowed as a file's first character only: libyaml skips it at any line's start, Go's YAML does not
 PULUMI_NAMESPACE = "pulumi"  # Pulumi's own stack settings (`pulumi:disable-default-providers`, ...)
 
 
 class _UniqueKeys:
-    """YAML that refuses a key given twice instead of silently keeping the last."""
+    """YAML that refuses a key given twice instead of silently keeping the last. A merge (`<<: *anchor`) is read
+    as YAML and Pulumi's reader read it: the mapping's own keys override what it merges."""
 
     def construct_mapping(self, node, deep=False):
-        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value if key.tag != MERGE_TAG]
         repeated = sorted({str(key) for key in keys if keys.count(key) > 1})
         if repeated:
             raise yaml.constructor.ConstructorError(

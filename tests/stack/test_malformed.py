@@ -503,6 +503,22 @@ def test_an_env_layer_linked_inside_the_project_is_read(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+def test_a_yaml_merge_in_the_stack_file_is_read(tmp_path):
+    """`<<:` merges a mapping into another, its own keys winning, as YAML (and Pulumi's reader) defines it."""
+    project = build_project(tmp_path, minimal_config(), {})
+    stack_file = project / STACK_FILE
+    text = stack_file.read_text()
+    assert "  pmoves-tensorzero:tier: dev\n" in text
+    stack_file.write_text(
+        text.replace(
+            "  pmoves-tensorzero:tier: dev\n", "  <<: {pmoves-tensorzero:tier: prod}\n  pmoves-tensorzero:tier: dev\n"
+        )
+    )
+    result = validate(project)
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("test: valid (dev);") for line in result.stdout.splitlines()), result.stdout
+
+
 @pytest.mark.parametrize(("config", "files", "file", "key", "message"), CASES)
 def test_malformed_configuration_is_reported_cleanly(tmp_path, config, files, file, key, message):
     result = validate(build_project(tmp_path, minimal_config(**config), files))
