@@ -31,7 +31,7 @@ PULUMI_NAMESPACE = "pulumi"  # Pulumi's own stack settings (`pulumi:disable-defa
 
 class _UniqueKeys:
     """YAML that refuses a key given twice instead of silently keeping the last. A merge (`<<: *anchor`) is read
-    as YAML and Pulumi's reader read it: the mapping's own keys override what it merges."""
+    as YAML defines it, and Pulumi's reader reads it: the mapping's own keys override what it merges."""
 
     def construct_mapping(self, node, deep=False):
         keys = [self.construct_object(key, deep=deep) for key, _ in node.value if key.tag != MERGE_TAG]
