@@ -168,19 +168,25 @@ def test_a_file_error_no_verb_caught_is_one_line_naming_the_file_and_74(capsys):
     assert capsys.readouterr().err == "python -m components: out/plan-diff/comment.md: Is a directory\n"
 
 
+def failed_output(args: list[str], **stdout) -> tuple[int, str]:
+    """The verb's exit code and standard error when its standard output fails as `stdout` makes it."""
+    done = subprocess.run(
+        [sys.executable, "-m", "components", *args],
+        cwd=PROJECT_DIR,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=300,
+        **stdout,
+    )
+    return done.returncode, done.stderr
+
+
 @pytest.mark.parametrize("verb", ["plan", "validate", "render"])
 def test_standard_output_closed_from_the_start_is_one_line_and_74(verb, canary_env_dirs, tmp_path):
     """`>&-`: the interpreter starts without a standard output; the verb says so instead of a traceback."""
     extra = ["--out", str(tmp_path / "out")] if verb == "render" else []
-    done = subprocess.run(
-        [sys.executable, "-m", "components", verb, "dev", "--env-dir", canary_env_dirs["dev"], *extra],
-        cwd=PROJECT_DIR,
-        preexec_fn=lambda: os.close(1),
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=300,
-    )
-    assert (done.returncode, done.stderr) == (
+    args = [verb, "dev", "--env-dir", canary_env_dirs["dev"], *extra]
+    assert failed_output(args, preexec_fn=lambda: os.close(1)) == (
         exits.EXIT_IO,
         "python -m components: cannot write standard output: it is closed\n",
     )
@@ -197,15 +203,7 @@ def test_standard_output_that_cannot_be_written_is_named_with_74(verb, canary_en
         "reference": ["reference", "--check"],
     }[verb]
     with open("/dev/full", "w") as full:
-        done = subprocess.run(
-            [sys.executable, "-m", "components", *args],
-            cwd=PROJECT_DIR,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=300,
+        assert failed_output(args, stdout=full) == (
+            exits.EXIT_IO,
+            "python -m components: cannot write standard output: No space left on device\n",
         )
-    assert (done.returncode, done.stderr) == (
-        exits.EXIT_IO,
-        "python -m components: cannot write standard output: No space left on device\n",
-    )
