@@ -37,7 +37,8 @@ STACKS = {
         catalog={"files": FILES, "variables": {"CLOUDFLARE_ACCOUNT_ID": "bench-account"}},
         ollama={"instances": {"jetson": {"host": "gpu", "port": 11434, "gpu": True}}},
     ),
-    "local": minimal_config(catalog={"files": FILES, "models": LOCAL}),
+    # Its own name_prefix: two stacks of one project on one Docker engine never share one.
+    "local": minimal_config(name_prefix="bench-local", catalog={"files": FILES, "models": LOCAL}),
 }
 
 
