@@ -111,24 +111,15 @@ def read_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, Any], di
     text = read_text(project_dir / name, name, "stack file")
     if (mark := text.find(BOM, 1)) != -1:
         line = text.count("\n", 0, mark) + 1
-        raise ConfigError(
-            [
-                Problem(
-                    name,
-                    "",
-                    f"line {line}: a byte-order mark (U+FEFF) inside the file; remove it "
-                    "(editors hide it, and YAML readers disagree on what it means there)",
-                )
-            ]
-        )
+        why = "a byte-order mark (U+FEFF) inside the file; remove it (editors hide it, and YAML readers disagree on it)"
+        raise ConfigError([Problem(name, "", f"line {line}: {why}")])
     try:
         document = _parse(text) or {}
     except yaml.YAMLError as error:
         raise ConfigError([Problem(name, "", f"not valid YAML: {error}")]) from None
     except RecursionError:  # PyYAML builds nested lists and mappings recursively
-        raise ConfigError(
-            [Problem(name, "", "nested too deeply to read (lists or mappings within each other)")]
-        ) from None
+        why = "nested too deeply to read (lists or mappings within each other)"
+        raise ConfigError([Problem(name, "", why)]) from None
     config = document.get("config") if isinstance(document, dict) else None
     if not isinstance(config, dict):
         raise ConfigError([Problem(name, "config", "missing or not a mapping")])
