@@ -17,7 +17,7 @@ import struct
 import subprocess
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
@@ -61,9 +61,17 @@ HELLO = [{"role": "user", "content": "Hello"}]
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports: every probe stays bound until all are picked, so the kernel cannot hand out
+    one port twice (the edge's API and UI listeners once got the same one, and the UI's tests met the API)."""
+    with ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
 
 
 def place(files, prefix: Path) -> Path:
@@ -141,8 +149,7 @@ def container_env(deployment) -> dict[str, str]:
 
 
 def local_layout(prefix: Path) -> edge.Layout:
-    ports = [free_port() for _ in range(6)]
-    loopback = [f"127.0.0.1:{port}" for port in ports]
+    loopback = [f"127.0.0.1:{port}" for port in free_ports(6)]
     return edge.Layout(
         *loopback, tls_certificate=str(prefix / "tls" / "cert.pem"), tls_key=str(prefix / "tls" / "key.pem")
     )
