@@ -42,7 +42,8 @@ sys.path.insert(0, str(PROJECT_DIR / "tests"))
 import edge_instructions  # noqa: E402
 import honest  # noqa: E402
 from bench_plan import fake_env_dir  # noqa: E402
-from edge_rig import free_port, running_edge  # noqa: E402
+from conftest import free_port, free_ports  # noqa: E402
+from edge_rig import running_edge  # noqa: E402
 from edge_stream import provider_location, stream_figures  # noqa: E402
 from openloop import percentile  # noqa: E402
 
@@ -316,7 +317,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as temp, ExitStack() as stack:
         root = Path(temp)
-        provider_port, plain_port = free_port(), free_port()
+        provider_port, plain_port = free_ports(2)
         stack.enter_context(
             nginx(root / "provider", PROVIDER.format(port=provider_port, answer=ANSWER, stream=provider_location()))
         )

@@ -8,7 +8,6 @@ only the addresses (the stand-in's port, the backups directory) are this machine
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Optional
 
-from conftest import planned_env
+from conftest import free_port, planned_env
 from promtool import write_mounted
 
 from components.backupctl.clickhouse import ClickHouse
@@ -26,12 +25,6 @@ from components.services.clickhouse import BACKUPS_PATH
 
 HERE = Path(__file__).resolve().parent
 BUCKET = "backups"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Moto:

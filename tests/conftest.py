@@ -3,9 +3,11 @@
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -61,6 +63,20 @@ def write_canary_env(stack: str, directory: Path) -> Path:
     env_templates(stack, directory)
     (directory / ".env.local").write_text("".join(f"{k}={v}\n" for k, v in CANARIES.items()))
     return directory
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free loopback ports: every probe stays bound until all are picked, so the kernel cannot hand out
+    one port twice (the edge's API and UI listeners once got the same one, and the UI's tests met the API)."""
+    with ExitStack() as probes:
+        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in sockets:
+            probe.bind(("127.0.0.1", 0))
+        return [probe.getsockname()[1] for probe in sockets]
 
 
 @pytest.fixture(scope="session")

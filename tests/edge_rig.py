@@ -17,7 +17,7 @@ import struct
 import subprocess
 import threading
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path, PurePosixPath
@@ -25,7 +25,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import MINIMAL_ENV, LocalServer, OpenAIMock, make_project, minimal_config, openai_routes
+from conftest import (
+    MINIMAL_ENV,
+    LocalServer,
+    OpenAIMock,
+    free_ports,
+    make_project,
+    minimal_config,
+    openai_routes,
+)
 
 from components.core.plans import Endpoint
 from components.model.settings import DOCKER_DNS
@@ -58,20 +66,6 @@ http {{
 """
 
 HELLO = [{"role": "user", "content": "Hello"}]
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports: every probe stays bound until all are picked, so the kernel cannot hand out
-    one port twice (the edge's API and UI listeners once got the same one, and the UI's tests met the API)."""
-    with ExitStack() as probes:
-        sockets = [probes.enter_context(socket.socket()) for _ in range(count)]
-        for probe in sockets:
-            probe.bind(("127.0.0.1", 0))
-        return [probe.getsockname()[1] for probe in sockets]
 
 
 def place(files, prefix: Path) -> Path:

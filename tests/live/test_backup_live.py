@@ -11,8 +11,9 @@ import secrets
 import time
 
 import pytest
-from backupctl_harness import Moto, backupctl_env, free_port, start_server, with_offsite
+from backupctl_harness import Moto, backupctl_env, start_server, with_offsite
 from chdb_run import tensorzero_tables
+from conftest import free_port
 from test_backup import answers, statements
 from test_clickhouse import model_inference_rows
 

@@ -23,12 +23,12 @@ from backupctl_harness import (
     Server,
     backupctl,
     backupctl_env,
-    free_port,
     program_dir,
     start_server,
     with_offsite,
 )
 from chdb_run import tensorzero_tables
+from conftest import free_port
 from promtool import run
 from test_clickhouse import SEED_AVERAGE, SEED_BY_MODEL, SEED_COUNT, SEED_LATEST, SEED_SLOW, model_inference_rows
 

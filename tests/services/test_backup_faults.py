@@ -16,9 +16,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from backupctl_harness import Moto, backupctl, backupctl_env, free_port, program_dir, start_server, with_offsite
+from backupctl_harness import Moto, backupctl, backupctl_env, program_dir, start_server, with_offsite
 from chdb_run import tensorzero_tables
-from conftest import unavailable
+from conftest import free_port, unavailable
 from test_backup import statements, write_rows
 
 from components.backupctl import serve as scheduler

@@ -1,6 +1,5 @@
 """The blackbox exporter: its config, proven by the real exporter, and the probes Prometheus asks of it."""
 
-import socket
 import subprocess
 import threading
 import time
@@ -10,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
+from conftest import free_port
 from promtool import declared, run, tool, write_mounted
 
 from components.services import blackbox, prometheus
@@ -70,12 +70,6 @@ def service():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fetch(url: str) -> tuple[int, str]:

@@ -15,7 +15,6 @@ import json
 import random
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,17 @@ from urllib.parse import unquote, urlsplit
 import pytest
 import yaml
 from chdb_run import INFERENCE_TABLES, insert, run, tensorzero_tables, uuid7
-from conftest import CANARIES, STACKS, container_of, containers, load_minimal, planned_env, resources, unavailable
+from conftest import (
+    CANARIES,
+    STACKS,
+    container_of,
+    containers,
+    free_ports,
+    load_minimal,
+    planned_env,
+    resources,
+    unavailable,
+)
 
 from components.backupctl.clickhouse import ClickHouse as BackupctlClient
 from components.backupctl.clickhouse import ClickHouseError
@@ -559,12 +568,6 @@ CUSTOM_DATABASE = "pmoves_observability"
 TEST_USER, TEST_PASSWORD = "schema_test", "pw-for-the-script-test"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclasses.dataclass(frozen=True)
 class Server:
     port: int
@@ -588,7 +591,7 @@ def server_files(root: Path, users_xml: str) -> dict[str, int]:
         shutil.copy(f"/etc/clickhouse-server/{name}", root / name)
     (root / "config.d").mkdir()
     (root / "users.d").mkdir()
-    ports = {name: free_port() for name in ("http_port", "tcp_port", "interserver_http_port")}
+    ports = dict(zip(("http_port", "tcp_port", "interserver_http_port"), free_ports(3), strict=True))
     paths = {
         "path": "data/",
         "tmp_path": "data/tmp/",

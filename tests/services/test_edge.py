@@ -20,7 +20,7 @@ from collections.abc import Callable
 import httpx
 import pulumi
 import pytest
-from conftest import CANARIES, STACKS, OpenAIMock
+from conftest import CANARIES, STACKS, OpenAIMock, free_port
 from edge_rig import (  # noqa: F401 (rig, open_edge, keyed_edge: fixtures)
     API_KEY,
     HELLO,
@@ -29,7 +29,6 @@ from edge_rig import (  # noqa: F401 (rig, open_edge, keyed_edge: fixtures)
     build_rig,
     container_env,
     docker_resolver,
-    free_port,
     keyed_edge,
     local_layout,
     nginx_command,

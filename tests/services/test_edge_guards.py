@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
-from edge_rig import NGINX, StandIn, free_port, place
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, free_port, make_project, minimal_config
+from edge_rig import NGINX, StandIn, place
 
 from components.core.errors import ConfigError
 from components.services import docker_proxy, ollama_guard

@@ -2,7 +2,6 @@
 
 import json
 import re
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -11,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 import yaml
-from conftest import MINIMAL_CATALOG, MINIMAL_ENV, make_project, minimal_config
+from conftest import MINIMAL_CATALOG, MINIMAL_ENV, free_port, make_project, minimal_config
 from promtool import declared, render_cases, run, tool, write_mounted
 
 from components.core.monitoring import EDGE_JOB, PROBE_JOB
@@ -271,12 +270,6 @@ def test_clickhouse_thresholds_follow_the_spec(deployments, tmp_path):
     (tmp_path / "alerts.test.yml").write_text(cases(changed, config, rules))
     result = run("promtool", "test", "rules", str(tmp_path / "alerts.test.yml"))
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str, method: str = "GET") -> tuple[int, bytes]:
