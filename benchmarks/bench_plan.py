@@ -168,7 +168,7 @@ def report(argvs: dict, rounds: honest.Rounds, imports: dict, cluster: set, n: i
         "| stack | plan ms | Pulumi's floor ms | left for this package's imports, load and program ms |",
         "|---|---:|---:|---:|",
     ]
-    for stack in sorted({config.rsplit(" ", 1)[1] for config in argvs}, key=list(stacks()).index):
+    for stack in stacks():
         plan, floor = rounds.figure(f"plan {stack}")[0], rounds.figure(f"{FLOOR} {stack}")[0]
         lines.append(f"| {stack} | {ms(plan)} | {ms(floor)} | {ms(plan - floor)} |")
     lines += ["", f"Command: `{honest.command_line()}`"]
